@@ -1,0 +1,118 @@
+//! Allocation profiling from inside the program: a counting global allocator
+//! with exact heap totals, live bytes, peak and a size histogram, and
+//! [`measure`] for what one piece of code allocates.
+//!
+//! # Setup
+//!
+//! Install [`ProfilingAllocator`] as the global allocator, usually behind a
+//! cargo feature of your own crate so that normal builds do not pay for it:
+//!
+//! ```
+//! # /*
+//! #[cfg(feature = "profiling")]
+//! # */
+//! #[global_allocator]
+//! static ALLOC: profiling_alloc::ProfilingAllocator =
+//!     profiling_alloc::ProfilingAllocator::system();
+//!
+//! fn main() {
+//!     let data: Vec<u64> = (0..1000).collect();
+//!     let stats = profiling_alloc::heap_stats();
+//!     assert!(stats.active);
+//!     assert!(stats.live_bytes >= 8000);
+//!     println!("{stats}");
+//!     # drop(data);
+//! }
+//! ```
+//!
+//! which prints, in the style of dhat:
+//!
+//! ```text
+//! Total:     9,216 bytes in 6 blocks (0 reallocs)
+//! At peak:   8,680 bytes in 4 blocks (within 65,536 bytes)
+//! Live now:  8,680 bytes in 4 blocks
+//! Freed:     536 bytes in 2 blocks
+//! ```
+//!
+//! Any allocator can be wrapped: `ProfilingAllocator::new(mimalloc::MiMalloc)`.
+//!
+//! # What is counted
+//!
+//! The conventions are those of dhat-rs and valgrind's DHAT, so numbers can be
+//! checked against theirs:
+//!
+//! - A block's size is its `Layout::size()` (what was asked for, not what
+//!   the inner allocator rounded it up to).
+//! - `alloc_zeroed` counts as an allocation.
+//! - A `realloc` adds one block of the new size to `total_blocks` and
+//!   `total_bytes`, counts the old block as freed, leaves `live_blocks`
+//!   unchanged, moves `live_bytes` by new − old, and is counted in
+//!   `reallocs`. So `live == total − freed` always holds, for blocks and
+//!   bytes.
+//! - `peak_bytes` is the highest `live_bytes` ever reached and `peak_blocks`
+//!   the live blocks at that moment (the latest such moment on a tie).
+//! - Failed allocations (null returns) are not counted.
+//!
+//! # Exact numbers and bounded ones
+//!
+//! Totals, live counts and [`measure`] deltas are exact. The peak is exact when
+//! asked for with [`ProfilingAllocator::exact_peak`]; by default each thread
+//! reports its change in live bytes to the global peak tracker only once it
+//! has drifted by [`DEFAULT_PEAK_TOLERANCE`] (64 KiB) in either direction,
+//! which keeps the common path free of shared writes. The reported peak is
+//! then within `tolerance × threads` of the true peak, and
+//! [`HeapStats::peak_error_bound`] says how far. A single-threaded program
+//! that wants exact peaks without the shared atomic can also use
+//! `.peak_tolerance(0)`.
+//!
+//! # Measuring a piece of code
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+//! # fn main() {
+//! let (_, delta) = profiling_alloc::measure(|| {
+//!     let boxed = Box::new([0u8; 64]);
+//!     drop(boxed);
+//! });
+//! assert_eq!(delta.allocations, 1);
+//! assert_eq!(delta.net_bytes, 0);
+//! assert_eq!(delta.peak_bytes, 64);
+//! # }
+//! ```
+//!
+//! # Without the allocator
+//!
+//! When `ProfilingAllocator` is not the global allocator, nothing is counted
+//! and the readers say so: [`is_active`] is `false`, [`HeapStats::active`] and
+//! [`AllocDelta::active`] are `false`, and [`try_heap_stats`] and
+//! [`try_measure`] return `None`. Zeros are never passed off as data.
+//!
+//! # Overhead
+//!
+//! Each thread counts into its own cache-line-aligned slot with plain loads
+//! and stores: no lock, no syscall, no shared write on the common path. See
+//! the README for the measured cost against the bare inner allocator.
+//!
+//! # Feature flags
+//!
+//! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards to
+//!   the inner allocator and counts nothing, and every reader reports
+//!   "not active".
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod allocator;
+mod counters;
+mod histogram;
+mod peak;
+mod stats;
+mod thread_slot;
+
+pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+pub use histogram::{SizeClass, SizeHistogram};
+pub use stats::{
+    heap_stats, is_active, measure, reset_peak, size_histogram, try_heap_stats, try_measure,
+    AllocDelta, HeapStats,
+};

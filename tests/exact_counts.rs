@@ -1,0 +1,85 @@
+//! Exact counts around `System`, default (bounded-error) peak mode.
+//!
+//! One `#[test] fn main()`: the allocator is global and the test harness
+//! allocates on other threads while tests run, so everything that needs exact
+//! numbers runs on one test thread, one step after another.
+
+mod common;
+
+use std::hint::black_box;
+
+use common::{Block, Model};
+use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+
+#[global_allocator]
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+
+#[test]
+fn main() {
+    assert!(profiling_alloc::is_active());
+
+    // The scripted measure() checks: exact deltas for known allocations.
+    assert_eq!(common::scripted_exactness_checks(), 7);
+
+    // Global totals move by exactly what a known sequence does.
+    // (size_histogram() allocates its result: read it before the totals.)
+    let hist_before = size_histogram();
+    let before = heap_stats();
+    let mut a = Block::new(10_000, 8, false);
+    let b = Block::new(300_000, 64, true);
+    a.resize(40_000);
+    b.free();
+    let after = heap_stats();
+    let mut model = Model::default();
+    model.alloc(10_000);
+    model.alloc(300_000);
+    model.realloc(10_000, 40_000);
+    model.free(300_000);
+    assert_eq!(after.total_blocks - before.total_blocks, model.total_blocks);
+    assert_eq!(after.total_bytes - before.total_bytes, model.total_bytes);
+    assert_eq!(after.freed_blocks - before.freed_blocks, model.freed_blocks);
+    assert_eq!(after.freed_bytes - before.freed_bytes, model.freed_bytes);
+    assert_eq!(after.reallocs - before.reallocs, model.reallocs);
+    assert_eq!(after.live_blocks - before.live_blocks, 1);
+    assert_eq!(after.live_bytes - before.live_bytes, 40_000);
+    // live == total - freed, to the byte.
+    assert_eq!(after.live_bytes, after.total_bytes - after.freed_bytes);
+    assert_eq!(after.live_blocks, after.total_blocks - after.freed_blocks);
+
+    // The size histogram saw the same blocks, each in its power-of-two class
+    // (sizes chosen far above the histogram's own small result vector).
+    let hist_after = size_histogram();
+    let class_delta = |size: u64| {
+        let blocks = |h: &profiling_alloc::SizeHistogram| h.class_of(size).map_or(0, |c| c.blocks);
+        blocks(&hist_after) - blocks(&hist_before)
+    };
+    assert_eq!(class_delta(10_000), 1);
+    assert_eq!(class_delta(40_000), 1);
+    assert_eq!(class_delta(300_000), 1);
+    assert_eq!(hist_after.total_blocks(), after.total_blocks);
+    assert_eq!(hist_after.total_bytes(), after.total_bytes);
+    a.free();
+
+    // Default mode: the peak is within the stated bound of the truth.
+    let stats = heap_stats();
+    assert!(!stats.peak_is_exact);
+    assert!(stats.peak_error_bound >= DEFAULT_PEAK_TOLERANCE);
+    assert_eq!(stats.peak_error_bound % DEFAULT_PEAK_TOLERANCE, 0);
+    assert!(stats.peak_bytes >= stats.live_bytes);
+    profiling_alloc::reset_peak();
+    let base = heap_stats().live_bytes;
+    let big = Block::bytes(10 << 20);
+    let small: Vec<Block> = (0..100).map(|_| Block::bytes(black_box(1000))).collect();
+    big.free();
+    let true_peak_above_base = (10 << 20) + 100 * 1000 + std::mem::size_of::<Block>() as u64 * 100;
+    let stats = heap_stats();
+    let bound = stats.peak_error_bound;
+    assert!(
+        stats.peak_bytes + bound >= base + true_peak_above_base,
+        "peak {} below the true peak {} by more than {bound}",
+        stats.peak_bytes,
+        base + true_peak_above_base
+    );
+    assert!(stats.peak_bytes <= base + true_peak_above_base + bound);
+    small.into_iter().for_each(Block::free);
+}
