@@ -94,22 +94,19 @@ impl std::fmt::Display for SizeHistogram {
     /// class with the most bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let widest = self.classes.iter().map(|c| c.bytes).max().unwrap_or(0);
-        writeln!(f, "{:>23} {:>12} {:>16}", "size (bytes)", "blocks", "bytes")?;
+        writeln!(f, "{:>27} {:>12} {:>16}", "size (bytes)", "blocks", "bytes")?;
         for class in &self.classes {
             let bar = if widest == 0 {
                 0
             } else {
                 (class.bytes as u128 * 30 / widest as u128) as usize
             };
-            writeln!(
-                f,
-                "{:>10} ..= {:<10} {:>12} {:>16} {}",
-                class.min_size,
-                class.max_size,
-                class.blocks,
-                class.bytes,
-                "#".repeat(bar)
-            )?;
+            let range = format!("{} ..= {}", class.min_size, class.max_size);
+            write!(f, "{range:>27} {:>12} {:>16}", class.blocks, class.bytes)?;
+            if bar > 0 {
+                write!(f, " {}", "#".repeat(bar))?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

@@ -28,10 +28,10 @@
 //! which prints, in the style of dhat:
 //!
 //! ```text
-//! Total:     9,216 bytes in 6 blocks (0 reallocs)
-//! At peak:   8,680 bytes in 4 blocks (within 65,536 bytes)
-//! Live now:  8,680 bytes in 4 blocks
-//! Freed:     536 bytes in 2 blocks
+//! Total:     8,548 bytes in 3 blocks (0 reallocs)
+//! At peak:   8,548 bytes in 3 blocks (within 65,536 bytes)
+//! Live now:  8,548 bytes in 3 blocks
+//! Freed:     0 bytes in 0 blocks
 //! ```
 //!
 //! Any allocator can be wrapped: `ProfilingAllocator::new(mimalloc::MiMalloc)`.

@@ -380,6 +380,28 @@ mod tests {
     }
 
     #[test]
+    fn stats_round_trip_through_json() {
+        let stats = HeapStats {
+            active: true,
+            total_blocks: 6,
+            total_bytes: 1256,
+            live_blocks: 1,
+            live_bytes: 24,
+            peak_bytes: 1024,
+            peak_blocks: 2,
+            reallocs: 2,
+            freed_blocks: 5,
+            freed_bytes: 1232,
+            peak_is_exact: true,
+            peak_error_bound: 0,
+        };
+        let json = serde_json::to_string(&stats).expect("serialize");
+        assert!(json.contains("\"peak_bytes\":1024"), "{json}");
+        let back: HeapStats = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, stats);
+    }
+
+    #[test]
     fn delta_display_shows_signed_net() {
         let delta = AllocDelta {
             active: true,
