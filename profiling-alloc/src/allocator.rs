@@ -113,8 +113,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             return;
         }
         thread_slot::activate(self.exact_peak, self.peak_tolerance);
-        match thread_slot::current() {
-            Some(slot) => {
+        match thread_slot::target() {
+            thread_slot::Target::Own(slot) => {
                 // Rule 3: the thread's own slot, plain loads and stores.
                 let change = event.apply::<Owned>(slot);
                 if change.bytes > 0 {
@@ -126,7 +126,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                     peak::add_pending(slot, change, self.peak_tolerance);
                 }
             }
-            None => {
+            thread_slot::Target::Untracked => {}
+            thread_slot::Target::Shared => {
                 // Rule 2: no slot (TLS gone, or every slot taken).
                 let change = event.apply::<Shared>(&thread_slot::SHARED);
                 if self.exact_peak {
@@ -160,8 +161,10 @@ impl Event {
 
 // SAFETY: every method forwards to `A` with exactly the arguments it was given
 // (the realloc's layout and new size unchanged), returns what `A` returned, and
-// only counts afterwards. Counting never unwinds, never allocates and never
-// touches the memory, so `A`'s guarantees are the caller's guarantees.
+// counts before or after without touching the memory. Counting never unwinds,
+// and never allocates except once per thread, when std registers the slot
+// releaser's destructor (that allocation is counted normally, not recursively;
+// see `thread_slot`). So `A`'s guarantees are the caller's guarantees.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

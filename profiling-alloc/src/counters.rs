@@ -163,8 +163,9 @@ impl Slot {
 
     /// A copy of the scalar counters.
     pub(crate) fn totals(&self) -> Totals {
-        // Frees are read before allocations: a reader racing with the owner
-        // then never sees a free whose allocation it missed on the same slot.
+        // Frees are read before allocations, which makes a reader racing with
+        // the owner less likely to see a free whose allocation it missed (not
+        // impossible: the loads are relaxed). Readers clamp live counts at 0.
         let freed_blocks = self.freed_blocks.load(Relaxed);
         let freed_bytes = self.freed_bytes.load(Relaxed);
         Totals {

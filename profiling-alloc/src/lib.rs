@@ -106,12 +106,25 @@
 mod allocator;
 mod counters;
 mod histogram;
+mod job;
 mod peak;
+mod scope;
 mod stats;
 mod thread_slot;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 pub use histogram::{SizeClass, SizeHistogram};
+pub use job::{
+    job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
+    JobStats,
+};
+
+/// Not public API: what `#[profile_job]` expansions call. May change in any
+/// release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::job::{Classify, ErrIsError, JobFuture, JobGuard, JobSite, NeverError};
+}
 pub use stats::{
     heap_stats, is_active, measure, reset_peak, size_histogram, try_heap_stats, try_measure,
     AllocDelta, HeapStats,

@@ -71,7 +71,9 @@ pub(crate) fn apply_exact(change: LiveChange) {
 fn raise_exact_peak(now: u128) {
     let (now_bytes, _) = unpack(now);
     let mut peak = EXACT_PEAK.load(Relaxed);
-    // `>=`: on a tie the latest state wins (DESIGN rule 6).
+    // `>=`: on a tie the latest state wins (DESIGN rule 6). Between threads,
+    // "latest" is the order of these compare-and-swaps, which may differ from
+    // the order of the `fetch_add`s by a few instructions.
     while now_bytes >= unpack(peak).0 && now != peak {
         match EXACT_PEAK.compare_exchange_weak(peak, now, Relaxed, Relaxed) {
             Ok(_) => return,
@@ -140,31 +142,36 @@ pub(crate) struct PeakReading {
 /// peak reported is never below them. `threads` is the most slots ever held
 /// at once, which bounds how many pending counts can be outstanding.
 pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64) -> PeakReading {
-    let (mut bytes, mut blocks, exact) = if EXACT_MODE.load(Relaxed) {
+    if EXACT_MODE.load(Relaxed) {
+        // Exact: the tracked pair is the truth (the summed live counts of a
+        // reader racing with other threads are not, so they are not mixed in).
         let (bytes, blocks) = unpack(EXACT_PEAK.load(Relaxed));
-        (bytes, blocks, true)
-    } else {
-        (PEAK_BYTES.load(Relaxed), PEAK_BLOCKS.load(Relaxed), false)
-    };
+        return PeakReading {
+            bytes,
+            blocks,
+            exact: true,
+            error_bound: 0,
+        };
+    }
+    let (mut bytes, mut blocks) = (PEAK_BYTES.load(Relaxed), PEAK_BLOCKS.load(Relaxed));
     if live_bytes > bytes {
         bytes = live_bytes;
         blocks = live_blocks;
     }
-    let error_bound = if exact {
-        0
-    } else {
-        TOLERANCE.load(Relaxed).saturating_mul(threads)
-    };
+    let error_bound = TOLERANCE.load(Relaxed).saturating_mul(threads);
     PeakReading {
         bytes,
         blocks,
-        exact,
+        exact: false,
         error_bound,
     }
 }
 
 /// Sets the peak to the current live state (`live_*` are the exact sums, used
-/// in default mode; exact mode takes its own consistent pair).
+/// in default mode; exact mode takes its own consistent pair). Plain stores: a
+/// peak raised by another thread during the reset may be overwritten, so a
+/// phase's peak is only meaningful when the reset happens while other threads
+/// are quiet.
 pub(crate) fn reset(live_bytes: u64, live_blocks: u64) {
     if EXACT_MODE.load(Relaxed) {
         EXACT_PEAK.store(EXACT_LIVE.load(Relaxed), Relaxed);

@@ -1,12 +1,11 @@
 //! What users read: [`HeapStats`] for the whole program, [`AllocDelta`] for
 //! one closure on one thread, and the functions that produce them.
 
-use std::fmt;
-use std::sync::atomic::Ordering::Relaxed;
-
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 use crate::histogram::SizeHistogram;
+use crate::scope::AllocScope;
 use crate::{peak, thread_slot};
 
 /// Heap statistics for the whole program since start-up, read with
@@ -38,6 +37,9 @@ pub struct HeapStats {
     /// `peak_error_bound` bytes of the true peak.
     pub peak_bytes: u64,
     /// `live_blocks` when `peak_bytes` was reached (the latest such moment).
+    /// Exact in exact-peak mode; in the default mode, the live blocks the
+    /// peak tracker had been told of at that moment (approximate, like the
+    /// peak, and without a bound of its own).
     pub peak_blocks: u64,
     /// Successful `realloc` calls (each also counted in `total_blocks` and
     /// `freed_blocks`).
@@ -61,8 +63,9 @@ pub struct HeapStats {
 /// counts zero; [`try_heap_stats`] returns `None` instead.
 ///
 /// Counts are exact once other threads are quiet (joined, or waiting on
-/// something). Read while they allocate, each counter is exact for some moment
-/// during the call, but not all for the same moment.
+/// something). Read while they allocate, the counts are sums over per-thread
+/// counters read one after another: close, but not a snapshot of one moment
+/// (live counts are clamped at zero).
 ///
 /// # Examples
 ///
@@ -190,6 +193,26 @@ pub struct AllocDelta {
     pub peak_bytes: u64,
 }
 
+impl AllocDelta {
+    /// This delta followed by `next` (both on the same thread or not): counts
+    /// add up, and the peak is the higher of this one's and `next`'s peak
+    /// measured from where this one ended.
+    pub(crate) fn then(&self, next: &AllocDelta) -> AllocDelta {
+        let peak_after = self.net_bytes.saturating_add(next.peak_bytes as i64).max(0) as u64;
+        AllocDelta {
+            active: self.active && next.active,
+            allocations: self.allocations.wrapping_add(next.allocations),
+            frees: self.frees.wrapping_add(next.frees),
+            reallocs: self.reallocs.wrapping_add(next.reallocs),
+            bytes_allocated: self.bytes_allocated.wrapping_add(next.bytes_allocated),
+            bytes_freed: self.bytes_freed.wrapping_add(next.bytes_freed),
+            net_bytes: self.net_bytes.wrapping_add(next.net_bytes),
+            net_blocks: self.net_blocks.wrapping_add(next.net_blocks),
+            peak_bytes: self.peak_bytes.max(peak_after),
+        }
+    }
+}
+
 /// Runs `f` and returns what the calling thread allocated while it ran.
 ///
 /// Only this thread is counted: allocations made by threads `f` spawns are
@@ -226,53 +249,11 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocDelta) {
 /// own (more than 1024 threads allocating at once, or a thread being torn
 /// down).
 pub fn try_measure<R>(f: impl FnOnce() -> R) -> (R, Option<AllocDelta>) {
-    let slot = if is_active() {
-        thread_slot::current()
-    } else {
-        None
-    };
-    let Some(slot) = slot else {
+    let Some(scope) = AllocScope::start() else {
         return (f(), None);
     };
-    let start = slot.totals();
-    let start_net = slot.net_bytes();
-    // The slot's high-water mark now tracks this call; the guard puts back the
-    // enclosing call's (raised by ours) even if `f` panics.
-    let outer_max = slot.max_net_bytes.load(Relaxed);
-    slot.max_net_bytes.store(start_net, Relaxed);
-    let restore = RestoreMax { slot, outer_max };
     let value = f();
-    let max_net = slot.max_net_bytes.load(Relaxed);
-    let spent = slot.totals().since(&start);
-    drop(restore);
-    let delta = AllocDelta {
-        active: true,
-        allocations: spent.alloc_blocks,
-        frees: spent.freed_blocks,
-        reallocs: spent.reallocs,
-        bytes_allocated: spent.alloc_bytes,
-        bytes_freed: spent.freed_bytes,
-        net_bytes: spent.alloc_bytes.wrapping_sub(spent.freed_bytes) as i64,
-        net_blocks: spent.alloc_blocks.wrapping_sub(spent.freed_blocks) as i64,
-        peak_bytes: max_net.wrapping_sub(start_net).max(0) as u64,
-    };
-    (value, Some(delta))
-}
-
-/// Restores an enclosing [`measure`]'s high-water mark, raised to include the
-/// inner call's.
-struct RestoreMax {
-    slot: &'static crate::counters::Slot,
-    outer_max: i64,
-}
-
-impl Drop for RestoreMax {
-    fn drop(&mut self) {
-        let inner_max = self.slot.max_net_bytes.load(Relaxed);
-        self.slot
-            .max_net_bytes
-            .store(inner_max.max(self.outer_max), Relaxed);
-    }
+    (value, Some(scope.finish()))
 }
 
 /// Formats a count with thousands separators: `1,256`.
@@ -280,7 +261,7 @@ pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

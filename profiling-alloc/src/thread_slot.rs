@@ -30,8 +30,8 @@ static SLOTS: [Slot; SLOT_COUNT] = [EMPTY_SLOT; SLOT_COUNT];
 /// The fallback slot, written with atomic adds by any thread.
 pub(crate) static SHARED: Slot = Slot::EMPTY;
 /// One past the highest slot index ever claimed: readers sum `SLOTS[..HIGH_WATER]`.
-/// Threads take the lowest free slot, so this is also the most threads that
-/// ever held a slot at the same time.
+/// Threads take the lowest free slot, so this is at least (and usually equal
+/// to) the most threads that ever held a slot at the same time.
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 /// Set once the allocator has counted anything.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -40,6 +40,8 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 const UNCLAIMED: usize = usize::MAX;
 const TABLE_FULL: usize = usize::MAX - 1;
 const RETIRED: usize = usize::MAX - 2;
+/// Set by [`Untracked`]: the profiler is allocating for itself.
+const UNTRACKED: usize = usize::MAX - 3;
 
 thread_local! {
     // NOTE: `const` and without `Drop`, so reading it never allocates, never
@@ -49,7 +51,11 @@ thread_local! {
     // Its destructor gives the slot back at thread exit. It is touched only
     // once, in `claim`, after `SLOT_INDEX` is set: the allocation made by
     // registering the destructor then counts into the new slot instead of
-    // recursing into `claim`.
+    // recursing into `claim`. Registering a destructor from inside the global
+    // allocator is supported by std since Rust 1.92 (rust-lang/rust#144465);
+    // before, std aborted on some platforms. On glibc the registration goes
+    // through `__cxa_thread_atexit_impl`, which takes the loader lock: this is
+    // the one lock of the allocator path, once per thread.
     static RELEASER: SlotReleaser = const { SlotReleaser };
 }
 
@@ -69,18 +75,73 @@ impl Drop for SlotReleaser {
     }
 }
 
-/// The calling thread's own slot, claiming one if it has none yet; `None`
-/// means "count into [`SHARED`]".
+/// Where the calling thread's allocator calls are counted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// The thread's own slot.
+    Own(&'static Slot),
+    /// The shared slot (no thread-locals, or no free slot).
+    Shared,
+    /// Nowhere: the profiler is allocating for itself ([`Untracked`]).
+    Untracked,
+}
+
+/// Where the calling thread counts, claiming a slot if it has none yet.
 #[inline(always)]
-pub(crate) fn current() -> Option<&'static Slot> {
+pub(crate) fn target() -> Target {
     SLOT_INDEX
         .try_with(|index| match SLOTS.get(index.get()) {
-            Some(slot) => Some(slot),
-            None if index.get() == UNCLAIMED => claim(index),
-            None => None,
+            Some(slot) => Target::Own(slot),
+            None => match index.get() {
+                UNCLAIMED => claim(index).map_or(Target::Shared, Target::Own),
+                UNTRACKED => Target::Untracked,
+                _ => Target::Shared,
+            },
         })
-        .ok()
-        .flatten()
+        .unwrap_or(Target::Shared)
+}
+
+/// The calling thread's own slot, claiming one if it has none yet; `None`
+/// when it counts into the shared slot or is untracked.
+pub(crate) fn current() -> Option<&'static Slot> {
+    match target() {
+        Target::Own(slot) => Some(slot),
+        Target::Shared | Target::Untracked => None,
+    }
+}
+
+/// While alive, the calling thread's allocations are neither counted nor
+/// sampled: for the profiler's own bookkeeping (registries that live as long
+/// as the program), so that it does not show up in the user's numbers.
+///
+/// Only memory that is never freed, or freed while untracked too, may be
+/// allocated under it: a block counted on one side only would unbalance the
+/// live counts.
+#[derive(Debug)]
+pub(crate) struct Untracked {
+    saved: usize,
+    // Must be dropped on the thread that made it: it restores that thread's
+    // slot index.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Untracked {
+    /// Stops counting the calling thread's allocations until dropped.
+    pub(crate) fn enter() -> Untracked {
+        let saved = SLOT_INDEX
+            .try_with(|index| index.replace(UNTRACKED))
+            .unwrap_or(RETIRED);
+        Untracked {
+            saved,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for Untracked {
+    fn drop(&mut self) {
+        let _ = SLOT_INDEX.try_with(|index| index.set(self.saved));
+    }
 }
 
 #[cold]
@@ -116,7 +177,7 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
 /// Cheap when already done: one relaxed load of a line nobody writes.
 #[inline(always)]
 pub(crate) fn activate(exact_peak: bool, tolerance: u64) {
-    if !ACTIVE.load(Relaxed) {
+    if !ACTIVE.load(Acquire) {
         activate_slow(exact_peak, tolerance);
     }
 }
@@ -125,12 +186,13 @@ pub(crate) fn activate(exact_peak: bool, tolerance: u64) {
 #[inline(never)]
 fn activate_slow(exact_peak: bool, tolerance: u64) {
     peak::publish_mode(exact_peak, tolerance);
-    ACTIVE.store(true, Relaxed);
+    // Release: a reader that sees ACTIVE also sees the mode published above.
+    ACTIVE.store(true, Release);
 }
 
 /// Whether the allocator has counted anything yet.
 pub(crate) fn is_active() -> bool {
-    ACTIVE.load(Relaxed)
+    ACTIVE.load(Acquire)
 }
 
 /// Slots a reader must look at: the shared one and every one ever claimed.

@@ -1,0 +1,187 @@
+//! Async job scopes: [`JobFuture`] wraps a job's future and attributes
+//! allocations per poll, so that a task moving between threads is counted
+//! right: each poll counts on the thread that runs it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use pin_project_lite::pin_project;
+
+use super::path::{self, PathNode};
+use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
+use crate::scope::AllocScope;
+use crate::stats::AllocDelta;
+
+/// Whether a job's output counts as an error.
+#[doc(hidden)]
+pub trait Classify<T> {
+    /// `true` if `output` is an error.
+    fn is_error(output: &T) -> bool;
+}
+
+/// Outputs are never errors.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum NeverError {}
+
+impl<T> Classify<T> for NeverError {
+    fn is_error(_: &T) -> bool {
+        false
+    }
+}
+
+/// `Err` outputs are errors.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ErrIsError {}
+
+impl<T, E> Classify<Result<T, E>> for ErrIsError {
+    fn is_error(output: &Result<T, E>) -> bool {
+        output.is_err()
+    }
+}
+
+/// A call in progress: from its first poll.
+#[derive(Debug)]
+struct Running {
+    stats: &'static SiteStats,
+    node: &'static PathNode,
+    start: Instant,
+    /// Sum of the polls' deltas; `None` once a poll could not be measured.
+    alloc: Option<AllocDelta>,
+}
+
+pin_project! {
+    /// A call of an async job. Created by `#[profile_job]` on an `async fn`
+    /// and by [`job_async`](crate::job_async).
+    ///
+    /// The duration runs from the first poll to completion. Allocations are
+    /// counted during each poll, on the thread running it, and summed; the
+    /// job's peak is the highest its running net bytes reached inside any
+    /// poll. Dropped after its first poll but before completing, the call is
+    /// recorded as cancelled (or as a panic, when dropped by unwinding).
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct JobFuture<F, C = NeverError> {
+        #[pin]
+        inner: F,
+        site: Option<&'static JobSite>,
+        running: Option<Running>,
+        classify: PhantomData<fn() -> C>,
+    }
+
+    impl<F, C> PinnedDrop for JobFuture<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(running) = this.project().running.take() {
+                let outcome = if std::thread::panicking() {
+                    Outcome::Panicked
+                } else {
+                    Outcome::Cancelled
+                };
+                finish(running, outcome);
+            }
+        }
+    }
+}
+
+impl<F: Future, C: Classify<F::Output>> JobFuture<F, C> {
+    /// Wraps `inner` as a call of the job at `site`.
+    pub fn new(site: &'static JobSite, inner: F) -> Self {
+        JobFuture {
+            inner,
+            site: Some(site),
+            running: None,
+            classify: PhantomData,
+        }
+    }
+
+    fn unrecorded(inner: F) -> Self {
+        JobFuture {
+            inner,
+            site: None,
+            running: None,
+            classify: PhantomData,
+        }
+    }
+}
+
+impl<F: Future, C: Classify<F::Output>> Future for JobFuture<F, C> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(site) = *this.site else {
+            return this.inner.poll(cx);
+        };
+        let running = this.running.get_or_insert_with(|| Running {
+            stats: site.stats(),
+            node: path::child_of(path::current(), site),
+            start: Instant::now(),
+            alloc: Some(AllocDelta {
+                active: true,
+                ..AllocDelta::default()
+            }),
+        });
+        let poll = {
+            let _path = path::enter(running.node);
+            let scope = AllocScope::start();
+            let poll = this.inner.poll(cx);
+            let delta = scope.map(AllocScope::finish);
+            running.alloc = match (running.alloc, delta) {
+                (Some(sum), Some(delta)) => Some(sum.then(&delta)),
+                _ => None,
+            };
+            poll
+        };
+        if let Poll::Ready(output) = poll {
+            let outcome = if C::is_error(&output) {
+                Outcome::Failed
+            } else {
+                Outcome::Returned
+            };
+            if let Some(running) = this.running.take() {
+                finish(running, outcome);
+            }
+            return Poll::Ready(output);
+        }
+        Poll::Pending
+    }
+}
+
+fn finish(running: Running, outcome: Outcome) {
+    let nanos = u64::try_from(running.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    running.stats.record(nanos, outcome, running.alloc.as_ref());
+    running.node.record(nanos);
+}
+
+/// Wraps `future` as a call of the job `name`: the manual async form of
+/// [`#[profile_job]`](crate::profile_job) (see [`job`](crate::job)).
+///
+/// Allocations are counted per poll, on whichever thread polls, from the
+/// first poll to completion; the future can be awaited on any runtime.
+///
+/// ```
+/// # #[global_allocator]
+/// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+/// # fn main() {
+/// # let block_on = |f| futures_lite_block_on(f);
+/// let fut = profiling_alloc::job_async("fetch", async { vec![0u8; 100].len() });
+/// assert_eq!(block_on(fut), 100);
+/// # }
+/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     use std::task::{Context, Poll, Waker};
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = Context::from_waker(Waker::noop());
+/// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// ```
+#[track_caller]
+pub fn job_async<F: Future>(name: &'static str, future: F) -> JobFuture<F> {
+    match dynamic_site(name, std::panic::Location::caller()) {
+        Some(site) => JobFuture::new(site, future),
+        None => JobFuture::unrecorded(future),
+    }
+}

@@ -1,0 +1,165 @@
+//! The chain of jobs a call runs inside (its job path), kept as a tree of
+//! nodes: one per distinct (parent path, site). The tree only grows; nodes are
+//! found and added without a lock (a compare-and-swap on a parent's list of
+//! children), and each node counts the calls and time spent on its path,
+//! which is what a job-time flamegraph draws.
+
+use std::cell::Cell;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicPtr, AtomicU64};
+
+use super::site::JobSite;
+use crate::thread_slot::Untracked;
+
+/// One job path: `site` called inside `parent`'s path.
+#[derive(Debug)]
+pub(crate) struct PathNode {
+    pub(crate) site: &'static JobSite,
+    pub(crate) parent: Option<&'static PathNode>,
+    /// First child (a list linked through `next_sibling`).
+    children: AtomicPtr<PathNode>,
+    /// Set before the node is published, never changed after.
+    next_sibling: *const PathNode,
+    pub(crate) calls: AtomicU64,
+    pub(crate) total_nanos: AtomicU64,
+}
+
+// SAFETY: `next_sibling` is written only before the node is published (while
+// one thread owns it) and only read afterwards; every other field is an atomic
+// or a shared reference to a `Sync` type.
+unsafe impl Sync for PathNode {}
+// SAFETY: as above; nodes are never freed once published, so sending the
+// reference around is sound.
+unsafe impl Send for PathNode {}
+
+/// Paths that start at a top-level job.
+static ROOTS: AtomicPtr<PathNode> = AtomicPtr::new(std::ptr::null_mut());
+
+thread_local! {
+    // `const`, no destructor: readable at any time, never allocates.
+    static CURRENT: Cell<Option<&'static PathNode>> = const { Cell::new(None) };
+}
+
+impl PathNode {
+    /// Adds one call of `nanos` to this path.
+    pub(crate) fn record(&self, nanos: u64) {
+        self.calls.fetch_add(1, Relaxed);
+        self.total_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    /// The job names from the outermost job to this one.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        let mut names = vec![self.site.name];
+        let mut node = self.parent;
+        while let Some(parent) = node {
+            names.push(parent.site.name);
+            node = parent.parent;
+        }
+        names.reverse();
+        names
+    }
+
+    fn first_child(&self) -> Option<&'static PathNode> {
+        load(&self.children)
+    }
+
+    fn next(&self) -> Option<&'static PathNode> {
+        // SAFETY: `next_sibling` is null or points to a published node, which
+        // is never freed.
+        unsafe { self.next_sibling.as_ref() }
+    }
+}
+
+fn load(list: &AtomicPtr<PathNode>) -> Option<&'static PathNode> {
+    // SAFETY: list heads are null or point to published nodes, never freed.
+    unsafe { list.load(Acquire).as_ref() }
+}
+
+/// The node for `site` called inside `parent` (or at top level), created on
+/// first use.
+pub(crate) fn child_of(
+    parent: Option<&'static PathNode>,
+    site: &'static JobSite,
+) -> &'static PathNode {
+    let list = match parent {
+        Some(parent) => &parent.children,
+        None => &ROOTS,
+    };
+    loop {
+        let head = list.load(Acquire);
+        let mut node = load(list);
+        while let Some(candidate) = node {
+            if std::ptr::eq(candidate.site, site) {
+                return candidate;
+            }
+            node = candidate.next();
+        }
+        let new = {
+            let _untracked = Untracked::enter();
+            Box::into_raw(Box::new(PathNode {
+                site,
+                parent,
+                children: AtomicPtr::new(std::ptr::null_mut()),
+                next_sibling: head,
+                calls: AtomicU64::new(0),
+                total_nanos: AtomicU64::new(0),
+            }))
+        };
+        match list.compare_exchange(head, new, Release, Relaxed) {
+            // SAFETY: `new` is now published and never freed.
+            Ok(_) => return unsafe { &*new },
+            Err(_) => {
+                // Another thread added a child first: drop ours, look again.
+                let _untracked = Untracked::enter();
+                // SAFETY: `new` came from `Box::into_raw` above and was never
+                // published.
+                drop(unsafe { Box::from_raw(new) });
+            }
+        }
+    }
+}
+
+/// The calling thread's current job path.
+pub(crate) fn current() -> Option<&'static PathNode> {
+    CURRENT.try_with(Cell::get).ok().flatten()
+}
+
+/// Makes `node` the calling thread's current path until the returned guard is
+/// dropped (which puts the previous one back, also when unwinding).
+pub(crate) fn enter(node: &'static PathNode) -> PathGuard {
+    let previous = CURRENT
+        .try_with(|current| current.replace(Some(node)))
+        .ok()
+        .flatten();
+    PathGuard { previous }
+}
+
+/// Restores the previous job path on drop.
+#[derive(Debug)]
+pub(crate) struct PathGuard {
+    previous: Option<&'static PathNode>,
+}
+
+impl Drop for PathGuard {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|current| current.set(self.previous));
+    }
+}
+
+/// Calls `f` on every node, parents before children.
+pub(crate) fn for_each_node(mut f: impl FnMut(&'static PathNode)) {
+    let mut stack: Vec<&'static PathNode> = Vec::new();
+    let mut node = load(&ROOTS);
+    while let Some(n) = node {
+        stack.push(n);
+        node = n.next();
+    }
+    while let Some(n) = stack.pop() {
+        f(n);
+        let mut child = n.first_child();
+        while let Some(c) = child {
+            stack.push(c);
+            child = c.next();
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Job sites: one per `#[profile_job]` function (a `static` in its body) or
+//! per name given to [`job`](crate::job). A site's statistics are allocated
+//! and registered on its first call, under a lock, once; every later call
+//! updates them with relaxed atomics and takes no lock.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
+use std::sync::Mutex;
+
+use super::duration::DurationHistogram;
+use crate::stats::AllocDelta;
+use crate::thread_slot::Untracked;
+
+/// Where a job is defined. Built by `#[profile_job]` as a `static`; not meant
+/// to be written by hand.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct JobSite {
+    pub(crate) name: &'static str,
+    pub(crate) module_path: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    stats: AtomicPtr<SiteStats>,
+}
+
+impl JobSite {
+    /// A site for the job `name` defined at `module_path`, `file:line`.
+    pub const fn new(
+        name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        JobSite {
+            name,
+            module_path,
+            file,
+            line,
+            stats: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The site's statistics, registering the site on its first call.
+    #[inline]
+    pub(crate) fn stats(&'static self) -> &'static SiteStats {
+        let stats = self.stats.load(Acquire);
+        if stats.is_null() {
+            return self.register();
+        }
+        // SAFETY: a non-null pointer was stored by `register` from a leaked
+        // `Box`, which lives for the rest of the program and is never mutated
+        // except through atomics.
+        unsafe { &*stats }
+    }
+
+    #[cold]
+    fn register(&'static self) -> &'static SiteStats {
+        // The registry and the statistics are the profiler's own memory.
+        let _untracked = Untracked::enter();
+        let mut sites = REGISTRY
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let existing = self.stats.load(Acquire);
+        if !existing.is_null() {
+            // SAFETY: as in `stats`: set once from a leaked `Box`.
+            return unsafe { &*existing };
+        }
+        let stats: &'static SiteStats = Box::leak(Box::new(SiteStats::new()));
+        self.stats
+            .store(stats as *const SiteStats as *mut SiteStats, Release);
+        sites.push(self);
+        stats
+    }
+}
+
+/// Every site that has been called, in order of first call.
+static REGISTRY: Mutex<Vec<&'static JobSite>> = Mutex::new(Vec::new());
+
+/// A copy of the registry's list (allocated normally: it is the caller's).
+pub(crate) fn registered_sites() -> Vec<&'static JobSite> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+/// Per-site counters. All updates are relaxed atomics: a reader racing with
+/// running jobs sees each counter exact for some moment.
+#[derive(Debug)]
+pub(crate) struct SiteStats {
+    pub(crate) calls: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) total_nanos: AtomicU64,
+    pub(crate) max_nanos: AtomicU64,
+    pub(crate) durations: DurationHistogram,
+    /// Calls whose allocations were counted (the allocator was installed and
+    /// the thread had a slot).
+    pub(crate) measured_calls: AtomicU64,
+    pub(crate) allocations: SumMax,
+    pub(crate) bytes_allocated: SumMax,
+    pub(crate) bytes_freed: SumMax,
+    pub(crate) net_bytes_total: AtomicI64,
+    pub(crate) net_bytes_max: AtomicI64,
+    pub(crate) peak_bytes_max: AtomicU64,
+}
+
+/// A sum and a per-call maximum.
+#[derive(Debug, Default)]
+pub(crate) struct SumMax {
+    pub(crate) total: AtomicU64,
+    pub(crate) max: AtomicU64,
+}
+
+impl SumMax {
+    fn add(&self, value: u64) {
+        self.total.fetch_add(value, Relaxed);
+        self.max.fetch_max(value, Relaxed);
+    }
+
+    fn clear(&self) {
+        self.total.store(0, Relaxed);
+        self.max.store(0, Relaxed);
+    }
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Returned normally (an `Ok`, or a type that is not a `Result`).
+    Returned,
+    /// Returned an `Err`.
+    Failed,
+    /// Unwound.
+    Panicked,
+    /// An async job dropped before it completed.
+    Cancelled,
+}
+
+impl SiteStats {
+    fn new() -> Self {
+        SiteStats {
+            calls: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            total_nanos: AtomicU64::new(0),
+            max_nanos: AtomicU64::new(0),
+            durations: DurationHistogram::new(),
+            measured_calls: AtomicU64::new(0),
+            allocations: SumMax::default(),
+            bytes_allocated: SumMax::default(),
+            bytes_freed: SumMax::default(),
+            net_bytes_total: AtomicI64::new(0),
+            net_bytes_max: AtomicI64::new(i64::MIN),
+            peak_bytes_max: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one finished call.
+    pub(crate) fn record(&self, nanos: u64, outcome: Outcome, alloc: Option<&AllocDelta>) {
+        self.calls.fetch_add(1, Relaxed);
+        match outcome {
+            Outcome::Returned => {}
+            Outcome::Failed => {
+                self.errors.fetch_add(1, Relaxed);
+            }
+            Outcome::Panicked => {
+                self.panics.fetch_add(1, Relaxed);
+            }
+            Outcome::Cancelled => {
+                self.cancelled.fetch_add(1, Relaxed);
+            }
+        }
+        self.total_nanos.fetch_add(nanos, Relaxed);
+        self.max_nanos.fetch_max(nanos, Relaxed);
+        self.durations.record(nanos);
+        if let Some(delta) = alloc {
+            self.measured_calls.fetch_add(1, Relaxed);
+            self.allocations.add(delta.allocations);
+            self.bytes_allocated.add(delta.bytes_allocated);
+            self.bytes_freed.add(delta.bytes_freed);
+            self.net_bytes_total.fetch_add(delta.net_bytes, Relaxed);
+            self.net_bytes_max.fetch_max(delta.net_bytes, Relaxed);
+            self.peak_bytes_max.fetch_max(delta.peak_bytes, Relaxed);
+        }
+    }
+
+    /// Zeroes every counter.
+    pub(crate) fn clear(&self) {
+        for counter in [
+            &self.calls,
+            &self.panics,
+            &self.errors,
+            &self.cancelled,
+            &self.total_nanos,
+            &self.max_nanos,
+            &self.measured_calls,
+            &self.peak_bytes_max,
+        ] {
+            counter.store(0, Relaxed);
+        }
+        self.durations.clear();
+        self.allocations.clear();
+        self.bytes_allocated.clear();
+        self.bytes_freed.clear();
+        self.net_bytes_total.store(0, Relaxed);
+        self.net_bytes_max.store(i64::MIN, Relaxed);
+    }
+}
+
+/// Sites for names given at run time ([`job`](crate::job)): an open-addressing
+/// table of pointers, looked up without a lock; a new name is inserted with a
+/// compare-and-swap.
+const DYNAMIC_SITES: usize = 1024;
+static DYNAMIC: [AtomicPtr<JobSite>; DYNAMIC_SITES] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; DYNAMIC_SITES];
+
+/// The site for the run-time job name `name`, created on first use. `None`
+/// only when the table of run-time names is full.
+pub(crate) fn dynamic_site(
+    name: &'static str,
+    location: &'static std::panic::Location<'static>,
+) -> Option<&'static JobSite> {
+    let start = fnv1a(name.as_bytes()) as usize;
+    for probe in 0..DYNAMIC_SITES {
+        let entry = &DYNAMIC[(start + probe) % DYNAMIC_SITES];
+        let mut current = entry.load(Acquire);
+        if current.is_null() {
+            let site = {
+                let _untracked = Untracked::enter();
+                Box::into_raw(Box::new(JobSite::new(
+                    name,
+                    "",
+                    location.file(),
+                    location.line(),
+                )))
+            };
+            match entry.compare_exchange(std::ptr::null_mut(), site, Release, Acquire) {
+                Ok(_) => current = site,
+                Err(other) => {
+                    let _untracked = Untracked::enter();
+                    // SAFETY: `site` came from `Box::into_raw` just above and
+                    // was never shared (the exchange failed).
+                    drop(unsafe { Box::from_raw(site) });
+                    current = other;
+                }
+            }
+        }
+        // SAFETY: non-null entries come from `Box::into_raw` of sites that are
+        // never freed once published.
+        let site: &'static JobSite = unsafe { &*current };
+        if site.name == name {
+            return Some(site);
+        }
+    }
+    None
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
