@@ -119,6 +119,98 @@ pub use job::{
     JobStats,
 };
 
+/// Records every call of a function as a job: its duration, and what it
+/// allocated, freed, kept and peaked at.
+///
+/// ```
+/// # #[global_allocator]
+/// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+/// use profiling_alloc::profile_job;
+///
+/// #[profile_job]
+/// fn parse(input: &str) -> Vec<u32> {
+///     input.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+/// }
+///
+/// #[profile_job(name = "checksum")]
+/// fn sum(values: &[u32]) -> u64 {
+///     values.iter().map(|&v| u64::from(v)).sum()
+/// }
+///
+/// # fn main() {
+/// for _ in 0..3 {
+///     let values = parse("1, 2, 3");
+///     assert_eq!(sum(&values), 6);
+/// }
+/// let jobs = profiling_alloc::job_stats();
+/// let parse = jobs.iter().find(|job| job.name.ends_with("::parse")).unwrap();
+/// assert_eq!(parse.calls, 3);
+/// let allocations = parse.allocations.unwrap(); // `None` without the allocator
+/// assert_eq!(allocations.net_bytes_max, 16);   // each call kept its Vec (room for 4 u32s)
+/// let checksum = jobs.iter().find(|job| job.name == "checksum").unwrap();
+/// assert_eq!(checksum.allocations.unwrap().allocations_total, 0);
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// - `#[profile_job]`: the job is named after the function's path,
+///   `module_path!()::fn_name` (e.g. `my_crate::ingest::parse`; a macro
+///   cannot see the type of an `impl` block, so a method is named after its
+///   module and its own name).
+/// - `#[profile_job(name = "ingest")]`: the job's name. Jobs that share a
+///   name are reported together.
+/// - `#[profile_job(crate = path)]`: where `profiling_alloc` is, if the
+///   dependency is renamed.
+///
+/// Anything else is a compile error pointing at the offending token, as is the
+/// attribute on something other than a function, on a `const fn` (it records
+/// at run time), on an `extern "C"` fn (a panic there aborts before the call
+/// is recorded: annotate a Rust function it calls) or on a C-variadic fn.
+///
+/// # What a call records
+///
+/// - Duration: wall time from entry to exit; for an `async fn`, from the
+///   first poll to completion.
+/// - Allocations of the calling thread while the job ran, as
+///   [`measure`] counts them: blocks and bytes allocated and freed, net bytes
+///   kept, and the call's own peak. For an `async fn` they are counted during
+///   each poll, on the thread that runs it, so a task that moves between the
+///   threads of a multi-threaded runtime is counted right, and time spent
+///   waiting is not charged with other tasks' allocations.
+/// - How it ended: a return, an `Err` (when the declared return type is a
+///   `Result`, recognised by name: `Result`, `io::Result`,
+///   `anyhow::Result`...), a panic, or, for an `async fn`, cancellation
+///   (dropped before completing).
+///
+/// The call is recorded by a drop guard, so `return`, `?` and panics are all
+/// recorded. Jobs nest: a job's allocations include those of the jobs it
+/// calls, and [`job_paths`] keeps the chain of job names for a job-time
+/// flamegraph. A `static` inside the function identifies the job, so all
+/// instantiations of a generic function are one job. Its first call registers
+/// it (a short lock, once); later calls take no lock.
+///
+/// Works on free functions, methods (`self`, `&self`, `&mut self`,
+/// `self: Box<Self>`), associated functions, generic functions, `unsafe fn`,
+/// functions returning `impl Trait`, and `async fn` (free or in `impl`
+/// blocks). Other attributes (`#[inline]`, `#[must_use]`, docs, `#[cfg]`) are
+/// kept, and errors in the body point at the body.
+///
+/// Without the allocator installed, durations are still recorded and
+/// [`JobStats::allocations`] is `None`.
+///
+/// # Zero cost when off
+///
+/// With this crate's `enabled` feature off (`default-features = false`), the
+/// attribute still checks its arguments but leaves the function exactly as
+/// written.
+///
+/// # Manual form
+///
+/// For a closure or a block, which cannot carry an attribute, use [`job`]
+/// and [`job_async`].
+pub use profiling_macros::profile_job;
+
 /// Not public API: what `#[profile_job]` expansions call. May change in any
 /// release.
 #[doc(hidden)]

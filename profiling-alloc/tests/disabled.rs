@@ -23,3 +23,25 @@ fn disabled_allocator_forwards_without_counting() {
     assert!(!delta.active);
     assert!(profiling_alloc::try_heap_stats().is_none());
 }
+
+#[profiling_alloc::profile_job(name = "disabled-job")]
+fn annotated(values: &[u32]) -> Result<u32, String> {
+    values
+        .iter()
+        .copied()
+        .max()
+        .ok_or_else(|| "empty".to_string())
+}
+
+#[test]
+fn profile_job_leaves_the_function_as_written() {
+    assert_eq!(annotated(&[3, 9, 4]), Ok(9));
+    assert!(annotated(&[]).is_err());
+    profiling_alloc::job("disabled-manual", || ());
+    // Nothing was registered by the attribute: the function is the plain one.
+    let names: Vec<String> = profiling_alloc::job_stats()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert!(!names.contains(&"disabled-job".to_string()), "{names:?}");
+}

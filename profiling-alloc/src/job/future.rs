@@ -88,7 +88,8 @@ pin_project! {
 }
 
 impl<F: Future, C: Classify<F::Output>> JobFuture<F, C> {
-    /// Wraps `inner` as a call of the job at `site`.
+    /// Wraps `inner` as a call of the job at `site`. Nothing is recorded until
+    /// the first poll.
     pub fn new(site: &'static JobSite, inner: F) -> Self {
         JobFuture {
             inner,
@@ -116,7 +117,41 @@ impl<F: Future, C: Classify<F::Output>> Future for JobFuture<F, C> {
         let Some(site) = *this.site else {
             return this.inner.poll(cx);
         };
-        let running = this.running.get_or_insert_with(|| Running {
+        let running = this.running.take().unwrap_or_else(|| Running::start(site));
+        let node = running.node;
+        // Records the call as panicked if the poll unwinds.
+        let mut polling = Polling(Some(running));
+        let poll = {
+            let _path = path::enter(node);
+            let scope = AllocScope::start();
+            let poll = this.inner.poll(cx);
+            polling.add(scope.map(AllocScope::finish));
+            poll
+        };
+        let Some(running) = polling.0.take() else {
+            return poll;
+        };
+        match poll {
+            Poll::Ready(output) => {
+                let outcome = if C::is_error(&output) {
+                    Outcome::Failed
+                } else {
+                    Outcome::Returned
+                };
+                finish(running, outcome);
+                Poll::Ready(output)
+            }
+            Poll::Pending => {
+                *this.running = Some(running);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Running {
+    fn start(site: &'static JobSite) -> Running {
+        Running {
             stats: site.stats(),
             node: path::child_of(path::current(), site),
             start: Instant::now(),
@@ -124,30 +159,32 @@ impl<F: Future, C: Classify<F::Output>> Future for JobFuture<F, C> {
                 active: true,
                 ..AllocDelta::default()
             }),
-        });
-        let poll = {
-            let _path = path::enter(running.node);
-            let scope = AllocScope::start();
-            let poll = this.inner.poll(cx);
-            let delta = scope.map(AllocScope::finish);
+        }
+    }
+}
+
+/// A call being polled. If the poll unwinds, its drop records the call as
+/// panicked (the panicking poll's own allocations are not added).
+struct Polling(Option<Running>);
+
+impl Polling {
+    /// Adds one poll's allocations; `None` (not measurable) makes the call's
+    /// allocations unknown.
+    fn add(&mut self, delta: Option<AllocDelta>) {
+        if let Some(running) = &mut self.0 {
             running.alloc = match (running.alloc, delta) {
                 (Some(sum), Some(delta)) => Some(sum.then(&delta)),
                 _ => None,
             };
-            poll
-        };
-        if let Poll::Ready(output) = poll {
-            let outcome = if C::is_error(&output) {
-                Outcome::Failed
-            } else {
-                Outcome::Returned
-            };
-            if let Some(running) = this.running.take() {
-                finish(running, outcome);
-            }
-            return Poll::Ready(output);
         }
-        Poll::Pending
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        if let Some(running) = self.0.take() {
+            finish(running, Outcome::Panicked);
+        }
     }
 }
 
