@@ -254,3 +254,23 @@ fn manual_async_form() {
         10
     );
 }
+
+#[profile_job(name = "async-dropped-by-a-panic")]
+async fn waits_forever() {
+    loop {
+        yield_once().await;
+    }
+}
+
+#[test]
+fn dropped_by_someone_elses_panic_is_cancelled() {
+    let caught = std::panic::catch_unwind(|| {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut future = Box::pin(waits_forever());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        panic!("a sibling task failed");
+    });
+    assert!(caught.is_err());
+    let job = stats("async-dropped-by-a-panic");
+    assert_eq!((job.calls, job.cancelled, job.panics), (1, 1, 0));
+}

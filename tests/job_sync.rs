@@ -259,3 +259,135 @@ fn manual_form_for_closures() {
     );
     assert!(job.file.ends_with("job_sync.rs"));
 }
+
+struct Slots {
+    values: Vec<u32>,
+}
+
+impl Slots {
+    /// Borrows from `&mut self` through a `Result`: the body's closure must be
+    /// `FnOnce` for this to compile.
+    #[profile_job]
+    fn slot(&mut self, index: usize) -> Result<&mut u32, String> {
+        self.values
+            .get_mut(index)
+            .ok_or_else(|| format!("no slot {index}"))
+    }
+}
+
+#[test]
+fn result_borrowing_from_mut_self_and_default_method_names() {
+    let mut slots = Slots { values: vec![1, 2] };
+    *slots.slot(1).expect("slot 1") += 40;
+    assert_eq!(slots.values[1], 42);
+    assert!(slots.slot(5).is_err());
+    // Methods are named after their type, which the macro cannot see.
+    let job = stats("job_sync::Slots::slot");
+    assert_eq!((job.calls, job.errors), (2, 1));
+}
+
+#[profile_job]
+fn joined_length(words: &[&str]) -> usize {
+    // The joined String is a temporary of the last expression.
+    words.join(" ").len()
+}
+
+#[test]
+fn temporaries_of_the_last_expression_are_freed_inside_the_job() {
+    assert_eq!(joined_length(&["a", "bc"]), 4);
+    let alloc = stats("job_sync::joined_length")
+        .allocations
+        .expect("allocator installed");
+    assert_eq!(alloc.allocations_total, 1);
+    assert_eq!(alloc.bytes_freed_total, alloc.bytes_allocated_total);
+    assert_eq!(alloc.net_bytes_total, 0);
+}
+
+macro_rules! fallible_job {
+    ($name:ident -> $ret:ty) => {
+        #[profile_job]
+        fn $name(fail: bool) -> $ret {
+            if fail {
+                Err(7)
+            } else {
+                Ok(())
+            }
+        }
+    };
+}
+
+fallible_job!(from_macro -> Result<(), u8>);
+
+mod lookalike {
+    use profiling_alloc::profile_job;
+
+    /// Not `core::result::Result`, only named like it: compiles, never an
+    /// error.
+    pub struct Result<T>(pub T);
+
+    #[profile_job(name = "own-result-type")]
+    pub fn own_result() -> Result<u8> {
+        Result(1)
+    }
+}
+
+#[test]
+fn result_detection_through_macros_and_lookalikes() {
+    assert!(from_macro(true).is_err());
+    assert!(from_macro(false).is_ok());
+    let job = stats("job_sync::from_macro");
+    assert_eq!((job.calls, job.errors), (2, 1));
+    assert_eq!(lookalike::own_result().0, 1);
+    assert_eq!(stats("own-result-type").errors, 0);
+}
+
+#[profile_job(name = "diverges")]
+fn diverges() -> ! {
+    panic!("never returns")
+}
+
+struct CallsJobOnDrop;
+
+impl Drop for CallsJobOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(in_drop(), 3);
+    }
+}
+
+#[profile_job(name = "called-while-unwinding")]
+fn in_drop() -> usize {
+    3
+}
+
+#[test]
+fn a_job_run_during_another_panic_is_not_a_panic() {
+    let caught = std::panic::catch_unwind(|| {
+        let _on_unwind = CallsJobOnDrop;
+        diverges();
+    });
+    assert!(caught.is_err());
+    assert_eq!(stats("diverges").panics, 1);
+    let job = stats("called-while-unwinding");
+    assert_eq!((job.calls, job.panics), (1, 0));
+}
+
+#[profile_job(name = "recursive")]
+fn depth(n: u32) -> u32 {
+    if n == 0 {
+        0
+    } else {
+        1 + depth(n - 1)
+    }
+}
+
+#[test]
+fn deep_recursion_keeps_job_paths_bounded() {
+    assert_eq!(depth(200), 200);
+    assert_eq!(stats("recursive").calls, 201);
+    let deepest = profiling_alloc::job_paths()
+        .into_iter()
+        .filter(|p| p.path.iter().all(|name| name == "recursive"))
+        .map(|p| p.path.len())
+        .max();
+    assert_eq!(deepest, Some(64));
+}

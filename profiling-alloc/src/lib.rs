@@ -154,10 +154,11 @@ pub use job::{
 ///
 /// # Arguments
 ///
-/// - `#[profile_job]`: the job is named after the function's path,
-///   `module_path!()::fn_name` (e.g. `my_crate::ingest::parse`; a macro
-///   cannot see the type of an `impl` block, so a method is named after its
-///   module and its own name).
+/// - `#[profile_job]`: the job is named after the function's path:
+///   `my_crate::ingest::parse`, `my_crate::Parser::parse` for a method,
+///   `<my_crate::Csv as my_crate::Format>::parse` for a trait method (read
+///   from `std::any::type_name` of an item inside the function when it is
+///   first called, since a macro cannot see the type of an `impl` block).
 /// - `#[profile_job(name = "ingest")]`: the job's name. Jobs that share a
 ///   name are reported together.
 /// - `#[profile_job(crate = path)]`: where `profiling_alloc` is, if the
@@ -178,10 +179,12 @@ pub use job::{
 ///   each poll, on the thread that runs it, so a task that moves between the
 ///   threads of a multi-threaded runtime is counted right, and time spent
 ///   waiting is not charged with other tasks' allocations.
-/// - How it ended: a return, an `Err` (when the declared return type is a
-///   `Result`, recognised by name: `Result`, `io::Result`,
-///   `anyhow::Result`...), a panic, or, for an `async fn`, cancellation
-///   (dropped before completing).
+/// - How it ended: a return, an `Err` (when the value is a
+///   `core::result::Result`, or an alias of it such as `io::Result`), a panic
+///   of its own, or, for an async job, cancellation (dropped after its first
+///   poll and before completing, by whatever reason, a panic elsewhere
+///   included). A cancelled call's numbers stop at its last poll: blocks it
+///   still held are counted as kept.
 ///
 /// The call is recorded by a drop guard, so `return`, `?` and panics are all
 /// recorded. Jobs nest: a job's allocations include those of the jobs it
@@ -193,8 +196,16 @@ pub use job::{
 /// Works on free functions, methods (`self`, `&self`, `&mut self`,
 /// `self: Box<Self>`), associated functions, generic functions, `unsafe fn`,
 /// functions returning `impl Trait`, and `async fn` (free or in `impl`
-/// blocks). Other attributes (`#[inline]`, `#[must_use]`, docs, `#[cfg]`) are
-/// kept, and errors in the body point at the body.
+/// blocks). A sync function whose body ends in the future it returns (an
+/// `async` block for `-> impl Future`, or `Box::pin(async ..)`, which is what
+/// `#[async_trait]` makes of an `async fn`) is profiled as that future: the
+/// job runs when it is polled, not when it is built. Other attributes
+/// (`#[inline]`, `#[must_use]`, docs, `#[cfg]`) are kept, and errors in the
+/// body point at the body.
+///
+/// A function returning a `Result` runs its body in a closure (so the guard
+/// sees the value however it was produced); `#[track_caller]` then no longer
+/// reaches `Location::caller()` calls inside the body.
 ///
 /// Without the allocator installed, durations are still recorded and
 /// [`JobStats::allocations`] is `None`.
@@ -215,7 +226,9 @@ pub use profiling_macros::profile_job;
 /// release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::job::{Classify, ErrIsError, JobFuture, JobGuard, JobSite, NeverError};
+    pub use crate::job::{
+        call_once, ErrorOutcome, JobFuture, JobGuard, JobSite, OtherOutcome, Outcome,
+    };
 }
 pub use stats::{
     heap_stats, is_active, measure, reset_peak, size_histogram, try_heap_stats, try_measure,

@@ -15,7 +15,9 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{AttrStyle, Block, ItemFn, Path, ReturnType, Signature, Type};
+use syn::{AttrStyle, Block, Expr, ItemFn, Path, ReturnType, Signature, Stmt, Type};
+
+use crate::detect::{returned_future, returns_result, ReturnedFuture};
 
 use crate::args::JobArgs;
 
@@ -36,13 +38,15 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let args = JobArgs::parse(args);
     let function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
-        Err(parse_error) => {
+        Err(_) => {
             return match not_a_function(&item) {
                 Some(error) => Err(combine(args.err(), error)),
-                // A function whose body does not parse: leave it to rustc to
-                // report the syntax error where it is.
-                None if args.is_ok() => Err(parse_error),
-                None => Err(combine(args.err(), parse_error)),
+                // A function whose body does not parse: leave it unchanged, so
+                // that rustc reports the syntax error once, where it is.
+                None => match args {
+                    Ok(_) => Ok(item),
+                    Err(error) => Err(error),
+                },
             };
         }
     };
@@ -147,8 +151,13 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
         ));
     }
     if let Some(abi) = &sig.abi {
-        let is_rust = abi.name.as_ref().is_some_and(|name| name.value() == "Rust");
-        if !is_rust {
+        // `extern "Rust"` and the unwinding ABIs (`"C-unwind"` ...) let a
+        // panic reach the guard; the others abort first.
+        let unwinds = abi
+            .name
+            .as_ref()
+            .is_some_and(|name| name.value() == "Rust" || name.value().ends_with("-unwind"));
+        if !unwinds {
             add(syn::Error::new_spanned(
                 abi,
                 "#[profile_job] cannot be used on an `extern` fn: a panic there aborts before the \
@@ -179,55 +188,99 @@ fn expand_function(args: &JobArgs, function: ItemFn) -> TokenStream {
         .krate
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(::profiling_alloc));
-    let ident = &sig.ident;
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => {
-            let fn_name = ident.to_string();
-            let fn_name = fn_name.strip_prefix("r#").unwrap_or(&fn_name);
-            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+    let private = quote!(#krate::__private);
+    let line = quote_spanned!(sig.ident.span()=> ::core::line!());
+    // Generated code is spanned at `mixed_site`: its locals are invisible to
+    // the user's body (and the other way round).
+    let hygienic = Span::mixed_site();
+    let site = match &args.name {
+        Some(name) => quote_spanned! {hygienic=>
+            static __PROFILING_SITE: #private::JobSite = #private::JobSite::new(
+                #name, ::core::module_path!(), ::core::file!(), #line,
+            );
+        },
+        // The job is named after the function, whose full path (with the type
+        // of an `impl` block, which a macro cannot see) is the type name of
+        // an item declared inside it.
+        None => quote_spanned! {hygienic=>
+            fn __profiling_name() -> &'static str {
+                ::core::any::type_name_of_val(&__profiling_name)
+            }
+            static __PROFILING_SITE: #private::JobSite = #private::JobSite::named_after(
+                __profiling_name, ::core::module_path!(), ::core::file!(), #line,
+            );
+        },
+    };
+    // Whether `value` (a reference) is an `Err`, for any type (see
+    // profiling-alloc's `job::outcome`). Its type must be known where this is
+    // checked: a closure parameter typed by inference from this very use would
+    // always be taken for a `Result`.
+    let is_error = |value: TokenStream| {
+        quote_spanned! {hygienic=>
+            {
+                #[allow(unused_imports)]
+                use #private::{ErrorOutcome as _, OtherOutcome as _};
+                (&&#private::Outcome(#value)).is_error()
+            }
         }
     };
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    let site = quote! {
-        static __PROFILING_SITE: #krate::__private::JobSite = #krate::__private::JobSite::new(
-            #name,
-            ::core::module_path!(),
-            ::core::file!(),
-            #line,
-        );
+    // For futures the closure's parameter type comes from `JobFuture::new`'s
+    // bound, known from the future before the closure is checked.
+    let classify = {
+        let check = is_error(quote_spanned!(hygienic=> __profiling_output));
+        quote_spanned!(hygienic=> |__profiling_output| #check)
     };
-    let returns_result = returns_result(&sig.output);
+    let job_future = |future: TokenStream| {
+        quote_spanned! {hygienic=>
+            #private::JobFuture::new(&__PROFILING_SITE, #future, #classify)
+        }
+    };
+
     let body = if sig.asyncness.is_some() {
-        let classify = if returns_result {
-            quote!(ErrIsError)
-        } else {
-            quote!(NeverError)
+        let inner = pinned_block(&sig, &block);
+        let future = job_future(quote!(async move #inner));
+        quote_spanned! {hygienic=> #site #future.await }
+    } else if let Some(shape) = returned_future(&block) {
+        // A sync function that builds and returns a future: the job is the
+        // future, not its construction.
+        let mut block = block.clone();
+        let Some(Stmt::Expr(last, None)) = block.stmts.pop() else {
+            unreachable!("returned_future checked the last statement");
         };
+        let last = match (shape, last) {
+            (ReturnedFuture::BoxPinAsync, Expr::Call(mut call)) => {
+                let future = call.args.pop().map(|pair| pair.into_value());
+                let wrapped = job_future(future.to_token_stream());
+                call.args.push(syn::parse_quote!(#wrapped));
+                call.to_token_stream()
+            }
+            (_, last) => job_future(last.to_token_stream()),
+        };
+        let statements = &block.stmts;
+        quote_spanned! {hygienic=> #site #(#statements)* #last }
+    } else if returns_result(&sig.output) {
+        // The body runs in a closure so that the guard sees the `Result`,
+        // whatever `return` or `?` produced it.
         let inner = pinned_block(&sig, &block);
-        quote! {
+        let failed = is_error(quote_spanned!(hygienic=> &__profiling_result));
+        quote_spanned! {hygienic=>
             #site
-            #krate::__private::JobFuture::<_, #krate::__private::#classify>::new(
-                &__PROFILING_SITE,
-                async move #inner,
-            )
-            .await
-        }
-    } else if returns_result {
-        let inner = pinned_block(&sig, &block);
-        quote! {
-            #site
-            let mut __profiling_guard = #krate::__private::JobGuard::enter(&__PROFILING_SITE);
-            #[allow(clippy::redundant_closure_call)]
-            let __profiling_result = (move || #inner)();
-            __profiling_guard.set_failed(::core::result::Result::is_err(&__profiling_result));
+            let mut __profiling_guard = #private::JobGuard::enter(&__PROFILING_SITE);
+            let __profiling_result = #private::call_once(move || #inner);
+            __profiling_guard.set_failed(#failed);
             __profiling_result
         }
     } else {
-        quote! {
+        // The guard is the scrutinee of a `match` in tail position: a
+        // temporary that lives to the end of the function and, created first,
+        // is dropped last, after the temporaries of the body's last
+        // expression (whose frees are then counted inside the job). Binding it
+        // to a local instead would drop it before them (edition 2021).
+        quote_spanned! {hygienic=>
             #site
-            let __profiling_guard = #krate::__private::JobGuard::enter(&__PROFILING_SITE);
-            #block
+            match #private::JobGuard::enter(&__PROFILING_SITE) {
+                _ => #block
+            }
         }
     };
     let body = quote! { { #(#inner_attrs)* #body } };
@@ -274,25 +327,6 @@ fn pinned_block(sig: &Signature, block: &Block) -> TokenStream {
             #fake_return
             #block
         }
-    }
-}
-
-/// Whether the declared return type is a `Result` (by its last path segment:
-/// `Result`, `io::Result`, `anyhow::Result` ...).
-fn returns_result(output: &ReturnType) -> bool {
-    match output {
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(path) => {
-                path.qself.is_none()
-                    && path
-                        .path
-                        .segments
-                        .last()
-                        .is_some_and(|segment| segment.ident == "Result")
-            }
-            _ => false,
-        },
-        ReturnType::Default => false,
     }
 }
 

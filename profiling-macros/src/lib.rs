@@ -2,6 +2,7 @@
 //! re-exports it (`profiling_alloc::profile_job`) and documents it.
 
 mod args;
+mod detect;
 mod expand;
 
 use proc_macro::TokenStream;

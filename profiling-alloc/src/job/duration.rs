@@ -12,8 +12,9 @@ const SUB_BITS: u32 = 6;
 const SUB: u64 = 1 << SUB_BITS;
 /// Values below this are their own bucket (exact).
 const LINEAR: u64 = 2 * SUB;
-/// Highest power of two with its own buckets: 2^42 ns is about 73 minutes;
-/// longer durations share the last bucket (the maximum is kept exactly).
+/// Highest power of two with its own buckets: durations below 2^43 ns (about
+/// 2.4 hours) are within the error bound; longer ones share the last bucket
+/// (quantiles there read low; the maximum is kept exactly).
 const MAX_EXPONENT: u32 = 42;
 /// Number of buckets.
 pub(crate) const BUCKETS: usize =

@@ -3,7 +3,6 @@
 //! right: each poll counts on the thread that runs it.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -14,35 +13,6 @@ use super::path::{self, PathNode};
 use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
 use crate::scope::AllocScope;
 use crate::stats::AllocDelta;
-
-/// Whether a job's output counts as an error.
-#[doc(hidden)]
-pub trait Classify<T> {
-    /// `true` if `output` is an error.
-    fn is_error(output: &T) -> bool;
-}
-
-/// Outputs are never errors.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum NeverError {}
-
-impl<T> Classify<T> for NeverError {
-    fn is_error(_: &T) -> bool {
-        false
-    }
-}
-
-/// `Err` outputs are errors.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum ErrIsError {}
-
-impl<T, E> Classify<Result<T, E>> for ErrIsError {
-    fn is_error(output: &Result<T, E>) -> bool {
-        output.is_err()
-    }
-}
 
 /// A call in progress: from its first poll.
 #[derive(Debug)]
@@ -65,51 +35,52 @@ pin_project! {
     /// recorded as cancelled (or as a panic, when dropped by unwinding).
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct JobFuture<F, C = NeverError> {
+    pub struct JobFuture<F, C> {
         #[pin]
         inner: F,
+        // `None` for an unrecorded future, and once the call is recorded.
         site: Option<&'static JobSite>,
         running: Option<Running>,
-        classify: PhantomData<fn() -> C>,
+        // Tells whether the output is an error (`#[profile_job]` passes one
+        // that recognises `Result::Err`).
+        classify: C,
     }
 
     impl<F, C> PinnedDrop for JobFuture<F, C> {
         fn drop(this: Pin<&mut Self>) {
+            // A panic inside this future's own poll was recorded by that poll;
+            // a call still running when dropped was cancelled (possibly by a
+            // panic elsewhere, which is not this job's).
             if let Some(running) = this.project().running.take() {
-                let outcome = if std::thread::panicking() {
-                    Outcome::Panicked
-                } else {
-                    Outcome::Cancelled
-                };
-                finish(running, outcome);
+                finish(running, Outcome::Cancelled);
             }
         }
     }
 }
 
-impl<F: Future, C: Classify<F::Output>> JobFuture<F, C> {
-    /// Wraps `inner` as a call of the job at `site`. Nothing is recorded until
-    /// the first poll.
-    pub fn new(site: &'static JobSite, inner: F) -> Self {
+impl<F: Future, C: Fn(&F::Output) -> bool> JobFuture<F, C> {
+    /// Wraps `inner` as a call of the job at `site`; `classify` says whether
+    /// an output is an error. Nothing is recorded until the first poll.
+    pub fn new(site: &'static JobSite, inner: F, classify: C) -> Self {
         JobFuture {
             inner,
             site: Some(site),
             running: None,
-            classify: PhantomData,
+            classify,
         }
     }
 
-    fn unrecorded(inner: F) -> Self {
+    fn unrecorded(inner: F, classify: C) -> Self {
         JobFuture {
             inner,
             site: None,
             running: None,
-            classify: PhantomData,
+            classify,
         }
     }
 }
 
-impl<F: Future, C: Classify<F::Output>> Future for JobFuture<F, C> {
+impl<F: Future, C: Fn(&F::Output) -> bool> Future for JobFuture<F, C> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -133,12 +104,14 @@ impl<F: Future, C: Classify<F::Output>> Future for JobFuture<F, C> {
         };
         match poll {
             Poll::Ready(output) => {
-                let outcome = if C::is_error(&output) {
+                let outcome = if (this.classify)(&output) {
                     Outcome::Failed
                 } else {
                     Outcome::Returned
                 };
                 finish(running, outcome);
+                // Polled again after completion, it only forwards.
+                *this.site = None;
                 Poll::Ready(output)
             }
             Poll::Pending => {
@@ -216,9 +189,10 @@ fn finish(running: Running, outcome: Outcome) {
 /// # }
 /// ```
 #[track_caller]
-pub fn job_async<F: Future>(name: &'static str, future: F) -> JobFuture<F> {
+pub fn job_async<F: Future>(name: &'static str, future: F) -> JobFuture<F, fn(&F::Output) -> bool> {
+    let never: fn(&F::Output) -> bool = |_| false;
     match dynamic_site(name, std::panic::Location::caller()) {
-        Some(site) => JobFuture::new(site, future),
-        None => JobFuture::unrecorded(future),
+        Some(site) => JobFuture::new(site, future, never),
+        None => JobFuture::unrecorded(future, never),
     }
 }

@@ -21,6 +21,9 @@ pub struct JobGuard {
     path: Option<PathGuard>,
     start: Instant,
     failed: bool,
+    /// Whether the thread was already unwinding when the job started (a job
+    /// called from a `Drop` during a panic): then only a new panic counts.
+    was_panicking: bool,
 }
 
 impl JobGuard {
@@ -39,6 +42,7 @@ impl JobGuard {
             path,
             start: Instant::now(),
             failed: false,
+            was_panicking: std::thread::panicking(),
         }
     }
 
@@ -53,7 +57,7 @@ impl Drop for JobGuard {
     fn drop(&mut self) {
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let alloc = self.scope.take().map(AllocScope::finish);
-        let outcome = if std::thread::panicking() {
+        let outcome = if std::thread::panicking() && !self.was_panicking {
             Outcome::Panicked
         } else if self.failed {
             Outcome::Failed

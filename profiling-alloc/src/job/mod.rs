@@ -5,6 +5,7 @@
 mod duration;
 mod future;
 mod guard;
+mod outcome;
 mod path;
 mod site;
 
@@ -13,8 +14,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use duration::Counts;
-pub use future::{job_async, Classify, ErrIsError, JobFuture, NeverError};
+pub use future::{job_async, JobFuture};
 pub use guard::{job, JobGuard};
+pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 pub use site::JobSite;
 
 /// What the registry knows about one job, from [`job_stats`].
@@ -23,8 +25,10 @@ pub use site::JobSite;
 /// calls allocated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobStats {
-    /// The job's name: the function's path (`my_crate::ingest::parse`) unless
-    /// given with `#[profile_job(name = "...")]` or [`job`].
+    /// The job's name: the function's path (`my_crate::ingest::parse`,
+    /// `my_crate::Parser::parse` for a method, `<my_crate::Csv as
+    /// my_crate::Format>::parse` for a trait method) unless given with
+    /// `#[profile_job(name = "...")]` or [`job`].
     pub name: String,
     /// The module the job is defined in (empty for [`job`] names).
     pub module_path: String,
@@ -102,9 +106,10 @@ pub struct JobAllocStats {
 pub fn job_stats() -> Vec<JobStats> {
     let mut groups: Vec<(&'static str, Vec<&'static JobSite>)> = Vec::new();
     for site in site::registered_sites() {
-        match groups.iter_mut().find(|(name, _)| *name == site.name) {
+        let name = site.stats().name;
+        match groups.iter_mut().find(|(group, _)| *group == name) {
             Some((_, sites)) => sites.push(site),
-            None => groups.push((site.name, vec![site])),
+            None => groups.push((name, vec![site])),
         }
     }
     groups
@@ -156,7 +161,7 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
         max: Duration::from_nanos(max),
     };
     JobStats {
-        name: first.name.to_string(),
+        name: first.stats().name.to_string(),
         module_path: first.module_path.to_string(),
         file: first.file.to_string(),
         line: first.line,

@@ -22,7 +22,13 @@ pub(crate) struct PathNode {
     next_sibling: *const PathNode,
     pub(crate) calls: AtomicU64,
     pub(crate) total_nanos: AtomicU64,
+    /// Number of jobs on the path (1 for a top-level job).
+    depth: usize,
 }
+
+/// Longest job path kept: deeper calls (deep recursion) are counted on the
+/// node at this depth, which keeps the tree, and the time to read it, bounded.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 // SAFETY: `next_sibling` is written only before the node is published (while
 // one thread owns it) and only read afterwards; every other field is an atomic
@@ -49,10 +55,10 @@ impl PathNode {
 
     /// The job names from the outermost job to this one.
     pub(crate) fn names(&self) -> Vec<&'static str> {
-        let mut names = vec![self.site.name];
+        let mut names = vec![self.site.stats().name];
         let mut node = self.parent;
         while let Some(parent) = node {
-            names.push(parent.site.name);
+            names.push(parent.site.stats().name);
             node = parent.parent;
         }
         names.reverse();
@@ -81,6 +87,9 @@ pub(crate) fn child_of(
     parent: Option<&'static PathNode>,
     site: &'static JobSite,
 ) -> &'static PathNode {
+    if let Some(parent) = parent.filter(|parent| parent.depth >= MAX_DEPTH) {
+        return parent;
+    }
     let list = match parent {
         Some(parent) => &parent.children,
         None => &ROOTS,
@@ -103,6 +112,7 @@ pub(crate) fn child_of(
                 next_sibling: head,
                 calls: AtomicU64::new(0),
                 total_nanos: AtomicU64::new(0),
+                depth: parent.map_or(1, |parent| parent.depth + 1),
             }))
         };
         match list.compare_exchange(head, new, Release, Relaxed) {

@@ -16,11 +16,22 @@ use crate::thread_slot::Untracked;
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct JobSite {
-    pub(crate) name: &'static str,
+    name: JobName,
     pub(crate) module_path: &'static str,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
     stats: AtomicPtr<SiteStats>,
+}
+
+/// How a site's name is known.
+#[derive(Debug)]
+enum JobName {
+    /// Given (`name = "..."`, or `job("...")`).
+    Given(&'static str),
+    /// The path of the function, read at registration from the type name of
+    /// a function item declared inside it (`std::any::type_name`), which
+    /// includes the `impl` block's type that a macro cannot see.
+    Of(fn() -> &'static str),
 }
 
 impl JobSite {
@@ -32,7 +43,24 @@ impl JobSite {
         line: u32,
     ) -> Self {
         JobSite {
-            name,
+            name: JobName::Given(name),
+            module_path,
+            file,
+            line,
+            stats: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// A site named after the function it is declared in: `name_of` returns
+    /// `std::any::type_name` of a function item declared in the job's body.
+    pub const fn named_after(
+        name_of: fn() -> &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        JobSite {
+            name: JobName::Of(name_of),
             module_path,
             file,
             line,
@@ -65,7 +93,11 @@ impl JobSite {
             // SAFETY: as in `stats`: set once from a leaked `Box`.
             return unsafe { &*existing };
         }
-        let stats: &'static SiteStats = Box::leak(Box::new(SiteStats::new()));
+        let name = match self.name {
+            JobName::Given(name) => name,
+            JobName::Of(name_of) => Box::leak(function_path(name_of()).into_boxed_str()),
+        };
+        let stats: &'static SiteStats = Box::leak(Box::new(SiteStats::new(name)));
         self.stats
             .store(stats as *const SiteStats as *mut SiteStats, Release);
         sites.push(self);
@@ -88,6 +120,8 @@ pub(crate) fn registered_sites() -> Vec<&'static JobSite> {
 /// running jobs sees each counter exact for some moment.
 #[derive(Debug)]
 pub(crate) struct SiteStats {
+    /// The job's name (resolved when the site registered).
+    pub(crate) name: &'static str,
     pub(crate) calls: AtomicU64,
     pub(crate) panics: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -144,8 +178,9 @@ pub(crate) enum Outcome {
 }
 
 impl SiteStats {
-    fn new() -> Self {
+    fn new(name: &'static str) -> Self {
         SiteStats {
+            name,
             calls: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -241,7 +276,7 @@ pub(crate) fn dynamic_site(
     name: &'static str,
     location: &'static std::panic::Location<'static>,
 ) -> Option<&'static JobSite> {
-    let start = fnv1a(name.as_bytes()) as usize;
+    let start = (fnv1a(name.as_bytes()) % DYNAMIC_SITES as u64) as usize;
     for probe in 0..DYNAMIC_SITES {
         let entry = &DYNAMIC[(start + probe) % DYNAMIC_SITES];
         let mut current = entry.load(Acquire);
@@ -269,15 +304,55 @@ pub(crate) fn dynamic_site(
         // SAFETY: non-null entries come from `Box::into_raw` of sites that are
         // never freed once published.
         let site: &'static JobSite = unsafe { &*current };
-        if site.name == name {
+        if matches!(site.name, JobName::Given(given) if given == name) {
             return Some(site);
         }
     }
     None
 }
 
+/// `my_crate::Parser<_>::parse::__profiling_name` → `my_crate::Parser::parse`:
+/// drops the marker function's own segment, closure segments (an `async fn`'s
+/// body is one) and `<_>` placeholders of generic types.
+pub(crate) fn function_path(type_name: &str) -> String {
+    let path = type_name
+        .strip_suffix("::__profiling_name")
+        .unwrap_or(type_name);
+    let mut path = path.replace("::{{closure}}", "");
+    for placeholder in ["<_>", "<_, _>", "<_, _, _>"] {
+        path = path.replace(placeholder, "");
+    }
+    path
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_paths_from_type_names() {
+        let path = |name| function_path(name);
+        assert_eq!(
+            path("app::ingest::parse::__profiling_name"),
+            "app::ingest::parse"
+        );
+        assert_eq!(
+            path("app::Parser<_>::new::__profiling_name"),
+            "app::Parser::new"
+        );
+        assert_eq!(
+            path("<app::Csv<_, _> as app::Format>::parse::__profiling_name"),
+            "<app::Csv as app::Format>::parse"
+        );
+        assert_eq!(
+            path("app::fetch::{{closure}}::__profiling_name"),
+            "app::fetch"
+        );
+    }
 }
