@@ -3,40 +3,15 @@
 //! completion, errors, panics and cancellation.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use profiling_alloc::{job_stats, profile_job, JobStats, ProfilingAllocator};
+mod common;
+
+use common::{block_on, job as stats, yield_once};
+use profiling_alloc::{profile_job, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
-
-fn stats(name: &str) -> JobStats {
-    job_stats()
-        .into_iter()
-        .find(|job| job.name == name)
-        .unwrap_or_else(|| panic!("no job named {name:?}"))
-}
-
-/// Returns `Pending` once, waking itself: an `.await` point that allocates
-/// nothing (unlike a runtime's own yield, which may grow a queue).
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_once() -> YieldOnce {
-    YieldOnce(false)
-}
 
 const ROUNDS: usize = 20;
 
@@ -159,16 +134,6 @@ impl Service {
     async fn boom(&self) -> usize {
         yield_once().await;
         panic!("boom in {}", self.prefix);
-    }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
     }
 }
 

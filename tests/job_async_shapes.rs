@@ -4,52 +4,23 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
-use profiling_alloc::{job_stats, profile_job, JobStats, ProfilingAllocator};
+use profiling_alloc::{job_stats, profile_job, ProfilingAllocator};
+
+mod common;
+
+use common::{block_on, job as stats};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
-
-fn stats(name: &str) -> JobStats {
-    job_stats()
-        .into_iter()
-        .find(|job| job.name == name)
-        .expect("job registered")
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-    }
-}
-
-/// Pending once: an await point that allocates nothing.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 #[profile_job(name = "impl-future")]
 fn impl_future(size: usize) -> impl Future<Output = (usize, String)> {
     // Built when the function is called, before the job (the future) runs.
     let label = String::from("built before");
     async move {
-        YieldOnce(false).await;
+        common::yield_once().await;
         (vec![0u8; size].len(), label)
     }
 }
@@ -57,7 +28,7 @@ fn impl_future(size: usize) -> impl Future<Output = (usize, String)> {
 #[profile_job(name = "boxed-future")]
 fn boxed_future(fail: bool) -> Pin<Box<dyn Future<Output = Result<u8, String>> + Send>> {
     Box::pin(async move {
-        YieldOnce(false).await;
+        common::yield_once().await;
         if fail {
             Err("failed".to_string())
         } else {
@@ -77,7 +48,7 @@ struct Memory;
 impl Store for Memory {
     #[profile_job(name = "store-load")]
     async fn load(&self, key: &str) -> Result<Vec<u8>, String> {
-        YieldOnce(false).await;
+        common::yield_once().await;
         if key.is_empty() {
             return Err("empty key".to_string());
         }

@@ -3,18 +3,16 @@
 
 use std::hint::black_box;
 
-use profiling_alloc::{job_stats, profile_job, JobStats, ProfilingAllocator};
+mod common;
+
+use common::job as stats;
+use profiling_alloc::{profile_job, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
 
-fn stats(name: &str) -> JobStats {
-    job_stats()
-        .into_iter()
-        .find(|job| job.name == name)
-        .unwrap_or_else(|| panic!("no job named {name:?} in {:?}", job_stats()))
-}
-
+/// The line of `keeps_a_kilobyte`'s name, which the job reports.
+const KEEPS_A_KILOBYTE_LINE: u32 = line!() + 2;
 #[profile_job]
 fn keeps_a_kilobyte() -> Vec<u8> {
     let scratch = black_box(vec![1u8; 4096]);
@@ -32,7 +30,7 @@ fn free_fn_default_name_and_exact_allocations() {
     assert_eq!((job.errors, job.panics, job.cancelled), (0, 0, 0));
     assert_eq!(job.module_path, module_path!());
     assert!(job.file.ends_with("job_sync.rs"), "{}", job.file);
-    assert_eq!(job.line, 19, "the line of the function's name");
+    assert_eq!(job.line, KEEPS_A_KILOBYTE_LINE);
     let alloc = job.allocations.expect("allocator installed");
     assert_eq!(alloc.measured_calls, 3);
     assert_eq!(alloc.allocations_total, 6);

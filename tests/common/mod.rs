@@ -294,3 +294,49 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// The registry's entry for the job `name` (panics with the list if absent).
+pub fn job(name: &str) -> profiling_alloc::JobStats {
+    let jobs = profiling_alloc::job_stats();
+    match jobs.iter().find(|job| job.name == name) {
+        Some(job) => job.clone(),
+        None => {
+            let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+            panic!("no job named {name:?} in {names:?}")
+        }
+    }
+}
+
+/// Returns `Pending` once, waking itself: an `.await` point that allocates
+/// nothing (unlike a runtime's own yield, which may grow a queue).
+pub struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// An `.await` point that allocates nothing.
+pub fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+/// Polls `future` to completion on this thread with a no-op waker.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
