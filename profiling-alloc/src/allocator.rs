@@ -15,6 +15,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use crate::counters::{LiveChange, Owned, Shared, Slot, Writer};
+use crate::sampling::Sampling;
 use crate::{peak, thread_slot};
 
 /// Whether the `enabled` feature is on. Tested with a plain `if` rather than
@@ -52,6 +53,8 @@ pub struct ProfilingAllocator<A: GlobalAlloc = System> {
     inner: A,
     exact_peak: bool,
     peak_tolerance: u64,
+    /// Initial sampling mode, encoded (`Sampling::encode`).
+    sampling: u64,
 }
 
 impl ProfilingAllocator<System> {
@@ -68,6 +71,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             inner,
             exact_peak: false,
             peak_tolerance: DEFAULT_PEAK_TOLERANCE,
+            sampling: Sampling::Off.encode(),
         }
     }
 
@@ -100,6 +104,23 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         self
     }
 
+    /// Samples allocation stacks from the start (see
+    /// [`callsites`](crate::callsites)); the mode can be changed at run time
+    /// with [`set_sampling`](crate::set_sampling). Default:
+    /// [`Sampling::Off`].
+    ///
+    /// ```
+    /// use profiling_alloc::{ProfilingAllocator, Sampling};
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::poisson());
+    /// # fn main() {}
+    /// ```
+    pub const fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling.encode();
+        self
+    }
+
     /// The wrapped allocator.
     pub const fn inner(&self) -> &A {
         &self.inner
@@ -112,7 +133,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         if !ENABLED {
             return;
         }
-        thread_slot::activate(self.exact_peak, self.peak_tolerance);
+        thread_slot::activate(self.exact_peak, self.peak_tolerance, self.sampling);
         match thread_slot::target() {
             thread_slot::Target::Own(slot) => {
                 // Rule 3: the thread's own slot, plain loads and stores.
@@ -124,6 +145,14 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                     peak::apply_exact(change);
                 } else {
                     peak::add_pending(slot, change, self.peak_tolerance);
+                }
+                #[cfg(feature = "callsites")]
+                if let Some((addr, size)) = event.new_block() {
+                    // One relaxed load when sampling is off.
+                    let mode = crate::sampling::MODE.load(std::sync::atomic::Ordering::Relaxed);
+                    if mode != 0 && crate::sampling::should_sample(slot, size, mode) {
+                        crate::callsites::on_sample(addr, size);
+                    }
                 }
             }
             thread_slot::Target::Untracked => {}
@@ -142,19 +171,45 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
 
 /// One allocator call that succeeded.
 #[derive(Clone, Copy)]
+// Addresses are read only by sampling (feature `callsites`).
+#[cfg_attr(not(feature = "callsites"), allow(dead_code))]
 enum Event {
-    Alloc { size: usize },
-    Dealloc { size: usize },
-    Realloc { old_size: usize, new_size: usize },
+    Alloc {
+        addr: usize,
+        size: usize,
+    },
+    Dealloc {
+        size: usize,
+    },
+    Realloc {
+        new_addr: usize,
+        old_size: usize,
+        new_size: usize,
+    },
 }
 
 impl Event {
+    /// The block this event created, if any: what sampling looks at.
+    #[cfg(feature = "callsites")]
+    #[inline(always)]
+    fn new_block(self) -> Option<(usize, usize)> {
+        match self {
+            Event::Alloc { addr, size } => Some((addr, size)),
+            Event::Realloc {
+                new_addr, new_size, ..
+            } => Some((new_addr, new_size)),
+            Event::Dealloc { .. } => None,
+        }
+    }
+
     #[inline(always)]
     fn apply<W: Writer>(self, slot: &Slot) -> LiveChange {
         match self {
-            Event::Alloc { size } => slot.record_alloc::<W>(size),
+            Event::Alloc { size, .. } => slot.record_alloc::<W>(size),
             Event::Dealloc { size } => slot.record_dealloc::<W>(size),
-            Event::Realloc { old_size, new_size } => slot.record_realloc::<W>(old_size, new_size),
+            Event::Realloc {
+                old_size, new_size, ..
+            } => slot.record_realloc::<W>(old_size, new_size),
         }
     }
 }
@@ -173,6 +228,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
             self.record(Event::Alloc {
+                addr: ptr as usize,
                 size: layout.size(),
             });
         }
@@ -186,6 +242,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         if !ptr.is_null() {
             // Rule 6: a zeroed allocation counts as an allocation.
             self.record(Event::Alloc {
+                addr: ptr as usize,
                 size: layout.size(),
             });
         }
@@ -194,6 +251,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // A sampled block leaves its callsite's live counts before its address
+        // can be handed out again.
+        #[cfg(feature = "callsites")]
+        if ENABLED && crate::sampled_blocks::maybe_tracked(ptr as usize) {
+            crate::callsites::on_free(ptr as usize);
+        }
         self.record(Event::Dealloc {
             size: layout.size(),
         });
@@ -205,16 +268,30 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A sampled old block leaves its callsite before its address can be
+        // reused, and comes back if the realloc fails.
+        #[cfg(feature = "callsites")]
+        let tracked = if ENABLED && crate::sampled_blocks::maybe_tracked(ptr as usize) {
+            crate::callsites::take(ptr as usize)
+        } else {
+            None
+        };
         // SAFETY: the caller guarantees `ptr` came from this allocator (so
         // from `inner`) with `layout`, and that `new_size` is valid for
         // `layout.align()`; all are passed through unchanged.
         let new_ptr = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !new_ptr.is_null() {
-            // On failure the old block is untouched and nothing is counted.
             self.record(Event::Realloc {
+                new_addr: new_ptr as usize,
                 old_size: layout.size(),
                 new_size,
             });
+        } else {
+            // On failure the old block is untouched and nothing is counted.
+            #[cfg(feature = "callsites")]
+            if let Some(tracked) = tracked {
+                crate::callsites::restore(tracked);
+            }
         }
         new_ptr
     }

@@ -67,6 +67,10 @@ pub(crate) struct Slot {
     pub(crate) pending_bytes: AtomicI64,
     /// Live blocks not yet added to the global live count.
     pub(crate) pending_blocks: AtomicI64,
+    /// Bytes left until the owner's next sampled allocation.
+    pub(crate) sample_countdown: AtomicI64,
+    /// The owner's sampling generator state (0: not seeded yet).
+    pub(crate) sampler_rng: AtomicU64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
     /// Blocks allocated per size class.
@@ -94,6 +98,8 @@ impl Slot {
         max_net_bytes: AtomicI64::new(0),
         pending_bytes: AtomicI64::new(0),
         pending_blocks: AtomicI64::new(0),
+        sample_countdown: AtomicI64::new(0),
+        sampler_rng: AtomicU64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],

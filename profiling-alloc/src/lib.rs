@@ -104,20 +104,43 @@
 #![warn(unreachable_pub)]
 
 mod allocator;
+#[cfg(feature = "callsites")]
+mod callsites;
 mod counters;
 mod histogram;
 mod job;
 mod peak;
+#[cfg(feature = "callsites")]
+mod sampled_blocks;
+mod sampling;
 mod scope;
+#[cfg(feature = "callsites")]
+mod spin;
+#[cfg(feature = "callsites")]
+mod stacks;
 mod stats;
+#[cfg(feature = "callsites")]
+mod symbols;
 mod thread_slot;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+#[cfg(feature = "callsites")]
+pub use callsites::{
+    callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
+    set_stack_depth, Callsite, CallsiteOptions,
+};
 pub use histogram::{SizeClass, SizeHistogram};
 pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
     JobStats,
 };
+#[cfg(feature = "callsites")]
+pub use sampled_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
+pub use sampling::{sampling, seed_sampling, set_sampling, Sampling};
+#[cfg(feature = "callsites")]
+pub use stacks::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};
+#[cfg(feature = "callsites")]
+pub use symbols::Frame;
 
 /// Records every call of a function as a job: its duration, and what it
 /// allocated, freed, kept and peaked at.

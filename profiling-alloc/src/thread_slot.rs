@@ -176,16 +176,17 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
 /// Marks the allocator as installed and publishes its peak configuration.
 /// Cheap when already done: one relaxed load of a line nobody writes.
 #[inline(always)]
-pub(crate) fn activate(exact_peak: bool, tolerance: u64) {
+pub(crate) fn activate(exact_peak: bool, tolerance: u64, sampling: u64) {
     if !ACTIVE.load(Acquire) {
-        activate_slow(exact_peak, tolerance);
+        activate_slow(exact_peak, tolerance, sampling);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn activate_slow(exact_peak: bool, tolerance: u64) {
+fn activate_slow(exact_peak: bool, tolerance: u64, sampling: u64) {
     peak::publish_mode(exact_peak, tolerance);
+    crate::sampling::MODE.store(sampling, Relaxed);
     // Release: a reader that sees ACTIVE also sees the mode published above.
     ACTIVE.store(true, Release);
 }

@@ -14,6 +14,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use duration::Counts;
+#[cfg(feature = "callsites")]
+pub(crate) use path::PathNode;
+
+/// The calling thread's current job path, if it runs inside a job.
+#[cfg(feature = "callsites")]
+pub(crate) fn current_path() -> Option<&'static PathNode> {
+    path::current()
+}
 pub use future::{job_async, JobFuture};
 pub use guard::{job, JobGuard};
 pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};

@@ -1,0 +1,244 @@
+//! When to capture an allocation's stack: never, always, or byte-based
+//! Poisson sampling as in tcmalloc, jemalloc and Go.
+//!
+//! Poisson sampling: each thread draws the number of bytes until its next
+//! sample from an exponential distribution with mean `R`, and counts it down
+//! by each allocation's size; the allocation that takes it to zero is
+//! sampled, and a new distance is drawn. A block of `s` bytes is then sampled
+//! with probability `1 - exp(-s/R)`, so a sample stands for
+//! `1 / (1 - exp(-s/R))` blocks and `s / (1 - exp(-s/R))` bytes: estimates
+//! built from these weights are unbiased.
+
+// Without stack capture (feature `callsites` off) the mode is kept and
+// reported, but nothing samples.
+#![cfg_attr(not(feature = "callsites"), allow(dead_code))]
+
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::{Deserialize, Serialize};
+
+use crate::counters::Slot;
+
+/// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// None: no stack is captured, the allocator only counts.
+    Off,
+    /// Every allocation: exact per-callsite numbers, at the cost of a stack
+    /// capture per allocation (the mode dhat-rs always runs in). For tests and
+    /// small programs.
+    Every,
+    /// Byte-based Poisson sampling, one sample per `mean_bytes` allocated on
+    /// average; per-callsite numbers are unbiased estimates.
+    Poisson {
+        /// Mean distance between samples, in bytes allocated.
+        mean_bytes: u64,
+    },
+}
+
+impl Sampling {
+    /// The default rate of [`Sampling::Poisson`]: one sample per 512 KiB.
+    pub const DEFAULT_MEAN_BYTES: u64 = 512 * 1024;
+
+    /// Poisson sampling at the default rate.
+    pub const fn poisson() -> Sampling {
+        Sampling::Poisson {
+            mean_bytes: Self::DEFAULT_MEAN_BYTES,
+        }
+    }
+
+    /// The encoding kept in [`MODE`].
+    pub(crate) const fn encode(self) -> u64 {
+        match self {
+            Sampling::Off => OFF,
+            Sampling::Every => EVERY,
+            // 0 and u64::MAX are taken; a mean of 1 byte samples nearly every
+            // block anyway.
+            Sampling::Poisson { mean_bytes } => {
+                if mean_bytes < 1 {
+                    1
+                } else if mean_bytes == EVERY {
+                    EVERY - 1
+                } else {
+                    mean_bytes
+                }
+            }
+        }
+    }
+
+    fn decode(mode: u64) -> Sampling {
+        match mode {
+            OFF => Sampling::Off,
+            EVERY => Sampling::Every,
+            mean_bytes => Sampling::Poisson { mean_bytes },
+        }
+    }
+
+    /// How many blocks one sample of a `size`-byte block stands for:
+    /// `1 / (1 - exp(-size/R))` for Poisson sampling, 1 otherwise.
+    pub(crate) fn weight(self, size: usize) -> f64 {
+        match self {
+            Sampling::Poisson { mean_bytes } => {
+                let p = -(-(size as f64) / mean_bytes as f64).exp_m1();
+                if p > 0.0 {
+                    1.0 / p
+                } else {
+                    1.0
+                }
+            }
+            Sampling::Off | Sampling::Every => 1.0,
+        }
+    }
+}
+
+const OFF: u64 = 0;
+const EVERY: u64 = u64::MAX;
+
+/// The current mode, encoded: read on every allocation (one relaxed load of a
+/// line written only when the mode changes).
+pub(crate) static MODE: AtomicU64 = AtomicU64::new(OFF);
+/// Seed mixed into each thread's generator.
+static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+
+/// The sampling mode in force.
+pub fn sampling() -> Sampling {
+    Sampling::decode(MODE.load(Relaxed))
+}
+
+/// Changes the sampling mode at run time (the allocator's configuration sets
+/// the initial one). Threads pick the change up at their next allocation;
+/// a distance to the next sample already drawn at the old Poisson rate is
+/// kept.
+pub fn set_sampling(sampling: Sampling) {
+    MODE.store(sampling.encode(), Relaxed);
+}
+
+/// Reseeds the calling thread's sampler, for reproducible tests: the same
+/// seed and the same sequence of allocations on this thread sample the same
+/// blocks. Other threads are not affected.
+pub fn seed_sampling(seed: u64) {
+    SEED.store(seed, Relaxed);
+    if let Some(slot) = crate::thread_slot::current() {
+        slot.sampler_rng.store(0, Relaxed);
+        slot.sample_countdown.store(0, Relaxed);
+        init_thread(slot, seed);
+    }
+}
+
+/// Owner only: whether to sample an allocation of `size` bytes, for the
+/// encoded `mode` (not [`OFF`]).
+#[inline(always)]
+pub(crate) fn should_sample(slot: &Slot, size: usize, mode: u64) -> bool {
+    if mode == EVERY {
+        return true;
+    }
+    let left = slot.sample_countdown.load(Relaxed) - size as i64;
+    if left > 0 {
+        slot.sample_countdown.store(left, Relaxed);
+        return false;
+    }
+    next_distance(slot, mode)
+}
+
+/// Draws the distance to the thread's next sample; returns whether the
+/// current allocation is sampled (not on a thread's very first draw).
+#[cold]
+fn next_distance(slot: &Slot, mean_bytes: u64) -> bool {
+    let first = slot.sampler_rng.load(Relaxed) == 0;
+    if first {
+        init_thread(slot, SEED.load(Relaxed));
+        return false;
+    }
+    let distance = exponential(slot, mean_bytes);
+    slot.sample_countdown.store(distance, Relaxed);
+    true
+}
+
+/// Seeds a thread's generator (from its slot's address, so threads differ)
+/// and draws its first distance.
+fn init_thread(slot: &Slot, seed: u64) {
+    let mixed = splitmix(seed ^ (slot as *const Slot as u64).rotate_left(32)) | 1;
+    slot.sampler_rng.store(mixed, Relaxed);
+    let mode = MODE.load(Relaxed);
+    let mean = if mode == EVERY || mode == OFF {
+        Sampling::DEFAULT_MEAN_BYTES
+    } else {
+        mode
+    };
+    let distance = exponential(slot, mean);
+    slot.sample_countdown.store(distance, Relaxed);
+}
+
+/// An exponentially distributed distance with mean `mean_bytes` (at least 1).
+fn exponential(slot: &Slot, mean_bytes: u64) -> i64 {
+    let mut x = slot.sampler_rng.load(Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    slot.sampler_rng.store(x, Relaxed);
+    // 53 random bits → uniform in (0, 1].
+    let uniform = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let distance = -uniform.ln() * mean_bytes as f64;
+    (distance as i64).max(1)
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_match_the_closed_form() {
+        let poisson = Sampling::Poisson { mean_bytes: 1000 };
+        for size in [1usize, 10, 100, 1000, 10_000, 1_000_000] {
+            let expected = 1.0 / (1.0 - (-(size as f64) / 1000.0).exp());
+            let got = poisson.weight(size);
+            assert!(
+                (got - expected).abs() / expected < 1e-12,
+                "{size}: {got} vs {expected}"
+            );
+        }
+        // Huge blocks are always sampled and stand for themselves.
+        assert_eq!(poisson.weight(1 << 40), 1.0);
+        assert_eq!(Sampling::Every.weight(123), 1.0);
+    }
+
+    #[test]
+    fn modes_round_trip_through_their_encoding() {
+        for mode in [
+            Sampling::Off,
+            Sampling::Every,
+            Sampling::poisson(),
+            Sampling::Poisson { mean_bytes: 1 },
+        ] {
+            assert_eq!(Sampling::decode(mode.encode()), mode);
+        }
+        assert_eq!(
+            Sampling::decode(Sampling::Poisson { mean_bytes: 0 }.encode()),
+            Sampling::Poisson { mean_bytes: 1 }
+        );
+    }
+
+    #[test]
+    fn distances_have_the_requested_mean() {
+        let slot = Slot::EMPTY;
+        init_thread(&slot, 42);
+        let draws = 200_000;
+        let mean: f64 = (0..draws)
+            .map(|_| exponential(&slot, 4096) as f64)
+            .sum::<f64>()
+            / draws as f64;
+        // Standard error of the mean of an exponential: mean / sqrt(n) ≈ 9.2.
+        assert!(
+            (mean - 4096.0).abs() < 5.0 * 4096.0 / (draws as f64).sqrt(),
+            "mean {mean}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! A spin lock that never allocates, for the sampled path (dhat-rs moved to
+//! one after `parking_lot` deadlocked inside its allocator: a lock reachable
+//! from `alloc` must not allocate through the profiler while held).
+//!
+//! Held only for table lookups and inserts into preallocated tables; the
+//! holder is always untracked (`Untracked`), so an allocation it makes cannot
+//! come back here.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// A value behind a spin lock.
+#[derive(Debug)]
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is serialised by `locked` (see `lock`), so sharing
+// the lock between threads is sound when the value may be sent between them.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    /// An unlocked lock around `value`.
+    pub(crate) const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Spins until the lock is free, then holds it until the guard drops.
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        loop {
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Acquire, Relaxed)
+                .is_ok()
+            {
+                return SpinGuard { lock: self };
+            }
+            while self.locked.load(Relaxed) {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Access to the locked value; unlocks on drop.
+#[derive(Debug)]
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<T> std::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock, so
+        // no other reference to the value is live.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access
+        // through the guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Release);
+    }
+}

@@ -1,0 +1,233 @@
+//! Raw stack capture and the stack table: each distinct (job path, stack of
+//! return addresses) gets an id and a set of per-callsite counters.
+//!
+//! Capture writes instruction pointers into a fixed array on the caller's
+//! stack; nothing is resolved here (symbols are read at report time, see
+//! `symbols`). The table and the counters are allocated once, at the first
+//! sample, untracked, with the capacity configured then: when the table is
+//! full, new stacks are dropped and counted, never allocated for.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
+
+use crate::histogram::{size_class, SIZE_CLASSES};
+use crate::job::PathNode;
+use crate::spin::SpinLock;
+
+/// Most frames a stack can hold.
+pub(crate) const MAX_FRAMES: usize = 128;
+/// Frames captured by default.
+pub const DEFAULT_STACK_DEPTH: usize = 64;
+/// Distinct stacks kept by default.
+pub const DEFAULT_MAX_STACKS: usize = 16_384;
+
+/// Frames to capture (at most [`MAX_FRAMES`]).
+pub(crate) static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_STACK_DEPTH);
+/// Capacity of the stack table, read when it is created.
+pub(crate) static MAX_STACKS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_STACKS);
+/// Samples whose stack or block could not be recorded (a table was full).
+pub(crate) static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Fixed-point scale of the estimated counts (1/256 of a block or byte), so
+/// that fractional weights add up without bias.
+pub(crate) const SCALE: f64 = 256.0;
+
+/// Instruction pointers of one captured stack, innermost first.
+pub(crate) struct RawStack {
+    pub(crate) ips: [usize; MAX_FRAMES],
+    pub(crate) len: usize,
+    pub(crate) truncated: bool,
+}
+
+impl RawStack {
+    pub(crate) const fn new() -> Self {
+        RawStack {
+            ips: [0; MAX_FRAMES],
+            len: 0,
+            truncated: false,
+        }
+    }
+}
+
+/// Captures the calling thread's stack into `stack`, at most `DEPTH` frames.
+#[inline(never)]
+pub(crate) fn capture(stack: &mut RawStack) {
+    let depth = DEPTH.load(Relaxed).clamp(1, MAX_FRAMES);
+    stack.len = 0;
+    stack.truncated = false;
+    let mut record = |frame: &backtrace::Frame| {
+        if stack.len == depth {
+            stack.truncated = true;
+            return false;
+        }
+        stack.ips[stack.len] = frame.ip() as usize;
+        stack.len += 1;
+        true
+    };
+    // SAFETY: `trace_unsynchronized` is unsafe because some unwinders are not
+    // thread-safe (dbghelp on Windows); there the synchronised `trace` is
+    // used instead. The callback neither allocates nor panics.
+    #[cfg(not(windows))]
+    unsafe {
+        backtrace::trace_unsynchronized(&mut record)
+    };
+    #[cfg(windows)]
+    backtrace::trace(&mut record);
+}
+
+/// Estimated counts of one callsite, in units of 1/[`SCALE`].
+#[derive(Debug)]
+pub(crate) struct CallsiteCounters {
+    pub(crate) samples: AtomicU64,
+    pub(crate) blocks: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) live_blocks: AtomicI64,
+    pub(crate) live_bytes: AtomicI64,
+    pub(crate) class_blocks: [AtomicU64; SIZE_CLASSES],
+}
+
+impl CallsiteCounters {
+    fn new() -> Self {
+        CallsiteCounters {
+            samples: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            live_blocks: AtomicI64::new(0),
+            live_bytes: AtomicI64::new(0),
+            class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
+        }
+    }
+
+    /// Adds a sampled block of `size` bytes standing for `weight` blocks.
+    /// Returns the scaled (blocks, bytes) it added, for the free to remove.
+    pub(crate) fn add_sample(&self, size: usize, weight: f64) -> (i64, i64) {
+        let blocks = (weight * SCALE).round() as u64;
+        let bytes = (weight * size as f64 * SCALE).round() as u64;
+        self.samples.fetch_add(1, Relaxed);
+        self.blocks.fetch_add(blocks, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+        self.class_blocks[size_class(size) % SIZE_CLASSES].fetch_add(blocks, Relaxed);
+        self.live_blocks.fetch_add(blocks as i64, Relaxed);
+        self.live_bytes.fetch_add(bytes as i64, Relaxed);
+        (blocks as i64, bytes as i64)
+    }
+
+    /// Adds back a live share removed by [`Self::remove_live`].
+    pub(crate) fn add_live(&self, blocks: i64, bytes: i64) {
+        self.live_blocks.fetch_add(blocks, Relaxed);
+        self.live_bytes.fetch_add(bytes, Relaxed);
+    }
+
+    /// Removes a freed sampled block's live share.
+    pub(crate) fn remove_live(&self, blocks: i64, bytes: i64) {
+        self.live_blocks.fetch_sub(blocks, Relaxed);
+        self.live_bytes.fetch_sub(bytes, Relaxed);
+    }
+}
+
+/// One distinct stack.
+#[derive(Debug)]
+pub(crate) struct StackEntry {
+    pub(crate) hash: u64,
+    /// The job path the samples were taken in (`None`: outside any job).
+    pub(crate) job: Option<&'static PathNode>,
+    pub(crate) ips: Box<[usize]>,
+    pub(crate) truncated: bool,
+}
+
+#[derive(Debug)]
+struct StackTable {
+    /// Open addressing: 0 = empty, otherwise entry index + 1.
+    index: Box<[u32]>,
+    entries: Vec<StackEntry>,
+    capacity: usize,
+}
+
+static TABLE: SpinLock<Option<StackTable>> = SpinLock::new(None);
+/// The counters of entry `i` are `COUNTERS[i]`, allocated with the table.
+static COUNTERS: AtomicPtr<CallsiteCounters> = AtomicPtr::new(std::ptr::null_mut());
+static COUNTERS_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The counters of stack `id`.
+pub(crate) fn counters(id: u32) -> Option<&'static CallsiteCounters> {
+    let len = COUNTERS_LEN.load(Acquire);
+    let base = COUNTERS.load(Acquire);
+    if base.is_null() || id as usize >= len {
+        return None;
+    }
+    // SAFETY: `COUNTERS` points to a leaked slice of `COUNTERS_LEN` counters,
+    // published (Release) after being fully initialised, never freed.
+    Some(unsafe { &*base.add(id as usize) })
+}
+
+/// The id of `stack` taken in `job`, adding it if new. `None` when the table
+/// is full (the sample is dropped). The caller must be untracked.
+pub(crate) fn intern(stack: &RawStack, job: Option<&'static PathNode>) -> Option<u32> {
+    let ips = &stack.ips[..stack.len];
+    let job_key = job.map_or(0, |node| node as *const PathNode as usize);
+    let hash = hash_stack(ips, job_key);
+    let mut table = TABLE.lock();
+    let table = table.get_or_insert_with(new_table);
+    let mask = table.index.len() - 1;
+    let mut slot = hash as usize & mask;
+    loop {
+        match table.index[slot] {
+            0 => break,
+            entry => {
+                let existing = &table.entries[entry as usize - 1];
+                let same_job = existing.job.map_or(0, |n| n as *const PathNode as usize) == job_key;
+                if existing.hash == hash && same_job && &*existing.ips == ips {
+                    return Some(entry - 1);
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+    }
+    if table.entries.len() >= table.capacity {
+        DROPPED.fetch_add(1, Relaxed);
+        return None;
+    }
+    let id = table.entries.len() as u32;
+    table.entries.push(StackEntry {
+        hash,
+        job,
+        ips: ips.into(),
+        truncated: stack.truncated,
+    });
+    table.index[slot] = id + 1;
+    Some(id)
+}
+
+fn new_table() -> StackTable {
+    let capacity = MAX_STACKS.load(Relaxed).max(1);
+    let counters: Box<[CallsiteCounters]> =
+        (0..capacity).map(|_| CallsiteCounters::new()).collect();
+    COUNTERS.store(Box::leak(counters).as_mut_ptr(), Release);
+    COUNTERS_LEN.store(capacity, Release);
+    StackTable {
+        index: vec![0; (capacity * 2).next_power_of_two()].into_boxed_slice(),
+        entries: Vec::with_capacity(capacity),
+        capacity,
+    }
+}
+
+/// Calls `f` with every stack and its id, under the table's lock. The caller
+/// must be untracked (so that what `f` allocates does not sample).
+pub(crate) fn for_each_stack(mut f: impl FnMut(u32, &StackEntry)) {
+    let table = TABLE.lock();
+    if let Some(table) = &*table {
+        for (id, entry) in table.entries.iter().enumerate() {
+            f(id as u32, entry);
+        }
+    }
+}
+
+fn hash_stack(ips: &[usize], job: usize) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ job as u64;
+    for &ip in ips {
+        hash = (hash ^ ip as u64)
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(17);
+    }
+    hash
+}
