@@ -107,7 +107,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     /// Samples allocation stacks from the start (see
     /// [`callsites`](crate::callsites)); the mode can be changed at run time
     /// with [`set_sampling`](crate::set_sampling). Default:
-    /// [`Sampling::Off`].
+    /// [`Sampling::Off`](crate::Sampling::Off).
     ///
     /// ```
     /// use profiling_alloc::{ProfilingAllocator, Sampling};

@@ -85,8 +85,8 @@ pub(crate) fn restore(block: Tracked) {
 
 /// Allocations made from one place in the program, from sampled stacks.
 ///
-/// With [`Sampling::Every`] the counts are exact; with
-/// [`Sampling::Poisson`] they are unbiased estimates (each sample of a
+/// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with
+/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased estimates (each sample of a
 /// `s`-byte block stands for `1 / (1 - exp(-s/R))` blocks), rounded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Callsite {
@@ -135,7 +135,7 @@ impl Default for CallsiteOptions {
 /// (once per address, cached) and the allocation plumbing folded away.
 ///
 /// Empty when the allocator is not installed or sampling is
-/// [`Sampling::Off`] (see [`set_sampling`](crate::set_sampling)).
+/// [`Sampling::Off`](crate::Sampling::Off) (see [`set_sampling`](crate::set_sampling)).
 pub fn callsites() -> Vec<Callsite> {
     callsites_with(&CallsiteOptions::default())
 }

@@ -99,6 +99,17 @@
 //! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards to
 //!   the inner allocator and counts nothing, and every reader reports
 //!   "not active".
+//! - `callsites` (default): sampled allocation stacks ([`callsites`],
+//!   [`Sampling`]); brings in the `backtrace` crate.
+//!
+//! # Callsites
+//!
+//! With sampling on (`ProfilingAllocator::system().sampling(Sampling::Every)`
+//! or `Sampling::poisson()`, or [`set_sampling`] at run time),
+//! [`callsites`] tells which code allocated how much and what is still
+//! alive, with resolved frames. `Every` is exact; Poisson sampling gives
+//! unbiased estimates (a sampled block of `s` bytes stands for
+//! `s / (1 - exp(-s/R))` bytes).
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]

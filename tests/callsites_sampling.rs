@@ -1,0 +1,123 @@
+//! Poisson sampling: per-callsite estimates within a bound derived from the
+//! sampling variance for a fixed seed, and unbiased over many seeds.
+//!
+//! The estimator: a block of `s` bytes is sampled with probability
+//! `p(s) = 1 - exp(-s/R)`, independently of other blocks (the byte-based
+//! Poisson process is memoryless), and a sample counts `s / p(s)` bytes. For
+//! `N` blocks of size `s` the estimate's expectation is `N s` and its variance
+//! `N s^2 (1 - p) / p` (a sum of `N` independent scaled Bernoulli variables),
+//! so its standard deviation is `sigma = s sqrt(N (1 - p) / p)`.
+
+mod common;
+
+use common::Block;
+use profiling_alloc::{
+    callsites, seed_sampling, set_sampling, Callsite, ProfilingAllocator, Sampling,
+};
+
+#[global_allocator]
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+
+const RATE: u64 = 16 * 1024;
+
+/// (function, block size, blocks per run)
+const SHAPE: [(&str, usize, usize); 3] = [
+    ("many_small", 64, 20_000),
+    ("fewer_large", 16 * 1024, 200),
+    ("few_huge", 4 << 20, 4),
+];
+
+#[inline(never)]
+fn many_small() {
+    for _ in 0..SHAPE[0].2 {
+        Block::bytes(SHAPE[0].1).free();
+    }
+}
+
+#[inline(never)]
+fn fewer_large() {
+    for _ in 0..SHAPE[1].2 {
+        Block::bytes(SHAPE[1].1).free();
+    }
+}
+
+#[inline(never)]
+fn few_huge() {
+    for _ in 0..SHAPE[2].2 {
+        Block::bytes(SHAPE[2].1).free();
+    }
+}
+
+fn sigma(size: usize, blocks: usize) -> f64 {
+    let p = 1.0 - (-(size as f64) / RATE as f64).exp();
+    size as f64 * (blocks as f64 * (1.0 - p) / p).sqrt()
+}
+
+/// Estimated bytes per workload function so far (cumulative).
+fn estimates() -> [f64; 3] {
+    let sites = callsites();
+    let bytes_in = |function: &str| -> f64 {
+        sites
+            .iter()
+            .filter(|site: &&Callsite| site.frames.iter().any(|f| f.function.ends_with(function)))
+            .map(|site| site.bytes as f64)
+            .sum()
+    };
+    [
+        bytes_in(SHAPE[0].0),
+        bytes_in(SHAPE[1].0),
+        bytes_in(SHAPE[2].0),
+    ]
+}
+
+fn run_workload() {
+    many_small();
+    fewer_large();
+    few_huge();
+}
+
+#[test]
+fn main() {
+    set_sampling(Sampling::Poisson { mean_bytes: RATE });
+
+    // One seed: each estimate within 4 standard deviations of the truth.
+    seed_sampling(7);
+    let before = estimates();
+    run_workload();
+    let after = estimates();
+    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
+        let truth = (size * blocks) as f64;
+        let estimate = after[i] - before[i];
+        let bound = 4.0 * sigma(*size, *blocks) + 1.0;
+        assert!(
+            (estimate - truth).abs() <= bound,
+            "{function}: estimated {estimate} bytes, true {truth}, bound {bound}"
+        );
+    }
+
+    // Many seeds: the mean estimate is within 3 standard errors of the truth
+    // (standard error = sigma / sqrt(runs)): no bias.
+    const RUNS: usize = 100;
+    let mut sums = [0.0f64; 3];
+    for seed in 0..RUNS as u64 {
+        seed_sampling(1000 + seed);
+        let before = estimates();
+        run_workload();
+        let after = estimates();
+        for i in 0..3 {
+            sums[i] += after[i] - before[i];
+        }
+    }
+    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
+        let truth = (size * blocks) as f64;
+        let mean = sums[i] / RUNS as f64;
+        let standard_error = sigma(*size, *blocks) / (RUNS as f64).sqrt();
+        assert!(
+            (mean - truth).abs() <= 3.0 * standard_error + 1.0,
+            "{function}: mean estimate {mean}, true {truth}, standard error {standard_error}"
+        );
+    }
+    // The huge blocks are always sampled: their estimate is exact.
+    assert!(sigma(SHAPE[2].1, SHAPE[2].2) < 1.0);
+    set_sampling(Sampling::Off);
+}
