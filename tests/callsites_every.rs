@@ -80,6 +80,11 @@ fn leaky_job() -> Vec<u8> {
 #[test]
 fn main() {
     assert_eq!(profiling_alloc::sampling(), Sampling::Every);
+    // CI also runs this file built with frame pointers and says which walk
+    // the first capture (long done: every allocation samples) chose.
+    if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
+        assert_eq!(profiling_alloc::stack_unwinder(), expected);
+    }
     let small = small_strings();
     let mut medium = medium_buffers();
     let big = one_big_table();
@@ -140,5 +145,17 @@ fn main() {
         job_site.frames[0]
     );
     assert_eq!(profiling_alloc::dropped_samples(), 0);
+
+    // Reading callsites leaves the heap as it found it: what it returns is
+    // the caller's, its tables and symbol caches are the profiler's own.
+    drop(callsites());
+    let before = profiling_alloc::heap_stats();
+    let ((), delta) = profiling_alloc::measure(|| drop(callsites()));
+    let after = profiling_alloc::heap_stats();
+    assert_eq!(delta.net_bytes, 0, "{delta}");
+    assert_eq!(
+        (after.live_bytes, after.live_blocks),
+        (before.live_bytes, before.live_blocks)
+    );
     drop((big, medium, kept_by_job));
 }

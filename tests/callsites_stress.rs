@@ -17,14 +17,13 @@ static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
 const THREADS: usize = 4;
 const OPS: usize = 20_000;
 
+/// A block in transit between threads.
+type Raw = (usize, usize, usize);
+
 /// Allocates, reallocs and frees; every other block goes to the next thread
 /// to free. Returns how many blocks it allocated (reallocs included).
 #[inline(never)]
-fn churn(
-    seed: u64,
-    give: mpsc::Sender<(usize, usize, usize)>,
-    take: mpsc::Receiver<(usize, usize, usize)>,
-) -> u64 {
+fn churn(seed: u64, give: mpsc::Sender<Raw>, take: &mpsc::Receiver<Raw>) -> u64 {
     let mut rng = Rng::new(seed);
     let mut allocated = 0;
     for i in 0..OPS {
@@ -70,11 +69,28 @@ fn run(mode: Sampling) -> u64 {
         .map(|t| {
             let give = senders[(t + 1) % THREADS].clone();
             let take = receivers[t].take().expect("receiver");
-            thread::spawn(move || churn(t as u64 + 1, give, take))
+            thread::spawn(move || {
+                let allocated = churn(t as u64 + 1, give, &take);
+                // Blocks still in the channel are freed by `run` once every
+                // sender is gone.
+                (allocated, take)
+            })
         })
         .collect();
     drop(senders);
-    let allocated: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    let mut allocated = 0;
+    let mut leftovers = Vec::new();
+    for worker in workers {
+        let (count, take) = worker.join().expect("worker");
+        allocated += count;
+        leftovers.push(take);
+    }
+    for take in leftovers {
+        for raw in take.try_iter() {
+            // SAFETY: a block sent once and never received.
+            unsafe { Block::from_raw(raw) }.free();
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     reader.join().expect("reader");
     set_sampling(Sampling::Off);

@@ -47,6 +47,11 @@ pub(crate) fn on_sample(addr: usize, size: usize) {
 #[cold]
 #[inline(never)]
 pub(crate) fn on_free(addr: usize) {
+    // The profiler's own memory is never a sampled block, and the profiler
+    // may free it while holding a table's lock: never look it up.
+    if Untracked::active() {
+        return;
+    }
     let _untracked = Untracked::enter();
     if let Some(block) = sampled_blocks::remove(addr) {
         if let Some(counters) = stacks::counters(block.stack) {
@@ -60,6 +65,9 @@ pub(crate) fn on_free(addr: usize) {
 #[cold]
 #[inline(never)]
 pub(crate) fn take(addr: usize) -> Option<Tracked> {
+    if Untracked::active() {
+        return None;
+    }
     let _untracked = Untracked::enter();
     let block = sampled_blocks::remove(addr)?;
     if let Some(counters) = stacks::counters(block.stack) {
@@ -144,7 +152,7 @@ pub fn callsites() -> Vec<Callsite> {
 pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
     // Copy the raw stacks out under the table's lock, untracked so that the
     // copy's allocations cannot sample (and wait for the same lock).
-    let raw = {
+    let untracked_copy = {
         let _untracked = Untracked::enter();
         let mut raw = Vec::new();
         stacks::for_each_stack(|id, entry| {
@@ -153,6 +161,14 @@ pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
         });
         raw
     };
+    // Memory allocated untracked must be freed untracked (or the live counts
+    // would lose a free they never saw allocated): copy it into the caller's
+    // (tracked) memory, then drop the original untracked.
+    let raw = untracked_copy.clone();
+    {
+        let _untracked = Untracked::enter();
+        drop(untracked_copy);
+    }
     let mut merged: Vec<Callsite> = Vec::new();
     for (id, ips, truncated, job) in raw {
         let Some(counters) = stacks::counters(id) else {

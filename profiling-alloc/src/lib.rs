@@ -133,6 +133,8 @@ mod stats;
 #[cfg(feature = "callsites")]
 mod symbols;
 mod thread_slot;
+#[cfg(feature = "callsites")]
+mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 #[cfg(feature = "callsites")]
@@ -152,6 +154,8 @@ pub use sampling::{sampling, seed_sampling, set_sampling, Sampling};
 pub use stacks::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};
 #[cfg(feature = "callsites")]
 pub use symbols::Frame;
+#[cfg(feature = "callsites")]
+pub use unwind::stack_unwinder;
 
 /// Records every call of a function as a job: its duration, and what it
 /// allocated, freed, kept and peaked at.

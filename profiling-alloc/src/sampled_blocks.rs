@@ -7,7 +7,7 @@
 //! relaxed load; only a hit takes the table's lock.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 use crate::spin::SpinLock;
 
@@ -15,11 +15,25 @@ use crate::spin::SpinLock;
 pub const DEFAULT_MAX_TRACKED_BLOCKS: usize = 262_144;
 /// Capacity of the table, read when it is created.
 pub(crate) static MAX_TRACKED: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_TRACKED_BLOCKS);
-/// Blocks in the table: 0 lets every free skip even the filter.
-static TRACKED: AtomicUsize = AtomicUsize::new(0);
+/// Set at the first tracked block (never cleared, so the line stays shared
+/// read-only): until then every free skips even the filter.
+static ANY_TRACKED: AtomicBool = AtomicBool::new(false);
 
+// NOTE: one byte per counter, 16 KiB in all, so that the table a free reads
+// stays in the first-level cache. A counter that reaches 255 stays there
+// (never decremented): only more false positives, never a missed block.
 const FILTER_SIZE: usize = 1 << 14;
-static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
+static FILTER: [AtomicU8; FILTER_SIZE] = [const { AtomicU8::new(0) }; FILTER_SIZE];
+
+fn filter_add(addr: usize) {
+    let counter = &FILTER[hash(addr) % FILTER_SIZE];
+    let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n < u8::MAX).then_some(n + 1));
+}
+
+fn filter_remove(addr: usize) {
+    let counter = &FILTER[hash(addr) % FILTER_SIZE];
+    let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n > 0 && n < u8::MAX).then(|| n - 1));
+}
 
 /// A tracked block: its callsite and the scaled live share it added there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +53,15 @@ struct BlockTable {
     capacity: usize,
 }
 
-static TABLE: SpinLock<Option<BlockTable>> = SpinLock::new(None);
+/// The table is split in shards by address, each with its own lock, so that
+/// threads sampling and freeing at the same time rarely wait for each other.
+const SHARDS: usize = 16;
+static TABLES: [SpinLock<Option<BlockTable>>; SHARDS] = [const { SpinLock::new(None) }; SHARDS];
+
+fn shard(addr: usize) -> (&'static SpinLock<Option<BlockTable>>, usize) {
+    let hash = hash(addr);
+    (&TABLES[hash % SHARDS], hash / SHARDS)
+}
 
 #[inline(always)]
 fn hash(addr: usize) -> usize {
@@ -50,50 +72,74 @@ fn hash(addr: usize) -> usize {
 /// Whether `addr` may be a tracked block: one or two relaxed loads.
 #[inline(always)]
 pub(crate) fn maybe_tracked(addr: usize) -> bool {
-    TRACKED.load(Relaxed) != 0 && FILTER[hash(addr) % FILTER_SIZE].load(Relaxed) != 0
+    ANY_TRACKED.load(Relaxed) && FILTER[hash(addr) % FILTER_SIZE].load(Relaxed) != 0
 }
 
 /// Starts tracking a sampled block. `false` when the table is full. The caller
 /// must be untracked.
 pub(crate) fn insert(block: Tracked) -> bool {
-    let mut table = TABLE.lock();
-    let table = table.get_or_insert_with(|| {
-        let capacity = MAX_TRACKED.load(Relaxed).max(1);
-        let empty = Tracked {
-            addr: 0,
-            stack: 0,
-            blocks: 0,
-            bytes: 0,
-        };
-        BlockTable {
-            slots: vec![empty; (capacity * 2).next_power_of_two()].into_boxed_slice(),
-            len: 0,
-            capacity,
-        }
+    let (lock, home) = shard(block.addr);
+    let mut table = lock.lock();
+    let table = table.get_or_insert_with(|| BlockTable {
+        slots: vec![EMPTY; INITIAL_SLOTS].into_boxed_slice(),
+        len: 0,
+        capacity: (MAX_TRACKED.load(Relaxed) / SHARDS).max(1),
     });
     if table.len >= table.capacity {
         return false;
     }
+    // PERF: the table starts small and doubles at half full, so that the few
+    // blocks a program usually has sampled at once stay in cache.
+    if (table.len + 1) * 2 > table.slots.len() {
+        grow(table);
+    }
     let mask = table.slots.len() - 1;
-    let mut slot = hash(block.addr) & mask;
+    let mut slot = home & mask;
     while table.slots[slot].addr != 0 && table.slots[slot].addr != block.addr {
         slot = (slot + 1) & mask;
     }
     if table.slots[slot].addr == 0 {
         table.len += 1;
-        TRACKED.fetch_add(1, Relaxed);
-        FILTER[hash(block.addr) % FILTER_SIZE].fetch_add(1, Relaxed);
+        filter_add(block.addr);
+        if !ANY_TRACKED.load(Relaxed) {
+            ANY_TRACKED.store(true, Relaxed);
+        }
     }
     table.slots[slot] = block;
     true
 }
 
+const EMPTY: Tracked = Tracked {
+    addr: 0,
+    stack: 0,
+    blocks: 0,
+    bytes: 0,
+};
+const INITIAL_SLOTS: usize = 64;
+
+/// Doubles the table. The caller holds the lock and is untracked, so the
+/// allocation neither counts nor samples, and freeing the old slots does not
+/// look them up in this table (see `callsites::on_free`).
+fn grow(table: &mut BlockTable) {
+    let slots = vec![EMPTY; table.slots.len() * 2].into_boxed_slice();
+    let old = std::mem::replace(&mut table.slots, slots);
+    let mask = table.slots.len() - 1;
+    for block in old.iter().filter(|block| block.addr != 0) {
+        let mut slot = shard(block.addr).1 & mask;
+        while table.slots[slot].addr != 0 {
+            slot = (slot + 1) & mask;
+        }
+        table.slots[slot] = *block;
+    }
+}
+
 /// Stops tracking `addr`, returning what it was, if it was tracked.
 pub(crate) fn remove(addr: usize) -> Option<Tracked> {
-    let mut table = TABLE.lock();
+    let (lock, home) = shard(addr);
+    let mut table = lock.lock();
     let table = table.as_mut()?;
     let mask = table.slots.len() - 1;
-    let mut slot = hash(addr) & mask;
+    let mut slot = home & mask;
     loop {
         let here = table.slots[slot].addr;
         if here == 0 {
@@ -110,7 +156,7 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
     let mut hole = slot;
     let mut next = (hole + 1) & mask;
     while table.slots[next].addr != 0 {
-        let home = hash(table.slots[next].addr) & mask;
+        let home = shard(table.slots[next].addr).1 & mask;
         let distance_to_next = next.wrapping_sub(home) & mask;
         let distance_to_hole = hole.wrapping_sub(home) & mask;
         if distance_to_hole <= distance_to_next {
@@ -119,14 +165,41 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
         }
         next = (next + 1) & mask;
     }
-    table.slots[hole] = Tracked {
-        addr: 0,
-        stack: 0,
-        blocks: 0,
-        bytes: 0,
-    };
+    table.slots[hole] = EMPTY;
     table.len -= 1;
-    TRACKED.fetch_sub(1, Relaxed);
-    FILTER[hash(addr) % FILTER_SIZE].fetch_sub(1, Relaxed);
+    filter_remove(addr);
     Some(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_grow_and_remove_keep_every_block_findable() {
+        // Addresses in a range no real allocation of this test uses, spread
+        // over all shards; enough to make every shard grow several times.
+        let base = 0x7777_0000_0000usize;
+        let addrs: Vec<usize> = (0..5000).map(|i| base + i * 48).collect();
+        for (i, &addr) in addrs.iter().enumerate() {
+            let block = Tracked {
+                addr,
+                stack: i as u32,
+                blocks: 1,
+                bytes: i as i64,
+            };
+            assert!(insert(block));
+            assert!(maybe_tracked(addr));
+        }
+        // Remove every other one (backward-shift deletion moves the rest).
+        for &addr in addrs.iter().step_by(2) {
+            assert_eq!(remove(addr).map(|b| b.addr), Some(addr));
+            assert_eq!(remove(addr), None, "removed once");
+        }
+        for (i, &addr) in addrs.iter().enumerate().skip(1).step_by(2) {
+            let block = remove(addr).expect("still tracked");
+            assert_eq!((block.stack, block.bytes), (i as u32, i as i64));
+        }
+        assert_eq!(remove(base + 7), None);
+    }
 }

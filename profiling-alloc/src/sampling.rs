@@ -120,9 +120,8 @@ pub fn set_sampling(sampling: Sampling) {
 pub fn seed_sampling(seed: u64) {
     SEED.store(seed, Relaxed);
     if let Some(slot) = crate::thread_slot::current() {
-        slot.sampler_rng.store(0, Relaxed);
-        slot.sample_countdown.store(0, Relaxed);
-        init_thread(slot, seed);
+        // Only the seed decides: not which slot this thread happens to hold.
+        start(slot, splitmix(seed) | 1);
     }
 }
 
@@ -155,11 +154,18 @@ fn next_distance(slot: &Slot, mean_bytes: u64) -> bool {
     true
 }
 
-/// Seeds a thread's generator (from its slot's address, so threads differ)
-/// and draws its first distance.
+/// Seeds a thread's generator (with its slot's address mixed in, so threads
+/// differ) and draws its first distance.
 fn init_thread(slot: &Slot, seed: u64) {
-    let mixed = splitmix(seed ^ (slot as *const Slot as u64).rotate_left(32)) | 1;
-    slot.sampler_rng.store(mixed, Relaxed);
+    start(
+        slot,
+        splitmix(seed ^ (slot as *const Slot as u64).rotate_left(32)) | 1,
+    );
+}
+
+/// Sets a thread's generator state and draws its first distance.
+fn start(slot: &Slot, state: u64) {
+    slot.sampler_rng.store(state, Relaxed);
     let mode = MODE.load(Relaxed);
     let mean = if mode == EVERY || mode == OFF {
         Sampling::DEFAULT_MEAN_BYTES

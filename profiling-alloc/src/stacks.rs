@@ -49,30 +49,14 @@ impl RawStack {
     }
 }
 
-/// Captures the calling thread's stack into `stack`, at most `DEPTH` frames.
+/// Captures the calling thread's stack into `stack`, at most `DEPTH` frames
+/// (by frame pointers where the build keeps them, see `unwind`).
 #[inline(never)]
 pub(crate) fn capture(stack: &mut RawStack) {
     let depth = DEPTH.load(Relaxed).clamp(1, MAX_FRAMES);
-    stack.len = 0;
-    stack.truncated = false;
-    let mut record = |frame: &backtrace::Frame| {
-        if stack.len == depth {
-            stack.truncated = true;
-            return false;
-        }
-        stack.ips[stack.len] = frame.ip() as usize;
-        stack.len += 1;
-        true
-    };
-    // SAFETY: `trace_unsynchronized` is unsafe because some unwinders are not
-    // thread-safe (dbghelp on Windows); there the synchronised `trace` is
-    // used instead. The callback neither allocates nor panics.
-    #[cfg(not(windows))]
-    unsafe {
-        backtrace::trace_unsynchronized(&mut record)
-    };
-    #[cfg(windows)]
-    backtrace::trace(&mut record);
+    let (len, truncated) = crate::unwind::walk(&mut stack.ips[..depth]);
+    stack.len = len;
+    stack.truncated = truncated;
 }
 
 /// Estimated counts of one callsite, in units of 1/[`SCALE`].
@@ -160,12 +144,56 @@ pub(crate) fn counters(id: u32) -> Option<&'static CallsiteCounters> {
     Some(unsafe { &*base.add(id as usize) })
 }
 
+/// Entries of the table, readable without its lock: the vector is created
+/// with its final capacity and never reallocates, and an entry is complete
+/// before its id is handed out.
+static ENTRIES: AtomicPtr<StackEntry> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Per-thread cache of recently interned stacks: a hit skips the table's
+/// lock (most samples come from a few hot callsites).
+const CACHED: usize = 8;
+thread_local! {
+    static RECENT: [std::cell::Cell<(u64, u32)>; CACHED] =
+        const { [const { std::cell::Cell::new((0, 0)) }; CACHED] };
+}
+
+fn same(entry: &StackEntry, hash: u64, ips: &[usize], job_key: usize) -> bool {
+    entry.hash == hash
+        && entry.job.map_or(0, |n| n as *const PathNode as usize) == job_key
+        && &*entry.ips == ips
+}
+
 /// The id of `stack` taken in `job`, adding it if new. `None` when the table
 /// is full (the sample is dropped). The caller must be untracked.
 pub(crate) fn intern(stack: &RawStack, job: Option<&'static PathNode>) -> Option<u32> {
     let ips = &stack.ips[..stack.len];
     let job_key = job.map_or(0, |node| node as *const PathNode as usize);
     let hash = hash_stack(ips, job_key);
+    let slot = hash as usize % CACHED;
+    let cached = RECENT.try_with(|recent| recent[slot].get()).ok();
+    if let Some((cached_hash, id)) = cached.filter(|&(h, _)| h == hash && h != 0) {
+        let entries = ENTRIES.load(Acquire);
+        if !entries.is_null() {
+            // SAFETY: `id` was handed out by this table earlier on this
+            // thread, so entry `id` is complete; entries never move or change.
+            let entry = unsafe { &*entries.add(id as usize) };
+            if cached_hash == hash && same(entry, hash, ips, job_key) {
+                return Some(id);
+            }
+        }
+    }
+    let id = intern_locked(stack, ips, hash, job, job_key)?;
+    let _ = RECENT.try_with(|recent| recent[slot].set((hash, id)));
+    Some(id)
+}
+
+fn intern_locked(
+    stack: &RawStack,
+    ips: &[usize],
+    hash: u64,
+    job: Option<&'static PathNode>,
+    job_key: usize,
+) -> Option<u32> {
     let mut table = TABLE.lock();
     let table = table.get_or_insert_with(new_table);
     let mask = table.index.len() - 1;
@@ -174,9 +202,7 @@ pub(crate) fn intern(stack: &RawStack, job: Option<&'static PathNode>) -> Option
         match table.index[slot] {
             0 => break,
             entry => {
-                let existing = &table.entries[entry as usize - 1];
-                let same_job = existing.job.map_or(0, |n| n as *const PathNode as usize) == job_key;
-                if existing.hash == hash && same_job && &*existing.ips == ips {
+                if same(&table.entries[entry as usize - 1], hash, ips, job_key) {
                     return Some(entry - 1);
                 }
                 slot = (slot + 1) & mask;
@@ -204,9 +230,11 @@ fn new_table() -> StackTable {
         (0..capacity).map(|_| CallsiteCounters::new()).collect();
     COUNTERS.store(Box::leak(counters).as_mut_ptr(), Release);
     COUNTERS_LEN.store(capacity, Release);
+    let mut entries = Vec::with_capacity(capacity);
+    ENTRIES.store(entries.as_mut_ptr(), Release);
     StackTable {
         index: vec![0; (capacity * 2).next_power_of_two()].into_boxed_slice(),
-        entries: Vec::with_capacity(capacity),
+        entries,
         capacity,
     }
 }

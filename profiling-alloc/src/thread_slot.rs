@@ -126,6 +126,14 @@ pub(crate) struct Untracked {
 }
 
 impl Untracked {
+    /// Whether the calling thread is untracked now (inside the profiler).
+    #[cfg(feature = "callsites")]
+    pub(crate) fn active() -> bool {
+        SLOT_INDEX
+            .try_with(|index| index.get() == UNTRACKED)
+            .unwrap_or(false)
+    }
+
     /// Stops counting the calling thread's allocations until dropped.
     pub(crate) fn enter() -> Untracked {
         let saved = SLOT_INDEX

@@ -1,0 +1,250 @@
+//! The fast stack walk: following frame pointers, where the build keeps them.
+//!
+//! Unwinding with DWARF call-frame information (`backtrace`, through libgcc)
+//! costs about a microsecond a stack; following the chain of saved frame
+//! pointers costs a few nanoseconds a frame. It is only correct when every
+//! function on the stack keeps a frame pointer: the standard library does,
+//! the program does when built with `-C force-frame-pointers=yes`. So the
+//! first capture of the process walks both ways and compares: if the
+//! frame-pointer walk reproduces the DWARF stack, it is used from then on;
+//! otherwise `backtrace` is.
+//!
+//! Safety of the walk does not depend on frame pointers being right: every
+//! read is of a word between the walker's own stack pointer and the top of
+//! the thread's stack, which is mapped. A wrong chain gives a wrong (short)
+//! stack, never a fault.
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::Relaxed;
+
+thread_local! {
+    // The top of this thread's stack, found on its first frame-pointer walk
+    // (0: not yet). `const`, no destructor: usable from the allocator.
+    static STACK_TOP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Not decided yet / DWARF (`backtrace`) / frame pointers.
+const UNDECIDED: u8 = 0;
+const DWARF: u8 = 1;
+const FRAME_POINTERS: u8 = 2;
+
+static UNWINDER: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Which stack walk capture uses: `"frame pointers"`, `"dwarf"`, or
+/// `"undecided"` before the first sample.
+pub fn stack_unwinder() -> &'static str {
+    match UNWINDER.load(Relaxed) {
+        FRAME_POINTERS => "frame pointers",
+        DWARF => "dwarf",
+        _ => "undecided",
+    }
+}
+
+/// Fills `ips` with the return addresses of the calling thread's stack,
+/// innermost first; returns how many, and whether the stack was longer.
+#[inline(never)]
+pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
+    let Ok(mut top) = STACK_TOP.try_with(Cell::get) else {
+        return dwarf(ips);
+    };
+    let walked = match UNWINDER.load(Relaxed) {
+        FRAME_POINTERS => frame_pointers::walk(ips, &mut top),
+        DWARF => dwarf(ips),
+        _ => decide(ips, &mut top),
+    };
+    let _ = STACK_TOP.try_with(|cell| cell.set(top));
+    walked
+}
+
+/// The first capture: walks both ways and keeps frame pointers if they give
+/// the same stack as DWARF.
+#[cold]
+fn decide(ips: &mut [usize], stack_top: &mut usize) -> (usize, bool) {
+    let mut by_pointers = [0usize; 64];
+    let (n_pointers, _) = frame_pointers::walk(&mut by_pointers, stack_top);
+    let (n_dwarf, truncated) = dwarf(ips);
+    let choice = if agrees(&by_pointers[..n_pointers], &ips[..n_dwarf]) {
+        FRAME_POINTERS
+    } else {
+        DWARF
+    };
+    UNWINDER.store(choice, Relaxed);
+    (n_dwarf, truncated)
+}
+
+/// Whether the frame-pointer stack matches the DWARF one from their first
+/// common return address down to (nearly) the DWARF stack's end: the C
+/// library's thread-start frames at the very bottom keep no frame pointer,
+/// so up to [`BOTTOM_SLACK`] frames may be missing there.
+fn agrees(by_pointers: &[usize], by_dwarf: &[usize]) -> bool {
+    // The innermost frames differ (different call sites in the walkers).
+    let Some((p, d)) = by_pointers.iter().enumerate().find_map(|(p, ip)| {
+        by_dwarf
+            .iter()
+            .position(|other| other == ip)
+            .map(|d| (p, d))
+    }) else {
+        return false;
+    };
+    // Only the walkers' own frames may differ: the match must start at the
+    // top of both stacks, not in their common bottom (thread start code keeps
+    // frame pointers even where the program does not).
+    if p > TOP_SLACK || d > TOP_SLACK {
+        return false;
+    }
+    let pointers = &by_pointers[p..];
+    let dwarf = &by_dwarf[d..];
+    let common = pointers.len().min(dwarf.len());
+    common >= 2
+        && pointers[..common] == dwarf[..common]
+        && pointers.len() + BOTTOM_SLACK >= dwarf.len()
+}
+
+/// Frames at the bottom of a stack that the frame-pointer walk may miss.
+const BOTTOM_SLACK: usize = 3;
+/// Frames at the top (the walkers' own) that may differ between the walks.
+const TOP_SLACK: usize = 4;
+
+fn dwarf(ips: &mut [usize]) -> (usize, bool) {
+    let mut len = 0;
+    let mut truncated = false;
+    let mut record = |frame: &backtrace::Frame| {
+        let ip = frame.ip() as usize;
+        if ip == 0 {
+            return false;
+        }
+        if len == ips.len() {
+            truncated = true;
+            return false;
+        }
+        ips[len] = ip;
+        len += 1;
+        true
+    };
+    // SAFETY: `trace_unsynchronized` is unsafe because some unwinders are not
+    // thread-safe (dbghelp on Windows); there the synchronised `trace` is
+    // used instead. The callback neither allocates nor panics.
+    #[cfg(not(windows))]
+    unsafe {
+        backtrace::trace_unsynchronized(&mut record)
+    };
+    #[cfg(windows)]
+    backtrace::trace(&mut record);
+    (len, truncated)
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod frame_pointers {
+    /// The top (highest address) of the calling thread's stack, or 0.
+    #[cold]
+    fn stack_top() -> usize {
+        // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
+        // read and destroyed once; the out-pointers are valid locals. (For the
+        // main thread glibc reads /proc/self/maps here: a few syscalls and an
+        // untracked allocation, once per thread, on the sampled path.)
+        unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+                return 0;
+            }
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+            libc::pthread_attr_destroy(&mut attr);
+            if ok {
+                (addr as usize).saturating_add(size)
+            } else {
+                0
+            }
+        }
+    }
+
+    /// Follows the saved frame pointers from this function's frame.
+    #[inline(never)]
+    pub(super) fn walk(ips: &mut [usize], top: &mut usize) -> (usize, bool) {
+        if *top == 0 {
+            *top = stack_top();
+        }
+        let top = *top;
+        let (mut frame, sp): (usize, usize);
+        // SAFETY: reads two registers, touches no memory.
+        unsafe {
+            std::arch::asm!("mov {}, rbp", out(reg) frame, options(nomem, nostack, preserves_flags));
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+        }
+        let mut len = 0;
+        // Each frame: [frame] = caller's frame pointer, [frame + 8] = return
+        // address. A valid frame lies above our stack pointer, below the top
+        // of the stack, word-aligned, and callers' frames lie higher.
+        while frame >= sp && frame % 8 == 0 && frame.checked_add(16).is_some_and(|end| end <= top) {
+            // SAFETY: `frame..frame + 16` is between this function's stack
+            // pointer and the top of this thread's stack, checked just above:
+            // mapped memory of this thread, not written concurrently.
+            let (next, ret) = unsafe {
+                let words = frame as *const usize;
+                (words.read(), words.add(1).read())
+            };
+            if ret == 0 {
+                break;
+            }
+            if len == ips.len() {
+                return (len, true);
+            }
+            ips[len] = ret;
+            len += 1;
+            if next <= frame {
+                break;
+            }
+            frame = next;
+        }
+        (len, false)
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+mod frame_pointers {
+    /// No frame-pointer walk on this target: always disagree with DWARF.
+    pub(super) fn walk(_ips: &mut [usize], _top: &mut usize) -> (usize, bool) {
+        (0, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agreement_allows_missing_bottom_frames_only() {
+        let dwarf = [1, 2, 10, 11, 12, 13, 14, 15, 16];
+        assert!(
+            agrees(&[9, 10, 11, 12, 13, 14, 15], &dwarf),
+            "thread-start frames missing"
+        );
+        assert!(!agrees(&[9, 10, 11], &dwarf), "the walk stopped early");
+        assert!(
+            !agrees(&[9, 10, 99, 12, 13, 14, 15], &dwarf),
+            "a frame differs"
+        );
+        assert!(!agrees(&[7, 8], &dwarf), "nothing in common");
+        assert!(
+            !agrees(&[9, 14, 15, 16], &dwarf),
+            "only the bottom in common"
+        );
+    }
+
+    #[test]
+    fn the_chosen_walk_returns_this_test_in_the_stack() {
+        let mut ips = [0usize; 64];
+        let (len, _) = walk(&mut ips);
+        assert!(len >= 2);
+        assert_ne!(stack_unwinder(), "undecided");
+        // Walked again from the same function, the stack below it is the
+        // same, whichever walk was chosen.
+        let mut again = [0usize; 64];
+        let (len_again, _) = walk(&mut again);
+        let bottom = len.min(len_again).saturating_sub(4);
+        assert!(bottom >= 2, "{len} and {len_again} frames");
+        assert_eq!(ips[len - bottom..len], again[len_again - bottom..len_again]);
+    }
+}
