@@ -110,7 +110,11 @@ fn run_one(which: usize, workloads: &[Vec<usize>]) -> Duration {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let (rounds, ops) = if bench { (11, 50_000) } else { (1, 2_000) };
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(11);
+    let (rounds, ops) = if bench { (rounds, 50_000) } else { (1, 2_000) };
     // dhat-rs records only while a profiler exists; testing mode writes no file.
     let _dhat = dhat::Profiler::builder()
         .testing()

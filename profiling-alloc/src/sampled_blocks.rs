@@ -56,11 +56,16 @@ struct BlockTable {
 /// The table is split in shards by address, each with its own lock, so that
 /// threads sampling and freeing at the same time rarely wait for each other.
 const SHARDS: usize = 16;
-static TABLES: [SpinLock<Option<BlockTable>>; SHARDS] = [const { SpinLock::new(None) }; SHARDS];
+static TABLES: [Shard; SHARDS] = [const { Shard(SpinLock::new(None)) }; SHARDS];
+
+/// One shard's lock and table, alone on its (pair of) cache lines: threads
+/// locking different shards must not contend through false sharing.
+#[repr(align(128))]
+struct Shard(SpinLock<Option<BlockTable>>);
 
 fn shard(addr: usize) -> (&'static SpinLock<Option<BlockTable>>, usize) {
     let hash = hash(addr);
-    (&TABLES[hash % SHARDS], hash / SHARDS)
+    (&TABLES[hash % SHARDS].0, hash / SHARDS)
 }
 
 #[inline(always)]
