@@ -117,6 +117,24 @@ fn main() {
             "{function}: mean estimate {mean}, true {truth}, standard error {standard_error}"
         );
     }
+    // Seeded while sampling was off, then switched on: the distance drawn
+    // then (at another rate) is not kept; estimates are as good as ever.
+    set_sampling(Sampling::Off);
+    seed_sampling(99);
+    set_sampling(Sampling::Poisson { mean_bytes: RATE });
+    let before = estimates();
+    run_workload();
+    let after = estimates();
+    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
+        let truth = (size * blocks) as f64;
+        let estimate = after[i] - before[i];
+        let bound = 4.0 * sigma(*size, *blocks) + 1.0;
+        assert!(
+            (estimate - truth).abs() <= bound,
+            "{function} after a switch: {estimate} vs {truth}"
+        );
+    }
+
     // The huge blocks are always sampled: their estimate is exact.
     assert!(sigma(SHAPE[2].1, SHAPE[2].2) < 1.0);
     set_sampling(Sampling::Off);

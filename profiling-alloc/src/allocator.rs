@@ -151,7 +151,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                     // One relaxed load when sampling is off.
                     let mode = crate::sampling::MODE.load(std::sync::atomic::Ordering::Relaxed);
                     if mode != 0 && crate::sampling::should_sample(slot, size, mode) {
-                        crate::callsites::on_sample(addr, size);
+                        crate::callsites::on_sample(addr, size, mode);
                     }
                 }
             }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::histogram::SIZE_CLASSES;
 use crate::sampled_blocks::{self, Tracked};
-use crate::sampling::sampling;
+use crate::sampling::Sampling;
 use crate::stacks::{self, RawStack, SCALE};
 use crate::symbols::{self, Frame};
 use crate::thread_slot::Untracked;
@@ -18,7 +18,7 @@ use crate::thread_slot::Untracked;
 /// again or counts its own memory.
 #[cold]
 #[inline(never)]
-pub(crate) fn on_sample(addr: usize, size: usize) {
+pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
     let _untracked = Untracked::enter();
     let mut stack = RawStack::new();
     stacks::capture(&mut stack);
@@ -29,7 +29,9 @@ pub(crate) fn on_sample(addr: usize, size: usize) {
     let Some(counters) = stacks::counters(id) else {
         return;
     };
-    let (blocks, bytes) = counters.add_sample(size, sampling().weight(size));
+    // The weight of the mode that decided to sample, not of one set since.
+    let weight = Sampling::decode(mode).weight(size);
+    let (blocks, bytes) = counters.add_sample(size, weight);
     if !sampled_blocks::insert(Tracked {
         addr,
         stack: id,
@@ -264,7 +266,8 @@ pub fn set_stack_depth(frames: usize) {
 /// Sets the capacities of the stack table and of the table of live sampled
 /// blocks. Takes effect only before the first sample (the tables are
 /// allocated then, once).
+/// Values are clamped to 1..=4,194,304 stacks and 1..=67,108,864 blocks.
 pub fn set_sampling_limits(max_stacks: usize, max_tracked_blocks: usize) {
-    stacks::MAX_STACKS.store(max_stacks.max(1), Relaxed);
-    sampled_blocks::MAX_TRACKED.store(max_tracked_blocks.max(1), Relaxed);
+    stacks::MAX_STACKS.store(max_stacks.clamp(1, 1 << 22), Relaxed);
+    sampled_blocks::MAX_TRACKED.store(max_tracked_blocks.clamp(1, 1 << 26), Relaxed);
 }

@@ -71,6 +71,8 @@ pub(crate) struct Slot {
     pub(crate) sample_countdown: AtomicI64,
     /// The owner's sampling generator state (0: not seeded yet).
     pub(crate) sampler_rng: AtomicU64,
+    /// The Poisson mean `sample_countdown` was drawn with (0: draw anew).
+    pub(crate) sample_rate: AtomicU64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
     /// Blocks allocated per size class.
@@ -100,6 +102,7 @@ impl Slot {
         pending_blocks: AtomicI64::new(0),
         sample_countdown: AtomicI64::new(0),
         sampler_rng: AtomicU64::new(0),
+        sample_rate: AtomicU64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],

@@ -54,12 +54,13 @@ impl Sampling {
             Sampling::Off => OFF,
             Sampling::Every => EVERY,
             // 0 and u64::MAX are taken; a mean of 1 byte samples nearly every
-            // block anyway.
+            // block anyway. Means above 1 TiB are clamped, so that weights
+            // stay far from overflowing the fixed-point counters.
             Sampling::Poisson { mean_bytes } => {
                 if mean_bytes < 1 {
                     1
-                } else if mean_bytes == EVERY {
-                    EVERY - 1
+                } else if mean_bytes > MAX_MEAN_BYTES {
+                    MAX_MEAN_BYTES
                 } else {
                     mean_bytes
                 }
@@ -67,7 +68,7 @@ impl Sampling {
         }
     }
 
-    fn decode(mode: u64) -> Sampling {
+    pub(crate) fn decode(mode: u64) -> Sampling {
         match mode {
             OFF => Sampling::Off,
             EVERY => Sampling::Every,
@@ -78,6 +79,8 @@ impl Sampling {
     /// How many blocks one sample of a `size`-byte block stands for:
     /// `1 / (1 - exp(-size/R))` for Poisson sampling, 1 otherwise.
     pub(crate) fn weight(self, size: usize) -> f64 {
+        // (Means are at most 1 TiB, so a weight times a size stays well
+        // within the counters' range.)
         match self {
             Sampling::Poisson { mean_bytes } => {
                 let p = -(-(size as f64) / mean_bytes as f64).exp_m1();
@@ -94,6 +97,8 @@ impl Sampling {
 
 const OFF: u64 = 0;
 const EVERY: u64 = u64::MAX;
+/// Largest Poisson mean kept: 1 TiB.
+const MAX_MEAN_BYTES: u64 = 1 << 40;
 
 /// The current mode, encoded: read on every allocation (one relaxed load of a
 /// line written only when the mode changes).
@@ -120,8 +125,10 @@ pub fn set_sampling(sampling: Sampling) {
 pub fn seed_sampling(seed: u64) {
     SEED.store(seed, Relaxed);
     if let Some(slot) = crate::thread_slot::current() {
-        // Only the seed decides: not which slot this thread happens to hold.
-        start(slot, splitmix(seed) | 1);
+        // Only the seed decides, not which slot this thread happens to hold;
+        // the distance is drawn from it at the next allocation.
+        slot.sampler_rng.store(splitmix(seed) | 1, Relaxed);
+        slot.sample_rate.store(0, Relaxed);
     }
 }
 
@@ -132,51 +139,38 @@ pub(crate) fn should_sample(slot: &Slot, size: usize, mode: u64) -> bool {
     if mode == EVERY {
         return true;
     }
+    if slot.sample_rate.load(Relaxed) != mode {
+        restart(slot, mode);
+    }
     let left = slot.sample_countdown.load(Relaxed) - size as i64;
     if left > 0 {
         slot.sample_countdown.store(left, Relaxed);
         return false;
     }
-    next_distance(slot, mode)
-}
-
-/// Draws the distance to the thread's next sample; returns whether the
-/// current allocation is sampled (not on a thread's very first draw).
-#[cold]
-fn next_distance(slot: &Slot, mean_bytes: u64) -> bool {
-    let first = slot.sampler_rng.load(Relaxed) == 0;
-    if first {
-        init_thread(slot, SEED.load(Relaxed));
-        return false;
-    }
-    let distance = exponential(slot, mean_bytes);
-    slot.sample_countdown.store(distance, Relaxed);
+    // Sampled: draw the distance to the next sample.
+    slot.sample_countdown
+        .store(exponential(slot, mode), Relaxed);
     true
 }
 
-/// Seeds a thread's generator (with its slot's address mixed in, so threads
-/// differ) and draws its first distance.
-fn init_thread(slot: &Slot, seed: u64) {
-    start(
-        slot,
-        splitmix(seed ^ (slot as *const Slot as u64).rotate_left(32)) | 1,
-    );
+/// Draws a fresh distance at the current rate: on a thread's first
+/// allocation, after a reseed, or when the rate changed. (The exponential
+/// distribution is memoryless, so dropping the old distance biases nothing.)
+#[cold]
+fn restart(slot: &Slot, mean_bytes: u64) {
+    if slot.sampler_rng.load(Relaxed) == 0 {
+        // Mix in the slot's address so that threads draw differently.
+        let seed = SEED.load(Relaxed) ^ (slot as *const Slot as u64).rotate_left(32);
+        slot.sampler_rng.store(splitmix(seed) | 1, Relaxed);
+    }
+    slot.sample_countdown
+        .store(exponential(slot, mean_bytes), Relaxed);
+    slot.sample_rate.store(mean_bytes, Relaxed);
 }
 
-/// Sets a thread's generator state and draws its first distance.
-fn start(slot: &Slot, state: u64) {
-    slot.sampler_rng.store(state, Relaxed);
-    let mode = MODE.load(Relaxed);
-    let mean = if mode == EVERY || mode == OFF {
-        Sampling::DEFAULT_MEAN_BYTES
-    } else {
-        mode
-    };
-    let distance = exponential(slot, mean);
-    slot.sample_countdown.store(distance, Relaxed);
-}
-
-/// An exponentially distributed distance with mean `mean_bytes` (at least 1).
+/// An exponentially distributed distance with mean `mean_bytes`, rounded up
+/// (a block of `s` bytes then ends a distance `d` with probability exactly
+/// `1 - exp(-s/R)`).
 fn exponential(slot: &Slot, mean_bytes: u64) -> i64 {
     let mut x = slot.sampler_rng.load(Relaxed);
     x ^= x << 13;
@@ -185,7 +179,7 @@ fn exponential(slot: &Slot, mean_bytes: u64) -> i64 {
     slot.sampler_rng.store(x, Relaxed);
     // 53 random bits → uniform in (0, 1].
     let uniform = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let distance = -uniform.ln() * mean_bytes as f64;
+    let distance = (-uniform.ln() * mean_bytes as f64).ceil();
     (distance as i64).max(1)
 }
 
@@ -230,12 +224,23 @@ mod tests {
             Sampling::decode(Sampling::Poisson { mean_bytes: 0 }.encode()),
             Sampling::Poisson { mean_bytes: 1 }
         );
+        assert_eq!(
+            Sampling::decode(
+                Sampling::Poisson {
+                    mean_bytes: u64::MAX
+                }
+                .encode()
+            ),
+            Sampling::Poisson {
+                mean_bytes: MAX_MEAN_BYTES
+            }
+        );
     }
 
     #[test]
     fn distances_have_the_requested_mean() {
         let slot = Slot::EMPTY;
-        init_thread(&slot, 42);
+        restart(&slot, 4096);
         let draws = 200_000;
         let mean: f64 = (0..draws)
             .map(|_| exponential(&slot, 4096) as f64)

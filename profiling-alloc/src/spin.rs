@@ -32,6 +32,7 @@ impl<T> SpinLock<T> {
 
     /// Spins until the lock is free, then holds it until the guard drops.
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        let mut spins = 0u32;
         loop {
             if self
                 .locked
@@ -41,7 +42,15 @@ impl<T> SpinLock<T> {
                 return SpinGuard { lock: self };
             }
             while self.locked.load(Relaxed) {
-                std::hint::spin_loop();
+                // Held for long (a reader copying the stack table): give the
+                // holder the core rather than burn it. Only ever on the
+                // sampled path, never on the allocator's common path.
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(64) {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             }
         }
     }

@@ -6,23 +6,21 @@
 //! function on the stack keeps a frame pointer: the standard library does,
 //! the program does when built with `-C force-frame-pointers=yes`. So the
 //! first capture of the process walks both ways and compares: if the
-//! frame-pointer walk reproduces the DWARF stack, it is used from then on;
-//! otherwise `backtrace` is.
+//! frame-pointer walk reproduces the DWARF stack, it is used from then on
+//! (and checked again every [`RECHECK_EVERY`] samples: a stack through code
+//! without frame pointers, such as a C library's callback, switches the
+//! process back to DWARF); otherwise `backtrace` is.
 //!
-//! Safety of the walk does not depend on frame pointers being right: every
-//! read is of a word between the walker's own stack pointer and the top of
-//! the thread's stack, which is mapped. A wrong chain gives a wrong (short)
-//! stack, never a fault.
+//! Safety of the walk does not depend on frame pointers being right: it runs
+//! only while the stack pointer is inside the thread's own stack (not on a
+//! stack the program switched to: coroutines, `stacker` segments), and every
+//! read is of a word between the walker's stack pointer and the top of that
+//! stack, which is mapped. A wrong chain gives a wrong (short) stack, never a
+//! fault.
 
 use std::cell::Cell;
-use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
-
-thread_local! {
-    // The top of this thread's stack, found on its first frame-pointer walk
-    // (0: not yet). `const`, no destructor: usable from the allocator.
-    static STACK_TOP: Cell<usize> = const { Cell::new(0) };
-}
+use std::sync::atomic::{AtomicU64, AtomicU8};
 
 /// Not decided yet / DWARF (`backtrace`) / frame pointers.
 const UNDECIDED: u8 = 0;
@@ -30,6 +28,22 @@ const DWARF: u8 = 1;
 const FRAME_POINTERS: u8 = 2;
 
 static UNWINDER: AtomicU8 = AtomicU8::new(UNDECIDED);
+/// Frame-pointer walks so far, for the periodic check against DWARF.
+static WALKS: AtomicU64 = AtomicU64::new(0);
+/// One frame-pointer walk in this many is checked against DWARF.
+const RECHECK_EVERY: u64 = 1024;
+
+/// The bounds of a thread's own stack, `(low, high)`: `(0, 0)` not looked up
+/// yet, `(1, 1)` not available.
+type Bounds = (usize, usize);
+const UNKNOWN: Bounds = (0, 0);
+const UNAVAILABLE: Bounds = (1, 1);
+
+thread_local! {
+    // Found on the thread's first frame-pointer walk. `const`, no
+    // destructor: usable from the allocator.
+    static STACK: Cell<Bounds> = const { Cell::new(UNKNOWN) };
+}
 
 /// Which stack walk capture uses: `"frame pointers"`, `"dwarf"`, or
 /// `"undecided"` before the first sample.
@@ -45,29 +59,33 @@ pub fn stack_unwinder() -> &'static str {
 /// innermost first; returns how many, and whether the stack was longer.
 #[inline(never)]
 pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
-    let Ok(mut top) = STACK_TOP.try_with(Cell::get) else {
+    let Ok(mut bounds) = STACK.try_with(Cell::get) else {
         return dwarf(ips);
     };
     let walked = match UNWINDER.load(Relaxed) {
-        FRAME_POINTERS => frame_pointers::walk(ips, &mut top),
+        FRAME_POINTERS if WALKS.fetch_add(1, Relaxed) % RECHECK_EVERY == RECHECK_EVERY - 1 => {
+            decide(ips, &mut bounds)
+        }
+        FRAME_POINTERS => frame_pointers::walk(ips, &mut bounds).unwrap_or_else(|| dwarf(ips)),
         DWARF => dwarf(ips),
-        _ => decide(ips, &mut top),
+        _ => decide(ips, &mut bounds),
     };
-    let _ = STACK_TOP.try_with(|cell| cell.set(top));
+    let _ = STACK.try_with(|cell| cell.set(bounds));
     walked
 }
 
-/// The first capture: walks both ways and keeps frame pointers if they give
-/// the same stack as DWARF.
+/// Walks both ways and keeps (or switches to) frame pointers only if they
+/// give the same stack as DWARF; returns the DWARF stack.
 #[cold]
-fn decide(ips: &mut [usize], stack_top: &mut usize) -> (usize, bool) {
+fn decide(ips: &mut [usize], bounds: &mut Bounds) -> (usize, bool) {
     let mut by_pointers = [0usize; 64];
-    let (n_pointers, _) = frame_pointers::walk(&mut by_pointers, stack_top);
+    let pointers = frame_pointers::walk(&mut by_pointers, bounds);
     let (n_dwarf, truncated) = dwarf(ips);
-    let choice = if agrees(&by_pointers[..n_pointers], &ips[..n_dwarf]) {
-        FRAME_POINTERS
-    } else {
-        DWARF
+    let choice = match pointers {
+        Some((n, _)) if agrees(&by_pointers[..n], &ips[..n_dwarf]) => FRAME_POINTERS,
+        // Off the thread's own stack: no verdict, keep what was decided.
+        None if UNWINDER.load(Relaxed) != UNDECIDED => return (n_dwarf, truncated),
+        _ => DWARF,
     };
     UNWINDER.store(choice, Relaxed);
     (n_dwarf, truncated)
@@ -136,9 +154,11 @@ fn dwarf(ips: &mut [usize]) -> (usize, bool) {
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod frame_pointers {
-    /// The top (highest address) of the calling thread's stack, or 0.
+    use super::{Bounds, UNAVAILABLE, UNKNOWN};
+
+    /// The calling thread's stack, `(lowest, highest)` address.
     #[cold]
-    fn stack_top() -> usize {
+    fn stack_bounds() -> Bounds {
         // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
         // read and destroyed once; the out-pointers are valid locals. (For the
         // main thread glibc reads /proc/self/maps here: a few syscalls and an
@@ -146,41 +166,49 @@ mod frame_pointers {
         unsafe {
             let mut attr: libc::pthread_attr_t = std::mem::zeroed();
             if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-                return 0;
+                return UNAVAILABLE;
             }
             let mut addr: *mut libc::c_void = std::ptr::null_mut();
             let mut size: libc::size_t = 0;
             let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
             libc::pthread_attr_destroy(&mut attr);
-            if ok {
-                (addr as usize).saturating_add(size)
-            } else {
-                0
+            match (addr as usize).checked_add(size) {
+                Some(high) if ok && size > 0 => (addr as usize, high),
+                _ => UNAVAILABLE,
             }
         }
     }
 
-    /// Follows the saved frame pointers from this function's frame.
+    /// Follows the saved frame pointers from this function's frame; `None`
+    /// when the thread's stack bounds are unknown or the stack pointer is not
+    /// inside them.
     #[inline(never)]
-    pub(super) fn walk(ips: &mut [usize], top: &mut usize) -> (usize, bool) {
-        if *top == 0 {
-            *top = stack_top();
+    pub(super) fn walk(ips: &mut [usize], bounds: &mut Bounds) -> Option<(usize, bool)> {
+        if *bounds == UNKNOWN {
+            *bounds = stack_bounds();
         }
-        let top = *top;
+        if *bounds == UNAVAILABLE {
+            return None;
+        }
+        let (low, top) = *bounds;
         let (mut frame, sp): (usize, usize);
         // SAFETY: reads two registers, touches no memory.
         unsafe {
             std::arch::asm!("mov {}, rbp", out(reg) frame, options(nomem, nostack, preserves_flags));
             std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
         }
+        if sp < low || sp >= top {
+            return None;
+        }
         let mut len = 0;
         // Each frame: [frame] = caller's frame pointer, [frame + 8] = return
         // address. A valid frame lies above our stack pointer, below the top
         // of the stack, word-aligned, and callers' frames lie higher.
         while frame >= sp && frame % 8 == 0 && frame.checked_add(16).is_some_and(|end| end <= top) {
-            // SAFETY: `frame..frame + 16` is between this function's stack
-            // pointer and the top of this thread's stack, checked just above:
-            // mapped memory of this thread, not written concurrently.
+            // SAFETY: `sp` is inside this thread's stack (checked above) and
+            // `frame..frame + 16` lies between `sp` and the top of that
+            // stack (checked just above): mapped memory of this thread, not
+            // written concurrently.
             let (next, ret) = unsafe {
                 let words = frame as *const usize;
                 (words.read(), words.add(1).read())
@@ -189,7 +217,7 @@ mod frame_pointers {
                 break;
             }
             if len == ips.len() {
-                return (len, true);
+                return Some((len, true));
             }
             ips[len] = ret;
             len += 1;
@@ -198,15 +226,17 @@ mod frame_pointers {
             }
             frame = next;
         }
-        (len, false)
+        Some((len, false))
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 mod frame_pointers {
-    /// No frame-pointer walk on this target: always disagree with DWARF.
-    pub(super) fn walk(_ips: &mut [usize], _top: &mut usize) -> (usize, bool) {
-        (0, false)
+    use super::Bounds;
+
+    /// No frame-pointer walk on this target.
+    pub(super) fn walk(_ips: &mut [usize], _bounds: &mut Bounds) -> Option<(usize, bool)> {
+        None
     }
 }
 
