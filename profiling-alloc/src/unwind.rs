@@ -19,8 +19,8 @@
 //! fault.
 
 use std::cell::Cell;
+use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicU8};
 
 /// Not decided yet / DWARF (`backtrace`) / frame pointers.
 const UNDECIDED: u8 = 0;
@@ -28,9 +28,7 @@ const DWARF: u8 = 1;
 const FRAME_POINTERS: u8 = 2;
 
 static UNWINDER: AtomicU8 = AtomicU8::new(UNDECIDED);
-/// Frame-pointer walks so far, for the periodic check against DWARF.
-static WALKS: AtomicU64 = AtomicU64::new(0);
-/// One frame-pointer walk in this many is checked against DWARF.
+/// One frame-pointer walk in this many (per thread) is checked against DWARF.
 const RECHECK_EVERY: u64 = 1024;
 
 /// The bounds of a thread's own stack, `(low, high)`: `(0, 0)` not looked up
@@ -43,6 +41,9 @@ thread_local! {
     // Found on the thread's first frame-pointer walk. `const`, no
     // destructor: usable from the allocator.
     static STACK: Cell<Bounds> = const { Cell::new(UNKNOWN) };
+    // Frame-pointer walks of this thread, for the periodic check. Per
+    // thread: a shared counter would be a contended write on every sample.
+    static WALKS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Which stack walk capture uses: `"frame pointers"`, `"dwarf"`, or
@@ -63,15 +64,24 @@ pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
         return dwarf(ips);
     };
     let walked = match UNWINDER.load(Relaxed) {
-        FRAME_POINTERS if WALKS.fetch_add(1, Relaxed) % RECHECK_EVERY == RECHECK_EVERY - 1 => {
-            decide(ips, &mut bounds)
-        }
+        FRAME_POINTERS if recheck_due() => decide(ips, &mut bounds),
         FRAME_POINTERS => frame_pointers::walk(ips, &mut bounds).unwrap_or_else(|| dwarf(ips)),
         DWARF => dwarf(ips),
         _ => decide(ips, &mut bounds),
     };
     let _ = STACK.try_with(|cell| cell.set(bounds));
     walked
+}
+
+/// Counts a frame-pointer walk; true every [`RECHECK_EVERY`]th on a thread.
+fn recheck_due() -> bool {
+    WALKS
+        .try_with(|walks| {
+            let n = walks.get().wrapping_add(1);
+            walks.set(n);
+            n % RECHECK_EVERY == 0
+        })
+        .unwrap_or(false)
 }
 
 /// Walks both ways and keeps (or switches to) frame pointers only if they
