@@ -9,77 +9,17 @@
 //! interleaved round by round; the median of each is reported. The binary's
 //! global allocator stays `System`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+mod churn;
 
+use std::alloc::System;
+use std::time::Duration;
+
+use churn::{median, run, sizes};
 use profiling_alloc::{set_sampling, ProfilingAllocator, Sampling};
 
 static SYSTEM: System = System;
 static PROFILING: ProfilingAllocator = ProfilingAllocator::system();
 static DHAT: dhat::Alloc = dhat::Alloc;
-
-const WINDOW: usize = 256;
-
-fn sizes(seed: u64, ops: usize) -> Vec<usize> {
-    let mut state = seed | 1;
-    (0..ops)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let size = 1usize << (3 + state % 14);
-            (size + (state >> 8) as usize % size / 2).clamp(8, 64 * 1024)
-        })
-        .collect()
-}
-
-#[inline(never)]
-fn churn<A: GlobalAlloc>(alloc: &A, sizes: &[usize]) -> Duration {
-    let mut window = [(std::ptr::null_mut::<u8>(), 0usize); WINDOW];
-    let start = Instant::now();
-    for (i, &size) in sizes.iter().enumerate() {
-        let slot = &mut window[i % WINDOW];
-        if !slot.0.is_null() {
-            // SAFETY: allocated below by the same allocator with this layout.
-            unsafe { alloc.dealloc(slot.0, Layout::from_size_align_unchecked(slot.1, 8)) };
-        }
-        // SAFETY: size is 8..=64 KiB and alignment 8 is a power of two.
-        let layout = unsafe { Layout::from_size_align_unchecked(size, 8) };
-        // SAFETY: non-zero size.
-        let ptr = unsafe { alloc.alloc(layout) };
-        assert!(!ptr.is_null());
-        // SAFETY: at least 8 writable bytes.
-        unsafe { ptr.write(black_box(1)) };
-        *slot = (ptr, size);
-    }
-    for &(ptr, size) in &window {
-        if !ptr.is_null() {
-            // SAFETY: each remaining block, freed once.
-            unsafe { alloc.dealloc(ptr, Layout::from_size_align_unchecked(size, 8)) };
-        }
-    }
-    start.elapsed()
-}
-
-fn run<A: GlobalAlloc + Sync>(alloc: &A, workloads: &[Vec<usize>]) -> Duration {
-    let barrier = Barrier::new(workloads.len());
-    let total: Duration = std::thread::scope(|scope| {
-        let handles: Vec<_> = workloads
-            .iter()
-            .map(|sizes| {
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    barrier.wait();
-                    churn(alloc, sizes)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).sum()
-    });
-    total / workloads.len() as u32
-}
 
 const NAMES: [&str; 5] = [
     "System",
@@ -123,7 +63,7 @@ fn main() {
     println!("callsite_overhead: {ops} alloc+dealloc pairs per thread, sizes 8 B - 64 KiB, median of {rounds} rounds");
     for threads in [1, 2] {
         let workloads: Vec<Vec<usize>> = (0..threads as u64)
-            .map(|t| sizes(0xfeed + t, ops))
+            .map(|t| sizes(0xfeed + t, ops, 64 * 1024))
             .collect();
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); NAMES.len()];
         for which in 0..NAMES.len() {
@@ -135,21 +75,15 @@ fn main() {
                 times[which].push(run_one(which, &workloads));
             }
         }
-        let medians: Vec<Duration> = times
-            .iter_mut()
-            .map(|t| {
-                t.sort();
-                t[t.len() / 2]
-            })
-            .collect();
+        let medians: Vec<Duration> = times.iter_mut().map(|t| median(t)).collect();
         println!("\n{threads} thread(s)");
         println!("  {:<18} {:>12} {:>12}", "allocator", "ns/op", "vs System");
-        for (name, median) in NAMES.iter().zip(&medians) {
+        for (name, time) in NAMES.iter().zip(&medians) {
             println!(
                 "  {:<18} {:>12.1} {:>11.2}x",
                 name,
-                median.as_nanos() as f64 / ops as f64,
-                median.as_secs_f64() / medians[0].as_secs_f64()
+                time.as_nanos() as f64 / ops as f64,
+                time.as_secs_f64() / medians[0].as_secs_f64()
             );
         }
         let every = medians[3].as_secs_f64();

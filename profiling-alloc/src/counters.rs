@@ -44,6 +44,22 @@ impl Writer for Shared {
     }
 }
 
+/// A value alone on its pair of cache lines.
+///
+/// NOTE: for globals the allocator reads on every call (flags written once)
+/// and globals it writes (peak tracking): without padding the linker may put
+/// a read-mostly flag next to a written counter, and every read would miss.
+#[repr(align(128))]
+#[derive(Debug)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// One thread's counters (or the shared fallback's).
 // NOTE: aligned to 128 bytes, not 64, because x86 prefetches cache lines in
 // adjacent pairs: two owners' hot counters must not share such a pair.

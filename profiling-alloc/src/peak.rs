@@ -19,26 +19,26 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
 use portable_atomic::AtomicU128;
 
-use crate::counters::{LiveChange, Slot};
+use crate::counters::{LiveChange, Padded, Slot};
 
 /// Live bytes and blocks that threads have flushed (default mode).
-static FLUSHED_BYTES: AtomicI64 = AtomicI64::new(0);
+static FLUSHED_BYTES: Padded<AtomicI64> = Padded(AtomicI64::new(0));
 static FLUSHED_BLOCKS: AtomicI64 = AtomicI64::new(0);
 /// Highest flushed live bytes, and the flushed live blocks at that moment.
-static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
+static PEAK_BYTES: Padded<AtomicU64> = Padded(AtomicU64::new(0));
 static PEAK_BLOCKS: AtomicU64 = AtomicU64::new(0);
 
 /// Exact mode: live bytes in the high 64 bits, live blocks in the low 64 bits.
 /// Both are never negative in the order the atomic sees its updates (a block
 /// is counted before its pointer can reach a free), so a wrapping 128-bit add
 /// of `bytes << 64 + blocks` updates both halves without borrow trouble.
-static EXACT_LIVE: AtomicU128 = AtomicU128::new(0);
+static EXACT_LIVE: Padded<AtomicU128> = Padded(AtomicU128::new(0));
 /// Exact mode: the state of `EXACT_LIVE` at its highest live bytes.
-static EXACT_PEAK: AtomicU128 = AtomicU128::new(0);
+static EXACT_PEAK: Padded<AtomicU128> = Padded(AtomicU128::new(0));
 
 /// Which mode the installed allocator uses, and its tolerance, published
 /// once per thread so that readers can say how exact the peak is.
-static EXACT_MODE: AtomicBool = AtomicBool::new(false);
+static EXACT_MODE: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 static TOLERANCE: AtomicU64 = AtomicU64::new(0);
 
 /// Records the allocator's peak configuration for readers.

@@ -17,7 +17,8 @@ pub const DEFAULT_MAX_TRACKED_BLOCKS: usize = 262_144;
 pub(crate) static MAX_TRACKED: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_TRACKED_BLOCKS);
 /// Set at the first tracked block (never cleared, so the line stays shared
 /// read-only): until then every free skips even the filter.
-static ANY_TRACKED: AtomicBool = AtomicBool::new(false);
+static ANY_TRACKED: crate::counters::Padded<AtomicBool> =
+    crate::counters::Padded(AtomicBool::new(false));
 
 // NOTE: one byte per counter, 16 KiB in all, so that the table a free reads
 // stays in the first-level cache. A counter that reaches 255 stays there

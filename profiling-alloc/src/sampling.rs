@@ -102,7 +102,8 @@ const MAX_MEAN_BYTES: u64 = 1 << 40;
 
 /// The current mode, encoded: read on every allocation (one relaxed load of a
 /// line written only when the mode changes).
-pub(crate) static MODE: AtomicU64 = AtomicU64::new(OFF);
+pub(crate) static MODE: crate::counters::Padded<AtomicU64> =
+    crate::counters::Padded(AtomicU64::new(OFF));
 /// Seed mixed into each thread's generator.
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 

@@ -34,7 +34,8 @@ pub(crate) static SHARED: Slot = Slot::EMPTY;
 /// to) the most threads that ever held a slot at the same time.
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 /// Set once the allocator has counted anything.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
+static ACTIVE: crate::counters::Padded<AtomicBool> =
+    crate::counters::Padded(AtomicBool::new(false));
 
 /// Thread-local slot index values that are not indices.
 const UNCLAIMED: usize = usize::MAX;
