@@ -76,24 +76,38 @@ fn run_workload() {
     few_huge();
 }
 
+/// Runs the workload once and returns each callsite's estimated bytes.
+fn one_run() -> [f64; 3] {
+    let before = estimates();
+    run_workload();
+    let after = estimates();
+    [
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]
+}
+
+/// Asserts each estimate is within 4 standard deviations of the truth.
+fn assert_within_4_sigma(estimates: [f64; 3], when: &str) {
+    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
+        let truth = (size * blocks) as f64;
+        let bound = 4.0 * sigma(*size, *blocks) + 1.0;
+        assert!(
+            (estimates[i] - truth).abs() <= bound,
+            "{function} ({when}): estimated {} bytes, true {truth}, bound {bound}",
+            estimates[i]
+        );
+    }
+}
+
 #[test]
 fn main() {
     set_sampling(Sampling::Poisson { mean_bytes: RATE });
 
     // One seed: each estimate within 4 standard deviations of the truth.
     seed_sampling(7);
-    let before = estimates();
-    run_workload();
-    let after = estimates();
-    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
-        let truth = (size * blocks) as f64;
-        let estimate = after[i] - before[i];
-        let bound = 4.0 * sigma(*size, *blocks) + 1.0;
-        assert!(
-            (estimate - truth).abs() <= bound,
-            "{function}: estimated {estimate} bytes, true {truth}, bound {bound}"
-        );
-    }
+    assert_within_4_sigma(one_run(), "seed 7");
 
     // Many seeds: the mean estimate is within 3 standard errors of the truth
     // (standard error = sigma / sqrt(runs)): no bias.
@@ -101,11 +115,8 @@ fn main() {
     let mut sums = [0.0f64; 3];
     for seed in 0..RUNS as u64 {
         seed_sampling(1000 + seed);
-        let before = estimates();
-        run_workload();
-        let after = estimates();
-        for i in 0..3 {
-            sums[i] += after[i] - before[i];
+        for (sum, estimate) in sums.iter_mut().zip(one_run()) {
+            *sum += estimate;
         }
     }
     for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
@@ -117,23 +128,13 @@ fn main() {
             "{function}: mean estimate {mean}, true {truth}, standard error {standard_error}"
         );
     }
+
     // Seeded while sampling was off, then switched on: the distance drawn
     // then (at another rate) is not kept; estimates are as good as ever.
     set_sampling(Sampling::Off);
     seed_sampling(99);
     set_sampling(Sampling::Poisson { mean_bytes: RATE });
-    let before = estimates();
-    run_workload();
-    let after = estimates();
-    for (i, (function, size, blocks)) in SHAPE.iter().enumerate() {
-        let truth = (size * blocks) as f64;
-        let estimate = after[i] - before[i];
-        let bound = 4.0 * sigma(*size, *blocks) + 1.0;
-        assert!(
-            (estimate - truth).abs() <= bound,
-            "{function} after a switch: {estimate} vs {truth}"
-        );
-    }
+    assert_within_4_sigma(one_run(), "after switching sampling on");
 
     // The huge blocks are always sampled: their estimate is exact.
     assert!(sigma(SHAPE[2].1, SHAPE[2].2) < 1.0);
