@@ -81,6 +81,32 @@
 //! # }
 //! ```
 //!
+//! # Jobs
+//!
+//! Mark a function with [`#[profile_job]`](profile_job) (sync or `async`)
+//! and every call records its duration and what it allocated;
+//! [`job_stats`] returns calls, errors, panics, p50/p95/p99/max durations and
+//! allocation sums and maxima per job:
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+//! #[profiling_alloc::profile_job(name = "tokenize")]
+//! fn tokenize(line: &str) -> Vec<&str> {
+//!     line.split_whitespace().collect()
+//! }
+//!
+//! # fn main() {
+//! for line in ["a b c", "d e"] {
+//!     tokenize(line);
+//! }
+//! let job = profiling_alloc::job_stats().into_iter().find(|j| j.name == "tokenize").unwrap();
+//! assert_eq!(job.calls, 2);
+//! assert!(job.duration.p99 >= job.duration.p50);
+//! assert_eq!(job.allocations.unwrap().allocations_total, 2);
+//! # }
+//! ```
+//!
 //! # Without the allocator
 //!
 //! When `ProfilingAllocator` is not the global allocator, nothing is counted
