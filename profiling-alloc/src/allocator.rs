@@ -255,7 +255,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // can be handed out again.
         #[cfg(feature = "callsites")]
         if ENABLED && crate::sampled_blocks::maybe_tracked(ptr as usize) {
-            crate::callsites::on_free(ptr as usize);
+            crate::callsites::take(ptr as usize);
         }
         self.record(Event::Dealloc {
             size: layout.size(),

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde::{Deserialize, Serialize};
 
-use crate::histogram::SIZE_CLASSES;
+use crate::histogram::{class_min_size, SIZE_CLASSES};
 use crate::sampled_blocks::{self, Tracked};
 use crate::sampling::Sampling;
 use crate::stacks::{self, RawStack, SCALE};
@@ -44,29 +44,14 @@ pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
     }
 }
 
-/// A free (or the old block of a realloc) at `addr` that the filter could not
-/// rule out: takes the block's share off its callsite's live counts.
-#[cold]
-#[inline(never)]
-pub(crate) fn on_free(addr: usize) {
-    // The profiler's own memory is never a sampled block, and the profiler
-    // may free it while holding a table's lock: never look it up.
-    if Untracked::active() {
-        return;
-    }
-    let _untracked = Untracked::enter();
-    if let Some(block) = sampled_blocks::remove(addr) {
-        if let Some(counters) = stacks::counters(block.stack) {
-            counters.remove_live(block.blocks, block.bytes);
-        }
-    }
-}
-
-/// Stops tracking the sampled block at `addr` (the old block of a realloc),
-/// taking it off its callsite's live counts; [`restore`] undoes it.
+/// A free, or the old block of a realloc, at `addr` that the filter could
+/// not rule out: stops tracking the block and takes it off its callsite's
+/// live counts. For a realloc, [`restore`] undoes it if the realloc fails.
 #[cold]
 #[inline(never)]
 pub(crate) fn take(addr: usize) -> Option<Tracked> {
+    // The profiler's own memory is never a sampled block, and the profiler
+    // may free it while holding a table's lock: never look it up.
     if Untracked::active() {
         return None;
     }
@@ -196,7 +181,7 @@ pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
                 .iter()
                 .enumerate()
                 .filter(|(_, &blocks)| blocks > 0)
-                .map(|(class, &blocks)| (if class == 0 { 0 } else { 1u64 << class }, blocks))
+                .map(|(class, &blocks)| (class_min_size(class), blocks))
                 .collect(),
         };
         // Stacks that differ only in folded frames are one callsite.

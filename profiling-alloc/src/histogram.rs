@@ -18,6 +18,15 @@ pub(crate) const fn size_class(size: usize) -> usize {
     (usize::BITS - 1 - (size | 1).leading_zeros()) as usize
 }
 
+/// The smallest block size in `class` (0 for class 0, which also holds size 1).
+pub(crate) const fn class_min_size(class: usize) -> u64 {
+    if class == 0 {
+        0
+    } else {
+        1u64 << class
+    }
+}
+
 /// One power-of-two size class of a [`SizeHistogram`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SizeClass {
@@ -58,7 +67,7 @@ impl SizeHistogram {
                 .enumerate()
                 .filter(|(_, (&blocks, _))| blocks > 0)
                 .map(|(class, (&blocks, &bytes))| SizeClass {
-                    min_size: if class == 0 { 0 } else { 1u64 << class },
+                    min_size: class_min_size(class),
                     max_size: if class == 63 {
                         u64::MAX
                     } else {

@@ -125,7 +125,7 @@ const INITIAL_SLOTS: usize = 64;
 
 /// Doubles the table. The caller holds the lock and is untracked, so the
 /// allocation neither counts nor samples, and freeing the old slots does not
-/// look them up in this table (see `callsites::on_free`).
+/// look them up in this table (see `callsites::take`).
 fn grow(table: &mut BlockTable) {
     let slots = vec![EMPTY; table.slots.len() * 2].into_boxed_slice();
     let old = std::mem::replace(&mut table.slots, slots);
