@@ -3,13 +3,12 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use serde::{Deserialize, Serialize};
-
+use crate::callsite_data::{Callsite, Frame};
 use crate::histogram::{class_min_size, SIZE_CLASSES};
 use crate::sampled_blocks::{self, Tracked};
 use crate::sampling::Sampling;
 use crate::stacks::{self, RawStack, SCALE};
-use crate::symbols::{self, Frame};
+use crate::symbols;
 use crate::thread_slot::Untracked;
 
 /// The sampled path: captures the stack of a block of `size` bytes at `addr`
@@ -76,36 +75,6 @@ pub(crate) fn restore(block: Tracked) {
             counters.remove_live(block.blocks, block.bytes);
         }
     }
-}
-
-/// Allocations made from one place in the program, from sampled stacks.
-///
-/// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with
-/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased estimates (each sample of a
-/// `s`-byte block stands for `1 / (1 - exp(-s/R))` blocks), rounded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Callsite {
-    /// The stack, innermost (the allocating code) first, with the profiler's
-    /// frames (and by default the standard library's allocation plumbing)
-    /// removed from the top.
-    pub frames: Vec<Frame>,
-    /// Whether the stack was cut at the configured depth.
-    pub truncated: bool,
-    /// The job path the allocations were made in, outermost job first (empty
-    /// outside any job).
-    pub job_path: Vec<String>,
-    /// Samples taken here.
-    pub samples: u64,
-    /// Blocks allocated here (estimated unless sampling every block).
-    pub blocks: u64,
-    /// Bytes allocated here (estimated likewise).
-    pub bytes: u64,
-    /// Of those, blocks still live.
-    pub live_blocks: u64,
-    /// Of those, bytes still live.
-    pub live_bytes: u64,
-    /// Blocks per power-of-two size class: `(smallest size, blocks)`.
-    pub size_classes: Vec<(u64, u64)>,
 }
 
 /// How [`callsites_with`] presents stacks.

@@ -141,12 +141,19 @@
 #![warn(unreachable_pub)]
 
 mod allocator;
+mod callsite_data;
 #[cfg(feature = "callsites")]
 mod callsites;
 mod counters;
+mod error;
+mod flamegraph;
 mod histogram;
 mod job;
+mod output;
 mod peak;
+mod report;
+mod runner;
+mod rusage;
 #[cfg(feature = "callsites")]
 mod sampled_blocks;
 mod sampling;
@@ -158,28 +165,37 @@ mod stacks;
 mod stats;
 #[cfg(feature = "callsites")]
 mod symbols;
+pub mod testing;
 mod thread_slot;
+mod units;
 #[cfg(feature = "callsites")]
 mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+pub use callsite_data::{Callsite, Frame};
 #[cfg(feature = "callsites")]
 pub use callsites::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
-    set_stack_depth, Callsite, CallsiteOptions,
+    set_stack_depth, CallsiteOptions,
 };
+pub use error::Error;
+pub use flamegraph::FlameKind;
 pub use histogram::{SizeClass, SizeHistogram};
 pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
     JobStats,
+};
+pub use output::{output_dir, OUTPUT_DIR_VAR};
+pub use report::{ProgramInfo, Report, Settings};
+pub use runner::{
+    JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,
+    ResourceLimits, RunDurations, RunError, RunPhase, Violation,
 };
 #[cfg(feature = "callsites")]
 pub use sampled_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
 pub use sampling::{sampling, seed_sampling, set_sampling, Sampling};
 #[cfg(feature = "callsites")]
 pub use stacks::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};
-#[cfg(feature = "callsites")]
-pub use symbols::Frame;
 #[cfg(feature = "callsites")]
 pub use unwind::stack_unwinder;
 

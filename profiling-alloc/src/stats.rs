@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::histogram::SizeHistogram;
 use crate::scope::AllocScope;
+use crate::units::grouped;
 use crate::{peak, thread_slot};
 
 /// Heap statistics for the whole program since start-up, read with
@@ -256,19 +257,6 @@ pub fn try_measure<R>(f: impl FnOnce() -> R) -> (R, Option<AllocDelta>) {
     (value, Some(scope.finish()))
 }
 
-/// Formats a count with thousands separators: `1,256`.
-pub(crate) fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 impl fmt::Display for HeapStats {
     /// A short summary in the style of dhat's:
     ///
@@ -344,15 +332,6 @@ impl fmt::Display for AllocDelta {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grouped_inserts_thousands_separators() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(1_256_000), "1,256,000");
-        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
-    }
 
     #[test]
     fn inactive_values_say_so_when_printed() {

@@ -5,35 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
+use crate::callsite_data::Frame;
 use crate::thread_slot::Untracked;
-
-/// One frame of a callsite's stack.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Frame {
-    /// Demangled function name without the hash suffix
-    /// (`my_crate::parse::parse_record`), or `"???"` when unknown.
-    pub function: String,
-    /// Source file, when debug info has it.
-    pub file: Option<String>,
-    /// Line in `file`.
-    pub line: Option<u32>,
-}
-
-impl std::fmt::Display for Frame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.function)?;
-        if let Some(file) = &self.file {
-            write!(f, " ({file}")?;
-            if let Some(line) = self.line {
-                write!(f, ":{line}")?;
-            }
-            write!(f, ")")?;
-        }
-        Ok(())
-    }
-}
 
 static CACHE: Mutex<Option<HashMap<usize, Vec<Frame>>>> = Mutex::new(None);
 
@@ -106,15 +79,27 @@ const PLUMBING: [&str; 6] = [
     "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::",
 ];
 
-/// Drops the profiler's frames (and, if `fold`, the plumbing's) from the top
-/// of `frames` (innermost first).
+/// Whether `frame` is the standard library's: its source file is under the
+/// toolchain's `library/` (`/rustc/<commit>/library/alloc/src/raw_vec.rs`),
+/// or, without debug info, its name is a std path. The file catches what
+/// names cannot: `<u64 as core::fmt::Display>::fmt`, `<str>::to_uppercase`.
+fn is_std(frame: &Frame) -> bool {
+    let name = frame.function.as_str();
+    let std_file = frame.file.as_deref().is_some_and(|file| {
+        let file = file.replace('\\', "/");
+        file.starts_with("/rustc/") && file.contains("/library/")
+    });
+    std_file || PLUMBING.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// Drops the profiler's frames (and, if `fold`, the standard library's)
+/// from the top of `frames` (innermost first), keeping at least one frame.
 pub(crate) fn trim_top(frames: &mut Vec<Frame>, fold: bool) {
     let skip = frames
         .iter()
         .take_while(|frame| {
             let name = frame.function.as_str();
-            PROFILER.iter().any(|prefix| name.starts_with(prefix))
-                || (fold && PLUMBING.iter().any(|prefix| name.starts_with(prefix)))
+            PROFILER.iter().any(|prefix| name.starts_with(prefix)) || (fold && is_std(frame))
         })
         .count();
     frames.drain(..skip.min(frames.len().saturating_sub(1)));
@@ -148,6 +133,16 @@ mod tests {
         trim_top(&mut folded, true);
         assert_eq!(folded[0].function, "app::parse");
         assert_eq!(folded.len(), 2, "frames below the user's are kept");
+        let mut std_impl = vec![
+            Frame {
+                function: "<u64 as core::fmt::Display>::fmt".to_string(),
+                file: Some("/rustc/0123abcd/library/core/src/fmt/num.rs".to_string()),
+                line: Some(12),
+            },
+            frame("app::report"),
+        ];
+        trim_top(&mut std_impl, true);
+        assert_eq!(std_impl[0].function, "app::report");
         let mut unfolded = stack();
         trim_top(&mut unfolded, false);
         assert_eq!(

@@ -1,0 +1,61 @@
+//! The data of sampled stacks, [`Frame`] and [`Callsite`]: plain values,
+//! available with or without the `callsites` feature, so that a
+//! [`Report`](crate::Report) has one shape whatever the build.
+
+use serde::{Deserialize, Serialize};
+
+/// One frame of a callsite's stack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Frame {
+    /// Demangled function name without the hash suffix
+    /// (`my_crate::parse::parse_record`), or `"???"` when unknown.
+    pub function: String,
+    /// Source file, when debug info has it.
+    pub file: Option<String>,
+    /// Line in `file`.
+    pub line: Option<u32>,
+}
+
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.function)?;
+        if let Some(file) = &self.file {
+            write!(f, " ({file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// Allocations made from one place in the program, from sampled stacks.
+///
+/// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with
+/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased estimates (each sample of a
+/// `s`-byte block stands for `1 / (1 - exp(-s/R))` blocks), rounded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Callsite {
+    /// The stack, innermost (the allocating code) first, with the profiler's
+    /// frames (and by default the standard library's allocation plumbing)
+    /// removed from the top.
+    pub frames: Vec<Frame>,
+    /// Whether the stack was cut at the configured depth.
+    pub truncated: bool,
+    /// The job path the allocations were made in, outermost job first (empty
+    /// outside any job).
+    pub job_path: Vec<String>,
+    /// Samples taken here.
+    pub samples: u64,
+    /// Blocks allocated here (estimated unless sampling every block).
+    pub blocks: u64,
+    /// Bytes allocated here (estimated likewise).
+    pub bytes: u64,
+    /// Of those, blocks still live.
+    pub live_blocks: u64,
+    /// Of those, bytes still live.
+    pub live_bytes: u64,
+    /// Blocks per power-of-two size class: `(smallest size, blocks)`.
+    pub size_classes: Vec<(u64, u64)>,
+}

@@ -1,0 +1,94 @@
+//! Flamegraph SVGs through `inferno`, with titles and units that say what
+//! the widths measure.
+
+use std::io::Write;
+use std::path::Path;
+
+use inferno::flamegraph::{self, color::BasicPalette, color::MultiPalette, Options, Palette};
+
+use super::FlameKind;
+use crate::error::Error;
+use crate::report::{create_parent, Report};
+use crate::sampling::Sampling;
+use crate::units::bytes;
+
+impl Report {
+    /// Draws the `kind` flamegraph of this report as an SVG into `writer`.
+    ///
+    /// The SVG opens in any browser: hover a frame for its name and count,
+    /// click to zoom, Ctrl-F to search.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoData`] when the report has nothing to draw for `kind`
+    /// (sampling off, no job run ...: the message says which), and
+    /// [`Error::Flamegraph`] when writing fails.
+    pub fn flamegraph(&self, kind: FlameKind, writer: impl Write) -> Result<(), Error> {
+        let lines = self.folded(kind);
+        if let Some(reason) = self.emptiness(kind, &lines) {
+            return Err(Error::NoData {
+                kind: kind.name(),
+                reason,
+            });
+        }
+        let mut options = self.options(kind);
+        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer).map_err(
+            |source| Error::Flamegraph {
+                kind: kind.name(),
+                source,
+            },
+        )
+    }
+
+    /// Writes the `kind` flamegraph to the file `path` (its directory is
+    /// created if needed).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`flamegraph`](Report::flamegraph), and [`Error::Io`] naming
+    /// the file that could not be written. Nothing is written when there is
+    /// no data.
+    pub fn write_flamegraph(&self, kind: FlameKind, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let mut svg = Vec::new();
+        self.flamegraph(kind, &mut svg)?;
+        create_parent(path)?;
+        std::fs::write(path, svg).map_err(|e| Error::io("writing", path, e))
+    }
+
+    fn options(&self, kind: FlameKind) -> Options<'static> {
+        let mut options = Options::default();
+        options.title = kind.title().to_string();
+        options.count_name = kind.unit().to_string();
+        options.deterministic = true;
+        match kind {
+            FlameKind::JobTime => {
+                options.name_type = "Job:".to_string();
+                options.colors = Palette::Basic(BasicPalette::Hot);
+                options.subtitle = Some(format!(
+                    "{}: each job's own time under the jobs that called it",
+                    self.program.name
+                ));
+            }
+            _ => {
+                options.colors = match kind {
+                    FlameKind::LiveBytes => Palette::Basic(BasicPalette::Mem),
+                    _ => Palette::Multi(MultiPalette::Rust),
+                };
+                let how = match self.settings.sampling {
+                    Sampling::Every => "every allocation sampled: exact".to_string(),
+                    Sampling::Poisson { mean_bytes } => format!(
+                        "Poisson sampling, one sample per {} on average: estimates",
+                        bytes(mean_bytes)
+                    ),
+                    Sampling::Off => "sampling now off: what was sampled before".to_string(),
+                };
+                options.subtitle = Some(format!(
+                    "{} ({how}); job names are root frames",
+                    self.program.name
+                ));
+            }
+        }
+        options
+    }
+}
