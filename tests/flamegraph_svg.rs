@@ -1,0 +1,132 @@
+//! Flamegraph SVGs from a test: one call writes the file, the file is valid
+//! XML, and its frames name the functions that allocated, under the job they
+//! ran in.
+
+use std::collections::HashSet;
+use std::hint::black_box;
+
+use profiling_alloc::{profile_job, FlameKind, ProfilingAllocator, Report, Sampling};
+
+#[global_allocator]
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Every);
+
+#[inline(never)]
+fn build_index_entries() -> Vec<String> {
+    (0..50)
+        .map(|i| black_box(format!("entry number {i}")))
+        .collect()
+}
+
+#[inline(never)]
+fn cache_forever() -> &'static [u8] {
+    Box::leak(black_box(vec![1u8; 64 * 1024]).into_boxed_slice())
+}
+
+#[profile_job(name = "index_job")]
+fn index_job() -> usize {
+    build_index_entries().len()
+}
+
+/// The text of every `<title>` of an SVG (inferno gives each frame one:
+/// `name (count unit, share%)`), after checking that it parses as XML.
+fn titles(svg: &str) -> Vec<String> {
+    // inferno's SVGs carry the SVG 1.1 doctype.
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let document =
+        roxmltree::Document::parse_with_options(svg, options).expect("the SVG is well-formed XML");
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    document
+        .descendants()
+        .filter(|node| node.tag_name().name() == "title")
+        .filter_map(|node| node.text().map(str::to_string))
+        .collect()
+}
+
+fn frame_named<'a>(titles: &'a [String], name: &str) -> Option<&'a String> {
+    titles.iter().find(|title| title.contains(name))
+}
+
+#[test]
+fn flamegraphs_name_the_allocating_functions() {
+    for _ in 0..3 {
+        assert_eq!(index_job(), 50);
+    }
+    let kept = cache_forever();
+
+    // One call from a test: the file lands in target/profiling/.
+    let path = profiling_alloc::testing::write_flamegraph("flamegraph_svg_test").unwrap();
+    assert!(
+        path.ends_with("profiling/flamegraph_svg_test.svg"),
+        "{}",
+        path.display()
+    );
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let allocated = titles(&svg);
+    let entries = frame_named(&allocated, "build_index_entries").expect("the allocating function");
+    assert!(entries.contains("bytes"), "counted in bytes: {entries}");
+    assert!(frame_named(&allocated, "cache_forever").is_some());
+    // The job is a root frame: its title is its bare name.
+    assert!(
+        allocated.iter().any(|t| t.starts_with("index_job (")),
+        "{allocated:?}"
+    );
+    assert!(svg.contains("Allocated bytes by stack"));
+
+    let report = Report::capture();
+    // The job's stacks start at the job, then the frames inside its function.
+    let folded = report.folded(FlameKind::AllocatedBlocks);
+    let index_lines: Vec<&String> = folded
+        .iter()
+        .filter(|line| line.contains("build_index_entries"))
+        .collect();
+    assert!(!index_lines.is_empty(), "{folded:?}");
+    let mut blocks = 0;
+    for line in &index_lines {
+        assert!(line.starts_with("index_job;"), "{line}");
+        let (_, count) = line.rsplit_once(' ').unwrap();
+        blocks += count.parse::<u64>().unwrap();
+    }
+    // Per call: 50 strings and the Vec that holds them; 3 calls.
+    assert_eq!(blocks, 3 * 51, "{index_lines:?}");
+
+    // Live bytes: the leaked block is there, the job's freed strings are not.
+    let mut live = Vec::new();
+    report.flamegraph(FlameKind::LiveBytes, &mut live).unwrap();
+    let live = titles(std::str::from_utf8(&live).unwrap());
+    assert!(frame_named(&live, "cache_forever").is_some(), "{live:?}");
+    assert!(
+        frame_named(&live, "build_index_entries").is_none(),
+        "{live:?}"
+    );
+
+    // Job time: job paths weighted by duration, in µs.
+    let mut jobs = Vec::new();
+    report.flamegraph(FlameKind::JobTime, &mut jobs).unwrap();
+    let jobs = titles(std::str::from_utf8(&jobs).unwrap());
+    let job = frame_named(&jobs, "index_job").expect("the job's frame");
+    assert!(job.contains("µs"), "{job}");
+
+    // Every kind draws, and names differ between files.
+    let mut names = HashSet::new();
+    for kind in FlameKind::ALL {
+        let path = profiling_alloc::testing::write_flamegraph_of(
+            &format!("flamegraph_svg_test_{}", kind.name().replace(' ', "_")),
+            kind,
+        )
+        .unwrap();
+        assert!(names.insert(path.clone()));
+        titles(&std::fs::read_to_string(path).unwrap());
+    }
+    black_box(kept);
+}
+
+#[test]
+fn bad_names_are_refused_before_anything_is_written() {
+    match profiling_alloc::testing::write_flamegraph("../escape") {
+        Err(profiling_alloc::Error::InvalidName { name, .. }) => assert_eq!(name, "../escape"),
+        other => panic!("{other:?}"),
+    }
+}

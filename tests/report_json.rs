@@ -1,0 +1,135 @@
+//! `Report`: JSON out and back in, typed errors for files that are not
+//! reports (or are newer ones), and the text summary.
+
+mod common;
+
+use std::hint::black_box;
+
+use profiling_alloc::{
+    profile_job, set_sampling, Error, FlameKind, ProfilingAllocator, Report, Sampling,
+};
+
+#[global_allocator]
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+
+#[profile_job(name = "load_rows")]
+fn load_rows(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| black_box(vec![7u8; 200])).collect()
+}
+
+#[test]
+fn reports_round_trip_and_bad_files_are_named() {
+    // Sampling is off: a report has jobs and heap numbers but no callsites,
+    // and an allocation flamegraph says why it cannot be drawn.
+    let rows = load_rows(5);
+    let report = Report::capture();
+    assert!(report.settings.allocator_active);
+    assert_eq!(report.settings.sampling, Sampling::Off);
+    assert!(report.callsites.is_empty());
+    assert!(report.heap.live_bytes >= 1000);
+    let job = report.jobs.iter().find(|j| j.name == "load_rows").unwrap();
+    assert_eq!(job.calls, 1);
+    assert!(report.to_string().contains("sampling is off"));
+    match report.flamegraph(FlameKind::AllocatedBytes, Vec::new()) {
+        Err(Error::NoData { kind, reason }) => {
+            assert_eq!(kind, "allocated bytes");
+            assert!(reason.contains("sampling is off"), "{reason}");
+        }
+        other => panic!("expected NoData, got {other:?}"),
+    }
+    drop(rows);
+
+    // With every allocation sampled, the report carries the callsite.
+    set_sampling(Sampling::Every);
+    let rows = load_rows(3);
+    set_sampling(Sampling::Off);
+    let report = Report::capture();
+    let site = report
+        .callsites
+        .iter()
+        .find(|site| site.job_path == ["load_rows"] && site.blocks == 3)
+        .expect("the rows' callsite");
+    assert_eq!(site.bytes, 600);
+    assert_eq!(site.live_bytes, 600);
+    drop(rows);
+
+    // JSON out and back in: the same report.
+    let json = report.to_json();
+    assert!(json.contains("\"format_version\": 1"));
+    assert_eq!(Report::from_json(&json).unwrap(), report);
+    let path = profiling_alloc::output_dir().join("report_json_test.json");
+    report.write_json(&path).unwrap();
+    assert_eq!(Report::read_json(&path).unwrap(), report);
+
+    // Not JSON: where the parser stopped.
+    match Report::from_json("{\"format_version\": 1,") {
+        Err(Error::InvalidReport {
+            line, column, path, ..
+        }) => {
+            assert_eq!((line, path), (1, None));
+            assert!(column > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // JSON, but not a report: the missing field is named.
+    match Report::from_json("{\"format_version\": 1, \"program\": {}}") {
+        Err(Error::InvalidReport { message, .. }) => {
+            assert!(message.contains("missing field"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match Report::from_json("[1, 2, 3]") {
+        Err(error @ Error::InvalidReport { .. }) => {
+            assert!(error.to_string().contains("not a valid report"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match Report::from_json("{\"jobs\": []}") {
+        Err(Error::InvalidReport { message, .. }) => {
+            assert!(message.contains("format_version"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A newer format: refused by version, before its shape is checked.
+    let newer = json.replacen("\"format_version\": 1", "\"format_version\": 2", 1);
+    let newer_path = profiling_alloc::output_dir().join("report_json_test_v2.json");
+    std::fs::write(&newer_path, newer).unwrap();
+    match Report::read_json(&newer_path) {
+        Err(
+            error @ Error::UnsupportedFormat {
+                found: 2,
+                supported: 1,
+                ..
+            },
+        ) => {
+            let message = error.to_string();
+            assert!(message.contains("report_json_test_v2.json"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A file that is not there: the error names it.
+    let missing = profiling_alloc::output_dir().join("no_such_report.json");
+    match Report::read_json(&missing) {
+        Err(error @ Error::Io { .. }) => {
+            assert!(error.to_string().contains("no_such_report.json"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_summary_shows_heap_jobs_and_callsites() {
+    let report = Report::capture();
+    let summary = report.to_string();
+    for heading in ["Heap", "Total:", "Live now:"] {
+        assert!(summary.contains(heading), "{heading}: {summary}");
+    }
+    // Jobs and callsites: the shapes of their tables, whatever ran before.
+    let has_jobs = !report.jobs.is_empty();
+    assert_eq!(summary.contains("allocs/call"), has_jobs, "{summary}");
+    assert_eq!(
+        summary.contains("live bytes"),
+        !report.callsites.is_empty(),
+        "{summary}"
+    );
+}
