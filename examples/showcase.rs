@@ -1,232 +1,282 @@
-//! The main example: a small data pipeline (parse, transform, aggregate) run
-//! under the counting allocator, with its per-record and per-city functions
-//! marked as jobs. Prints what each phase allocated, kept and peaked at, the
-//! job table (calls, p50/p95/p99, allocations), the program's heap statistics
-//! and size histogram, and writes them all to
-//! `target/profiling/heap_stats.json`.
+//! The main example: an order-processing pipeline (generate, parse, enrich,
+//! aggregate) profiled from the inside.
+//!
+//! Its steps are jobs (`#[profile_job]`, sync and async); the allocator
+//! samples allocation stacks (Poisson, one sample per 32 KiB on average).
+//! At the end it prints the report's summary (heap, jobs with p50/p95/p99,
+//! top callsites), profiles the parse step with `ProfileRunner` and checks
+//! it against serverless limits, and writes into `target/profiling/`:
+//!
+//! - `report.json`: the whole report (read back with `Report::read_json`);
+//! - `allocations.svg`: bytes allocated, by stack, under the job they ran in;
+//! - `live.svg`: bytes still alive at the end, by stack;
+//! - `jobs.svg`: time per job path.
 //!
 //! `cargo run --release --example showcase`
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::Duration;
 
 use profiling_alloc::{
-    heap_stats, job_stats, measure, profile_job, reset_peak, size_histogram, AllocDelta, HeapStats,
-    JobStats,
+    profile_job, FlameKind, ProfileConfig, ProfileRunner, ProfilingAllocator, Report,
+    ResourceLimits, Sampling,
 };
-use serde::Serialize;
 
 #[global_allocator]
-static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Poisson {
+    mean_bytes: 32 * 1024,
+});
 
-const RECORDS: usize = 200_000;
+const ORDERS: usize = 150_000;
 const CITIES: [&str; 8] = [
     "Lisbon", "Oslo", "Quito", "Hanoi", "Nairobi", "Perth", "Lima", "Tromsø",
 ];
 
-struct Record {
+struct Order {
     id: u64,
     customer: String,
     city: String,
-    amount_cents: u64,
+    items: Vec<Item>,
 }
 
-/// One pipeline phase: its allocation delta and the program's peak while it
-/// ran.
-#[derive(Serialize)]
-struct Phase {
-    name: &'static str,
-    millis: f64,
-    delta: AllocDelta,
-    program_peak_bytes: u64,
+struct Item {
+    sku: String,
+    quantity: u32,
+    price_cents: u64,
 }
 
-#[derive(Serialize)]
-struct Output {
-    phases: Vec<Phase>,
-    jobs: Vec<JobStats>,
-    heap: HeapStats,
-    size_histogram: profiling_alloc::SizeHistogram,
+#[derive(Debug)]
+struct BadLine(String);
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not an order: {:?}", self.0)
+    }
 }
 
-/// Generates CSV text: `id,customer,city,amount`.
-fn generate() -> String {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut text = String::from("id,customer,city,amount\n");
-    for id in 0..RECORDS {
+impl std::error::Error for BadLine {}
+
+/// Orders as CSV text: `id,customer,city,sku:quantity:price|...`, a header
+/// first and one broken line, as real input has.
+fn generate(orders: usize, mut state: u64) -> String {
+    let mut next = move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let city = CITIES[(state % CITIES.len() as u64) as usize];
-        let _ = writeln!(
-            text,
-            "{id},customer-{},{city},{}",
-            state % 5000,
-            state % 100_000
-        );
+        state
+    };
+    let mut text = String::from("id,customer,city,items\n");
+    for id in 0..orders as u64 {
+        let city = CITIES[(next() % CITIES.len() as u64) as usize];
+        let _ = write!(text, "{id},customer-{},{city},", next() % 5000);
+        for item in 0..1 + next() % 4 {
+            let sep = if item == 0 { "" } else { "|" };
+            let _ = write!(
+                text,
+                "{sep}sku-{}:{}:{}",
+                next() % 900,
+                1 + next() % 3,
+                next() % 10_000
+            );
+        }
+        text.push('\n');
+        if id == orders as u64 / 2 {
+            text.push_str("this line is broken\n");
+        }
     }
     text
 }
 
-#[derive(Debug)]
-struct BadRecord(String);
-
-/// One CSV line into a record: a job called once per line.
-#[profile_job(name = "parse_record")]
-fn parse_record(line: &str) -> Result<Record, BadRecord> {
-    let mut fields = line.split(',');
-    let mut next = || fields.next().ok_or_else(|| BadRecord(line.to_string()));
-    let id = next()?.parse().map_err(|_| BadRecord(line.to_string()))?;
-    let customer = next()?.to_string();
-    let city = next()?.to_string();
-    let amount_cents = next()?.parse().map_err(|_| BadRecord(line.to_string()))?;
-    Ok(Record {
+/// One CSV line into an order.
+#[profile_job]
+fn parse_order(line: &str) -> Result<Order, BadLine> {
+    let bad = || BadLine(line.to_string());
+    let mut fields = line.splitn(4, ',');
+    let id = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
+    let customer = fields.next().ok_or_else(bad)?.to_string();
+    let city = fields.next().ok_or_else(bad)?.to_string();
+    let items = fields
+        .next()
+        .ok_or_else(bad)?
+        .split('|')
+        .map(|item| {
+            let mut parts = item.split(':');
+            let sku = parts.next()?.to_string();
+            let quantity = parts.next()?.parse().ok()?;
+            let price_cents = parts.next()?.parse().ok()?;
+            Some(Item {
+                sku,
+                quantity,
+                price_cents,
+            })
+        })
+        .collect::<Option<Vec<Item>>>()
+        .ok_or_else(bad)?;
+    Ok(Order {
         id,
         customer,
         city,
-        amount_cents,
+        items,
     })
 }
 
-/// Parses every line; lines that are not records (the header) come back
-/// apart.
-fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
-    let mut skipped = Vec::new();
-    let records = text
+/// Every line (after the header) into orders; broken lines come back apart.
+#[profile_job]
+fn parse(text: &str) -> (Vec<Order>, Vec<BadLine>) {
+    let mut bad = Vec::new();
+    let orders = text
         .lines()
-        .filter_map(|line| match parse_record(line) {
-            Ok(record) => Some(record),
-            Err(BadRecord(line)) => {
-                skipped.push(line);
-                None
-            }
-        })
+        .skip(1)
+        .filter_map(|line| parse_order(line).map_err(|e| bad.push(e)).ok())
         .collect();
-    (records, skipped)
+    (orders, bad)
 }
 
-fn transform(records: &[Record]) -> HashMap<&str, Vec<u64>> {
-    let mut by_city: HashMap<&str, Vec<u64>> = HashMap::new();
-    for record in records {
-        if record.customer.ends_with('7') && record.id % 2 == 0 {
-            continue; // a filter, so the pipeline drops something
-        }
-        by_city
-            .entry(record.city.as_str())
+/// What the rest of the pipeline keeps: orders per customer, and each
+/// order's total by city.
+struct Enriched {
+    by_customer: HashMap<String, Vec<u64>>,
+    totals_by_city: HashMap<String, Vec<u64>>,
+}
+
+/// Totals each order, indexes orders by customer and groups totals by city.
+#[profile_job]
+fn enrich(orders: &[Order]) -> Enriched {
+    let mut by_customer: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut totals_by_city: HashMap<String, Vec<u64>> = HashMap::new();
+    for order in orders {
+        let total: u64 = order
+            .items
+            .iter()
+            .filter(|item| !item.sku.ends_with('7'))
+            .map(|item| u64::from(item.quantity) * item.price_cents)
+            .sum();
+        by_customer
+            .entry(order.customer.clone())
             .or_default()
-            .push(record.amount_cents);
+            .push(order.id);
+        totals_by_city
+            .entry(order.city.to_uppercase())
+            .or_default()
+            .push(total);
     }
-    by_city
+    Enriched {
+        by_customer,
+        totals_by_city,
+    }
 }
 
-/// One city's orders into a report line: a job called once per city.
-#[profile_job(name = "summarize_city")]
-fn summarize_city(city: &str, mut amounts: Vec<u64>) -> (u64, String) {
-    amounts.sort_unstable();
-    let total: u64 = amounts.iter().sum();
-    let median = amounts[amounts.len() / 2];
+/// One city's totals into a summary line, yielding to the runtime between
+/// the steps as a real service would between I/O.
+#[profile_job]
+async fn summarize_city(city: String, mut totals: Vec<u64>) -> (u64, String) {
+    totals.sort_unstable();
+    tokio::task::yield_now().await;
+    let sum: u64 = totals.iter().sum();
+    let median = totals[totals.len() / 2];
+    let p99 = totals[totals.len() * 99 / 100];
     let line = format!(
-        "{city:<8} {:>7} orders, total {:>12.2}, median {:>8.2}",
-        amounts.len(),
-        total as f64 / 100.0,
-        median as f64 / 100.0
+        "{city:<8} {:>6} orders  total {:>12.2}  median {:>8.2}  p99 {:>8.2}",
+        totals.len(),
+        sum as f64 / 100.0,
+        median as f64 / 100.0,
+        p99 as f64 / 100.0
     );
-    (total, line)
+    (sum, line)
 }
 
-fn aggregate(by_city: HashMap<&str, Vec<u64>>) -> Vec<String> {
-    let mut lines: Vec<(u64, String)> = by_city
+/// Summarizes every city concurrently, one task each.
+#[profile_job]
+async fn aggregate(totals_by_city: HashMap<String, Vec<u64>>) -> Vec<String> {
+    let tasks: Vec<_> = totals_by_city
         .into_iter()
-        .map(|(city, amounts)| summarize_city(city, amounts))
+        .map(|(city, totals)| tokio::spawn(summarize_city(city, totals)))
         .collect();
+    let mut lines = Vec::new();
+    for task in tasks {
+        lines.push(task.await.expect("a summary task panicked"));
+    }
     lines.sort_by_key(|line| std::cmp::Reverse(line.0));
     lines.into_iter().map(|(_, line)| line).collect()
 }
 
-/// Runs one phase under `measure`, with the program peak reset before it.
-fn phase<R>(phases: &mut Vec<Phase>, name: &'static str, f: impl FnOnce() -> R) -> R {
-    reset_peak();
-    let start = Instant::now();
-    let (value, delta) = measure(f);
-    let millis = start.elapsed().as_secs_f64() * 1000.0;
-    let program_peak_bytes = heap_stats().peak_bytes;
-    phases.push(Phase {
-        name,
-        millis,
-        delta,
-        program_peak_bytes,
-    });
-    value
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut phases = Vec::new();
-    let text = phase(&mut phases, "generate", generate);
-    let (records, skipped) = phase(&mut phases, "parse", || parse(&text));
-    drop(text);
-    let by_city = phase(&mut phases, "transform", || transform(&records));
-    let report = phase(&mut phases, "aggregate", || aggregate(by_city));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()?;
 
-    println!("Report ({} records, skipped {:?}):", records.len(), skipped);
-    for line in &report {
+    let text = generate(ORDERS, 0x2545_f491_4f6c_dd1d);
+    let (orders, bad) = parse(&text);
+    drop(text);
+    let Enriched {
+        by_customer,
+        totals_by_city,
+    } = enrich(&orders);
+    let summary = runtime.block_on(aggregate(totals_by_city));
+
+    println!(
+        "{} orders from {} customers, {} bad line(s): {}",
+        orders.len(),
+        by_customer.len(),
+        bad.len(),
+        bad.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    for line in &summary {
         println!("  {line}");
     }
 
-    println!("\nPhases (this thread's allocations while each ran):");
-    println!(
-        "  {:<10} {:>8} {:>12} {:>14} {:>14} {:>14}",
-        "phase", "ms", "allocations", "bytes alloc'd", "net bytes", "phase peak"
+    // Everything the profiler saw, while the orders and the customer index
+    // are still alive (they are what live.svg shows).
+    let report = Report::capture();
+    println!("\n{report}");
+
+    let dir = profiling_alloc::output_dir();
+    let json = dir.join("report.json");
+    report.write_json(&json)?;
+    let mut written = vec![json];
+    for (kind, file) in [
+        (FlameKind::AllocatedBytes, "allocations.svg"),
+        (FlameKind::LiveBytes, "live.svg"),
+        (FlameKind::JobTime, "jobs.svg"),
+    ] {
+        let path = dir.join(file);
+        report.write_flamegraph(kind, &path)?;
+        written.push(path);
+    }
+    drop((orders, by_customer));
+
+    // The parse step on its own, 10 runs after 2 warm-ups, against limits.
+    let sample = generate(ORDERS / 10, 7);
+    let profile = ProfileRunner::new("parse 15k orders")
+        .with_config(ProfileConfig::default())
+        .run(|| {
+            let (orders, bad) = parse(&sample);
+            if bad.len() == 1 && orders.len() == ORDERS / 10 {
+                Ok(())
+            } else {
+                Err(format!("{} orders, {} bad lines", orders.len(), bad.len()))
+            }
+        })?;
+    println!("{profile}");
+    let lambda = ResourceLimits::new(
+        "a Lambda function with 128 MB and a 50 ms timeout",
+        Some(Duration::from_millis(50)),
+        Some(128 << 20),
     );
-    for p in &phases {
-        println!(
-            "  {:<10} {:>8.1} {:>12} {:>14} {:>14} {:>14}",
-            p.name,
-            p.millis,
-            p.delta.allocations,
-            p.delta.bytes_allocated,
-            p.delta.net_bytes,
-            p.delta.peak_bytes
-        );
+    for limits in [ResourceLimits::AWS_LAMBDA, lambda] {
+        match profile.fits(&limits) {
+            Ok(()) => println!("  fits {}", limits.name),
+            Err(exceeded) => println!("  {exceeded}"),
+        }
     }
 
-    let jobs = job_stats();
-    println!("\nJobs:");
-    println!(
-        "  {:<16} {:>8} {:>7} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "job", "calls", "errors", "p50", "p95", "p99", "allocations", "bytes/call", "peak"
-    );
-    for job in &jobs {
-        let alloc = job.allocations.unwrap_or_default();
-        println!(
-            "  {:<16} {:>8} {:>7} {:>10.1?} {:>10.1?} {:>10.1?} {:>12} {:>12} {:>10}",
-            job.name,
-            job.calls,
-            job.errors,
-            job.duration.p50,
-            job.duration.p95,
-            job.duration.p99,
-            alloc.allocations_total,
-            alloc.bytes_allocated_total / job.calls.max(1),
-            alloc.peak_bytes_max
-        );
+    println!("\nWrote:");
+    for path in written {
+        println!("  {}", path.display());
     }
-
-    let heap = heap_stats();
-    println!("\nHeap (whole program):\n{heap}");
-    let histogram = size_histogram();
-    println!("Allocations by size class:\n{histogram}");
-
-    let dir = profiling_suite::output_dir();
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("heap_stats.json");
-    let output = Output {
-        phases,
-        jobs,
-        heap,
-        size_histogram: histogram,
-    };
-    std::fs::write(&path, serde_json::to_string_pretty(&output)?)?;
-    println!("Wrote {}", path.display());
     Ok(())
 }
