@@ -127,6 +127,9 @@
 //!   "not active".
 //! - `callsites` (default): sampled allocation stacks ([`callsites`],
 //!   [`Sampling`]); brings in the `backtrace` crate.
+//! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
+//!   [`testing::write_flamegraph`]) through `inferno`; folded stacks
+//!   ([`Report::folded`]) work without it.
 //!
 //! # Callsites
 //!
@@ -136,6 +139,48 @@
 //! alive, with resolved frames. `Every` is exact; Poisson sampling gives
 //! unbiased estimates (a sampled block of `s` bytes stands for
 //! `s / (1 - exp(-s/R))` bytes).
+//!
+//! # Reports and flamegraphs
+//!
+//! [`Report::capture`] takes a snapshot of all of the above: JSON out and
+//! back in, a text summary (`Display`), folded stacks and flamegraph SVGs of
+//! bytes or blocks allocated, live bytes and job time ([`FlameKind`]), with
+//! job names as root frames:
+//!
+//! ```
+//! use profiling_alloc::{FlameKind, ProfilingAllocator, Report, Sampling};
+//!
+//! #[global_allocator]
+//! static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Every);
+//!
+//! #[profiling_alloc::profile_job(name = "load")]
+//! fn load() -> Vec<String> {
+//!     (0..100).map(|i| format!("row {i}")).collect()
+//! }
+//!
+//! fn main() -> Result<(), profiling_alloc::Error> {
+//!     let rows = load();
+//!     let report = Report::capture();
+//!     let folded = report.folded(FlameKind::AllocatedBlocks);
+//!     assert!(folded.iter().any(|line| line.starts_with("load;")));
+//!     let mut svg = Vec::new();
+//!     report.flamegraph(FlameKind::AllocatedBytes, &mut svg)?;
+//!     assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+//!     # drop(rows);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! From a test, one call writes `target/profiling/<name>.svg`:
+//! [`testing::write_flamegraph`].
+//!
+//! # Job profiles
+//!
+//! [`ProfileRunner`] runs a job (a closure, or an async closure on any
+//! executor) a set number of times after warm-up runs, with a time limit per
+//! run, and returns a [`JobProfile`]: duration percentiles, peak memory and
+//! allocations per run, which [`JobProfile::fits`] checks against
+//! [`ResourceLimits`] such as [`ResourceLimits::AWS_LAMBDA`].
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
