@@ -3,6 +3,7 @@
 //! ran in.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 use profiling_alloc::{profile_job, FlameKind, ProfilingAllocator, Report, Sampling};
@@ -13,8 +14,19 @@ static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Samplin
 #[inline(never)]
 fn build_index_entries() -> Vec<String> {
     (0..50)
-        .map(|i| black_box(format!("entry number {i}")))
+        .map(|i| {
+            // Sized up front, so each entry is exactly one block.
+            let mut entry = String::with_capacity(32);
+            write!(entry, "entry number {i}").unwrap();
+            black_box(entry)
+        })
         .collect()
+}
+
+/// A job whose name ends in a number, as the last frame of its stacks.
+#[profile_job(name = "step 2")]
+fn step_two() -> Vec<u8> {
+    black_box(vec![2u8; 100])
 }
 
 #[inline(never)]
@@ -100,6 +112,14 @@ fn flamegraphs_name_the_allocating_functions() {
     assert!(
         frame_named(&live, "build_index_entries").is_none(),
         "{live:?}"
+    );
+
+    // A job name with a space and a number is a root frame like any other.
+    drop(step_two());
+    let folded = Report::capture().folded(FlameKind::AllocatedBlocks);
+    assert!(
+        folded.iter().any(|l| l.starts_with("step 2;")),
+        "{folded:?}"
     );
 
     // Job time: job paths weighted by duration, in µs.

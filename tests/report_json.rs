@@ -32,7 +32,7 @@ fn reports_round_trip_and_bad_files_are_named() {
     assert!(report.to_string().contains("sampling is off"));
     match report.flamegraph(FlameKind::AllocatedBytes, Vec::new()) {
         Err(Error::NoData { kind, reason }) => {
-            assert_eq!(kind, "allocated bytes");
+            assert_eq!(kind, FlameKind::AllocatedBytes);
             assert!(reason.contains("sampling is off"), "{reason}");
         }
         other => panic!("expected NoData, got {other:?}"),
@@ -78,6 +78,12 @@ fn reports_round_trip_and_bad_files_are_named() {
         }
         other => panic!("{other:?}"),
     }
+    match Report::from_json("[2]") {
+        Err(Error::InvalidReport { message, .. }) => {
+            assert!(message.contains("JSON object"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
     match Report::from_json("[1, 2, 3]") {
         Err(error @ Error::InvalidReport { .. }) => {
             assert!(error.to_string().contains("not a valid report"))
@@ -107,6 +113,27 @@ fn reports_round_trip_and_bad_files_are_named() {
         }
         other => panic!("{other:?}"),
     }
+    // Any numbers a file may hold: printing and drawing saturate, never
+    // overflow.
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for site in value["callsites"].as_array_mut().unwrap() {
+        for field in ["samples", "blocks", "bytes", "live_blocks", "live_bytes"] {
+            site[field] = u64::MAX.into();
+        }
+    }
+    for job in value["jobs"].as_array_mut().unwrap() {
+        job["errors"] = u64::MAX.into();
+        job["panics"] = u64::MAX.into();
+    }
+    let extreme = Report::from_json(&value.to_string()).unwrap();
+    assert!(extreme.to_string().contains("load_rows"));
+    for kind in FlameKind::ALL {
+        match extreme.flamegraph(kind, Vec::new()) {
+            Ok(()) | Err(Error::NoData { .. }) => {}
+            Err(other) => panic!("{kind}: {other}"),
+        }
+    }
+
     // A file that is not there: the error names it.
     let missing = profiling_alloc::output_dir().join("no_such_report.json");
     match Report::read_json(&missing) {

@@ -30,6 +30,29 @@ impl std::fmt::Display for Frame {
     }
 }
 
+/// Path prefixes of the standard library's crates.
+const STD_PATHS: [&str; 6] = [
+    "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::",
+];
+
+impl Frame {
+    /// Whether the frame is the standard library's: its source file is under
+    /// the toolchain's `library/` (`/rustc/<commit>/library/alloc/src/raw_vec.rs`),
+    /// or its name is a std path. The file catches what names cannot:
+    /// `<u64 as core::fmt::Display>::fmt`, `<str>::to_uppercase`, a fn
+    /// pointer's `FnOnce::call_once`.
+    pub(crate) fn is_std_library(&self) -> bool {
+        let std_file = self.file.as_deref().is_some_and(|file| {
+            let file = file.replace('\\', "/");
+            file.starts_with("/rustc/") && file.contains("/library/")
+        });
+        std_file
+            || STD_PATHS
+                .iter()
+                .any(|prefix| self.function.starts_with(prefix))
+    }
+}
+
 /// Allocations made from one place in the program, from sampled stacks.
 ///
 /// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::flamegraph::FlameKind;
+
 /// What went wrong writing or reading a [`Report`](crate::Report), or
 /// drawing a flamegraph.
 #[derive(Debug, thiserror::Error)]
@@ -20,12 +22,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The text is not JSON, or not JSON of a report.
-    #[error("profiling-alloc: {} is not a valid report: {message} (line {line}, column {column})", origin(.path))]
+    #[error("profiling-alloc: {} is not a valid report: {message}", origin(.path))]
     InvalidReport {
         /// The file read, if it came from one.
         path: Option<PathBuf>,
         /// What the JSON parser found wrong (a syntax error, a missing or
-        /// mistyped field).
+        /// mistyped field), with its position when known.
         message: String,
         /// Where, 1-based (0 when not known).
         line: usize,
@@ -49,7 +51,7 @@ pub enum Error {
     #[error("profiling-alloc: no data for a {kind} flamegraph: {reason}")]
     NoData {
         /// The flamegraph asked for.
-        kind: &'static str,
+        kind: FlameKind,
         /// Why it is empty, and what would fill it.
         reason: String,
     },
@@ -65,7 +67,7 @@ pub enum Error {
     #[error("profiling-alloc: drawing the {kind} flamegraph failed: {source}")]
     Flamegraph {
         /// The flamegraph asked for.
-        kind: &'static str,
+        kind: FlameKind,
         /// inferno's error.
         #[source]
         source: std::io::Error,

@@ -16,7 +16,8 @@ pub const OUTPUT_DIR_VAR: &str = "PROFILING_ALLOC_DIR";
 ///    directory above it holding cargo's `CACHEDIR.TAG`), so tests,
 ///    examples and benchmarks of a workspace all write to
 ///    `target/profiling/`, and `$CARGO_TARGET_DIR` is followed;
-/// 3. otherwise `target/profiling/` under the current directory.
+/// 3. otherwise `target/profiling/` under the current directory (doctests,
+///    and programs run from outside a cargo target directory).
 ///
 /// The directory is not created here; the writers create it.
 pub fn output_dir() -> PathBuf {

@@ -16,7 +16,8 @@ pub(crate) fn max_rss_bytes() -> Option<u64> {
     // SAFETY: getrusage returned 0, so it filled the struct (and it started
     // zeroed, which is a valid `rusage` in any case).
     let usage = unsafe { usage.assume_init() };
-    let max_rss = u64::try_from(usage.ru_maxrss).ok()?;
+    // Platforms that do not fill the field in leave it 0: not a measurement.
+    let max_rss = u64::try_from(usage.ru_maxrss).ok().filter(|&rss| rss > 0)?;
     // Linux and the BSDs report kibibytes; macOS reports bytes.
     if cfg!(target_vendor = "apple") {
         Some(max_rss)

@@ -72,26 +72,6 @@ const PROFILER: [&str; 11] = [
     "_Unwind_",
 ];
 
-/// Allocation plumbing of the standard library, removed from the top of a
-/// stack when folding (`RawVec`, `Vec::push`, `String::from` ...), so that the
-/// first frame shown is the code that asked for the memory.
-const PLUMBING: [&str; 6] = [
-    "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::",
-];
-
-/// Whether `frame` is the standard library's: its source file is under the
-/// toolchain's `library/` (`/rustc/<commit>/library/alloc/src/raw_vec.rs`),
-/// or, without debug info, its name is a std path. The file catches what
-/// names cannot: `<u64 as core::fmt::Display>::fmt`, `<str>::to_uppercase`.
-fn is_std(frame: &Frame) -> bool {
-    let name = frame.function.as_str();
-    let std_file = frame.file.as_deref().is_some_and(|file| {
-        let file = file.replace('\\', "/");
-        file.starts_with("/rustc/") && file.contains("/library/")
-    });
-    std_file || PLUMBING.iter().any(|prefix| name.starts_with(prefix))
-}
-
 /// Drops the profiler's frames (and, if `fold`, the standard library's)
 /// from the top of `frames` (innermost first), keeping at least one frame.
 pub(crate) fn trim_top(frames: &mut Vec<Frame>, fold: bool) {
@@ -99,7 +79,8 @@ pub(crate) fn trim_top(frames: &mut Vec<Frame>, fold: bool) {
         .iter()
         .take_while(|frame| {
             let name = frame.function.as_str();
-            PROFILER.iter().any(|prefix| name.starts_with(prefix)) || (fold && is_std(frame))
+            PROFILER.iter().any(|prefix| name.starts_with(prefix))
+                || (fold && frame.is_std_library())
         })
         .count();
     frames.drain(..skip.min(frames.len().saturating_sub(1)));

@@ -12,9 +12,22 @@ use crate::report::Report;
 const THREAD_ENTRY: &str = "__rust_begin_short_backtrace";
 
 pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
+    stacks(report, kind)
+        .into_iter()
+        .map(|(stack, count)| format!("{stack} {count}"))
+        .collect()
+}
+
+/// Each distinct stack (frames joined with `;`) and its count, sorted.
+/// Counts saturate: a report read from a file may hold any numbers.
+pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> {
     let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
+    let mut add = |stack: String, count: u64| {
+        let total = stacks.entry(stack).or_default();
+        *total = total.saturating_add(count);
+    };
     match kind {
-        FlameKind::JobTime => job_time(report, &mut stacks),
+        FlameKind::JobTime => job_time(report, &mut add),
         _ => {
             for site in &report.callsites {
                 let weight = match kind {
@@ -23,15 +36,12 @@ pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
                     _ => site.live_bytes,
                 };
                 if weight > 0 {
-                    *stacks.entry(callsite_stack(site)).or_default() += weight;
+                    add(callsite_stack(site), weight);
                 }
             }
         }
     }
     stacks
-        .into_iter()
-        .map(|(stack, count)| format!("{stack} {count}"))
-        .collect()
 }
 
 /// `job;…;outermost frame;…;innermost frame` for one callsite.
@@ -47,22 +57,30 @@ fn callsite_stack(site: &Callsite) -> String {
         .collect();
     if let Some(entry) = frames
         .iter()
-        .rposition(|frame| frame.function.ends_with(THREAD_ENTRY))
+        .rposition(|frame| frame.function.contains(THREAD_ENTRY))
     {
         frames.drain(..=entry);
         // And the std glue between the entry and the program's first frame
         // (`FnOnce::call_once`, the thread builder's closures).
         let glue = frames
             .iter()
-            .take_while(|frame| is_std_path(&frame.function))
+            .take_while(|frame| frame.is_std_library())
             .count();
         frames.drain(..glue.min(frames.len().saturating_sub(1)));
     }
     if let Some(job) = site.job_path.last() {
-        if let Some(start) = frames
+        // A default name is the function's full path: the innermost frame of
+        // that function is the job's (recursion included). A given name may
+        // be a short one that also ends other paths: take the outermost.
+        let start = frames
             .iter()
-            .position(|f| is_job_function(&f.function, job))
-        {
+            .rposition(|f| without_closures(&f.function) == job.as_str())
+            .or_else(|| {
+                frames
+                    .iter()
+                    .position(|f| ends_with_segment(&f.function, job))
+            });
+        if let Some(start) = start {
             frames.drain(..=start);
         }
     }
@@ -74,55 +92,56 @@ fn callsite_stack(site: &Callsite) -> String {
     join(labels)
 }
 
-fn is_std_path(function: &str) -> bool {
-    [
-        "std::", "core::", "alloc::", "<std::", "<core::", "<alloc::",
-    ]
-    .iter()
-    .any(|prefix| function.starts_with(prefix))
-}
-
 fn is_profiler(function: &str) -> bool {
     function.starts_with("profiling_alloc::") || function.starts_with("<profiling_alloc::")
 }
 
-/// Whether `function` is the function of the job named `job`: the job's
-/// default name is the function's path, and a given name is usually the
-/// function's own name. An `async fn` or a `Result` job runs its body in a
-/// closure of that function.
-fn is_job_function(function: &str, job: &str) -> bool {
-    function == job
-        || function
-            .strip_prefix(job)
-            .is_some_and(|rest| rest.starts_with("::{{closure}}"))
-        || function
-            .strip_suffix(job)
-            .is_some_and(|rest| rest.ends_with("::"))
+/// `function` without trailing `::{{closure}}` segments: an `async fn` or a
+/// `Result` job runs its body in a closure of its function.
+fn without_closures(function: &str) -> &str {
+    let mut name = function;
+    while let Some(outer) = name
+        .strip_suffix("::{{closure}}")
+        .or_else(|| name.strip_suffix("::{closure#0}"))
+    {
+        name = outer;
+    }
+    name
+}
+
+/// Whether `function` (closures aside) is a path ending in the segment `job`:
+/// `app::ingest::parse` for a job named `parse`.
+fn ends_with_segment(function: &str, job: &str) -> bool {
+    without_closures(function)
+        .strip_suffix(job)
+        .is_some_and(|rest| rest.ends_with("::"))
 }
 
 /// Each job path's own time (its total minus its children's), in µs.
-fn job_time(report: &Report, stacks: &mut BTreeMap<String, u64>) {
+fn job_time(report: &Report, add: &mut impl FnMut(String, u64)) {
     for node in &report.job_paths {
-        let children: u128 = report
+        let children = report
             .job_paths
             .iter()
             .filter(|child| {
                 child.path.len() == node.path.len() + 1 && child.path.starts_with(&node.path)
             })
-            .map(|child| child.total.as_nanos())
-            .sum();
+            .fold(0u128, |sum, child| {
+                sum.saturating_add(child.total.as_nanos())
+            });
         let own_micros = node.total.as_nanos().saturating_sub(children) / 1_000;
         if own_micros > 0 {
             let count = u64::try_from(own_micros).unwrap_or(u64::MAX);
-            *stacks
-                .entry(join(node.path.iter().map(String::as_str)))
-                .or_default() += count;
+            add(join(node.path.iter().map(String::as_str)), count);
         }
     }
 }
 
-/// Frame labels joined with `;`, with the characters that would break a
-/// folded line (`;`, line breaks) replaced.
+/// Frame labels joined with `;`, with what would break a folded line
+/// replaced: `;` in a label becomes `,`, line breaks become spaces, an empty
+/// stack is `[unknown]`, and a space before a number at the very end (a job
+/// named `step 2`) becomes a no-break space, or the number would be read as
+/// a second count.
 fn join<'a>(labels: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for label in labels {
@@ -135,6 +154,14 @@ fn join<'a>(labels: impl Iterator<Item = &'a str>) -> String {
             '\n' | '\r' => ' ',
             c => c,
         }));
+    }
+    if out.is_empty() {
+        return "[unknown]".to_string();
+    }
+    if let Some((head, tail)) = out.rsplit_once(' ') {
+        if tail.parse::<f64>().is_ok() {
+            out = format!("{head}\u{a0}{tail}");
+        }
     }
     out
 }
@@ -194,18 +221,56 @@ mod tests {
             &["pipeline", "app::parse_record"],
             10,
         );
+        // The job's function and the closure running its body are the job's
+        // root frame.
         assert_eq!(
             callsite_stack(&inside),
-            "pipeline;app::parse_record;app::parse_record::{{closure}};<[u8, 4] as app::Decode>::decode"
+            "pipeline;app::parse_record;<[u8, 4] as app::Decode>::decode"
         );
     }
 
     #[test]
-    fn a_job_named_after_its_function_finds_it() {
-        assert!(is_job_function("app::ingest::parse", "parse"));
-        assert!(is_job_function("app::ingest::parse", "app::ingest::parse"));
-        assert!(is_job_function("app::fetch::{{closure}}", "app::fetch"));
-        assert!(!is_job_function("app::reparse", "parse"));
-        assert!(!is_job_function("app::parser", "app::parse"));
+    fn a_job_finds_its_function() {
+        assert_eq!(
+            without_closures("app::fetch::{{closure}}::{{closure}}"),
+            "app::fetch"
+        );
+        assert!(ends_with_segment("app::ingest::parse", "parse"));
+        assert!(ends_with_segment(
+            "app::ingest::fetch::{{closure}}",
+            "fetch"
+        ));
+        assert!(!ends_with_segment("app::reparse", "parse"));
+
+        // A named async job: its body is a closure of its function, and the
+        // runtime's frames below it are left out.
+        let async_site = site(
+            &[
+                "tokio::runtime::task::harness::poll",
+                "app::ingest::fetch::{{closure}}",
+                "app::decode",
+            ],
+            &["fetch"],
+            10,
+        );
+        assert_eq!(callsite_stack(&async_site), "fetch;app::decode");
+        // A recursive job by its full name: cut at the innermost call.
+        let recursive = site(
+            &["app::walk", "app::walk", "app::leaf"],
+            &["app::walk", "app::walk"],
+            10,
+        );
+        assert_eq!(callsite_stack(&recursive), "app::walk;app::walk;app::leaf");
+    }
+
+    #[test]
+    fn labels_cannot_break_the_line_format() {
+        assert_eq!(join(["step 2"].into_iter()), "step\u{a0}2");
+        assert_eq!(join(["a;b", "x\ny"].into_iter()), "a,b;x y");
+        assert_eq!(join(std::iter::empty()), "[unknown]");
+        assert_eq!(
+            join(["<[u8; 4] as Read>::read"].into_iter()),
+            "<[u8, 4] as Read>::read"
+        );
     }
 }

@@ -6,10 +6,12 @@ mod folded;
 #[cfg(feature = "flamegraph")]
 mod svg;
 
+use serde::{Deserialize, Serialize};
+
 use crate::report::Report;
 
 /// What a flamegraph's widths measure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum FlameKind {
     /// Bytes allocated per stack (estimated when sampling is Poisson).
@@ -88,11 +90,14 @@ impl Report {
 
     /// Why the report has nothing to draw for `kind`, or `None` when it has.
     #[cfg(feature = "flamegraph")]
-    fn emptiness(&self, kind: FlameKind, lines: &[String]) -> Option<String> {
-        if !lines.is_empty() {
+    fn emptiness(&self, kind: FlameKind, empty: bool) -> Option<String> {
+        if !empty {
             return None;
         }
         let why = match kind {
+            FlameKind::JobTime if !self.job_paths.is_empty() => {
+                "every job path's own time rounds to 0 µs"
+            }
             FlameKind::JobTime => {
                 "no job has run (mark functions with #[profile_job], or wrap code in job())"
             }

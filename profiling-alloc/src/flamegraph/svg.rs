@@ -24,20 +24,25 @@ impl Report {
     /// (sampling off, no job run ...: the message says which), and
     /// [`Error::Flamegraph`] when writing fails.
     pub fn flamegraph(&self, kind: FlameKind, writer: impl Write) -> Result<(), Error> {
-        let lines = self.folded(kind);
-        if let Some(reason) = self.emptiness(kind, &lines) {
-            return Err(Error::NoData {
-                kind: kind.name(),
-                reason,
-            });
+        let stacks = super::folded::stacks(self, kind);
+        if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
+            return Err(Error::NoData { kind, reason });
         }
+        // inferno sums all counts in a u64 and takes differences as isize: a
+        // report read from a file may hold counts that overflow either, so
+        // scale them all down when their total is that large.
+        let total = stacks.values().fold(0u128, |sum, &n| sum + u128::from(n));
+        let divisor = total.div_ceil(i64::MAX as u128).max(1);
+        let lines: Vec<String> = stacks
+            .iter()
+            .map(|(stack, &count)| format!("{stack} {}", u128::from(count) / divisor))
+            .collect();
         let mut options = self.options(kind);
-        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer).map_err(
-            |source| Error::Flamegraph {
-                kind: kind.name(),
-                source,
-            },
-        )
+        if divisor > 1 {
+            options.notes = format!("counts divided by {divisor} to fit");
+        }
+        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer)
+            .map_err(|source| Error::Flamegraph { kind, source })
     }
 
     /// Writes the `kind` flamegraph to the file `path` (its directory is

@@ -18,6 +18,10 @@ use crate::stats::HeapStats;
 /// A snapshot of the program's heap statistics, jobs and callsites, taken by
 /// [`Report::capture`].
 ///
+/// Fields added in later releases of format version 1 will carry serde
+/// defaults, so older files stay readable; a change that old readers would
+/// misread gets a new [`FORMAT_VERSION`](Report::FORMAT_VERSION).
+///
 /// Serializable (`serde`), written and read as JSON with
 /// [`write_json`](Report::write_json) and [`read_json`](Report::read_json),
 /// printed as a text summary with `Display`, and drawn as flamegraphs with
@@ -145,7 +149,10 @@ impl Report {
         // Every field is a plain struct, string or number: nothing that
         // serde_json can refuse (no maps with non-string keys, no NaN).
         serde_json::to_string_pretty(self).unwrap_or_else(|error| {
-            format!("{{\"error\": \"profiling-alloc could not serialize the report: {error}\"}}")
+            serde_json::json!({
+                "error": format!("profiling-alloc could not serialize the report: {error}")
+            })
+            .to_string()
         })
     }
 
@@ -190,6 +197,14 @@ impl Report {
             line: error.line(),
             column: error.column(),
         };
+        if !json.trim_start().starts_with('{') {
+            return Err(Error::InvalidReport {
+                path,
+                message: "a report is a JSON object (`{ \"format_version\": .. }`)".into(),
+                line: 0,
+                column: 0,
+            });
+        }
         let header: Header = serde_json::from_str(json).map_err(|e| invalid(e, &path))?;
         match header.format_version {
             None => {

@@ -25,10 +25,10 @@ impl fmt::Display for Report {
     ///   ...
     ///
     /// Jobs (by total time)
-    ///   job            calls  errors     p50     p95     p99     max  allocs/call  bytes/call  peak/call
+    ///   job            calls  failed     p50     p95     p99     max  allocs/call  bytes/call  peak/call
     ///   parse_record   1,000       0  1.2 µs  2.0 µs  3.1 µs  9.8 µs            3       128 B      128 B
     ///
-    /// Callsites (by bytes allocated; 12 samples)
+    /// Callsites (by bytes allocated; 12 samples, 0 dropped)
     ///      bytes  blocks   live bytes  sizes          where
     ///    1.2 KiB      12        0 B    64 B–127 B     app::parse (src/parse.rs:12) [parse_record]
     /// ```
@@ -84,7 +84,7 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
         "  {:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>10}  {:>10}",
         "job",
         "calls",
-        "errors",
+        "failed",
         "p50",
         "p95",
         "p99",
@@ -107,7 +107,7 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
             f,
             "  {name:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {allocs:>11}  {per_call_bytes:>10}  {peak:>10}",
             grouped(job.calls),
-            grouped(job.errors + job.panics),
+            grouped(job.errors.saturating_add(job.panics)),
             duration(d.p50),
             duration(d.p95),
             duration(d.p99),
@@ -129,7 +129,9 @@ fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
         };
         return writeln!(f, "\nCallsites: none ({why})");
     }
-    let samples: u64 = sites.iter().map(|s| s.samples).sum();
+    let samples = sites
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(s.samples));
     let shown = sites.len().min(TOP);
     writeln!(
         f,

@@ -1,8 +1,11 @@
 //! Resource limits a [`JobProfile`] can be checked against, with presets for
 //! serverless platforms.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::profile::{JobProfile, MemorySource};
 use crate::units::{bytes, duration};
@@ -16,10 +19,10 @@ const GIB: u64 = 1024 * MIB;
 /// The presets hold each platform's documented maxima. Your function's
 /// configured limits are usually lower: build those with
 /// [`ResourceLimits::new`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceLimits {
     /// What the limits are, for messages: `"AWS Lambda"`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// The longest an invocation may run.
     pub max_duration: Option<Duration>,
     /// The most memory an invocation may use, in bytes.
@@ -32,7 +35,7 @@ impl ResourceLimits {
     /// 900 seconds; function memory allocation 128 MB to 10,240 MB, where
     /// Lambda's MB are 1,024 KB).
     pub const AWS_LAMBDA: ResourceLimits = ResourceLimits {
-        name: "AWS Lambda (maximum)",
+        name: Cow::Borrowed("AWS Lambda (maximum)"),
         max_duration: Some(Duration::from_secs(900)),
         max_memory_bytes: Some(10_240 * MIB),
     };
@@ -42,7 +45,7 @@ impl ResourceLimits {
     /// minutes for event-driven functions) and Cloud Run's 32 GiB memory
     /// maximum.
     pub const GOOGLE_CLOUD_RUN_FUNCTIONS: ResourceLimits = ResourceLimits {
-        name: "Google Cloud Run functions, HTTP (maximum)",
+        name: Cow::Borrowed("Google Cloud Run functions, HTTP (maximum)"),
         max_duration: Some(Duration::from_secs(3_600)),
         max_memory_bytes: Some(32 * GIB),
     };
@@ -51,7 +54,7 @@ impl ResourceLimits {
     /// timeout and 8 GiB of memory ("Quotas (1st gen)", Cloud Run functions
     /// docs).
     pub const GOOGLE_CLOUD_FUNCTIONS_1ST_GEN: ResourceLimits = ResourceLimits {
-        name: "Google Cloud Functions 1st gen (maximum)",
+        name: Cow::Borrowed("Google Cloud Functions 1st gen (maximum)"),
         max_duration: Some(Duration::from_secs(540)),
         max_memory_bytes: Some(8 * GIB),
     };
@@ -60,7 +63,7 @@ impl ResourceLimits {
     /// (5 by default) and 1.5 GB of memory per instance ("Azure Functions
     /// scale and hosting", service limits table).
     pub const AZURE_FUNCTIONS_CONSUMPTION: ResourceLimits = ResourceLimits {
-        name: "Azure Functions, Consumption plan (maximum)",
+        name: Cow::Borrowed("Azure Functions, Consumption plan (maximum)"),
         max_duration: Some(Duration::from_secs(600)),
         max_memory_bytes: Some(1_536 * MIB),
     };
@@ -70,7 +73,7 @@ impl ResourceLimits {
     /// profile measures wall time, which is at least the CPU time of a
     /// single-threaded job: a pass is safe, a failure may not be.
     pub const CLOUDFLARE_WORKERS: ResourceLimits = ResourceLimits {
-        name: "Cloudflare Workers (default CPU limit)",
+        name: Cow::Borrowed("Cloudflare Workers (default CPU limit)"),
         max_duration: Some(Duration::from_secs(30)),
         max_memory_bytes: Some(128 * MIB),
     };
@@ -78,13 +81,13 @@ impl ResourceLimits {
     /// Limits of your own: e.g. a Lambda function configured with a 30 s
     /// timeout and 512 MB, `ResourceLimits::new("ingest lambda",
     /// Some(Duration::from_secs(30)), Some(512 << 20))`.
-    pub const fn new(
-        name: &'static str,
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
         max_duration: Option<Duration>,
         max_memory_bytes: Option<u64>,
     ) -> Self {
         ResourceLimits {
-            name,
+            name: name.into(),
             max_duration,
             max_memory_bytes,
         }
@@ -92,7 +95,7 @@ impl ResourceLimits {
 }
 
 /// One limit a [`JobProfile`] does not fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Violation {
     /// The slowest run took longer than the duration limit.
@@ -102,9 +105,9 @@ pub enum Violation {
         /// The limit.
         limit: Duration,
     },
-    /// The peak memory is above the memory limit.
+    /// The peak memory (plus its error bound) is above the memory limit.
     Memory {
-        /// The peak memory.
+        /// The peak memory plus its error bound: the most it may have been.
         measured: u64,
         /// What `measured` is.
         source: MemorySource,
@@ -148,13 +151,13 @@ impl fmt::Display for Violation {
 
 /// The answer of [`JobProfile::fits`] when a limit is exceeded: which ones,
 /// and by how much.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("job {job:?} does not fit {limits}: {}", list(.violations))]
 pub struct LimitExceeded {
     /// The profile's job name.
     pub job: String,
     /// The limits' name.
-    pub limits: &'static str,
+    pub limits: String,
     /// Each limit exceeded.
     pub violations: Vec<Violation>,
 }
@@ -169,8 +172,9 @@ fn list(violations: &[Violation]) -> String {
 
 impl JobProfile {
     /// Checks the profile against `limits`: the slowest run against the
-    /// duration limit, [`peak_memory`](JobProfile::peak_memory) against the
-    /// memory limit.
+    /// duration limit, [`peak_memory`](JobProfile::peak_memory) plus its
+    /// error bound (the most the peak may have been) against the memory
+    /// limit.
     ///
     /// A heap peak leaves out the allocator's overhead, thread stacks and
     /// code, which a platform's memory limit counts: leave headroom, or
@@ -191,11 +195,12 @@ impl JobProfile {
         }
         if let Some(limit) = limits.max_memory_bytes {
             match &self.peak_memory {
-                Some(peak) if peak.bytes > limit => violations.push(Violation::Memory {
-                    measured: peak.bytes,
-                    source: peak.source,
-                    limit,
-                }),
+                Some(peak) if peak.bytes.saturating_add(peak.error_bound) > limit => violations
+                    .push(Violation::Memory {
+                        measured: peak.bytes.saturating_add(peak.error_bound),
+                        source: peak.source,
+                        limit,
+                    }),
                 Some(_) => {}
                 None => violations.push(Violation::MemoryUnknown { limit }),
             }
@@ -205,7 +210,7 @@ impl JobProfile {
         } else {
             Err(LimitExceeded {
                 job: self.name.clone(),
-                limits: limits.name,
+                limits: limits.name.to_string(),
                 violations,
             })
         }
@@ -271,6 +276,19 @@ mod tests {
             unknown.violations,
             [Violation::MemoryUnknown { limit: MIB }]
         );
+    }
+
+    #[test]
+    fn the_error_bound_counts_against_the_memory_limit() {
+        let mut near = profile(Duration::ZERO, Some(MIB - 10));
+        let limits = ResourceLimits::new("1 MiB", None, Some(MIB));
+        assert_eq!(near.fits(&limits), Ok(()));
+        near.peak_memory.as_mut().unwrap().error_bound = 64 * 1024;
+        let exceeded = near.fits(&limits).unwrap_err();
+        assert!(matches!(
+            exceeded.violations[..],
+            [Violation::Memory { measured, .. }] if measured == MIB - 10 + 64 * 1024
+        ));
     }
 
     #[test]

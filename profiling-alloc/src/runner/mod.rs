@@ -95,6 +95,11 @@ pub enum RunError<E> {
 /// What a job run by a [`ProfileRunner`] returns: `()` for a job that
 /// cannot fail, or a `Result`, whose `Err` stops the runner with
 /// [`RunError::Job`].
+#[diagnostic::on_unimplemented(
+    message = "a job run by ProfileRunner returns `()` or a `Result`, not `{Self}`",
+    label = "this job's value",
+    note = "return `Ok::<_, std::convert::Infallible>(value)` to keep a value, or end the closure with `;`"
+)]
 pub trait JobResult {
     /// The job's error type.
     type Error;
@@ -149,6 +154,14 @@ impl<T, E> JobResult for Result<T, E> {
 /// allocation numbers are the whole process's while a run lasts, so work a
 /// job hands to other threads is counted, and so is anything unrelated
 /// running meanwhile: profile on a quiet process.
+///
+/// Before each measured run the runner calls [`reset_peak`](crate::reset_peak),
+/// so afterwards [`heap_stats`](crate::heap_stats)`().peak_bytes` is the
+/// peak since the last run began, not the program's.
+///
+/// [`RunError::Job`] carries the job's error as it is, without requiring
+/// it to implement `std::error::Error`; its `source()` is therefore not
+/// chained.
 #[derive(Clone, Debug)]
 pub struct ProfileRunner {
     name: String,
@@ -193,7 +206,9 @@ impl ProfileRunner {
         let mut recorder = profile::Recorder::new(self.config.sample_size);
         for phase in self.phases() {
             let run = recorder.begin(phase);
-            let output = job();
+            // Opaque to the optimizer, so a job's work is not removed as
+            // unused (as a benchmark harness does with its results).
+            let output = std::hint::black_box(job());
             self.finish(&mut recorder, run, phase, Some(output))?;
         }
         Ok(recorder.into_profile(&self.name, &self.config))
@@ -255,6 +270,7 @@ impl ProfileRunner {
                 future.as_mut().poll(cx).map(Some)
             })
             .await;
+            let output = std::hint::black_box(output);
             self.finish(&mut recorder, run, phase, output)?;
         }
         Ok(recorder.into_profile(&self.name, &self.config))

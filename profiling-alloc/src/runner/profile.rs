@@ -12,7 +12,6 @@ use crate::units::{bytes, duration, grouped};
 /// What a [`ProfileRunner`](super::ProfileRunner) measured over a job's
 /// runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct JobProfile {
     /// The runner's job name.
     pub name: String,
@@ -100,7 +99,8 @@ pub(super) struct Recorder {
 impl Recorder {
     pub(super) fn new(sample_size: usize) -> Self {
         Recorder {
-            durations: Vec::with_capacity(sample_size),
+            // Capped: a huge sample size must not fail before the first run.
+            durations: Vec::with_capacity(sample_size.min(1024)),
             start: None,
             end: None,
             peak: None,
@@ -179,9 +179,10 @@ fn summarize(durations: &mut [Duration]) -> RunDurations {
     durations.sort_unstable();
     let n = durations.len();
     let rank = |q: f64| durations[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
-    let total: Duration = durations.iter().sum();
+    let total_nanos = durations.iter().fold(0u128, |sum, d| sum + d.as_nanos());
+    let mean_nanos = u64::try_from(total_nanos / n as u128).unwrap_or(u64::MAX);
     RunDurations {
-        mean: total / n as u32,
+        mean: Duration::from_nanos(mean_nanos),
         min: durations[0],
         p50: rank(0.50),
         p95: rank(0.95),
