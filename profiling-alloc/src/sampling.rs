@@ -117,7 +117,20 @@ pub fn sampling() -> Sampling {
 /// a distance to the next sample already drawn at the old Poisson rate is
 /// kept.
 pub fn set_sampling(sampling: Sampling) {
+    SET_AT_RUN_TIME.store(true, Relaxed);
     MODE.store(sampling.encode(), Relaxed);
+}
+
+/// Whether [`set_sampling`] was called: the allocator's configured mode then
+/// no longer applies, even if the allocator's first call comes later.
+static SET_AT_RUN_TIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The allocator's first call: publishes its configured mode, unless
+/// [`set_sampling`] chose one already.
+pub(crate) fn publish_configured(sampling: u64) {
+    if !SET_AT_RUN_TIME.load(Relaxed) {
+        MODE.store(sampling, Relaxed);
+    }
 }
 
 /// Reseeds the calling thread's sampler, for reproducible tests: the same
@@ -131,6 +144,42 @@ pub fn seed_sampling(seed: u64) {
         slot.sampler_rng.store(splitmix(seed) | 1, Relaxed);
         slot.sample_rate.store(0, Relaxed);
     }
+}
+
+thread_local! {
+    // Nesting depth of `SamplingSuspended` scopes on this thread. `const`,
+    // no destructor: readable from the allocator.
+    static SUSPENDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// While alive, the calling thread's allocations are counted as usual but
+/// never sampled: for the profiler's readers (building callsites, a report,
+/// a flamegraph), whose allocations are the caller's memory but not the
+/// program's callsites. (A sample would also cost a stack walk for each
+/// string of a report.) Checked only on the sampled path.
+#[derive(Debug)]
+pub(crate) struct SamplingSuspended {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl SamplingSuspended {
+    pub(crate) fn enter() -> Self {
+        let _ = SUSPENDED.try_with(|depth| depth.set(depth.get().saturating_add(1)));
+        SamplingSuspended {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for SamplingSuspended {
+    fn drop(&mut self) {
+        let _ = SUSPENDED.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
+/// Whether sampling is suspended on the calling thread.
+pub(crate) fn suspended() -> bool {
+    SUSPENDED.try_with(|depth| depth.get() > 0).unwrap_or(false)
 }
 
 /// Owner only: whether to sample an allocation of `size` bytes, for the

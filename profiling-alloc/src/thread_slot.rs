@@ -195,7 +195,7 @@ pub(crate) fn activate(exact_peak: bool, tolerance: u64, sampling: u64) {
 #[inline(never)]
 fn activate_slow(exact_peak: bool, tolerance: u64, sampling: u64) {
     peak::publish_mode(exact_peak, tolerance);
-    crate::sampling::MODE.store(sampling, Relaxed);
+    crate::sampling::publish_configured(sampling);
     // Release: a reader that sees ACTIVE also sees the mode published above.
     ACTIVE.store(true, Release);
 }
