@@ -157,5 +157,17 @@ fn main() {
         (after.live_bytes, after.live_blocks),
         (before.live_bytes, before.live_blocks)
     );
+
+    // A report's own allocations are counted but not sampled: reading
+    // callsites, capturing a report and drawing a flamegraph add no sample.
+    let samples = |sites: &[Callsite]| sites.iter().map(|s| s.samples).sum::<u64>();
+    let first = samples(&callsites());
+    let report = profiling_alloc::Report::capture();
+    let mut svg = Vec::new();
+    report
+        .flamegraph(profiling_alloc::FlameKind::AllocatedBytes, &mut svg)
+        .unwrap();
+    drop((report, svg));
+    assert_eq!(samples(&callsites()), first);
     drop((big, medium, kept_by_job));
 }

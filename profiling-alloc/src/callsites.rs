@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::callsite_data::{Callsite, Frame};
-use crate::histogram::{class_min_size, SIZE_CLASSES};
+use crate::histogram::class_min_size;
 use crate::sampled_blocks::{self, Tracked};
 use crate::sampling::Sampling;
 use crate::stacks::{self, RawStack, SCALE};
@@ -18,6 +18,9 @@ use crate::thread_slot::Untracked;
 #[cold]
 #[inline(never)]
 pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
+    if crate::sampling::suspended() {
+        return; // the profiler building a report for its caller
+    }
     let _untracked = Untracked::enter();
     let mut stack = RawStack::new();
     stacks::capture(&mut stack);
@@ -106,6 +109,7 @@ pub fn callsites() -> Vec<Callsite> {
 
 /// [`callsites`] with options.
 pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
+    let _not_sampled = crate::sampling::SamplingSuspended::enter();
     // Copy the raw stacks out under the table's lock, untracked so that the
     // copy's allocations cannot sample (and wait for the same lock).
     let untracked_copy = {
@@ -133,19 +137,17 @@ pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
         let mut frames: Vec<Frame> = ips.iter().flat_map(|&ip| symbols::resolve(ip)).collect();
         symbols::trim_top(&mut frames, options.fold_plumbing);
         let job_path: Vec<String> = job.into_iter().map(str::to_string).collect();
-        let mut classes = [0u64; SIZE_CLASSES];
-        for (class, counter) in classes.iter_mut().zip(counters.class_blocks.iter()) {
-            *class = counter.load(Relaxed);
-        }
+        let classes = counters.class_blocks();
+        let totals = counters.read();
         let site = Callsite {
             frames,
             truncated,
             job_path,
-            samples: counters.samples.load(Relaxed),
-            blocks: counters.blocks.load(Relaxed),
-            bytes: counters.bytes.load(Relaxed),
-            live_blocks: counters.live_blocks.load(Relaxed).max(0) as u64,
-            live_bytes: counters.live_bytes.load(Relaxed).max(0) as u64,
+            samples: totals.samples,
+            blocks: totals.blocks,
+            bytes: totals.bytes,
+            live_blocks: totals.live_blocks.max(0) as u64,
+            live_bytes: totals.live_bytes.max(0) as u64,
             size_classes: classes
                 .iter()
                 .enumerate()

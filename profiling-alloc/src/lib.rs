@@ -186,6 +186,8 @@
 #![warn(unreachable_pub)]
 
 mod allocator;
+#[cfg(feature = "callsites")]
+mod callsite_counters;
 mod callsite_data;
 #[cfg(feature = "callsites")]
 mod callsites;

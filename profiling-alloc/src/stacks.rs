@@ -8,9 +8,10 @@
 //! full, new stacks are dropped and counted, never allocated for.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 
-use crate::histogram::{size_class, SIZE_CLASSES};
+use crate::callsite_counters::leaked_table;
+pub(crate) use crate::callsite_counters::CallsiteCounters;
 use crate::job::PathNode;
 use crate::spin::SpinLock;
 
@@ -59,56 +60,6 @@ pub(crate) fn capture(stack: &mut RawStack) {
     stack.truncated = truncated;
 }
 
-/// Estimated counts of one callsite, in units of 1/[`SCALE`].
-#[derive(Debug)]
-pub(crate) struct CallsiteCounters {
-    pub(crate) samples: AtomicU64,
-    pub(crate) blocks: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) live_blocks: AtomicI64,
-    pub(crate) live_bytes: AtomicI64,
-    pub(crate) class_blocks: [AtomicU64; SIZE_CLASSES],
-}
-
-impl CallsiteCounters {
-    fn new() -> Self {
-        CallsiteCounters {
-            samples: AtomicU64::new(0),
-            blocks: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            live_blocks: AtomicI64::new(0),
-            live_bytes: AtomicI64::new(0),
-            class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
-        }
-    }
-
-    /// Adds a sampled block of `size` bytes standing for `weight` blocks.
-    /// Returns the scaled (blocks, bytes) it added, for the free to remove.
-    pub(crate) fn add_sample(&self, size: usize, weight: f64) -> (i64, i64) {
-        let blocks = (weight * SCALE).round() as u64;
-        let bytes = (weight * size as f64 * SCALE).round() as u64;
-        self.samples.fetch_add(1, Relaxed);
-        self.blocks.fetch_add(blocks, Relaxed);
-        self.bytes.fetch_add(bytes, Relaxed);
-        self.class_blocks[size_class(size) % SIZE_CLASSES].fetch_add(blocks, Relaxed);
-        self.live_blocks.fetch_add(blocks as i64, Relaxed);
-        self.live_bytes.fetch_add(bytes as i64, Relaxed);
-        (blocks as i64, bytes as i64)
-    }
-
-    /// Adds back a live share removed by [`Self::remove_live`].
-    pub(crate) fn add_live(&self, blocks: i64, bytes: i64) {
-        self.live_blocks.fetch_add(blocks, Relaxed);
-        self.live_bytes.fetch_add(bytes, Relaxed);
-    }
-
-    /// Removes a freed sampled block's live share.
-    pub(crate) fn remove_live(&self, blocks: i64, bytes: i64) {
-        self.live_blocks.fetch_sub(blocks, Relaxed);
-        self.live_bytes.fetch_sub(bytes, Relaxed);
-    }
-}
-
 /// One distinct stack.
 #[derive(Debug)]
 pub(crate) struct StackEntry {
@@ -130,6 +81,8 @@ struct StackTable {
 static TABLE: SpinLock<Option<StackTable>> = SpinLock::new(None);
 /// The counters of entry `i` are `COUNTERS[i]`, allocated with the table.
 static COUNTERS: AtomicPtr<CallsiteCounters> = AtomicPtr::new(std::ptr::null_mut());
+/// How many counters `COUNTERS` holds (0 until the table exists, and if the
+/// counters could not be allocated: every sample is then dropped).
 static COUNTERS_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The counters of stack `id`.
@@ -226,10 +179,12 @@ fn intern_locked(
 
 fn new_table() -> StackTable {
     let capacity = MAX_STACKS.load(Relaxed).max(1);
-    let counters: Box<[CallsiteCounters]> =
-        (0..capacity).map(|_| CallsiteCounters::new()).collect();
-    COUNTERS.store(Box::leak(counters).as_mut_ptr(), Release);
-    COUNTERS_LEN.store(capacity, Release);
+    // Zeroed and untouched until used: a table of a few callsites costs a
+    // few pages of memory, whatever its capacity.
+    if let Some(counters) = leaked_table(capacity) {
+        COUNTERS.store(counters.as_ptr().cast_mut(), Release);
+        COUNTERS_LEN.store(counters.len(), Release);
+    }
     let mut entries = Vec::with_capacity(capacity);
     ENTRIES.store(entries.as_mut_ptr(), Release);
     StackTable {

@@ -24,6 +24,7 @@ impl Report {
     /// (sampling off, no job run ...: the message says which), and
     /// [`Error::Flamegraph`] when writing fails.
     pub fn flamegraph(&self, kind: FlameKind, writer: impl Write) -> Result<(), Error> {
+        let _not_sampled = crate::sampling::SamplingSuspended::enter();
         let stacks = super::folded::stacks(self, kind);
         if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
             return Err(Error::NoData { kind, reason });

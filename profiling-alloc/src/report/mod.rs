@@ -119,11 +119,14 @@ impl Report {
     /// Takes a snapshot of everything the profiler knows now.
     ///
     /// Heap numbers are read first, so they describe the program before the
-    /// snapshot's own allocations. Resolving callsite symbols is the slow
+    /// snapshot's own allocations. Those allocations are the caller's memory
+    /// (counted, freed by the caller), but never sampled: a report does not
+    /// show up among the callsites of the next one. Resolving callsite symbols is the slow
     /// part (the first time, debug info is loaded; later, each address is
     /// cached): call this at the end of a phase, not in a hot loop.
     pub fn capture() -> Report {
         let heap = crate::stats::heap_stats();
+        let _not_sampled = crate::sampling::SamplingSuspended::enter();
         let size_histogram = crate::stats::size_histogram();
         let jobs = crate::job::job_stats();
         let job_paths = crate::job::job_paths();

@@ -1,4 +1,5 @@
-//! The fast stack walk: following frame pointers, where the build keeps them.
+//! Fast stack walks: following frame pointers, where the build keeps them,
+//! and DWARF unwinding with cached rules (`cached_dwarf`) where it does not.
 //!
 //! Unwinding with DWARF call-frame information (`backtrace`, through libgcc)
 //! costs about a microsecond a stack; following the chain of saved frame
@@ -9,7 +10,9 @@
 //! frame-pointer walk reproduces the DWARF stack, it is used from then on
 //! (and checked again every [`RECHECK_EVERY`] samples: a stack through code
 //! without frame pointers, such as a C library's callback, switches the
-//! process back to DWARF); otherwise `backtrace` is.
+//! process back to DWARF). Otherwise, on Linux x86_64, the cached DWARF walk
+//! is tried the same way (checked against `backtrace` first and every
+//! [`RECHECK_EVERY`] walks after); `backtrace` itself is the last resort.
 //!
 //! Safety of the walk does not depend on frame pointers being right: it runs
 //! only while the stack pointer is inside the thread's own stack (not on a
@@ -22,10 +25,17 @@ use std::cell::Cell;
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Not decided yet / DWARF (`backtrace`) / frame pointers.
+/// Not decided yet / DWARF (`backtrace`) / frame pointers / DWARF with
+/// cached rules.
 const UNDECIDED: u8 = 0;
 const DWARF: u8 = 1;
 const FRAME_POINTERS: u8 = 2;
+const CACHED_DWARF: u8 = 3;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod cached_dwarf;
+/// Whether this target has the cached DWARF walk.
+const CACHED_DWARF_AVAILABLE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
 static UNWINDER: AtomicU8 = AtomicU8::new(UNDECIDED);
 /// One frame-pointer walk in this many (per thread) is checked against DWARF.
@@ -46,11 +56,14 @@ thread_local! {
     static WALKS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Which stack walk capture uses: `"frame pointers"`, `"dwarf"`, or
+/// Which stack walk capture uses: `"frame pointers"`, `"cached dwarf"`
+/// (DWARF call-frame information with a per-address rule cache),
+/// `"dwarf"` (`backtrace`, through the platform's unwinder), or
 /// `"undecided"` before the first sample.
 pub fn stack_unwinder() -> &'static str {
     match UNWINDER.load(Relaxed) {
         FRAME_POINTERS => "frame pointers",
+        CACHED_DWARF => "cached dwarf",
         DWARF => "dwarf",
         _ => "undecided",
     }
@@ -64,8 +77,9 @@ pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
         return dwarf(ips);
     };
     let walked = match UNWINDER.load(Relaxed) {
-        FRAME_POINTERS if recheck_due() => decide(ips, &mut bounds),
+        FRAME_POINTERS | CACHED_DWARF if recheck_due() => decide(ips, &mut bounds),
         FRAME_POINTERS => frame_pointers::walk(ips, &mut bounds).unwrap_or_else(|| dwarf(ips)),
+        CACHED_DWARF => cached_walk(ips, &mut bounds).unwrap_or_else(|| dwarf(ips)),
         DWARF => dwarf(ips),
         _ => decide(ips, &mut bounds),
     };
@@ -84,18 +98,47 @@ fn recheck_due() -> bool {
         .unwrap_or(false)
 }
 
-/// Walks both ways and keeps (or switches to) frame pointers only if they
-/// give the same stack as DWARF; returns the DWARF stack.
+/// The cached DWARF walk, where there is one (Linux x86_64).
+fn cached_walk(ips: &mut [usize], bounds: &mut Bounds) -> Option<(usize, bool)> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        if *bounds == UNKNOWN {
+            *bounds = frame_pointers::stack_bounds();
+        }
+        if *bounds == UNAVAILABLE {
+            return None;
+        }
+        cached_dwarf::walk(ips, *bounds)
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = (ips, bounds);
+        None
+    }
+}
+
+/// Walks every way and keeps (or switches to) the cheapest walk that gives
+/// the same stack as `backtrace`: frame pointers, then cached DWARF rules;
+/// returns the `backtrace` stack.
 #[cold]
 fn decide(ips: &mut [usize], bounds: &mut Bounds) -> (usize, bool) {
     let mut by_pointers = [0usize; 64];
     let pointers = frame_pointers::walk(&mut by_pointers, bounds);
+    let mut by_rules = [0usize; 64];
+    let rules = cached_walk(&mut by_rules, bounds);
     let (n_dwarf, truncated) = dwarf(ips);
-    let choice = match pointers {
-        Some((n, _)) if agrees(&by_pointers[..n], &ips[..n_dwarf]) => FRAME_POINTERS,
-        // Off the thread's own stack: no verdict, keep what was decided.
-        None if UNWINDER.load(Relaxed) != UNDECIDED => return (n_dwarf, truncated),
-        _ => DWARF,
+    let reference = &ips[..n_dwarf];
+    let choice = match (pointers, rules) {
+        (Some((n, _)), _) if agrees(&by_pointers[..n], reference) => FRAME_POINTERS,
+        (_, Some((n, _))) if agrees(&by_rules[..n], reference) => CACHED_DWARF,
+        // The cached walk ran and got another stack.
+        (_, Some(_)) => DWARF,
+        // Frame pointers disagree, and there is no cached walk on this target.
+        (Some(_), None) if !CACHED_DWARF_AVAILABLE => DWARF,
+        // No verdict now (off the thread's own stack, or the cached walk
+        // not ready: modules being listed, no cache free, a small stack):
+        // keep what was decided, or decide at a later sample.
+        _ => return (n_dwarf, truncated),
     };
     UNWINDER.store(choice, Relaxed);
     (n_dwarf, truncated)
@@ -162,13 +205,41 @@ fn dwarf(ips: &mut [usize]) -> (usize, bool) {
     (len, truncated)
 }
 
+/// Reads the word at `at` on the calling thread's stack.
+///
+/// An assembly load rather than a Rust read: the word may belong to a live
+/// frame (the walker's own locals, a caller's `&mut` buffer) or be
+/// uninitialised, which a Rust-level read may not touch but a plain load of
+/// mapped memory may.
+///
+/// # Safety
+///
+/// `at..at + 8` must lie between the calling thread's stack pointer and the
+/// top of its stack (mapped memory).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[inline(always)]
+unsafe fn read_stack_word(at: usize) -> usize {
+    let value: usize;
+    // SAFETY: the caller guarantees `at` is readable; the load writes only
+    // `value` and has no other effect.
+    unsafe {
+        std::arch::asm!(
+            "mov {value}, qword ptr [{at}]",
+            at = in(reg) at,
+            value = out(reg) value,
+            options(readonly, nostack, preserves_flags)
+        );
+    }
+    value
+}
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod frame_pointers {
-    use super::{Bounds, UNAVAILABLE, UNKNOWN};
+    use super::{read_stack_word, Bounds, UNAVAILABLE, UNKNOWN};
 
     /// The calling thread's stack, `(lowest, highest)` address.
     #[cold]
-    fn stack_bounds() -> Bounds {
+    pub(super) fn stack_bounds() -> Bounds {
         // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
         // read and destroyed once; the out-pointers are valid locals. (For the
         // main thread glibc reads /proc/self/maps here: a few syscalls and an
@@ -217,12 +288,8 @@ mod frame_pointers {
         while frame >= sp && frame % 8 == 0 && frame.checked_add(16).is_some_and(|end| end <= top) {
             // SAFETY: `sp` is inside this thread's stack (checked above) and
             // `frame..frame + 16` lies between `sp` and the top of that
-            // stack (checked just above): mapped memory of this thread, not
-            // written concurrently.
-            let (next, ret) = unsafe {
-                let words = frame as *const usize;
-                (words.read(), words.add(1).read())
-            };
+            // stack (checked just above): mapped memory of this thread.
+            let (next, ret) = unsafe { (read_stack_word(frame), read_stack_word(frame + 8)) };
             if ret == 0 {
                 break;
             }
