@@ -5,6 +5,14 @@
 //! a hash lookup: a counting filter of atomics, indexed by a hash of the
 //! address, says "certainly not sampled" for almost every block with one
 //! relaxed load; only a hit takes the table's lock.
+//!
+//! Both the table's shards and the filter's parts are chosen by the 64 MiB
+//! region of the address. glibc (like most allocators) serves each thread
+//! from its own arena, in regions of its own, so a thread's sampled blocks
+//! land in a shard and a filter part that other threads rarely touch: their
+//! cache lines stay in that thread's core. Measured: sharding by a hash of
+//! the whole address instead cost two threads sampling every block 40% more
+//! time, and Poisson sampling on two threads 5–9% instead of about 2%.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
@@ -26,13 +34,21 @@ static ANY_TRACKED: crate::counters::Padded<AtomicBool> =
 const FILTER_SIZE: usize = 1 << 14;
 static FILTER: [AtomicU8; FILTER_SIZE] = [const { AtomicU8::new(0) }; FILTER_SIZE];
 
+/// Counters of the filter per shard: a shard's part of the filter.
+const FILTER_PART: usize = FILTER_SIZE / SHARDS;
+
+#[inline(always)]
+fn filter_index(addr: usize) -> usize {
+    region(addr) * FILTER_PART + hash(addr) % FILTER_PART
+}
+
 fn filter_add(addr: usize) {
-    let counter = &FILTER[hash(addr) % FILTER_SIZE];
+    let counter = &FILTER[filter_index(addr)];
     let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n < u8::MAX).then_some(n + 1));
 }
 
 fn filter_remove(addr: usize) {
-    let counter = &FILTER[hash(addr) % FILTER_SIZE];
+    let counter = &FILTER[filter_index(addr)];
     let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n > 0 && n < u8::MAX).then(|| n - 1));
 }
 
@@ -51,6 +67,7 @@ struct BlockTable {
     /// shifts the following cluster back, so there are no tombstones.
     slots: Box<[Tracked]>,
     len: usize,
+    /// Blocks this shard may hold: its reserved share of `MAX_TRACKED`.
     capacity: usize,
 }
 
@@ -64,9 +81,34 @@ static TABLES: [Shard; SHARDS] = [const { Shard(SpinLock::new(None)) }; SHARDS];
 #[repr(align(128))]
 struct Shard(SpinLock<Option<BlockTable>>);
 
+/// The shard of `addr` and its home position (before masking) in it.
 fn shard(addr: usize) -> (&'static SpinLock<Option<BlockTable>>, usize) {
-    let hash = hash(addr);
-    (&TABLES[hash % SHARDS].0, hash / SHARDS)
+    (&TABLES[region(addr)].0, hash(addr))
+}
+
+/// The shard of an address's 64 MiB region (a mix of the region's number).
+#[inline(always)]
+fn region(addr: usize) -> usize {
+    ((addr as u64 >> 26).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize % SHARDS
+}
+
+/// Tracked blocks are limited to `MAX_TRACKED` in all. Shards take their
+/// share of that limit from this count in chunks, so that the shared count
+/// is written once per [`CHUNK`] inserts of a shard, not at every insert.
+static RESERVED: crate::counters::Padded<AtomicUsize> =
+    crate::counters::Padded(AtomicUsize::new(0));
+const CHUNK: usize = 1024;
+
+/// Reserves room for up to [`CHUNK`] more blocks; how many (0: the limit is
+/// reached).
+fn reserve_chunk() -> usize {
+    let max = MAX_TRACKED.load(Relaxed);
+    match RESERVED.0.fetch_update(Relaxed, Relaxed, |used| {
+        (used < max).then(|| used + CHUNK.min(max - used))
+    }) {
+        Ok(used) => CHUNK.min(max - used),
+        Err(_) => 0,
+    }
 }
 
 #[inline(always)]
@@ -78,7 +120,7 @@ fn hash(addr: usize) -> usize {
 /// Whether `addr` may be a tracked block: one or two relaxed loads.
 #[inline(always)]
 pub(crate) fn maybe_tracked(addr: usize) -> bool {
-    ANY_TRACKED.load(Relaxed) && FILTER[hash(addr) % FILTER_SIZE].load(Relaxed) != 0
+    ANY_TRACKED.load(Relaxed) && FILTER[filter_index(addr)].load(Relaxed) != 0
 }
 
 /// Starts tracking a sampled block. `false` when the table is full. The caller
@@ -89,10 +131,13 @@ pub(crate) fn insert(block: Tracked) -> bool {
     let table = table.get_or_insert_with(|| BlockTable {
         slots: vec![EMPTY; INITIAL_SLOTS].into_boxed_slice(),
         len: 0,
-        capacity: (MAX_TRACKED.load(Relaxed) / SHARDS).max(1),
+        capacity: 0,
     });
     if table.len >= table.capacity {
-        return false;
+        match reserve_chunk() {
+            0 => return false,
+            more => table.capacity += more,
+        }
     }
     // PERF: the table starts small and doubles at half full, so that the few
     // blocks a program usually has sampled at once stay in cache.
@@ -183,10 +228,15 @@ mod tests {
 
     #[test]
     fn insert_grow_and_remove_keep_every_block_findable() {
-        // Addresses in a range no real allocation of this test uses, spread
-        // over all shards; enough to make every shard grow several times.
+        // Addresses in a range no real allocation of this test uses, in
+        // regions spread over the shards; enough to make shards grow several
+        // times and take several chunks of the limit.
         let base = 0x7777_0000_0000usize;
-        let addrs: Vec<usize> = (0..5000).map(|i| base + i * 48).collect();
+        let addrs: Vec<usize> = (0..5000)
+            .map(|i| base + (i % 40) * (64 << 20) + i * 48)
+            .collect();
+        let shards: std::collections::HashSet<usize> = addrs.iter().map(|&a| region(a)).collect();
+        assert!(shards.len() > SHARDS / 2, "{shards:?}");
         for (i, &addr) in addrs.iter().enumerate() {
             let block = Tracked {
                 addr,
