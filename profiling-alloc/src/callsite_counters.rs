@@ -4,11 +4,12 @@
 //! of atomics would bounce its cache line between their cores on every
 //! sample (measured: most of the extra cost of sampling on two threads). The
 //! scalar counts are therefore kept in [`STRIPES`] cache-line-aligned copies,
-//! each thread writing the one its stack's address picks, and summed when
-//! read. The size-class counts, one add per sample, are kept once.
+//! each thread writing its own (threads take stripes in turn), and summed
+//! when read. The size-class counts, one add per sample, are kept once.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
 
 use crate::histogram::{size_class, SIZE_CLASSES};
 use crate::stacks::SCALE;
@@ -47,13 +48,26 @@ pub(crate) struct CallsiteTotals {
     pub(crate) live_bytes: i64,
 }
 
-/// The stripe of the calling thread: threads' stacks lie megabytes apart, so
-/// the megabyte of a local variable's address tells threads apart (and a
-/// thread keeps to one stripe).
+/// Hands each thread its stripe, in turn: threads started one after another
+/// (as those of a pool) get different stripes.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // The thread's stripe (`usize::MAX`: none yet). `const`, no destructor:
+    // readable from the allocator.
+    static MY_STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The stripe of the calling thread.
 fn stripe_index() -> usize {
-    let marker = 0u8;
-    let address = std::hint::black_box(&raw const marker) as usize;
-    ((address >> 20).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 62) % STRIPES
+    MY_STRIPE
+        .try_with(|mine| {
+            if mine.get() == usize::MAX {
+                mine.set(NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES);
+            }
+            mine.get()
+        })
+        .unwrap_or(0)
 }
 
 impl CallsiteCounters {
