@@ -7,9 +7,8 @@
 //! each thread writing its own (threads take stripes in turn), and summed
 //! when read. The size-class counts, one add per sample, are kept once.
 
-use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use crate::histogram::{size_class, SIZE_CLASSES};
 use crate::stacks::SCALE;
@@ -48,26 +47,9 @@ pub(crate) struct CallsiteTotals {
     pub(crate) live_bytes: i64,
 }
 
-/// Hands each thread its stripe, in turn: threads started one after another
-/// (as those of a pool) get different stripes.
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // The thread's stripe (`usize::MAX`: none yet). `const`, no destructor:
-    // readable from the allocator.
-    static MY_STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-/// The stripe of the calling thread.
+/// The stripe of the calling thread: threads take stripes in turn.
 fn stripe_index() -> usize {
-    MY_STRIPE
-        .try_with(|mine| {
-            if mine.get() == usize::MAX {
-                mine.set(NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES);
-            }
-            mine.get()
-        })
-        .unwrap_or(0)
+    crate::thread_slot::thread_number() % STRIPES
 }
 
 impl CallsiteCounters {

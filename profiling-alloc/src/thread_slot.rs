@@ -237,3 +237,30 @@ pub(crate) fn sum_classes() -> ([u64; SIZE_CLASSES], [u64; SIZE_CLASSES]) {
     }
     (blocks, bytes)
 }
+
+/// Numbers threads in the order they first ask: see [`thread_number`].
+#[cfg(feature = "callsites")]
+static NEXT_THREAD_NUMBER: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(feature = "callsites")]
+thread_local! {
+    // The calling thread's number (`usize::MAX`: not asked yet). `const`, no
+    // destructor: readable from the allocator.
+    static THREAD_NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// A number for the calling thread, given in turn at its first call: threads
+/// started one after another (a pool's) get consecutive numbers, so
+/// `thread_number() % n` spreads them over `n` copies of a shared structure
+/// (callsite counter stripes, unwinder caches).
+#[cfg(feature = "callsites")]
+pub(crate) fn thread_number() -> usize {
+    THREAD_NUMBER
+        .try_with(|number| {
+            if number.get() == usize::MAX {
+                number.set(NEXT_THREAD_NUMBER.fetch_add(1, Relaxed) % (usize::MAX / 2));
+            }
+            number.get()
+        })
+        .unwrap_or(0)
+}

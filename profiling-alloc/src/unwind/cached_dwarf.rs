@@ -14,11 +14,10 @@
 //! library is pinned (`dlopen` with `RTLD_NODELETE`): a program that
 //! `dlclose`s a plugin keeps it mapped.
 
-use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::ops::{Deref, Range};
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Acquire;
 use std::sync::OnceLock;
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -65,16 +64,6 @@ static LISTING: AtomicBool = AtomicBool::new(false);
 /// than one so that threads sampling at once rarely wait.
 const CACHES: usize = 8;
 static CACHE_POOL: [SpinLock<Option<Box<Cache>>>; CACHES] = [const { SpinLock::new(None) }; CACHES];
-/// Hands each thread its own first choice of cache, in turn.
-static NEXT_CACHE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // The thread's first choice of cache (`usize::MAX`: none yet): a thread
-    // keeps to one cache, so the cache's lines stay in its core. `const`, no
-    // destructor: readable from the allocator.
-    static MY_CACHE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
 /// Stack a walk needs below its own frame: gimli copies rows of rules
 /// (several KiB) while evaluating, and a cache is built on the stack once.
 const STACK_NEEDED: usize = 128 * 1024;
@@ -178,16 +167,10 @@ fn walker() -> Option<&'static Walker> {
     WALKER.get()
 }
 
-/// The calling thread's first choice of cache.
+/// The calling thread's first choice of cache: threads take them in turn,
+/// and a thread keeps to its own, so the cache's lines stay in its core.
 fn my_cache() -> usize {
-    MY_CACHE
-        .try_with(|mine| {
-            if mine.get() == usize::MAX {
-                mine.set(NEXT_CACHE.fetch_add(1, Relaxed) % CACHES);
-            }
-            mine.get()
-        })
-        .unwrap_or(0)
+    crate::thread_slot::thread_number() % CACHES
 }
 
 /// A module found by `dl_iterate_phdr`, and the name to pin it by.
