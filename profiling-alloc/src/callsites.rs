@@ -220,8 +220,11 @@ pub fn set_stack_depth(frames: usize) {
 }
 
 /// Sets the capacities of the stack table and of the table of live sampled
-/// blocks. Takes effect only before the first sample (the tables are
-/// allocated then, once).
+/// blocks (defaults [`DEFAULT_MAX_STACKS`](crate::DEFAULT_MAX_STACKS) and
+/// [`DEFAULT_MAX_TRACKED_BLOCKS`](crate::DEFAULT_MAX_TRACKED_BLOCKS)). Call it
+/// before the first sample: the stack table is allocated then, once, and the
+/// block limit is handed out in chunks of 1,024 from then on (a lower limit
+/// set later does not take back what was handed out).
 /// Values are clamped to 1..=4,194,304 stacks and 1..=67,108,864 blocks.
 pub fn set_sampling_limits(max_stacks: usize, max_tracked_blocks: usize) {
     stacks::MAX_STACKS.store(max_stacks.clamp(1, 1 << 22), Relaxed);
