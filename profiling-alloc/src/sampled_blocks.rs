@@ -6,13 +6,14 @@
 //! address, says "certainly not sampled" for almost every block with one
 //! relaxed load; only a hit takes the table's lock.
 //!
-//! Both the table's shards and the filter's parts are chosen by the 64 MiB
-//! region of the address. glibc (like most allocators) serves each thread
-//! from its own arena, in regions of its own, so a thread's sampled blocks
-//! land in a shard and a filter part that other threads rarely touch: their
-//! cache lines stay in that thread's core. Measured: sharding by a hash of
-//! the whole address instead cost two threads sampling every block 40% more
-//! time, and Poisson sampling on two threads 5–9% instead of about 2%.
+//! The table's shards are chosen by the 64 MiB region of the address. glibc
+//! (like most allocators) serves each thread from its own arena, in regions
+//! of its own, so a thread's sampled blocks land in a shard whose lock and
+//! slots other threads rarely touch: their cache lines stay in that thread's
+//! core. Measured: sharding by a hash of the whole address instead cost two
+//! threads sampling every block 40% more time. The filter, written only when
+//! a sampled block comes or goes, stays indexed by the whole address, so a
+//! program whose heap is one region still gets all of it.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
@@ -34,12 +35,9 @@ static ANY_TRACKED: crate::counters::Padded<AtomicBool> =
 const FILTER_SIZE: usize = 1 << 14;
 static FILTER: [AtomicU8; FILTER_SIZE] = [const { AtomicU8::new(0) }; FILTER_SIZE];
 
-/// Counters of the filter per shard: a shard's part of the filter.
-const FILTER_PART: usize = FILTER_SIZE / SHARDS;
-
 #[inline(always)]
 fn filter_index(addr: usize) -> usize {
-    region(addr) * FILTER_PART + hash(addr) % FILTER_PART
+    hash(addr) % FILTER_SIZE
 }
 
 fn filter_add(addr: usize) {
@@ -93,21 +91,39 @@ fn region(addr: usize) -> usize {
 }
 
 /// Tracked blocks are limited to `MAX_TRACKED` in all. Shards take their
-/// share of that limit from this count in chunks, so that the shared count
-/// is written once per [`CHUNK`] inserts of a shard, not at every insert.
+/// share of that limit from this count in chunks, and give chunks back when
+/// they hold far fewer blocks than they took room for, so that the shared
+/// count is written about once per chunk of inserts or removes, not at each
+/// one. It always equals the sum of the shards' capacities.
 static RESERVED: crate::counters::Padded<AtomicUsize> =
     crate::counters::Padded(AtomicUsize::new(0));
+/// The largest chunk.
 const CHUNK: usize = 1024;
 
-/// Reserves room for up to [`CHUNK`] more blocks; how many (0: the limit is
-/// reached).
+/// The chunk size for the limit `max`: small limits are shared out in small
+/// chunks, so that a few shards cannot take all of it.
+fn chunk_for(max: usize) -> usize {
+    (max / (4 * SHARDS)).clamp(1, CHUNK)
+}
+
+/// Reserves room for more blocks; how many (0: the limit is reached).
 fn reserve_chunk() -> usize {
     let max = MAX_TRACKED.load(Relaxed);
+    let chunk = chunk_for(max);
     match RESERVED.0.fetch_update(Relaxed, Relaxed, |used| {
-        (used < max).then(|| used + CHUNK.min(max - used))
+        (used < max).then(|| used + chunk.min(max - used))
     }) {
-        Ok(used) => CHUNK.min(max - used),
+        Ok(used) => chunk.min(max - used),
         Err(_) => 0,
+    }
+}
+
+/// After a remove: gives a chunk back if the shard has two spare.
+fn release_surplus(table: &mut BlockTable) {
+    let chunk = chunk_for(MAX_TRACKED.load(Relaxed));
+    if table.capacity - table.len > 2 * chunk {
+        table.capacity -= chunk;
+        RESERVED.0.fetch_sub(chunk, Relaxed);
     }
 }
 
@@ -218,6 +234,7 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
     }
     table.slots[hole] = EMPTY;
     table.len -= 1;
+    release_surplus(table);
     filter_remove(addr);
     Some(removed)
 }
@@ -225,6 +242,13 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_shrink_with_the_limit() {
+        assert_eq!(chunk_for(DEFAULT_MAX_TRACKED_BLOCKS), CHUNK);
+        assert_eq!(chunk_for(4096), 64);
+        assert_eq!(chunk_for(10), 1);
+    }
 
     #[test]
     fn insert_grow_and_remove_keep_every_block_findable() {

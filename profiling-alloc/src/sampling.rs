@@ -117,6 +117,7 @@ pub fn sampling() -> Sampling {
 /// a distance to the next sample already drawn at the old Poisson rate is
 /// kept.
 pub fn set_sampling(sampling: Sampling) {
+    let _publishing = Publishing::lock();
     SET_AT_RUN_TIME.store(true, Relaxed);
     MODE.store(sampling.encode(), Relaxed);
 }
@@ -128,8 +129,32 @@ static SET_AT_RUN_TIME: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// The allocator's first call: publishes its configured mode, unless
 /// [`set_sampling`] chose one already.
 pub(crate) fn publish_configured(sampling: u64) {
+    let _publishing = Publishing::lock();
     if !SET_AT_RUN_TIME.load(Relaxed) {
         MODE.store(sampling, Relaxed);
+    }
+}
+
+/// Makes [`set_sampling`] and [`publish_configured`] one after the other, so
+/// that a mode set at run time cannot be overwritten by the configured one.
+/// Both are rare (the first allocation of the process, a call by the user):
+/// a spin without allocation, usable from the allocator.
+struct Publishing;
+
+static PUBLISHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Publishing {
+    fn lock() -> Publishing {
+        while PUBLISHING.swap(true, std::sync::atomic::Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        Publishing
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        PUBLISHING.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

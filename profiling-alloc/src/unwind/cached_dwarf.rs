@@ -162,8 +162,11 @@ fn walker() -> Option<&'static Walker> {
     if LISTING.swap(true, Acquire) {
         return None;
     }
-    // Only this thread gets here, once: `set` cannot find it filled.
-    let _ = WALKER.set(list_modules());
+    // Only this thread gets here, once: `set` cannot find it filled. If
+    // listing fails, an empty walker (every walk stops at once, and `decide`
+    // settles on `backtrace`) rather than a listing forever in progress.
+    let walker = std::panic::catch_unwind(list_modules).unwrap_or_else(|_| Walker::new());
+    let _ = WALKER.set(walker);
     WALKER.get()
 }
 

@@ -124,17 +124,27 @@ fn cached_walk(ips: &mut [usize], bounds: &mut Bounds) -> Option<(usize, bool)> 
 fn decide(ips: &mut [usize], bounds: &mut Bounds) -> (usize, bool) {
     let mut by_pointers = [0usize; 64];
     let pointers = frame_pointers::walk(&mut by_pointers, bounds);
-    let mut by_rules = [0usize; 64];
-    let rules = cached_walk(&mut by_rules, bounds);
     let (n_dwarf, truncated) = dwarf(ips);
     let reference = &ips[..n_dwarf];
+    // The cached walk only when frame pointers do not do: a build with them
+    // never lists modules (nor pins libraries) from inside the allocator.
+    let pointers_agree = pointers.is_some_and(|(n, _)| agrees(&by_pointers[..n], reference));
+    let mut by_rules = [0usize; 64];
+    let rules = if pointers_agree {
+        None
+    } else {
+        cached_walk(&mut by_rules, bounds)
+    };
     let choice = match (pointers, rules) {
         (Some((n, _)), _) if agrees(&by_pointers[..n], reference) => FRAME_POINTERS,
         (_, Some((n, _))) if agrees(&by_rules[..n], reference) => CACHED_DWARF,
-        // The cached walk ran and got another stack.
+        // The cached walk ran and got another stack, or there is none on
+        // this target.
         (_, Some(_)) => DWARF,
-        // Frame pointers disagree, and there is no cached walk on this target.
-        (Some(_), None) if !CACHED_DWARF_AVAILABLE => DWARF,
+        (_, None) if !CACHED_DWARF_AVAILABLE => DWARF,
+        // Frame pointers were in use and are now shown wrong, but the
+        // cached walk could not run: stop using them, decide again later.
+        (Some(_), None) if UNWINDER.load(Relaxed) == FRAME_POINTERS => UNDECIDED,
         // No verdict now (off the thread's own stack, or the cached walk
         // not ready: modules being listed, no cache free, a small stack):
         // keep what was decided, or decide at a later sample.
