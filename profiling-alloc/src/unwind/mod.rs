@@ -102,13 +102,7 @@ fn recheck_due() -> bool {
 fn cached_walk(ips: &mut [usize], bounds: &mut Bounds) -> Option<(usize, bool)> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        if *bounds == UNKNOWN {
-            *bounds = frame_pointers::stack_bounds();
-        }
-        if *bounds == UNAVAILABLE {
-            return None;
-        }
-        cached_dwarf::walk(ips, *bounds)
+        cached_dwarf::walk(ips, frame_pointers::known_bounds(bounds)?)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
@@ -136,7 +130,7 @@ fn decide(ips: &mut [usize], bounds: &mut Bounds) -> (usize, bool) {
         cached_walk(&mut by_rules, bounds)
     };
     let choice = match (pointers, rules) {
-        (Some((n, _)), _) if agrees(&by_pointers[..n], reference) => FRAME_POINTERS,
+        _ if pointers_agree => FRAME_POINTERS,
         (_, Some((n, _))) if agrees(&by_rules[..n], reference) => CACHED_DWARF,
         // The cached walk ran and got another stack, or there is none on
         // this target.
@@ -247,9 +241,18 @@ unsafe fn read_stack_word(at: usize) -> usize {
 mod frame_pointers {
     use super::{read_stack_word, Bounds, UNAVAILABLE, UNKNOWN};
 
+    /// The thread's stack bounds, looked up into `bounds` the first time;
+    /// `None` when they are not available.
+    pub(super) fn known_bounds(bounds: &mut Bounds) -> Option<Bounds> {
+        if *bounds == UNKNOWN {
+            *bounds = stack_bounds();
+        }
+        (*bounds != UNAVAILABLE).then_some(*bounds)
+    }
+
     /// The calling thread's stack, `(lowest, highest)` address.
     #[cold]
-    pub(super) fn stack_bounds() -> Bounds {
+    fn stack_bounds() -> Bounds {
         // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
         // read and destroyed once; the out-pointers are valid locals. (For the
         // main thread glibc reads /proc/self/maps here: a few syscalls and an
@@ -275,13 +278,7 @@ mod frame_pointers {
     /// inside them.
     #[inline(never)]
     pub(super) fn walk(ips: &mut [usize], bounds: &mut Bounds) -> Option<(usize, bool)> {
-        if *bounds == UNKNOWN {
-            *bounds = stack_bounds();
-        }
-        if *bounds == UNAVAILABLE {
-            return None;
-        }
-        let (low, top) = *bounds;
+        let (low, top) = known_bounds(bounds)?;
         let (mut frame, sp): (usize, usize);
         // SAFETY: reads two registers, touches no memory.
         unsafe {
