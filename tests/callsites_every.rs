@@ -1,6 +1,9 @@
 //! `Sampling::Every`: per-callsite numbers are exact, frames name the
 //! allocating function, and live counts follow frees on other threads and
 //! reallocs that move.
+//!
+//! Without the test harness (`harness = false`): some checks compare the
+//! whole process's heap before and after reading callsites.
 
 mod common;
 
@@ -64,8 +67,8 @@ fn site(sites: &[Callsite], function: &str) -> Callsite {
     let mut sum = (*first).clone();
     for other in &found[1..] {
         sum.samples += other.samples;
-        sum.blocks += other.blocks;
-        sum.bytes += other.bytes;
+        sum.total_blocks += other.total_blocks;
+        sum.total_bytes += other.total_bytes;
         sum.live_blocks += other.live_blocks;
         sum.live_bytes += other.live_bytes;
     }
@@ -77,23 +80,53 @@ fn leaky_job() -> Vec<u8> {
     black_box(Vec::with_capacity(777))
 }
 
-#[test]
 fn main() {
-    assert_eq!(profiling_alloc::sampling(), Sampling::Every);
-    // CI also runs this file built with frame pointers and says which walk
-    // the first capture (long done: every allocation samples) chose.
-    if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
-        assert_eq!(profiling_alloc::stack_unwinder(), expected);
-    }
-    let small = small_strings();
-    let mut medium = medium_buffers();
-    let big = one_big_table();
+    common::quiet::run(
+        "callsites_every",
+        &[
+            ("the_walk_ci_expects", the_walk_ci_expects),
+            (
+                "counts_per_callsite_are_exact",
+                counts_per_callsite_are_exact,
+            ),
+            (
+                "frees_and_moves_leave_the_live_counts",
+                frees_and_moves_leave_the_live_counts,
+            ),
+            (
+                "the_leak_view_shows_a_jobs_blocks",
+                the_leak_view_shows_a_jobs_blocks,
+            ),
+            (
+                "reading_leaves_the_heap_as_it_was",
+                reading_leaves_the_heap_as_it_was,
+            ),
+            ("readers_are_never_sampled", readers_are_never_sampled),
+        ],
+    );
+}
 
+/// CI also runs this file built with frame pointers and says which walk the
+/// first capture (long done: every allocation samples) chose.
+fn the_walk_ci_expects() {
+    assert_eq!(profiling_alloc::sampling(), Sampling::Every);
+    if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
+        assert_eq!(profiling_alloc::stack_unwinder().name(), expected);
+    }
+}
+
+fn counts_per_callsite_are_exact() {
+    let small = small_strings();
+    let medium = medium_buffers();
+    let big = one_big_table();
     let sites = callsites();
     // Ten 100-byte vectors, and the vector of ten (24-byte) vectors holding
     // them: two allocating lines, two callsites.
     let s = site(&sites, "small_strings");
-    assert_eq!((s.blocks, s.bytes, s.samples), (11, 10 * 100 + 10 * 24, 11));
+    assert_eq!(
+        (s.total_blocks, s.total_bytes, s.samples),
+        (11, 10 * 100 + 10 * 24, 11)
+    );
     let lines = sites
         .iter()
         .filter(|site| site.frames[0].function.ends_with("small_strings"))
@@ -101,35 +134,49 @@ fn main() {
     assert_eq!(lines, 2);
     let m = site(&sites, "medium_buffers");
     assert_eq!(
-        (m.blocks, m.bytes, m.live_blocks, m.live_bytes),
+        (m.total_blocks, m.total_bytes, m.live_blocks, m.live_bytes),
         (1, 5000, 1, 5000)
     );
     let b = site(&sites, "one_big_table");
-    assert_eq!((b.blocks, b.bytes), (1, 1 << 20));
+    assert_eq!((b.total_blocks, b.total_bytes), (1, 1 << 20));
     assert_eq!(b.size_classes, vec![(1 << 20, 1)]);
     assert!(
-        sites.windows(2).all(|w| w[0].bytes >= w[1].bytes),
+        sites
+            .windows(2)
+            .all(|w| w[0].total_bytes >= w[1].total_bytes),
         "sorted by bytes"
     );
     assert!(b.frames.iter().any(|f| f
         .file
         .as_deref()
         .is_some_and(|file| file.ends_with("callsites_every.rs"))));
+    drop((small, medium, big));
+}
 
-    // Freed on another thread: the callsite's live counts drop to zero.
+/// Freed on another thread: the callsite's live counts drop to zero. A
+/// realloc that moves: the old block leaves its callsite.
+fn frees_and_moves_leave_the_live_counts() {
+    let small = small_strings();
+    let mut medium = medium_buffers();
+    let before = callsites();
     std::thread::spawn(move || drop(small))
         .join()
         .expect("thread");
-    // A realloc that moves: the old block leaves `medium_buffers`.
     medium.reserve_exact(1 << 21);
     let sites = callsites();
     let s = site(&sites, "small_strings");
     assert_eq!((s.live_blocks, s.live_bytes), (0, 0));
     let m = site(&sites, "medium_buffers");
-    assert_eq!((m.blocks, m.live_blocks, m.live_bytes), (1, 0, 0));
+    let m_before = site(&before, "medium_buffers");
+    assert_eq!(m.total_blocks, m_before.total_blocks);
+    assert_eq!(m_before.live_blocks - m.live_blocks, 1);
+    drop(medium);
+}
 
-    // The leak view: what is alive now, by callsite, including what a job
-    // left behind.
+/// The leak view: what is alive now, by callsite, including what a job left
+/// behind.
+fn the_leak_view_shows_a_jobs_blocks() {
+    let big = one_big_table();
     let kept_by_job = leaky_job();
     let live = live_callsites();
     let big_live = site(&live, "one_big_table");
@@ -145,21 +192,26 @@ fn main() {
         job_site.frames[0]
     );
     assert_eq!(profiling_alloc::dropped_samples(), 0);
+    drop((big, kept_by_job));
+}
 
-    // Reading callsites leaves the heap as it found it: what it returns is
-    // the caller's, its tables and symbol caches are the profiler's own.
+/// Reading callsites leaves the heap as it found it: what it returns is the
+/// caller's, its tables and symbol caches are the profiler's own.
+fn reading_leaves_the_heap_as_it_was() {
     drop(callsites());
     let before = profiling_alloc::heap_stats();
     let ((), delta) = profiling_alloc::measure(|| drop(callsites()));
     let after = profiling_alloc::heap_stats();
-    assert_eq!(delta.net_bytes, 0, "{delta}");
+    assert_eq!(delta.live_bytes, 0, "{delta}");
     assert_eq!(
         (after.live_bytes, after.live_blocks),
         (before.live_bytes, before.live_blocks)
     );
+}
 
-    // A report's own allocations are counted but not sampled: reading
-    // callsites, capturing a report and drawing a flamegraph add no sample.
+/// A report's own allocations are counted but not sampled: reading
+/// callsites, capturing a report and drawing a flamegraph add no sample.
+fn readers_are_never_sampled() {
     let samples = |sites: &[Callsite]| sites.iter().map(|s| s.samples).sum::<u64>();
     let first = samples(&callsites());
     let report = profiling_alloc::Report::capture();
@@ -169,5 +221,4 @@ fn main() {
         .unwrap();
     drop((report, svg));
     assert_eq!(samples(&callsites()), first);
-    drop((big, medium, kept_by_job));
 }

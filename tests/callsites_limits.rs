@@ -58,10 +58,10 @@ fn main() {
             s.frames
                 .iter()
                 .any(|f| f.function.contains("hundred_blocks"))
-                && s.bytes == 4000
+                && s.total_bytes == 4000
         })
         .expect("the boxes' callsite");
-    assert_eq!(boxes.blocks, 100, "allocations are all counted");
+    assert_eq!(boxes.total_blocks, 100, "allocations are all counted");
     let tracked_live: u64 = sites.iter().map(|s| s.live_blocks).sum();
     assert_eq!(tracked_live, 10, "live counts only for tracked blocks");
 

@@ -108,7 +108,7 @@ fn churn_blocks() -> u64 {
     callsites()
         .iter()
         .filter(|site| is_churn_block(site))
-        .map(|site| site.blocks)
+        .map(|site| site.total_blocks)
         .sum()
 }
 

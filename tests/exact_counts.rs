@@ -1,8 +1,9 @@
 //! Exact counts around `System`, default (bounded-error) peak mode.
 //!
-//! One `#[test] fn main()`: the allocator is global and the test harness
-//! allocates on other threads while tests run, so everything that needs exact
-//! numbers runs on one test thread, one step after another.
+//! Without the test harness (`harness = false`): the allocator is global and
+//! the harness allocates on threads of its own, so the checks, which read
+//! the whole process's numbers, run one after another on the main thread of
+//! a process where nothing else allocates.
 
 mod common;
 
@@ -14,22 +15,34 @@ use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator, DEFAULT_PE
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
 
-#[test]
 fn main() {
-    assert!(profiling_alloc::is_active());
+    let mut checks = common::scripted::CHECKS.to_vec();
+    checks.extend([
+        ("installed", installed as fn()),
+        ("totals_move_by_the_model", totals_move_by_the_model),
+        (
+            "histogram_sees_the_same_blocks",
+            histogram_sees_the_same_blocks,
+        ),
+        ("peak_within_the_stated_bound", peak_within_the_stated_bound),
+    ]);
+    common::quiet::run("exact_counts", &checks);
+}
 
-    // The scripted measure() checks: exact deltas for known allocations.
-    assert_eq!(common::scripted_exactness_checks(), 7);
+fn installed() {
+    assert!(heap_stats().active);
+}
 
-    // Global totals move by exactly what a known sequence does.
-    // (size_histogram() allocates its result: read it before the totals.)
-    let hist_before = size_histogram();
+/// Global totals move by exactly what a known sequence does, and
+/// `live == total - freed` to the byte.
+fn totals_move_by_the_model() {
     let before = heap_stats();
     let mut a = Block::new(10_000, 8, false);
     let b = Block::new(300_000, 64, true);
     a.resize(40_000);
     b.free();
     let after = heap_stats();
+    a.free();
     let mut model = Model::default();
     model.alloc(10_000);
     model.alloc(300_000);
@@ -42,25 +55,37 @@ fn main() {
     assert_eq!(after.reallocs - before.reallocs, model.reallocs);
     assert_eq!(after.live_blocks - before.live_blocks, 1);
     assert_eq!(after.live_bytes - before.live_bytes, 40_000);
-    // live == total - freed, to the byte.
     assert_eq!(after.live_bytes, after.total_bytes - after.freed_bytes);
     assert_eq!(after.live_blocks, after.total_blocks - after.freed_blocks);
+}
 
-    // The size histogram saw the same blocks, each in its power-of-two class
-    // (sizes chosen far above the histogram's own small result vector).
-    let hist_after = size_histogram();
+/// The size histogram sees every block in its power-of-two class (sizes far
+/// above the histogram's own small result vector, which it allocates).
+fn histogram_sees_the_same_blocks() {
+    let before = size_histogram();
+    let mut a = Block::new(10_000, 8, false);
+    let b = Block::new(300_000, 64, true);
+    a.resize(40_000);
+    b.free();
+    a.free();
+    // Totals first: the histogram allocates its result after reading its
+    // sums, so the two readings then see the same blocks.
+    let totals = heap_stats();
+    let after = size_histogram();
     let class_delta = |size: u64| {
-        let blocks = |h: &profiling_alloc::SizeHistogram| h.class_of(size).map_or(0, |c| c.blocks);
-        blocks(&hist_after) - blocks(&hist_before)
+        let blocks =
+            |h: &profiling_alloc::SizeHistogram| h.class_of(size).map_or(0, |c| c.total_blocks);
+        blocks(&after) - blocks(&before)
     };
     assert_eq!(class_delta(10_000), 1);
     assert_eq!(class_delta(40_000), 1);
     assert_eq!(class_delta(300_000), 1);
-    assert_eq!(hist_after.total_blocks(), after.total_blocks);
-    assert_eq!(hist_after.total_bytes(), after.total_bytes);
-    a.free();
+    assert_eq!(after.total_blocks(), totals.total_blocks);
+    assert_eq!(after.total_bytes(), totals.total_bytes);
+}
 
-    // Default mode: the peak is within the stated bound of the truth.
+/// Default mode: the peak is within the stated bound of the truth.
+fn peak_within_the_stated_bound() {
     let stats = heap_stats();
     assert!(!stats.peak_is_exact);
     assert!(stats.peak_error_bound >= DEFAULT_PEAK_TOLERANCE);

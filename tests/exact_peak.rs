@@ -1,5 +1,8 @@
 //! Exact-peak mode: the peak is the true high-water mark of live bytes, and
 //! `peak_blocks` the live blocks at that moment.
+//!
+//! Without the test harness (`harness = false`): the peak is the whole
+//! process's, so nothing else may allocate while a check runs.
 
 mod common;
 
@@ -9,24 +12,38 @@ use profiling_alloc::{heap_stats, reset_peak, ProfilingAllocator};
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system().exact_peak();
 
-#[test]
 fn main() {
-    assert!(profiling_alloc::is_active());
-    assert_eq!(common::scripted_exactness_checks(), 7);
+    let mut checks = common::scripted::CHECKS.to_vec();
+    checks.extend([
+        ("exact_and_reset_to_live", exact_and_reset_to_live as fn()),
+        ("a_scripted_sequence", a_scripted_sequence),
+        ("the_latest_moment_wins_a_tie", the_latest_moment_wins_a_tie),
+        (
+            "vec_growth_moves_the_peak_by_doublings",
+            vec_growth_moves_the_peak_by_doublings,
+        ),
+    ]);
+    common::quiet::run("exact_peak", &checks);
+}
 
+/// Exact mode says so, and after a reset the peak is the live state.
+fn exact_and_reset_to_live() {
     let stats = heap_stats();
-    assert!(stats.peak_is_exact);
+    assert!(stats.active && stats.peak_is_exact);
     assert_eq!(stats.peak_error_bound, 0);
-
-    // After a reset the peak is the live state.
     reset_peak();
     let base = heap_stats();
     assert_eq!(
         (base.peak_bytes, base.peak_blocks),
         (base.live_bytes, base.live_blocks)
     );
+}
 
-    // A scripted sequence, mirrored in the model.
+/// A scripted sequence, mirrored in the model: allocs, frees, a growing and
+/// a shrinking realloc.
+fn a_scripted_sequence() {
+    reset_peak();
+    let base = heap_stats();
     let mut model = Model::default();
     let a = Block::bytes(1000);
     model.alloc(1000);
@@ -47,6 +64,8 @@ fn main() {
     assert_eq!((model.peak_bytes, model.peak_blocks), (5500, 2));
 
     let stats = heap_stats();
+    b.free();
+    d.free();
     assert_eq!(stats.peak_bytes, base.live_bytes + model.peak_bytes as u64);
     assert_eq!(
         stats.peak_blocks,
@@ -63,22 +82,24 @@ fn main() {
         stats.live_blocks as i64 - base.live_blocks as i64,
         model.live_blocks
     );
+}
 
-    // A tie: the same live bytes reached again with more blocks; the latest
-    // moment wins (DESIGN rule 6).
-    b.free();
-    d.free();
+/// The same live bytes reached again with more blocks: the latest moment
+/// wins (DESIGN rule 6).
+fn the_latest_moment_wins_a_tie() {
     reset_peak();
     let base = heap_stats();
     let one = Block::bytes(4000);
     one.free();
     let halves = [Block::bytes(2000), Block::bytes(2000)];
     let stats = heap_stats();
+    halves.into_iter().for_each(Block::free);
     assert_eq!(stats.peak_bytes, base.live_bytes + 4000);
     assert_eq!(stats.peak_blocks, base.live_blocks + 2);
-    halves.into_iter().for_each(Block::free);
+}
 
-    // `Vec` growth moves the peak by whole doublings.
+/// `Vec` growth moves the peak by whole doublings.
+fn vec_growth_moves_the_peak_by_doublings() {
     reset_peak();
     let base = heap_stats();
     let mut v: Vec<u8> = Vec::new();

@@ -58,15 +58,15 @@ fn multi_thread_runtime_gives_exact_totals() {
     let alloc = job.allocations.expect("allocator installed");
     let (blocks, bytes) = worker_expected();
     assert_eq!(alloc.measured_calls, TASKS);
-    assert_eq!(alloc.allocations_total, TASKS * blocks);
+    assert_eq!(alloc.total_blocks, TASKS * blocks);
     assert_eq!(
-        alloc.allocations_max, blocks,
+        alloc.total_blocks_max, blocks,
         "no call counted another task's allocations"
     );
-    assert_eq!(alloc.bytes_allocated_total, TASKS * bytes);
-    assert_eq!(alloc.bytes_allocated_max, bytes);
-    assert_eq!(alloc.net_bytes_total, 0);
-    assert_eq!(alloc.net_bytes_max, 0);
+    assert_eq!(alloc.total_bytes, TASKS * bytes);
+    assert_eq!(alloc.total_bytes_max, bytes);
+    assert_eq!(alloc.live_bytes, 0);
+    assert_eq!(alloc.live_bytes_max, 0);
     // Peak: the kept vector plus the largest scratch buffer held across an await.
     assert_eq!(alloc.peak_bytes_max, (ROUNDS * 8 + 100 + ROUNDS - 1) as u64);
 }
@@ -107,10 +107,10 @@ fn a_task_moved_between_threads_is_counted_on_each() {
     assert_eq!(job.calls, 1);
     let alloc = job.allocations.expect("allocator installed");
     let (blocks, bytes) = worker_expected();
-    assert_eq!(alloc.allocations_total, blocks);
-    assert_eq!(alloc.bytes_allocated_total, bytes);
-    assert_eq!(alloc.bytes_freed_total, bytes);
-    assert_eq!(alloc.net_bytes_total, 0);
+    assert_eq!(alloc.total_blocks, blocks);
+    assert_eq!(alloc.total_bytes, bytes);
+    assert_eq!(alloc.freed_bytes, bytes);
+    assert_eq!(alloc.live_bytes, 0);
     assert_eq!(alloc.peak_bytes_max, (ROUNDS * 8 + 100 + ROUNDS - 1) as u64);
 }
 
@@ -195,8 +195,8 @@ fn nested_async_jobs_are_inclusive() {
     let inner = stats("async-inner")
         .allocations
         .expect("allocator installed");
-    assert_eq!(inner.bytes_allocated_total, 500);
-    assert_eq!(outer.bytes_allocated_total, 564);
+    assert_eq!(inner.total_bytes, 500);
+    assert_eq!(outer.total_bytes, 564);
     assert_eq!(outer.peak_bytes_max, 564);
     assert!(profiling_alloc::job_paths()
         .iter()
@@ -213,9 +213,7 @@ fn manual_async_form() {
     let job = stats("manual-async");
     assert_eq!(job.calls, 1);
     assert_eq!(
-        job.allocations
-            .expect("allocator installed")
-            .bytes_allocated_total,
+        job.allocations.expect("allocator installed").total_bytes,
         10
     );
 }

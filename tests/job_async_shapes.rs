@@ -68,7 +68,7 @@ fn impl_future_is_the_job() {
     assert_eq!(job.calls, 1);
     let alloc = job.allocations.expect("allocator installed");
     assert_eq!(
-        alloc.bytes_allocated_total, 100,
+        alloc.total_bytes, 100,
         "the buffer, not the label built outside"
     );
 }
@@ -89,5 +89,5 @@ fn async_trait_methods() {
     let job = stats("store-load");
     assert_eq!((job.calls, job.errors), (2, 1));
     let alloc = job.allocations.expect("allocator installed");
-    assert_eq!(alloc.bytes_allocated_max, 256);
+    assert_eq!(alloc.total_bytes_max, 256);
 }

@@ -48,8 +48,8 @@ fn main() {
     let shared = find("shared-name");
     assert_eq!(shared.calls, 3);
     let alloc = shared.allocations.expect("allocator installed");
-    assert_eq!(alloc.bytes_allocated_total, 70);
-    assert_eq!(alloc.bytes_allocated_max, 30);
+    assert_eq!(alloc.total_bytes, 70);
+    assert_eq!(alloc.total_bytes_max, 30);
     assert_eq!(
         job_stats()
             .iter()
@@ -85,8 +85,5 @@ fn main() {
     drop(first_site());
     let shared = find("shared-name");
     assert_eq!(shared.calls, 1);
-    assert_eq!(
-        shared.allocations.expect("measured").bytes_allocated_total,
-        10
-    );
+    assert_eq!(shared.allocations.expect("measured").total_bytes, 10);
 }

@@ -33,13 +33,13 @@ fn free_fn_default_name_and_exact_allocations() {
     assert_eq!(job.line, KEEPS_A_KILOBYTE_LINE);
     let alloc = job.allocations.expect("allocator installed");
     assert_eq!(alloc.measured_calls, 3);
-    assert_eq!(alloc.allocations_total, 6);
-    assert_eq!(alloc.allocations_max, 2);
-    assert_eq!(alloc.bytes_allocated_total, 3 * 5096);
-    assert_eq!(alloc.bytes_allocated_max, 5096);
-    assert_eq!(alloc.bytes_freed_total, 3 * 4096);
-    assert_eq!(alloc.net_bytes_total, 3000);
-    assert_eq!(alloc.net_bytes_max, 1000);
+    assert_eq!(alloc.total_blocks, 6);
+    assert_eq!(alloc.total_blocks_max, 2);
+    assert_eq!(alloc.total_bytes, 3 * 5096);
+    assert_eq!(alloc.total_bytes_max, 5096);
+    assert_eq!(alloc.freed_bytes, 3 * 4096);
+    assert_eq!(alloc.live_bytes, 3000);
+    assert_eq!(alloc.live_bytes_max, 1000);
     assert_eq!(
         alloc.peak_bytes_max, 4096,
         "scratch is freed before the kept Vec is made"
@@ -95,7 +95,7 @@ fn panics_are_recorded() {
     // (the panic machinery's own allocations are in the job too).
     let alloc = job.allocations.expect("allocator installed");
     assert_eq!(alloc.measured_calls, 2);
-    assert!(alloc.bytes_freed_total >= 600, "{alloc:?}");
+    assert!(alloc.freed_bytes >= 600, "{alloc:?}");
 }
 
 struct Counter {
@@ -150,7 +150,7 @@ fn methods_and_associated_functions() {
     let new = stats("counter-new")
         .allocations
         .expect("allocator installed");
-    assert_eq!(new.bytes_allocated_total, 2 * 8 * 4);
+    assert_eq!(new.total_bytes, 2 * 8 * 4);
 }
 
 #[profile_job(name = "longest")]
@@ -224,8 +224,8 @@ fn nested_jobs_are_inclusive_and_keep_their_path() {
     assert_eq!(outer(), 1100);
     let outer_alloc = stats("outer").allocations.expect("allocator installed");
     let inner_alloc = stats("inner").allocations.expect("allocator installed");
-    assert_eq!(inner_alloc.bytes_allocated_total, 1000);
-    assert_eq!(outer_alloc.bytes_allocated_total, 1100, "includes inner's");
+    assert_eq!(inner_alloc.total_bytes, 1000);
+    assert_eq!(outer_alloc.total_bytes, 1100, "includes inner's");
     assert_eq!(
         outer_alloc.peak_bytes_max, 1100,
         "inner's buffer on top of outer's"
@@ -250,9 +250,7 @@ fn manual_form_for_closures() {
     let job = stats("manual-closure");
     assert_eq!(job.calls, 1);
     assert_eq!(
-        job.allocations
-            .expect("allocator installed")
-            .bytes_allocated_total,
+        job.allocations.expect("allocator installed").total_bytes,
         80
     );
     assert!(job.file.ends_with("job_sync.rs"));
@@ -296,9 +294,9 @@ fn temporaries_of_the_last_expression_are_freed_inside_the_job() {
     let alloc = stats("job_sync::joined_length")
         .allocations
         .expect("allocator installed");
-    assert_eq!(alloc.allocations_total, 1);
-    assert_eq!(alloc.bytes_freed_total, alloc.bytes_allocated_total);
-    assert_eq!(alloc.net_bytes_total, 0);
+    assert_eq!(alloc.total_blocks, 1);
+    assert_eq!(alloc.freed_bytes, alloc.total_bytes);
+    assert_eq!(alloc.live_bytes, 0);
 }
 
 macro_rules! fallible_job {

@@ -1,6 +1,9 @@
 //! More threads alive at once than there are per-thread slots (1024): the
 //! threads without a slot count into the shared fallback, and the totals stay
 //! exact.
+//!
+//! Without the test harness (`harness = false`): the totals are the whole
+//! process's.
 
 mod common;
 
@@ -8,7 +11,7 @@ use std::sync::Barrier;
 use std::thread;
 
 use common::Block;
-use profiling_alloc::{heap_stats, try_measure, ProfilingAllocator};
+use profiling_alloc::{heap_stats, measure, HeapStats, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -16,14 +19,28 @@ static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
 const THREADS: usize = 1100;
 const KEPT: usize = 77;
 
-#[test]
 fn main() {
-    assert!(profiling_alloc::is_active());
+    common::quiet::run(
+        "many_threads",
+        &[(
+            "totals_stay_exact_past_the_slots",
+            totals_stay_exact_past_the_slots,
+        )],
+    );
+}
+
+/// What each thread kept (a raw block) and whether it could be measured.
+type Kept = ((usize, usize, usize), bool);
+
+/// Starts [`THREADS`] threads that each allocate once (taking a slot, or
+/// failing to), then free one block and keep one; returns the heap before
+/// and after that work, and what each thread kept.
+fn run_threads() -> (HeapStats, HeapStats, Vec<Kept>) {
     let started = Barrier::new(THREADS + 1);
     let go = Barrier::new(THREADS + 1);
     let done = Barrier::new(THREADS + 1);
     let read = Barrier::new(THREADS + 1);
-    let (before, during, results) = thread::scope(|scope| {
+    thread::scope(|scope| {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
                 let (started, go, done, read) = (&started, &go, &done, &read);
@@ -35,13 +52,13 @@ fn main() {
                         Block::bytes(16).free();
                         started.wait();
                         go.wait();
-                        let (kept, delta) = try_measure(|| {
+                        let (kept, delta) = measure(|| {
                             Block::bytes(1000 + t).free();
                             Block::bytes(KEPT)
                         });
                         done.wait();
                         read.wait();
-                        (kept.into_raw(), delta.is_some())
+                        (kept.into_raw(), delta.active)
                     })
                     .expect("spawn")
             })
@@ -57,8 +74,12 @@ fn main() {
             .map(|h| h.join().expect("thread"))
             .collect();
         (before, during, results)
-    });
+    })
+}
 
+fn totals_stay_exact_past_the_slots() {
+    assert!(heap_stats().active);
+    let (before, during, results) = run_threads();
     let without_slot = results.iter().filter(|(_, measured)| !measured).count();
     assert!(
         without_slot >= THREADS - 1024,

@@ -1,9 +1,11 @@
 //! `Report`: JSON out and back in, typed errors for files that are not
-//! reports (or are newer ones), and the text summary.
+//! reports (or are newer ones), and the text summary. (A report of a
+//! process that never sampled: `report_unsampled.rs`.)
 
 mod common;
 
 use std::hint::black_box;
+use std::sync::OnceLock;
 
 use profiling_alloc::{
     profile_job, set_sampling, Error, FlameKind, ProfilingAllocator, Report, Sampling,
@@ -17,50 +19,63 @@ fn load_rows(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|_| black_box(vec![7u8; 200])).collect()
 }
 
-#[test]
-fn reports_round_trip_and_bad_files_are_named() {
-    // Sampling is off: a report has jobs and heap numbers but no callsites,
-    // and an allocation flamegraph says why it cannot be drawn.
-    let rows = load_rows(5);
-    let report = Report::capture();
-    assert!(report.settings.allocator_active);
-    assert_eq!(report.settings.sampling, Sampling::Off);
-    assert!(report.callsites.is_empty());
-    assert!(report.heap.live_bytes >= 1000);
-    let job = report.jobs.iter().find(|j| j.name == "load_rows").unwrap();
-    assert_eq!(job.calls, 1);
-    assert!(report.to_string().contains("sampling is off"));
-    match report.flamegraph(FlameKind::AllocatedBytes, Vec::new()) {
-        Err(Error::NoData { kind, reason }) => {
-            assert_eq!(kind, FlameKind::AllocatedBytes);
-            assert!(reason.contains("sampling is off"), "{reason}");
-        }
-        other => panic!("expected NoData, got {other:?}"),
-    }
-    drop(rows);
+/// The report the tests read: taken once, right after three rows were
+/// allocated with every allocation sampled, while they were alive.
+fn sampled_report() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        set_sampling(Sampling::Every);
+        let rows = load_rows(3);
+        set_sampling(Sampling::Off);
+        let report = Report::capture();
+        drop(rows);
+        report
+    })
+}
 
-    // With every allocation sampled, the report carries the callsite.
-    set_sampling(Sampling::Every);
-    let rows = load_rows(3);
-    set_sampling(Sampling::Off);
-    let report = Report::capture();
+#[test]
+fn with_sampling_a_report_carries_the_callsite() {
+    let report = sampled_report();
     let site = report
         .callsites
         .iter()
-        .find(|site| site.job_path == ["load_rows"] && site.blocks == 3)
+        .find(|site| site.job_path == ["load_rows"] && site.total_blocks == 3)
         .expect("the rows' callsite");
-    assert_eq!(site.bytes, 600);
-    assert_eq!(site.live_bytes, 600);
-    drop(rows);
+    assert_eq!(site.total_bytes, 600);
+    assert_eq!(site.live_bytes, 600, "taken while the rows were alive");
+}
 
-    // JSON out and back in: the same report.
+#[test]
+fn json_round_trips_through_text_and_files() {
+    let report = sampled_report();
     let json = report.to_json();
     assert!(json.contains("\"format_version\": 1"));
-    assert_eq!(Report::from_json(&json).unwrap(), report);
+    assert_eq!(&Report::from_json(&json).unwrap(), report);
     let path = profiling_alloc::output_dir().join("report_json_test.json");
     report.write_json(&path).unwrap();
-    assert_eq!(Report::read_json(&path).unwrap(), report);
+    assert_eq!(&Report::read_json(&path).unwrap(), report);
+}
 
+#[test]
+fn durations_are_integer_nanoseconds_in_json() {
+    let json = sampled_report().to_json();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let job = value["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["name"] == "load_rows")
+        .unwrap();
+    for key in [
+        "total_ns", "mean_ns", "min_ns", "p50_ns", "p95_ns", "p99_ns", "max_ns",
+    ] {
+        assert!(job["duration"][key].is_u64(), "{key}: {}", job["duration"]);
+    }
+    assert!(value["job_paths"][0]["total_ns"].is_u64());
+}
+
+#[test]
+fn text_that_is_not_a_report_is_refused_with_the_reason() {
     // Not JSON: where the parser stopped.
     match Report::from_json("{\"format_version\": 1,") {
         Err(Error::InvalidReport {
@@ -96,7 +111,11 @@ fn reports_round_trip_and_bad_files_are_named() {
         }
         other => panic!("{other:?}"),
     }
-    // A newer format: refused by version, before its shape is checked.
+}
+
+#[test]
+fn a_newer_format_is_refused_by_version_before_its_shape() {
+    let json = sampled_report().to_json();
     let newer = json.replacen("\"format_version\": 1", "\"format_version\": 2", 1);
     let newer_path = profiling_alloc::output_dir().join("report_json_test_v2.json");
     std::fs::write(&newer_path, newer).unwrap();
@@ -113,11 +132,20 @@ fn reports_round_trip_and_bad_files_are_named() {
         }
         other => panic!("{other:?}"),
     }
-    // Any numbers a file may hold: printing and drawing saturate, never
-    // overflow.
+}
+
+#[test]
+fn any_numbers_a_file_holds_saturate_when_printed_and_drawn() {
+    let json = sampled_report().to_json();
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     for site in value["callsites"].as_array_mut().unwrap() {
-        for field in ["samples", "blocks", "bytes", "live_blocks", "live_bytes"] {
+        for field in [
+            "samples",
+            "total_blocks",
+            "total_bytes",
+            "live_blocks",
+            "live_bytes",
+        ] {
             site[field] = u64::MAX.into();
         }
     }
@@ -133,8 +161,10 @@ fn reports_round_trip_and_bad_files_are_named() {
             Err(other) => panic!("{kind}: {other}"),
         }
     }
+}
 
-    // A file that is not there: the error names it.
+#[test]
+fn a_missing_file_is_named() {
     let missing = profiling_alloc::output_dir().join("no_such_report.json");
     match Report::read_json(&missing) {
         Err(error @ Error::Io { .. }) => {

@@ -3,19 +3,16 @@
 
 use std::hint::black_box;
 
-use profiling_alloc::{MemorySource, ProfileConfig, ProfileRunner, ResourceLimits, Violation};
+use profiling_alloc::{MemorySource, ProfileRunner, ResourceLimits, Violation};
 
 #[test]
 fn peak_memory_falls_back_to_max_rss() {
     let profile = ProfileRunner::new("no allocator")
-        .with_config(ProfileConfig {
-            sample_size: 3,
-            ..ProfileConfig::default()
-        })
+        .sample_size(3)
         .run(|| drop(black_box(vec![0u8; 1 << 20])))
         .unwrap();
-    assert_eq!(profile.allocations_per_run, None);
-    assert_eq!(profile.bytes_allocated_per_run, None);
+    assert_eq!(profile.total_blocks_per_run, None);
+    assert_eq!(profile.total_bytes_per_run, None);
     let peak = profile.peak_memory.expect("getrusage on this platform");
     assert_eq!(peak.source, MemorySource::ProcessMaxRss);
     assert_eq!(Some(peak.bytes), profile.max_rss_bytes);

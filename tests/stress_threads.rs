@@ -1,14 +1,17 @@
 //! Many threads allocating at once: after they stop, the global counters moved
 //! by exactly what the threads counted themselves, and threads that exit keep
 //! their counts.
+//!
+//! Without the test harness (`harness = false`): the totals are the whole
+//! process's.
 
 mod common;
 
 use std::sync::Barrier;
 use std::thread;
 
-use common::{Block, Model, Rng};
-use profiling_alloc::{heap_stats, measure, HeapStats, ProfilingAllocator};
+use common::{Block, Counts, Model, Rng};
+use profiling_alloc::{heap_stats, measure, AllocDelta, HeapStats, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -78,16 +81,20 @@ fn delta(after: &HeapStats, before: &HeapStats) -> Model {
     }
 }
 
-fn run(threads: usize) {
-    // Threads start and wait; the main thread reads the counters and lets
-    // them go; they work and wait again; the main thread reads again; then
-    // they finish.
-    // Between two readings only the workload allocates.
+/// What one worker did: the blocks it still held (raw), its own count, and
+/// its `measure` of it.
+type Worked = (Vec<(usize, usize, usize)>, Model, AllocDelta);
+
+/// Runs the workload on `threads` threads. Threads start and wait; the main
+/// thread reads the counters and lets them go; they work and wait again; the
+/// main thread reads again; then they finish. Between the two readings only
+/// the workload allocates.
+fn run_threads(threads: usize) -> (HeapStats, HeapStats, Vec<Worked>) {
     let started = Barrier::new(threads + 1);
     let go = Barrier::new(threads + 1);
     let worked = Barrier::new(threads + 1);
     let read = Barrier::new(threads + 1);
-    let (before, during, results) = thread::scope(|scope| {
+    thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (started, go, worked, read) = (&started, &go, &worked, &read);
@@ -114,17 +121,21 @@ fn run(threads: usize) {
             .map(|h| h.join().expect("worker panicked"))
             .collect();
         (before, during, results)
-    });
+    })
+}
 
-    // Totals equal the sum the threads counted themselves, to the byte.
+/// Totals equal the sum the threads counted themselves, to the byte, and
+/// stay once they exit; each thread's `measure` agrees with its own count.
+fn totals_are_the_threads_sum(threads: usize) {
+    let (before, during, results) = run_threads(threads);
     let mut sum = Model::default();
     let mut held_bytes = 0;
     for (held, model, measured) in &results {
-        // Each thread's own measure() agrees with its own count.
         let mut expected = model.as_delta();
         expected.peak_bytes = measured.peak_bytes;
         assert_eq!(
-            *measured, expected,
+            Counts::of(measured),
+            expected,
             "a thread's measure() disagrees with its own count"
         );
         assert!(measured.peak_bytes as i64 >= model.live_bytes.max(0));
@@ -151,9 +162,12 @@ fn run(threads: usize) {
         joined.live_blocks,
         joined.total_blocks - joined.freed_blocks
     );
+    free_elsewhere(&results, sum.live_blocks, held_bytes);
+}
 
-    // The blocks they held are still live, and freeing them here, on another
-    // thread, takes exactly their bytes and blocks off.
+/// The blocks the exited threads held are still live, and freeing them
+/// here, on another thread, takes exactly their bytes and blocks off.
+fn free_elsewhere(results: &[Worked], held_blocks: i64, held_bytes: i64) {
     let held: Vec<_> = results
         .iter()
         .flat_map(|(held, _, _)| held.iter().copied())
@@ -166,17 +180,23 @@ fn run(threads: usize) {
             unsafe { Block::from_raw(raw) }.free();
         }
     });
-    assert_eq!(freed.frees as i64, sum.live_blocks);
-    assert_eq!(freed.bytes_freed as i64, held_bytes);
+    assert_eq!(freed.freed_blocks as i64, held_blocks);
+    assert_eq!(freed.freed_bytes as i64, held_bytes);
     let after = heap_stats();
-    assert_eq!(before_free.live_bytes - after.live_bytes, freed.bytes_freed);
-    assert_eq!(before_free.live_blocks - after.live_blocks, freed.frees);
+    assert_eq!(before_free.live_bytes - after.live_bytes, freed.freed_bytes);
+    assert_eq!(
+        before_free.live_blocks - after.live_blocks,
+        freed.freed_blocks
+    );
 }
 
-#[test]
 fn main() {
-    assert!(profiling_alloc::is_active());
-    for threads in [2, 4, 8] {
-        run(threads);
-    }
+    common::quiet::run(
+        "stress_threads",
+        &[
+            ("two_threads", || totals_are_the_threads_sum(2)),
+            ("four_threads", || totals_are_the_threads_sum(4)),
+            ("eight_threads", || totals_are_the_threads_sum(8)),
+        ],
+    );
 }

@@ -14,14 +14,10 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::counters::{LiveChange, Owned, Shared, Slot, Writer};
-use crate::sampling::Sampling;
-use crate::{peak, thread_slot};
-
-/// Whether the `enabled` feature is on. Tested with a plain `if` rather than
-/// `#[cfg]` so that both builds type-check the same code; the optimiser drops
-/// the counting when it is off.
-pub(crate) const ENABLED: bool = cfg!(feature = "enabled");
+use crate::callsites::Sampling;
+use crate::heap::slot::{LiveChange, Owned, Shared, Slot, Writer};
+use crate::heap::slot_table::{self, Target};
+use crate::heap::{peak, ENABLED};
 
 /// Default peak tolerance in bytes: how far a thread's live bytes may drift
 /// before it reports them to the global peak tracker.
@@ -133,9 +129,11 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         if !ENABLED {
             return;
         }
-        thread_slot::activate(self.exact_peak, self.peak_tolerance, self.sampling);
-        match thread_slot::target() {
-            thread_slot::Target::Own(slot) => {
+        if !crate::heap::counting_started() {
+            self.install();
+        }
+        match slot_table::target() {
+            Target::Own(slot) => {
                 // Rule 3: the thread's own slot, plain loads and stores.
                 let change = event.apply::<Owned>(slot);
                 if change.bytes > 0 {
@@ -149,16 +147,19 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                 #[cfg(feature = "callsites")]
                 if let Some((addr, size)) = event.new_block() {
                     // One relaxed load when sampling is off.
-                    let mode = crate::sampling::MODE.load(std::sync::atomic::Ordering::Relaxed);
-                    if mode != 0 && crate::sampling::should_sample(slot, size, mode) {
-                        crate::callsites::on_sample(addr, size, mode);
+                    let mode =
+                        crate::callsites::sampling::MODE.load(std::sync::atomic::Ordering::Relaxed);
+                    if mode != crate::callsites::sampling::OFF
+                        && crate::callsites::sampler::should_sample(size, mode)
+                    {
+                        crate::callsites::record::on_sample(addr, size, mode);
                     }
                 }
             }
-            thread_slot::Target::Untracked => {}
-            thread_slot::Target::Shared => {
+            Target::Untracked => {}
+            Target::Shared => {
                 // Rule 2: no slot (TLS gone, or every slot taken).
-                let change = event.apply::<Shared>(&thread_slot::SHARED);
+                let change = event.apply::<Shared>(&slot_table::SHARED);
                 if self.exact_peak {
                     peak::apply_exact(change);
                 } else {
@@ -166,6 +167,16 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                 }
             }
         }
+    }
+
+    /// The allocator's first call: publishes its configuration (peak mode,
+    /// sampling mode) for readers, then marks the allocator installed.
+    #[cold]
+    #[inline(never)]
+    fn install(&self) {
+        peak::publish_mode(self.exact_peak, self.peak_tolerance);
+        crate::callsites::sampling::publish_configured(self.sampling);
+        crate::heap::mark_installed();
     }
 }
 
@@ -219,7 +230,7 @@ impl Event {
 // counts before or after without touching the memory. Counting never unwinds,
 // and never allocates except once per thread, when std registers the slot
 // releaser's destructor (that allocation is counted normally, not recursively;
-// see `thread_slot`). So `A`'s guarantees are the caller's guarantees.
+// see `heap::slot_table`). So `A`'s guarantees are the caller's guarantees.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -254,8 +265,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // A sampled block leaves its callsite's live counts before its address
         // can be handed out again.
         #[cfg(feature = "callsites")]
-        if ENABLED && crate::sampled_blocks::maybe_tracked(ptr as usize) {
-            crate::callsites::take(ptr as usize);
+        if ENABLED && crate::callsites::record::maybe_tracked(ptr as usize) {
+            crate::callsites::record::take(ptr as usize);
         }
         self.record(Event::Dealloc {
             size: layout.size(),
@@ -271,8 +282,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // A sampled old block leaves its callsite before its address can be
         // reused, and comes back if the realloc fails.
         #[cfg(feature = "callsites")]
-        let tracked = if ENABLED && crate::sampled_blocks::maybe_tracked(ptr as usize) {
-            crate::callsites::take(ptr as usize)
+        let tracked = if ENABLED && crate::callsites::record::maybe_tracked(ptr as usize) {
+            crate::callsites::record::take(ptr as usize)
         } else {
             None
         };
@@ -290,7 +301,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
             // On failure the old block is untouched and nothing is counted.
             #[cfg(feature = "callsites")]
             if let Some(tracked) = tracked {
-                crate::callsites::restore(tracked);
+                crate::callsites::record::restore(tracked);
             }
         }
         new_ptr

@@ -75,8 +75,8 @@
 //!     let boxed = Box::new([0u8; 64]);
 //!     drop(boxed);
 //! });
-//! assert_eq!(delta.allocations, 1);
-//! assert_eq!(delta.net_bytes, 0);
+//! assert_eq!(delta.total_blocks, 1);
+//! assert_eq!(delta.live_bytes, 0);
 //! assert_eq!(delta.peak_bytes, 64);
 //! # }
 //! ```
@@ -103,7 +103,7 @@
 //! let job = profiling_alloc::job_stats().into_iter().find(|j| j.name == "tokenize").unwrap();
 //! assert_eq!(job.calls, 2);
 //! assert!(job.duration.p99 >= job.duration.p50);
-//! assert_eq!(job.allocations.unwrap().allocations_total, 2);
+//! assert_eq!(job.allocations.unwrap().total_blocks, 2);
 //! # }
 //! ```
 //!
@@ -186,65 +186,43 @@
 #![warn(unreachable_pub)]
 
 mod allocator;
-#[cfg(feature = "callsites")]
-mod callsite_counters;
-mod callsite_data;
-#[cfg(feature = "callsites")]
 mod callsites;
-mod counters;
-mod error;
-mod flamegraph;
-mod histogram;
+mod heap;
 mod job;
 mod output;
-mod peak;
-mod report;
+mod reentrancy;
 mod runner;
-mod rusage;
-#[cfg(feature = "callsites")]
-mod sampled_blocks;
-mod sampling;
-mod scope;
-#[cfg(feature = "callsites")]
-mod spin;
-#[cfg(feature = "callsites")]
-mod stacks;
-mod stats;
-#[cfg(feature = "callsites")]
-mod symbols;
-pub mod testing;
-mod thread_slot;
+mod sync;
+mod sys;
 mod units;
-#[cfg(feature = "callsites")]
 mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
-pub use callsite_data::{Callsite, Frame};
 #[cfg(feature = "callsites")]
 pub use callsites::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
-    set_stack_depth, CallsiteOptions,
+    set_stack_depth, CallsiteOptions, DEFAULT_MAX_STACKS, DEFAULT_MAX_TRACKED_BLOCKS,
+    DEFAULT_STACK_DEPTH,
 };
-pub use error::Error;
-pub use flamegraph::FlameKind;
-pub use histogram::{SizeClass, SizeHistogram};
+pub use callsites::{sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling};
+pub use heap::{
+    heap_stats, measure, reset_peak, size_histogram, AllocDelta, HeapStats, SizeClass,
+    SizeHistogram,
+};
 pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
     JobStats,
 };
-pub use output::{output_dir, OUTPUT_DIR_VAR};
-pub use report::{ProgramInfo, Report, Settings};
+pub use output::{
+    output_dir, testing, Error, FlameKind, ProgramInfo, Report, Settings, OUTPUT_DIR_VAR,
+};
 pub use runner::{
     JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,
-    ResourceLimits, RunDurations, RunError, RunPhase, Violation,
+    ResourceLimits, RunError, RunPhase, Violation,
 };
 #[cfg(feature = "callsites")]
-pub use sampled_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
-pub use sampling::{sampling, seed_sampling, set_sampling, Sampling};
-#[cfg(feature = "callsites")]
-pub use stacks::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};
-#[cfg(feature = "callsites")]
 pub use unwind::stack_unwinder;
+pub use unwind::StackUnwinder;
 
 /// Records every call of a function as a job: its duration, and what it
 /// allocated, freed, kept and peaked at.
@@ -273,9 +251,9 @@ pub use unwind::stack_unwinder;
 /// let parse = jobs.iter().find(|job| job.name.ends_with("::parse")).unwrap();
 /// assert_eq!(parse.calls, 3);
 /// let allocations = parse.allocations.unwrap(); // `None` without the allocator
-/// assert_eq!(allocations.net_bytes_max, 16);   // each call kept its Vec (room for 4 u32s)
+/// assert_eq!(allocations.live_bytes_max, 16);  // each call kept its Vec (room for 4 u32s)
 /// let checksum = jobs.iter().find(|job| job.name == "checksum").unwrap();
-/// assert_eq!(checksum.allocations.unwrap().allocations_total, 0);
+/// assert_eq!(checksum.allocations.unwrap().total_blocks, 0);
 /// # }
 /// ```
 ///
@@ -357,7 +335,3 @@ pub mod __private {
         call_once, ErrorOutcome, JobFuture, JobGuard, JobSite, OtherOutcome, Outcome,
     };
 }
-pub use stats::{
-    heap_stats, is_active, measure, reset_peak, size_histogram, try_heap_stats, try_measure,
-    AllocDelta, HeapStats,
-};

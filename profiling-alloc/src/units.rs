@@ -1,5 +1,7 @@
-//! Numbers for people: thousands separators, byte sizes and durations in the
-//! unit that reads best. Used by the `Display` impls and the text summary.
+//! Numbers with their units: for people (thousands separators, byte sizes
+//! and durations in the unit that reads best: the `Display` impls and the
+//! text summary), and for JSON (durations as integer nanoseconds, see
+//! [`nanos`]).
 
 use std::time::Duration;
 
@@ -46,6 +48,47 @@ pub(crate) fn duration(d: Duration) -> String {
     }
 }
 
+/// Serde for a `Duration` as integer nanoseconds, the form every duration of
+/// a report takes in JSON; the field's key says the unit (`total_ns`). Used
+/// as `#[serde(rename = "total_ns", with = "crate::units::nanos")]`.
+pub(crate) mod nanos {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Nanoseconds, saturating at `u64::MAX` (584 years).
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_nanos)
+    }
+
+    /// The same for an `Option<Duration>` (`null` for `None`).
+    pub(crate) mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<u64>::deserialize(d)?.map(Duration::from_nanos))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +117,30 @@ mod tests {
         assert_eq!(duration(Duration::from_nanos(12_400)), "12.4 µs");
         assert_eq!(duration(Duration::from_micros(3_200)), "3.20 ms");
         assert_eq!(duration(Duration::from_millis(1_500)), "1.50 s");
+    }
+
+    #[test]
+    fn durations_are_nanoseconds_in_json() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Timed {
+            #[serde(rename = "total_ns", with = "nanos")]
+            total: Duration,
+            #[serde(rename = "limit_ns", with = "nanos::option")]
+            limit: Option<Duration>,
+        }
+        let timed = Timed {
+            total: Duration::from_micros(1500),
+            limit: None,
+        };
+        let json = serde_json::to_string(&timed).unwrap();
+        assert_eq!(json, r#"{"total_ns":1500000,"limit_ns":null}"#);
+        assert_eq!(serde_json::from_str::<Timed>(&json).unwrap(), timed);
+        let huge = Timed {
+            total: Duration::MAX,
+            limit: Some(Duration::from_secs(2)),
+        };
+        let json = serde_json::to_string(&huge).unwrap();
+        assert!(json.contains(&u64::MAX.to_string()), "{json}");
+        assert!(json.contains("2000000000"), "{json}");
     }
 }

@@ -1,12 +1,15 @@
 //! Helpers shared by the integration tests: raw blocks (allocations with no
-//! bookkeeping of their own), a model of the counting rules, and the scripted
-//! exactness checks that every inner allocator must pass.
+//! bookkeeping of their own), a model of the counting rules, the scripted
+//! exactness checks that every inner allocator must pass ([`scripted`]), and
+//! a runner for test binaries without the test harness ([`quiet`]).
 #![allow(dead_code)]
 
-use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
-use std::hint::black_box;
+pub mod quiet;
+pub mod scripted;
 
-use profiling_alloc::{measure, AllocDelta};
+use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
+
+use profiling_alloc::AllocDelta;
 
 /// One block from the global allocator, freed explicitly with [`Block::free`].
 #[derive(Debug)]
@@ -137,140 +140,50 @@ impl Model {
     }
 
     /// The delta `measure` should report for this sequence run from zero.
-    pub fn as_delta(&self) -> AllocDelta {
-        AllocDelta {
+    pub fn as_delta(&self) -> Counts {
+        Counts {
             active: true,
-            allocations: self.total_blocks,
-            frees: self.freed_blocks,
+            total_blocks: self.total_blocks,
+            total_bytes: self.total_bytes,
+            freed_blocks: self.freed_blocks,
+            freed_bytes: self.freed_bytes,
             reallocs: self.reallocs,
-            bytes_allocated: self.total_bytes,
-            bytes_freed: self.freed_bytes,
-            net_bytes: self.live_bytes,
-            net_blocks: self.live_blocks,
+            live_blocks: self.live_blocks,
+            live_bytes: self.live_bytes,
             peak_bytes: self.peak_bytes as u64,
         }
     }
 }
 
-/// Runs the scripted exactness checks on the calling thread and returns how
-/// many checks passed. Every check asserts the exact `AllocDelta` that the
-/// counting rules give; whatever the inner allocator, the numbers are the same.
-pub fn scripted_exactness_checks() -> usize {
-    let mut checks = 0;
+/// The numbers of an [`AllocDelta`], to compare with a [`Model`]'s (the
+/// library's type is `#[non_exhaustive]`: tests read it, never build it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub active: bool,
+    pub total_blocks: u64,
+    pub total_bytes: u64,
+    pub freed_blocks: u64,
+    pub freed_bytes: u64,
+    pub reallocs: u64,
+    pub live_blocks: i64,
+    pub live_bytes: i64,
+    pub peak_bytes: u64,
+}
 
-    // `Vec::with_capacity(1000)` is one block of 1000 bytes.
-    let (kept, delta) = measure(|| black_box(Vec::<u8>::with_capacity(1000)));
-    let mut model = Model::default();
-    model.alloc(1000);
-    assert_eq!(delta, model.as_delta(), "Vec::with_capacity(1000)");
-    checks += 1;
-
-    // A Box freed inside the closure nets 0; its peak is its size.
-    let ((), delta) = measure(|| drop(black_box(Box::new([7u8; 256]))));
-    let mut model = Model::default();
-    model.alloc(256);
-    model.free(256);
-    assert_eq!(delta, model.as_delta(), "Box freed inside the closure");
-    assert_eq!(delta.net_bytes, 0);
-    checks += 1;
-
-    // `vec![0; n]` goes through alloc_zeroed, which counts as an alloc.
-    let (zeroed, delta) = measure(|| black_box(vec![0u8; 5000]));
-    let mut model = Model::default();
-    model.alloc(5000);
-    assert_eq!(delta, model.as_delta(), "alloc_zeroed");
-    checks += 1;
-
-    // A shrinking realloc: one new block of the new size, one freed block of
-    // the old size, live bytes down by the difference, no peak above start.
-    let mut shrinking = Vec::<u8>::with_capacity(1000);
-    let ((), delta) = measure(|| shrinking.shrink_to(100));
-    assert_eq!(shrinking.capacity(), 100);
-    let mut model = Model::default();
-    model.realloc(1000, 100);
-    assert_eq!(delta, model.as_delta(), "shrinking realloc");
-    assert_eq!(
-        (delta.net_bytes, delta.net_blocks, delta.peak_bytes),
-        (-900, 0, 0)
-    );
-    checks += 1;
-
-    // A growing realloc that moves the block (a neighbour pins it in place,
-    // and 1 MiB does not fit where 64 bytes were).
-    let mut growing = Block::bytes(64);
-    let neighbour = Block::bytes(64);
-    let before = growing.addr();
-    let ((), delta) = measure(|| growing.resize(1 << 20));
-    assert_ne!(
-        growing.addr(),
-        before,
-        "the growing realloc was meant to move"
-    );
-    let mut model = Model::default();
-    model.realloc(64, 1 << 20);
-    assert_eq!(delta, model.as_delta(), "growing realloc that moves");
-    growing.free();
-    neighbour.free();
-    checks += 1;
-
-    // `Vec` growth: one allocation, then one realloc per doubling.
-    let mut capacities = [0usize; 32];
-    let mut seen = 0;
-    let (grown, delta) = measure(|| {
-        let mut v: Vec<u64> = Vec::new();
-        for i in 0..100 {
-            v.push(black_box(i));
-            if seen == 0 || capacities[seen - 1] != v.capacity() {
-                capacities[seen] = v.capacity();
-                seen += 1;
-            }
+impl Counts {
+    pub fn of(delta: &AllocDelta) -> Counts {
+        Counts {
+            active: delta.active,
+            total_blocks: delta.total_blocks,
+            total_bytes: delta.total_bytes,
+            freed_blocks: delta.freed_blocks,
+            freed_bytes: delta.freed_bytes,
+            reallocs: delta.reallocs,
+            live_blocks: delta.live_blocks,
+            live_bytes: delta.live_bytes,
+            peak_bytes: delta.peak_bytes,
         }
-        v
-    });
-    let mut model = Model::default();
-    model.alloc(capacities[0] * 8);
-    for pair in capacities[..seen].windows(2) {
-        model.realloc(pair[0] * 8, pair[1] * 8);
     }
-    assert!(seen >= 3, "Vec grew {seen} times");
-    assert_eq!(
-        delta,
-        model.as_delta(),
-        "Vec growth, capacities {:?}",
-        &capacities[..seen]
-    );
-    assert_eq!(delta.net_bytes, grown.capacity() as i64 * 8);
-    checks += 1;
-
-    // Nested measures: the outer includes the inner, and its peak too.
-    let ((kept_inner, inner), outer) = measure(|| {
-        let first = Block::bytes(100);
-        let inner = measure(|| {
-            let big = Block::bytes(1000);
-            big.free();
-            Block::bytes(10)
-        });
-        first.free();
-        inner
-    });
-    let mut model = Model::default();
-    model.alloc(1000);
-    model.free(1000);
-    model.alloc(10);
-    assert_eq!(inner, model.as_delta(), "inner measure");
-    let mut model = Model::default();
-    model.alloc(100);
-    model.alloc(1000);
-    model.free(1000);
-    model.alloc(10);
-    model.free(100);
-    assert_eq!(outer, model.as_delta(), "outer measure");
-    assert_eq!(outer.peak_bytes, 1100);
-    kept_inner.free();
-    checks += 1;
-
-    drop((kept, zeroed, shrinking, grown));
-    checks
 }
 
 /// A small deterministic generator (xorshift64*), so workloads repeat.

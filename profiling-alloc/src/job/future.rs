@@ -11,8 +11,8 @@ use pin_project_lite::pin_project;
 
 use super::path::{self, PathNode};
 use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
-use crate::scope::AllocScope;
-use crate::stats::AllocDelta;
+use crate::heap::measure::AllocScope;
+use crate::heap::AllocDelta;
 
 /// A call in progress: from its first poll.
 #[derive(Debug)]
@@ -128,10 +128,7 @@ impl Running {
             stats: site.stats(),
             node: path::child_of(path::current(), site),
             start: Instant::now(),
-            alloc: Some(AllocDelta {
-                active: true,
-                ..AllocDelta::default()
-            }),
+            alloc: Some(AllocDelta::zero()),
         }
     }
 }
@@ -188,10 +185,17 @@ fn finish(running: Running, outcome: Outcome) {
 /// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
 /// # }
 /// ```
+///
+/// With the `enabled` feature off, the future runs unrecorded.
 #[track_caller]
-pub fn job_async<F: Future>(name: &'static str, future: F) -> JobFuture<F, fn(&F::Output) -> bool> {
+pub fn job_async<F: Future>(name: &'static str, future: F) -> impl Future<Output = F::Output> {
     let never: fn(&F::Output) -> bool = |_| false;
-    match dynamic_site(name, std::panic::Location::caller()) {
+    let site = if crate::heap::ENABLED {
+        dynamic_site(name, std::panic::Location::caller())
+    } else {
+        None
+    };
+    match site {
         Some(site) => JobFuture::new(site, future, never),
         None => JobFuture::unrecorded(future, never),
     }

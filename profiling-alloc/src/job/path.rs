@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicPtr, AtomicU64};
 
 use super::site::JobSite;
-use crate::thread_slot::Untracked;
+use crate::reentrancy::Untracked;
 
 /// One job path: `site` called inside `parent`'s path.
 #[derive(Debug)]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
 use std::sync::Mutex;
 
 use super::duration::DurationHistogram;
-use crate::stats::AllocDelta;
-use crate::thread_slot::Untracked;
+use crate::heap::AllocDelta;
+use crate::reentrancy::Untracked;
 
 /// Where a job is defined. Built by `#[profile_job]` as a `static`; not meant
 /// to be written by hand.
@@ -127,16 +127,18 @@ pub(crate) struct SiteStats {
     pub(crate) errors: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) total_nanos: AtomicU64,
+    /// Shortest call (`u64::MAX` before the first).
+    pub(crate) min_nanos: AtomicU64,
     pub(crate) max_nanos: AtomicU64,
     pub(crate) durations: DurationHistogram,
     /// Calls whose allocations were counted (the allocator was installed and
     /// the thread had a slot).
     pub(crate) measured_calls: AtomicU64,
-    pub(crate) allocations: SumMax,
-    pub(crate) bytes_allocated: SumMax,
-    pub(crate) bytes_freed: SumMax,
-    pub(crate) net_bytes_total: AtomicI64,
-    pub(crate) net_bytes_max: AtomicI64,
+    pub(crate) total_blocks: SumMax,
+    pub(crate) total_bytes: SumMax,
+    pub(crate) freed_bytes: SumMax,
+    pub(crate) live_bytes_total: AtomicI64,
+    pub(crate) live_bytes_max: AtomicI64,
     pub(crate) peak_bytes_max: AtomicU64,
 }
 
@@ -186,14 +188,15 @@ impl SiteStats {
             errors: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             total_nanos: AtomicU64::new(0),
+            min_nanos: AtomicU64::new(u64::MAX),
             max_nanos: AtomicU64::new(0),
             durations: DurationHistogram::new(),
             measured_calls: AtomicU64::new(0),
-            allocations: SumMax::default(),
-            bytes_allocated: SumMax::default(),
-            bytes_freed: SumMax::default(),
-            net_bytes_total: AtomicI64::new(0),
-            net_bytes_max: AtomicI64::new(i64::MIN),
+            total_blocks: SumMax::default(),
+            total_bytes: SumMax::default(),
+            freed_bytes: SumMax::default(),
+            live_bytes_total: AtomicI64::new(0),
+            live_bytes_max: AtomicI64::new(i64::MIN),
             peak_bytes_max: AtomicU64::new(0),
         }
     }
@@ -214,18 +217,21 @@ impl SiteStats {
             }
         }
         self.total_nanos.fetch_add(nanos, Relaxed);
+        if nanos < self.min_nanos.load(Relaxed) {
+            self.min_nanos.fetch_min(nanos, Relaxed);
+        }
         raise(&self.max_nanos, nanos);
         self.durations.record(nanos);
         if let Some(delta) = alloc {
             self.measured_calls.fetch_add(1, Relaxed);
-            self.allocations.add(delta.allocations);
-            self.bytes_allocated.add(delta.bytes_allocated);
-            self.bytes_freed.add(delta.bytes_freed);
-            if delta.net_bytes != 0 {
-                self.net_bytes_total.fetch_add(delta.net_bytes, Relaxed);
+            self.total_blocks.add(delta.total_blocks);
+            self.total_bytes.add(delta.total_bytes);
+            self.freed_bytes.add(delta.freed_bytes);
+            if delta.live_bytes != 0 {
+                self.live_bytes_total.fetch_add(delta.live_bytes, Relaxed);
             }
-            if delta.net_bytes > self.net_bytes_max.load(Relaxed) {
-                self.net_bytes_max.fetch_max(delta.net_bytes, Relaxed);
+            if delta.live_bytes > self.live_bytes_max.load(Relaxed) {
+                self.live_bytes_max.fetch_max(delta.live_bytes, Relaxed);
             }
             raise(&self.peak_bytes_max, delta.peak_bytes);
         }
@@ -245,12 +251,13 @@ impl SiteStats {
         ] {
             counter.store(0, Relaxed);
         }
+        self.min_nanos.store(u64::MAX, Relaxed);
         self.durations.clear();
-        self.allocations.clear();
-        self.bytes_allocated.clear();
-        self.bytes_freed.clear();
-        self.net_bytes_total.store(0, Relaxed);
-        self.net_bytes_max.store(i64::MIN, Relaxed);
+        self.total_blocks.clear();
+        self.total_bytes.clear();
+        self.freed_bytes.clear();
+        self.live_bytes_total.store(0, Relaxed);
+        self.live_bytes_max.store(i64::MIN, Relaxed);
     }
 }
 

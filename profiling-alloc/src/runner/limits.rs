@@ -20,10 +20,12 @@ const GIB: u64 = 1024 * MIB;
 /// configured limits are usually lower: build those with
 /// [`ResourceLimits::new`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResourceLimits {
     /// What the limits are, for messages: `"AWS Lambda"`.
     pub name: Cow<'static, str>,
-    /// The longest an invocation may run.
+    /// The longest an invocation may run (`max_duration_ns` in JSON).
+    #[serde(rename = "max_duration_ns", with = "crate::units::nanos::option")]
     pub max_duration: Option<Duration>,
     /// The most memory an invocation may use, in bytes.
     pub max_memory_bytes: Option<u64>,
@@ -101,22 +103,28 @@ pub enum Violation {
     /// The slowest run took longer than the duration limit.
     Duration {
         /// The slowest run.
+        #[serde(rename = "measured_ns", with = "crate::units::nanos")]
         measured: Duration,
         /// The limit.
+        #[serde(rename = "limit_ns", with = "crate::units::nanos")]
         limit: Duration,
     },
     /// The peak memory (plus its error bound) is above the memory limit.
     Memory {
-        /// The peak memory plus its error bound: the most it may have been.
+        /// The peak memory plus its error bound: the most it may have been,
+        /// in bytes.
+        #[serde(rename = "measured_bytes")]
         measured: u64,
         /// What `measured` is.
         source: MemorySource,
-        /// The limit.
+        /// The limit, in bytes.
+        #[serde(rename = "limit_bytes")]
         limit: u64,
     },
     /// The limit is on memory but the profile has no memory number.
     MemoryUnknown {
-        /// The limit.
+        /// The limit, in bytes.
+        #[serde(rename = "limit_bytes")]
         limit: u64,
     },
 }
@@ -152,6 +160,7 @@ impl fmt::Display for Violation {
 /// The answer of [`JobProfile::fits`] when a limit is exceeded: which ones,
 /// and by how much.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 #[error("job {job:?} does not fit {limits}: {}", list(.violations))]
 pub struct LimitExceeded {
     /// The profile's job name.
@@ -220,24 +229,25 @@ impl JobProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{PeakMemory, RunDurations};
+    use crate::job::DurationStats;
+    use crate::runner::PeakMemory;
 
     fn profile(slowest: Duration, peak: Option<u64>) -> JobProfile {
         JobProfile {
             name: "ingest".into(),
             sample_size: 10,
             warmup_runs: 2,
-            duration: RunDurations {
+            duration: DurationStats {
                 max: slowest,
-                ..RunDurations::default()
+                ..DurationStats::default()
             },
             peak_memory: peak.map(|bytes| PeakMemory {
                 bytes,
                 source: MemorySource::HeapPeak,
                 error_bound: 0,
             }),
-            allocations_per_run: None,
-            bytes_allocated_per_run: None,
+            total_blocks_per_run: None,
+            total_bytes_per_run: None,
             max_rss_bytes: None,
         }
     }
@@ -289,6 +299,22 @@ mod tests {
             exceeded.violations[..],
             [Violation::Memory { measured, .. }] if measured == MIB - 10 + 64 * 1024
         ));
+    }
+
+    #[test]
+    fn limits_and_violations_say_their_units_in_json() {
+        let limits = ResourceLimits::new("small", Some(Duration::from_millis(5)), None);
+        let json = serde_json::to_string(&limits).unwrap();
+        assert!(json.contains(r#""max_duration_ns":5000000"#), "{json}");
+        let back: ResourceLimits = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, limits);
+        let violation = Violation::Memory {
+            measured: 10,
+            source: MemorySource::HeapPeak,
+            limit: 5,
+        };
+        let json = serde_json::to_string(&violation).unwrap();
+        assert!(json.contains(r#""measured_bytes":10"#), "{json}");
     }
 
     #[test]

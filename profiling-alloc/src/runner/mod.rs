@@ -10,10 +10,15 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 pub use limits::{LimitExceeded, ResourceLimits, Violation};
-pub use profile::{JobProfile, MemorySource, PeakMemory, RunDurations};
+pub use profile::{JobProfile, MemorySource, PeakMemory};
 
-/// How a [`ProfileRunner`] runs a job.
+/// How a [`ProfileRunner`] runs a job. Set with the runner's
+/// [`sample_size`](ProfileRunner::sample_size),
+/// [`warmup_runs`](ProfileRunner::warmup_runs) and
+/// [`max_execution_time`](ProfileRunner::max_execution_time), or as a whole
+/// with [`with_config`](ProfileRunner::with_config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProfileConfig {
     /// Measured runs (default 10; at least 1).
     pub sample_size: usize,
@@ -132,10 +137,8 @@ impl<T, E> JobResult for Result<T, E> {
 /// use profiling_alloc::{ProfileConfig, ProfileRunner, ResourceLimits};
 ///
 /// # fn main() {
-/// let runner = ProfileRunner::new("sort 10k").with_config(ProfileConfig {
-///     sample_size: 5,
-///     ..ProfileConfig::default()
-/// });
+/// let runner = ProfileRunner::new("sort 10k").sample_size(5);
+/// assert_eq!(runner.config().warmup_runs, ProfileConfig::default().warmup_runs);
 /// let profile = runner
 ///     .run(|| {
 ///         let mut v: Vec<u32> = (0..10_000).rev().collect();
@@ -143,7 +146,7 @@ impl<T, E> JobResult for Result<T, E> {
 ///     })
 ///     .unwrap();
 /// assert_eq!(profile.sample_size, 5);
-/// assert_eq!(profile.allocations_per_run, Some(1));
+/// assert_eq!(profile.total_blocks_per_run, Some(1));
 /// assert!(profile.fits(&ResourceLimits::AWS_LAMBDA).is_ok());
 /// println!("{profile}");
 /// # }
@@ -180,6 +183,25 @@ impl ProfileRunner {
     /// The same runner with `config`.
     pub fn with_config(mut self, config: ProfileConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The same runner with `runs` measured runs (at least 1, or the run
+    /// fails with [`RunError::InvalidConfig`]).
+    pub fn sample_size(mut self, runs: usize) -> Self {
+        self.config.sample_size = runs;
+        self
+    }
+
+    /// The same runner with `runs` warm-up runs before the measured ones.
+    pub fn warmup_runs(mut self, runs: usize) -> Self {
+        self.config.warmup_runs = runs;
+        self
+    }
+
+    /// The same runner with `limit` as the longest one run may take.
+    pub fn max_execution_time(mut self, limit: Duration) -> Self {
+        self.config.max_execution_time = limit;
         self
     }
 
@@ -232,7 +254,7 @@ impl ProfileRunner {
     ///     Ok::<usize, std::io::Error>(body.len())
     /// }))
     /// .unwrap();
-    /// assert_eq!(profile.bytes_allocated_per_run, Some(4096));
+    /// assert_eq!(profile.total_bytes_per_run, Some(4096));
     /// # }
     /// # // A tiny executor, so the example needs no runtime.
     /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {

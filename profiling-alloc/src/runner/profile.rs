@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{ProfileConfig, RunPhase};
-use crate::stats::{heap_stats, reset_peak, HeapStats};
+use crate::heap::{heap_stats, reset_peak, HeapStats};
+use crate::job::DurationStats;
 use crate::units::{bytes, duration, grouped};
 
 /// What a [`ProfileRunner`](super::ProfileRunner) measured over a job's
 /// runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobProfile {
     /// The runner's job name.
     pub name: String,
@@ -19,42 +21,27 @@ pub struct JobProfile {
     pub sample_size: usize,
     /// Warm-up runs before them (not in the numbers).
     pub warmup_runs: usize,
-    /// Durations of the measured runs.
-    pub duration: RunDurations,
+    /// Durations of the measured runs (percentiles nearest-rank over the
+    /// runs: with 10 runs, p95 and p99 are the slowest run).
+    pub duration: DurationStats,
     /// The most memory the job needed, with where the number comes from;
     /// `None` when neither source is available.
     pub peak_memory: Option<PeakMemory>,
-    /// Blocks allocated per measured run, on average (all threads); `None`
+    /// Blocks allocated per measured run, on average (all threads: the
+    /// difference of [`HeapStats::total_blocks`](crate::HeapStats::total_blocks) over the runs); `None`
     /// without the allocator.
-    pub allocations_per_run: Option<u64>,
+    pub total_blocks_per_run: Option<u64>,
     /// Bytes allocated per measured run, on average (all threads); `None`
     /// without the allocator.
-    pub bytes_allocated_per_run: Option<u64>,
+    pub total_bytes_per_run: Option<u64>,
     /// The process's largest resident set after the runs (`getrusage`),
     /// whichever source `peak_memory` has; `None` where not available.
     pub max_rss_bytes: Option<u64>,
 }
 
-/// Durations of a job's measured runs. Percentiles are nearest-rank over the
-/// runs themselves: with 10 runs, p95 and p99 are the slowest run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunDurations {
-    /// Mean.
-    pub mean: Duration,
-    /// Fastest run.
-    pub min: Duration,
-    /// Median.
-    pub p50: Duration,
-    /// 95th percentile.
-    pub p95: Duration,
-    /// 99th percentile.
-    pub p99: Duration,
-    /// Slowest run.
-    pub max: Duration,
-}
-
 /// The peak memory of a [`JobProfile`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PeakMemory {
     /// Bytes.
     pub bytes: u64,
@@ -67,6 +54,7 @@ pub struct PeakMemory {
 
 /// Where a [`PeakMemory`] comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum MemorySource {
     /// The counting allocator's heap peak during the worst run: live heap
     /// bytes, the program's own data before the run included. What the
@@ -142,9 +130,9 @@ impl Recorder {
             (Some(start), Some(end)) => Some(f(end).saturating_sub(f(start)) / runs),
             _ => None,
         };
-        let allocations_per_run = per_run(|s| s.total_blocks);
-        let bytes_allocated_per_run = per_run(|s| s.total_bytes);
-        let max_rss_bytes = crate::rusage::max_rss_bytes();
+        let total_blocks_per_run = per_run(|s| s.total_blocks);
+        let total_bytes_per_run = per_run(|s| s.total_bytes);
+        let max_rss_bytes = crate::sys::max_rss_bytes();
         let peak_memory = match (self.peak, max_rss_bytes) {
             (Some((bytes, error_bound)), _) => Some(PeakMemory {
                 bytes,
@@ -162,32 +150,12 @@ impl Recorder {
             name: name.to_string(),
             sample_size: self.durations.len(),
             warmup_runs: config.warmup_runs,
-            duration: summarize(&mut self.durations),
+            duration: DurationStats::of_runs(&mut self.durations),
             peak_memory,
-            allocations_per_run,
-            bytes_allocated_per_run,
+            total_blocks_per_run,
+            total_bytes_per_run,
             max_rss_bytes,
         }
-    }
-}
-
-/// Mean, min, nearest-rank percentiles and max of `durations`.
-fn summarize(durations: &mut [Duration]) -> RunDurations {
-    if durations.is_empty() {
-        return RunDurations::default();
-    }
-    durations.sort_unstable();
-    let n = durations.len();
-    let rank = |q: f64| durations[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
-    let total_nanos = durations.iter().fold(0u128, |sum, d| sum + d.as_nanos());
-    let mean_nanos = u64::try_from(total_nanos / n as u128).unwrap_or(u64::MAX);
-    RunDurations {
-        mean: Duration::from_nanos(mean_nanos),
-        min: durations[0],
-        p50: rank(0.50),
-        p95: rank(0.95),
-        p99: rank(0.99),
-        max: durations[n - 1],
     }
 }
 
@@ -223,7 +191,7 @@ impl fmt::Display for JobProfile {
             )?,
             None => writeln!(f, "  memory     not measured (no allocator, no getrusage)")?,
         }
-        match (self.allocations_per_run, self.bytes_allocated_per_run) {
+        match (self.total_blocks_per_run, self.total_bytes_per_run) {
             (Some(blocks), Some(allocated)) => writeln!(
                 f,
                 "  per run    {} allocations, {} allocated",
@@ -235,26 +203,5 @@ impl fmt::Display for JobProfile {
                 "  per run    allocations not counted (allocator not installed)"
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let mut runs: Vec<Duration> = (1..=10).rev().map(Duration::from_millis).collect();
-        let d = summarize(&mut runs);
-        assert_eq!(d.min, Duration::from_millis(1));
-        assert_eq!(d.p50, Duration::from_millis(5));
-        assert_eq!(d.p95, Duration::from_millis(10));
-        assert_eq!(d.p99, Duration::from_millis(10));
-        assert_eq!(d.max, Duration::from_millis(10));
-        assert_eq!(d.mean, Duration::from_micros(5500));
-
-        let mut one = vec![Duration::from_millis(7)];
-        let d = summarize(&mut one);
-        assert_eq!((d.min, d.p50, d.p99), (one[0], one[0], one[0]));
     }
 }

@@ -13,6 +13,17 @@
 //! process back to it. Module data is read in place, so every listed
 //! library is pinned (`dlopen` with `RTLD_NODELETE`): a program that
 //! `dlclose`s a plugin keeps it mapped.
+//!
+//! Nothing here may panic: a panic inside the allocator cannot unwind (it
+//! aborts), and catching it would run the panic hook, which prints and
+//! allocates, from inside the allocator. Our code reads with `get`, checks
+//! its arithmetic, and gives framehop only readers that refuse what is out
+//! of bounds. framehop and gimli check their arithmetic on the values they
+//! read, but for one subtraction on framehop's uncached DWARF path
+//! (`cfa - 8`), which only unwind tables that put a frame's CFA below
+//! address 8 could make overflow; this workspace builds both without
+//! overflow checks (see its `Cargo.toml`), so there it wraps to an address
+//! the stack reader refuses.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::ops::{Deref, Range};
@@ -25,8 +36,8 @@ use framehop::{
     ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, Unwinder,
 };
 
-use super::{read_stack_word, Bounds};
-use crate::spin::SpinLock;
+use super::stack::{read_word, readable, Bounds};
+use crate::sync::SpinLock;
 
 /// Unwinding never allocates: the cache preallocates gimli's evaluation
 /// space.
@@ -70,8 +81,8 @@ const STACK_NEEDED: usize = 128 * 1024;
 
 /// Walks the calling thread's stack; `None` when it cannot (the stack
 /// pointer is not in the thread's stack or too near its end, the modules
-/// are still being listed, no cache is free, or the walker panicked): the
-/// caller falls back to `backtrace`.
+/// are still being listed, or no cache is free): the caller falls back to
+/// `backtrace`.
 #[inline(never)]
 pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
     let (pc, sp, bp): (u64, u64, u64);
@@ -88,15 +99,7 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
             options(nomem, nostack, preserves_flags)
         );
     }
-    // The walk starts from this frame (the registers above), so the frames
-    // of `catch_unwind` below it are not part of the stack. A panic (an
-    // overflow on corrupt unwind data, in a debug build) must not unwind
-    // into the allocator.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        walk_from(pc, sp, bp, ips, bounds)
-    }))
-    .ok()
-    .flatten()
+    walk_from(pc, sp, bp, ips, bounds)
 }
 
 /// Walks the stack of the frame whose registers are `pc`, `sp`, `bp` (a
@@ -115,19 +118,22 @@ fn walk_from(
     }
     let walker = walker()?;
     let first = my_cache();
-    let mut slot = (0..CACHES).find_map(|i| CACHE_POOL[(first + i) % CACHES].try_lock())?;
+    let mut slot = (0..CACHES).find_map(|i| {
+        let pool = CACHE_POOL.get(first.wrapping_add(i) % CACHES)?;
+        pool.try_lock()
+    })?;
     let cache: &mut Cache = slot.get_or_insert_with(|| Box::new(Cache::new_in()));
     // Reads only aligned words between this frame's stack pointer and the
     // top of the thread's stack.
     let mut read_stack = |address: u64| {
         let at = usize::try_from(address).map_err(drop)?;
-        if at < sp_word || at % 8 != 0 || at.checked_add(8).is_none_or(|end| end > top) {
+        if !readable(at, sp_word, bounds) {
             return Err(());
         }
         // SAFETY: `at..at + 8` lies between `walk`'s stack pointer (this
         // thread's, still live: `walk` is running) and the top of this
-        // thread's stack (checked above): mapped memory of this thread.
-        Ok(unsafe { read_stack_word(at) } as u64)
+        // thread's stack (`readable`): mapped memory of this thread.
+        Ok(unsafe { read_word(at) } as u64)
     };
     let mut frames = walker.iter_frames(
         pc,
@@ -144,10 +150,10 @@ fn walk_from(
         let FrameAddress::ReturnAddress(address) = frame else {
             continue; // `walk`'s own instruction pointer
         };
-        if len == ips.len() {
+        let Some(slot) = ips.get_mut(len) else {
             return Some((len, true));
-        }
-        ips[len] = usize::try_from(address.get()).unwrap_or(0);
+        };
+        *slot = usize::try_from(address.get()).unwrap_or(0);
         len += 1;
     }
     Some((len, false))
@@ -162,18 +168,17 @@ fn walker() -> Option<&'static Walker> {
     if LISTING.swap(true, Acquire) {
         return None;
     }
-    // Only this thread gets here, once: `set` cannot find it filled. If
-    // listing fails, an empty walker (every walk stops at once, and `decide`
-    // settles on `backtrace`) rather than a listing forever in progress.
-    let walker = std::panic::catch_unwind(list_modules).unwrap_or_else(|_| Walker::new());
-    let _ = WALKER.set(walker);
+    // Only this thread gets here, once: `set` cannot find it filled. A
+    // module that cannot be read is left out; with none, every walk stops at
+    // once and `decide` settles on `backtrace`.
+    let _ = WALKER.set(list_modules());
     WALKER.get()
 }
 
 /// The calling thread's first choice of cache: threads take them in turn,
 /// and a thread keeps to its own, so the cache's lines stay in its core.
 fn my_cache() -> usize {
-    crate::thread_slot::thread_number() % CACHES
+    crate::sync::thread_number() % CACHES
 }
 
 /// A module found by `dl_iterate_phdr`, and the name to pin it by.
@@ -222,16 +227,14 @@ unsafe extern "C" fn add_module(
     _size: usize,
     data: *mut c_void,
 ) -> c_int {
-    // A panic must not cross the C frame; a module that cannot be read is
-    // skipped.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: `dl_iterate_phdr` passes a valid `dl_phdr_info` for the
-        // duration of the call, and `data` is the `Vec` `list_modules` gave it.
-        let (info, listed) = unsafe { (&*info, &mut *data.cast::<Vec<Listed>>()) };
-        if let Some(module) = module_of(info) {
-            listed.push(module);
-        }
-    }));
+    // Nothing here panics (a panic cannot cross the C frame); a module that
+    // cannot be read is skipped.
+    // SAFETY: `dl_iterate_phdr` passes a valid `dl_phdr_info` for the
+    // duration of the call, and `data` is the `Vec` `list_modules` gave it.
+    let (info, listed) = unsafe { (&*info, &mut *data.cast::<Vec<Listed>>()) };
+    if let Some(module) = module_of(info) {
+        listed.push(module);
+    }
     0
 }
 
@@ -244,6 +247,61 @@ const PF_R: u32 = 4;
 /// `DW_EH_PE_pcrel | DW_EH_PE_sdata4`.
 const PCREL_SDATA4: u8 = 0x1b;
 
+/// What a module's program headers say of its code and unwind tables, as
+/// addresses relative to its base (SVMAs).
+struct Layout {
+    text: Range<u64>,
+    eh_frame_hdr: Range<u64>,
+    /// Bytes loaded from the file into readable segments that are never
+    /// written: where unwind tables live.
+    read_only: Vec<Range<u64>>,
+}
+
+impl Layout {
+    /// The layout of the module whose program headers are `headers`.
+    fn of(headers: &[libc::Elf64_Phdr]) -> Option<Layout> {
+        let span = |start: u64, size: u64| Some(start..start.checked_add(size)?);
+        let text = headers
+            .iter()
+            .find(|h| h.p_type == PT_LOAD && h.p_flags & PF_X != 0)
+            .and_then(|h| span(h.p_vaddr, h.p_memsz))?;
+        let read_only = headers
+            .iter()
+            .filter(|h| h.p_type == PT_LOAD && h.p_flags & PF_R != 0 && h.p_flags & PF_W == 0)
+            .filter_map(|h| span(h.p_vaddr, h.p_filesz))
+            .collect();
+        let eh_frame_hdr = headers
+            .iter()
+            .find(|h| h.p_type == PT_GNU_EH_FRAME)
+            .and_then(|h| span(h.p_vaddr, h.p_memsz))?;
+        let layout = Layout {
+            text,
+            eh_frame_hdr,
+            read_only,
+        };
+        layout.within_read_only(&layout.eh_frame_hdr)?;
+        Some(layout)
+    }
+
+    /// The read-only, file-backed range that holds all of `range`.
+    fn within_read_only(&self, range: &Range<u64>) -> Option<Range<u64>> {
+        self.read_only
+            .iter()
+            .find(|seg| seg.start <= range.start && range.end <= seg.end)
+            .cloned()
+    }
+}
+
+/// The `.eh_frame` pointer of an `.eh_frame_hdr`: version 1, the pointer's
+/// encoding at byte 1, the pointer itself at bytes 4..8 (relative to byte
+/// 4). `None` for another version or encoding.
+fn eh_frame_offset(hdr: &[u8]) -> Option<i32> {
+    if hdr.first() != Some(&1) || hdr.get(1) != Some(&PCREL_SDATA4) {
+        return None;
+    }
+    Some(i32::from_le_bytes(hdr.get(4..8)?.try_into().ok()?))
+}
+
 /// A module's code range and unwind tables, from its program headers.
 fn module_of(info: &libc::dl_phdr_info) -> Option<Listed> {
     if info.dlpi_phdr.is_null() || info.dlpi_phnum == 0 {
@@ -254,73 +312,76 @@ fn module_of(info: &libc::dl_phdr_info) -> Option<Listed> {
     let headers =
         unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
     let base = info.dlpi_addr;
-    let span = |start: u64, size: u64| Some(start..start.checked_add(size)?);
-    let text = headers
-        .iter()
-        .find(|h| h.p_type == PT_LOAD && h.p_flags & PF_X != 0)
-        .and_then(|h| span(h.p_vaddr, h.p_memsz))?;
-    // Bytes that are loaded from the file into a readable segment that is
-    // never written: where unwind tables live.
-    let read_only: Vec<Range<u64>> = headers
-        .iter()
-        .filter(|h| h.p_type == PT_LOAD && h.p_flags & PF_R != 0 && h.p_flags & PF_W == 0)
-        .filter_map(|h| span(h.p_vaddr, h.p_filesz))
-        .collect();
-    let within_read_only = |r: &Range<u64>| {
-        read_only
-            .iter()
-            .find(|seg| seg.start <= r.start && r.end <= seg.end)
-            .cloned()
-    };
-    let hdr = headers
-        .iter()
-        .find(|h| h.p_type == PT_GNU_EH_FRAME)
-        .and_then(|h| span(h.p_vaddr, h.p_memsz))?;
-    if hdr.end - hdr.start < 8 {
-        return None;
-    }
-    within_read_only(&hdr)?;
+    let layout = Layout::of(headers)?;
     let mapped = |svma: &Range<u64>| -> Option<Mapped> {
+        let len = svma.end.checked_sub(svma.start)?;
         Some(Mapped {
             start: usize::try_from(base.checked_add(svma.start)?).ok()?,
-            len: usize::try_from(svma.end - svma.start).ok()?,
+            len: usize::try_from(len).ok()?,
         })
     };
+    let hdr = layout.eh_frame_hdr.clone();
     let hdr_bytes = mapped(&hdr)?;
-    // Version 1, then the encoding of the `.eh_frame` pointer at offset 4.
-    if hdr_bytes[0] != 1 || hdr_bytes[1] != PCREL_SDATA4 {
-        return None;
-    }
-    let offset = i32::from_le_bytes(hdr_bytes[4..8].try_into().ok()?);
     let eh_frame_start = hdr
         .start
         .checked_add(4)?
-        .checked_add_signed(i64::from(offset))?;
+        .checked_add_signed(i64::from(eh_frame_offset(&hdr_bytes)?))?;
     // `.eh_frame` has no length of its own here: read up to the end of the
     // read-only bytes that hold it (gimli stops at each entry's end).
-    let holder = within_read_only(&(eh_frame_start..eh_frame_start.checked_add(1)?))?;
+    let holder = layout.within_read_only(&(eh_frame_start..eh_frame_start.checked_add(1)?))?;
     let eh_frame = eh_frame_start..holder.end;
+    let text = layout.text;
     let code = base.checked_add(text.start)?..base.checked_add(text.end)?;
+    let sections = ExplicitModuleSectionInfo {
+        base_svma: 0,
+        // The code's range only: its bytes are needed by framehop for Mach-O
+        // and PE, not for ELF, and need not be readable.
+        text_svma: Some(text),
+        eh_frame: Some(mapped(&eh_frame)?),
+        eh_frame_svma: Some(eh_frame),
+        eh_frame_hdr_svma: Some(hdr),
+        eh_frame_hdr: Some(hdr_bytes),
+        ..ExplicitModuleSectionInfo::default()
+    };
+    let (name, pin_name) = names_of(info);
+    let module = Module::new(name, code, base, sections);
+    Some(Listed { module, pin_name })
+}
+
+/// The module's name, and the name to pin it by (`None` for the main
+/// program, whose name is empty, and the vDSO, which is not a file).
+fn names_of(info: &libc::dl_phdr_info) -> (String, Option<CString>) {
     let name = if info.dlpi_name.is_null() {
         CString::default()
     } else {
         // SAFETY: a non-null `dlpi_name` is a NUL-terminated string.
         CString::from(unsafe { CStr::from_ptr(info.dlpi_name) })
     };
-    // The main program has an empty name; the vDSO is not a file.
     let pin_name =
         (!name.is_empty() && !name.to_bytes().starts_with(b"linux-vdso")).then(|| name.clone());
-    let sections = ExplicitModuleSectionInfo {
-        base_svma: 0,
-        // The code's range only: its bytes are needed by framehop for Mach-O
-        // and PE, not for ELF, and need not be readable.
-        text_svma: Some(text.clone()),
-        eh_frame_svma: Some(eh_frame.clone()),
-        eh_frame: Some(mapped(&eh_frame)?),
-        eh_frame_hdr_svma: Some(hdr.clone()),
-        eh_frame_hdr: Some(hdr_bytes),
-        ..ExplicitModuleSectionInfo::default()
-    };
-    let module = Module::new(name.to_string_lossy().into_owned(), code, base, sections);
-    Some(Listed { module, pin_name })
+    (name.to_string_lossy().into_owned(), pin_name)
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eh_frame_pointers_are_read_only_in_the_usual_encoding() {
+        let mut hdr = [1u8, PCREL_SDATA4, 0x03, 0x3b, 0, 0, 0, 0];
+        hdr[4..8].copy_from_slice(&(-1234i32).to_le_bytes());
+        assert_eq!(eh_frame_offset(&hdr), Some(-1234));
+        assert_eq!(eh_frame_offset(&hdr[..6]), None, "too short");
+        hdr[0] = 2;
+        assert_eq!(eh_frame_offset(&hdr), None, "another version");
+        assert_eq!(eh_frame_offset(&[]), None);
+    }
+
+    #[test]
+    fn the_listing_finds_this_binary() {
+        let walker = list_modules();
+        let here = the_listing_finds_this_binary as fn() as usize as u64;
+        assert!(walker.max_known_code_address() > here);
+    }
 }

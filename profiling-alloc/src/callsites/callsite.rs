@@ -1,0 +1,87 @@
+//! The data of sampled stacks, [`Frame`] and [`Callsite`]: plain values,
+//! available with or without the `callsites` feature, so that a
+//! [`Report`](crate::Report) has one shape whatever the build.
+
+use serde::{Deserialize, Serialize};
+
+/// One frame of a callsite's stack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Frame {
+    /// Demangled function name without the hash suffix
+    /// (`my_crate::parse::parse_record`), or `"???"` when unknown.
+    pub function: String,
+    /// Source file, when debug info has it.
+    pub file: Option<String>,
+    /// Line in `file`.
+    pub line: Option<u32>,
+}
+
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.function)?;
+        if let Some(file) = &self.file {
+            write!(f, " ({file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// Path prefixes of the standard library's crates.
+const STD_PATHS: [&str; 6] = [
+    "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::",
+];
+
+impl Frame {
+    /// Whether the frame is the standard library's: its source file is under
+    /// the toolchain's `library/` (`/rustc/<commit>/library/alloc/src/raw_vec.rs`),
+    /// or its name is a std path. The file catches what names cannot:
+    /// `<u64 as core::fmt::Display>::fmt`, `<str>::to_uppercase`, a fn
+    /// pointer's `FnOnce::call_once`.
+    pub(crate) fn is_std_library(&self) -> bool {
+        let std_file = self.file.as_deref().is_some_and(|file| {
+            let file = file.replace('\\', "/");
+            file.starts_with("/rustc/") && file.contains("/library/")
+        });
+        std_file
+            || STD_PATHS
+                .iter()
+                .any(|prefix| self.function.starts_with(prefix))
+    }
+}
+
+/// Allocations made from one place in the program, from sampled stacks, in
+/// the words of [`HeapStats`](crate::HeapStats).
+///
+/// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with
+/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased estimates (each sample of a
+/// `s`-byte block stands for `1 / (1 - exp(-s/R))` blocks), rounded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Callsite {
+    /// The stack, innermost (the allocating code) first, with the profiler's
+    /// frames (and by default the standard library's allocation plumbing)
+    /// removed from the top.
+    pub frames: Vec<Frame>,
+    /// Whether the stack was cut at the configured depth.
+    pub truncated: bool,
+    /// The job path the allocations were made in, outermost job first (empty
+    /// outside any job).
+    pub job_path: Vec<String>,
+    /// Samples taken here.
+    pub samples: u64,
+    /// Blocks allocated here (estimated unless sampling every block).
+    pub total_blocks: u64,
+    /// Bytes allocated here (estimated likewise).
+    pub total_bytes: u64,
+    /// Of those, blocks still live.
+    pub live_blocks: u64,
+    /// Of those, bytes still live.
+    pub live_bytes: u64,
+    /// Blocks per power-of-two size class: `(smallest size, blocks)`.
+    pub size_classes: Vec<(u64, u64)>,
+}

@@ -1,0 +1,165 @@
+//! What users read about callsites: [`callsites`], [`live_callsites`],
+//! [`dropped_samples`], and the settings of the sampled path.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::callsite::{Callsite, Frame};
+use super::counters::SCALE;
+use super::stack_table::{self, StackEntry};
+use super::{live_blocks, symbols};
+use crate::heap::size_class::class_min_size;
+use crate::reentrancy::SamplingSuspended;
+
+/// How [`callsites_with`] presents stacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallsiteOptions {
+    /// Remove the standard library's allocation plumbing (`RawVec`,
+    /// `Vec::push`, `__rust_alloc` ...) from the top of each stack, so the
+    /// first frame is the code that asked for memory. Default: `true`.
+    pub fold_plumbing: bool,
+}
+
+impl Default for CallsiteOptions {
+    fn default() -> Self {
+        CallsiteOptions {
+            fold_plumbing: true,
+        }
+    }
+}
+
+/// Every callsite sampled so far, most bytes first, with symbols resolved
+/// (once per address, cached) and the allocation plumbing folded away.
+///
+/// Empty when the allocator is not installed or sampling is
+/// [`Sampling::Off`](crate::Sampling::Off) (see [`set_sampling`](crate::set_sampling)).
+pub fn callsites() -> Vec<Callsite> {
+    callsites_with(&CallsiteOptions::default())
+}
+
+/// [`callsites`] with options.
+pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
+    let _not_sampled = SamplingSuspended::enter();
+    let mut merged: Vec<Callsite> = Vec::new();
+    for (id, entry) in stack_table::stacks() {
+        if let Some(site) = resolve(id, entry, options) {
+            merge(&mut merged, site);
+        }
+    }
+    for site in &mut merged {
+        unscale(site);
+    }
+    merged.sort_by(|a, b| {
+        b.total_bytes
+            .cmp(&a.total_bytes)
+            .then_with(|| a.frames.len().cmp(&b.frames.len()))
+    });
+    merged
+}
+
+/// Stack `id` as a callsite with resolved frames; its counts still in
+/// units of 1/`SCALE`.
+fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Callsite> {
+    let counters = stack_table::counters(id)?;
+    let mut frames: Vec<Frame> = entry
+        .ips
+        .iter()
+        .flat_map(|&ip| symbols::resolve(ip))
+        .collect();
+    symbols::trim_top(&mut frames, options.fold_plumbing);
+    let job_path = entry
+        .job
+        .map(|node| node.names().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    let totals = counters.read();
+    Some(Callsite {
+        frames,
+        truncated: entry.truncated,
+        job_path,
+        samples: totals.samples,
+        total_blocks: totals.blocks,
+        total_bytes: totals.bytes,
+        live_blocks: totals.live_blocks.max(0) as u64,
+        live_bytes: totals.live_bytes.max(0) as u64,
+        size_classes: counters
+            .class_blocks()
+            .iter()
+            .enumerate()
+            .filter(|(_, &blocks)| blocks > 0)
+            .map(|(class, &blocks)| (class_min_size(class), blocks))
+            .collect(),
+    })
+}
+
+/// Adds `site` to the callsite with the same frames and job path, or as a
+/// new one: stacks that differ only in folded frames are one callsite.
+fn merge(merged: &mut Vec<Callsite>, site: Callsite) {
+    let Some(existing) = merged
+        .iter_mut()
+        .find(|m| m.frames == site.frames && m.job_path == site.job_path)
+    else {
+        merged.push(site);
+        return;
+    };
+    existing.samples += site.samples;
+    existing.total_blocks += site.total_blocks;
+    existing.total_bytes += site.total_bytes;
+    existing.live_blocks += site.live_blocks;
+    existing.live_bytes += site.live_bytes;
+    existing.truncated |= site.truncated;
+    for (min, blocks) in site.size_classes {
+        match existing.size_classes.iter_mut().find(|(m, _)| *m == min) {
+            Some((_, b)) => *b += blocks,
+            None => existing.size_classes.push((min, blocks)),
+        }
+    }
+    existing.size_classes.sort_unstable();
+}
+
+/// Counts from units of 1/`SCALE` to blocks and bytes.
+fn unscale(site: &mut Callsite) {
+    let unscaled = |n: u64| (n as f64 / SCALE).round() as u64;
+    site.total_blocks = unscaled(site.total_blocks);
+    site.total_bytes = unscaled(site.total_bytes);
+    site.live_blocks = unscaled(site.live_blocks);
+    site.live_bytes = unscaled(site.live_bytes);
+    for (_, blocks) in &mut site.size_classes {
+        *blocks = unscaled(*blocks);
+    }
+}
+
+/// The callsites whose sampled blocks are still alive, most live bytes first:
+/// the leak view, at the moment it is called (after a job, at the end of a
+/// test). Filter on [`Callsite::job_path`] for what one job left alive.
+pub fn live_callsites() -> Vec<Callsite> {
+    let mut live: Vec<Callsite> = callsites()
+        .into_iter()
+        .filter(|site| site.live_blocks > 0)
+        .collect();
+    live.sort_by_key(|site| std::cmp::Reverse(site.live_bytes));
+    live
+}
+
+/// Samples that could not be fully recorded because a table was full (the
+/// stack table, or the table of live sampled blocks); totals are unaffected.
+pub fn dropped_samples() -> u64 {
+    stack_table::DROPPED.load(Relaxed)
+}
+
+/// Sets how many frames a stack capture keeps (default 64, at most 128);
+/// deeper stacks are cut and marked [`Callsite::truncated`].
+pub fn set_stack_depth(frames: usize) {
+    stack_table::DEPTH.store(frames.clamp(1, stack_table::MAX_FRAMES), Relaxed);
+}
+
+/// Sets the capacities of the stack table and of the table of live sampled
+/// blocks (defaults [`DEFAULT_MAX_STACKS`](crate::DEFAULT_MAX_STACKS) and
+/// [`DEFAULT_MAX_TRACKED_BLOCKS`](crate::DEFAULT_MAX_TRACKED_BLOCKS)). Call it
+/// before the first sample: the stack table is allocated then, once, and the
+/// block limit is handed out in chunks of 1,024 from then on (a lower limit
+/// set later does not take back what was handed out).
+/// Values are clamped to 1..=4,194,304 stacks and 1..=67,108,864 blocks.
+pub fn set_sampling_limits(max_stacks: usize, max_tracked_blocks: usize) {
+    stack_table::MAX_STACKS.store(max_stacks.clamp(1, 1 << 22), Relaxed);
+    live_blocks::MAX_TRACKED.store(max_tracked_blocks.clamp(1, 1 << 26), Relaxed);
+}

@@ -1,0 +1,93 @@
+//! The sampled path: what the allocator calls for a sampled allocation
+//! ([`on_sample`]) and for a free the live-block filter could not rule out
+//! ([`take`], [`restore`]).
+//!
+//! Every function here runs with the thread untracked (`Untracked`), so
+//! nothing it allocates is counted or sampled, and it never re-enters a lock
+//! it holds. It takes the stack table's and the live-block table's spin
+//! locks, never allocates while holding them except through the untracked
+//! path, and never panics.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::live_blocks::{self, Tracked};
+use super::sampling::Sampling;
+use super::stack_table::{self, RawStack};
+use crate::reentrancy::{SamplingSuspended, Untracked};
+
+/// The sampled path: captures the stack of a block of `size` bytes at `addr`
+/// and adds it to its callsite. Called by the allocator on a sampled
+/// allocation; the thread is untracked meanwhile, so nothing here samples
+/// again or counts its own memory.
+#[cold]
+#[inline(never)]
+pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
+    if SamplingSuspended::active() {
+        return; // the profiler building a report for its caller
+    }
+    let _untracked = Untracked::enter();
+    let mut stack = RawStack::new();
+    stack_table::capture(&mut stack);
+    let job = crate::job::current_path();
+    let Some(id) = stack_table::intern(&stack, job) else {
+        return;
+    };
+    let Some(counters) = stack_table::counters(id) else {
+        return;
+    };
+    // The weight of the mode that decided to sample, not of one set since.
+    let weight = Sampling::decode(mode).weight(size);
+    let (blocks, bytes) = counters.add_sample(size, weight);
+    if !live_blocks::insert(Tracked {
+        addr,
+        stack: id,
+        blocks,
+        bytes,
+    }) {
+        // Counted in the totals, but its free cannot be attributed.
+        counters.remove_live(blocks, bytes);
+        stack_table::DROPPED.fetch_add(1, Relaxed);
+    }
+}
+
+/// Whether a freed block at `addr` may be a sampled one: one relaxed load
+/// until a block is sampled, then a lookup in the counting filter; only a
+/// hit calls [`take`].
+#[inline(always)]
+pub(crate) fn maybe_tracked(addr: usize) -> bool {
+    live_blocks::maybe_tracked(addr)
+}
+
+/// A free, or the old block of a realloc, at `addr` that the filter could
+/// not rule out: stops tracking the block and takes it off its callsite's
+/// live counts. For a realloc, [`restore`] undoes it if the realloc fails.
+#[cold]
+#[inline(never)]
+pub(crate) fn take(addr: usize) -> Option<Tracked> {
+    // The profiler's own memory is never a sampled block, and the profiler
+    // may free it while holding a table's lock: never look it up.
+    if Untracked::active() {
+        return None;
+    }
+    let _untracked = Untracked::enter();
+    let block = live_blocks::remove(addr)?;
+    if let Some(counters) = stack_table::counters(block.stack) {
+        counters.remove_live(block.blocks, block.bytes);
+    }
+    Some(block)
+}
+
+/// Tracks a block [`take`]n from a realloc that failed again.
+#[cold]
+#[inline(never)]
+pub(crate) fn restore(block: Tracked) {
+    let _untracked = Untracked::enter();
+    if let Some(counters) = stack_table::counters(block.stack) {
+        counters.add_live(block.blocks, block.bytes);
+    }
+    if !live_blocks::insert(block) {
+        if let Some(counters) = stack_table::counters(block.stack) {
+            counters.remove_live(block.blocks, block.bytes);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Each thread's Poisson countdown: the bytes left until its next sample,
+//! and the generator that draws the next distance (see `sampling` for why
+//! this gives unbiased estimates).
+//!
+//! The state is the thread's own, in a `const`-initialised thread-local
+//! without a destructor: the allocator reads and writes it with plain loads
+//! and stores, only when sampling is on, and never for a thread whose locals
+//! are gone (its allocations are counted, not sampled).
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::sampling::EVERY;
+
+/// One thread's sampler.
+#[derive(Debug)]
+struct Sampler {
+    /// Bytes left until the next sampled allocation.
+    countdown: Cell<i64>,
+    /// The generator's state (0: not seeded yet).
+    rng: Cell<u64>,
+    /// The Poisson mean `countdown` was drawn with (0: draw anew).
+    mean_bytes: Cell<u64>,
+}
+
+thread_local! {
+    static SAMPLER: Sampler = const {
+        Sampler {
+            countdown: Cell::new(0),
+            rng: Cell::new(0),
+            mean_bytes: Cell::new(0),
+        }
+    };
+}
+
+/// Seed mixed into each thread's generator.
+static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+
+/// Whether to sample an allocation of `size` bytes under the encoded `mode`
+/// (not `OFF`): always for `EVERY`, otherwise when it ends the calling
+/// thread's countdown.
+#[inline(always)]
+pub(crate) fn should_sample(size: usize, mode: u64) -> bool {
+    if mode == EVERY {
+        return true;
+    }
+    SAMPLER
+        .try_with(|sampler| sampler.take(size, mode))
+        .unwrap_or(false)
+}
+
+/// Reseeds the calling thread's generator and sets the seed later threads
+/// mix in.
+pub(crate) fn reseed(seed: u64) {
+    SEED.store(seed, Relaxed);
+    let _ = SAMPLER.try_with(|sampler| {
+        // Only the seed decides: the distance is drawn from it at the next
+        // allocation.
+        sampler.rng.set(splitmix(seed) | 1);
+        sampler.mean_bytes.set(0);
+    });
+}
+
+impl Sampler {
+    /// Counts `size` bytes down; true when they end the distance (a new one
+    /// is drawn).
+    #[inline(always)]
+    fn take(&self, size: usize, mean_bytes: u64) -> bool {
+        if self.mean_bytes.get() != mean_bytes {
+            self.restart(mean_bytes);
+        }
+        let left = self.countdown.get().saturating_sub_unsigned(size as u64);
+        if left > 0 {
+            self.countdown.set(left);
+            return false;
+        }
+        self.countdown.set(self.exponential(mean_bytes));
+        true
+    }
+
+    /// Draws a fresh distance at the current rate: on a thread's first
+    /// allocation, after a reseed, or when the rate changed. (The exponential
+    /// distribution is memoryless, so dropping the old distance biases
+    /// nothing.)
+    #[cold]
+    fn restart(&self, mean_bytes: u64) {
+        if self.rng.get() == 0 {
+            // Mix in where this thread's sampler lives, so that threads draw
+            // differently.
+            let seed = SEED.load(Relaxed) ^ (self as *const Sampler as u64).rotate_left(32);
+            self.rng.set(splitmix(seed) | 1);
+        }
+        self.countdown.set(self.exponential(mean_bytes));
+        self.mean_bytes.set(mean_bytes);
+    }
+
+    /// An exponentially distributed distance with mean `mean_bytes`, rounded
+    /// up (a block of `s` bytes then ends a distance `d` with probability
+    /// exactly `1 - exp(-s/R)`).
+    fn exponential(&self, mean_bytes: u64) -> i64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        // 53 random bits → uniform in (0, 1].
+        let uniform = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let distance = (-uniform.ln() * mean_bytes as f64).ceil();
+        (distance as i64).max(1)
+    }
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler() -> Sampler {
+        Sampler {
+            countdown: Cell::new(0),
+            rng: Cell::new(0),
+            mean_bytes: Cell::new(0),
+        }
+    }
+
+    #[test]
+    fn distances_have_the_requested_mean() {
+        let sampler = sampler();
+        sampler.restart(4096);
+        let draws = 200_000;
+        let mean: f64 = (0..draws)
+            .map(|_| sampler.exponential(4096) as f64)
+            .sum::<f64>()
+            / draws as f64;
+        // Standard error of the mean of an exponential: mean / sqrt(n) ≈ 9.2.
+        assert!(
+            (mean - 4096.0).abs() < 5.0 * 4096.0 / (draws as f64).sqrt(),
+            "mean {mean}"
+        );
+    }
+
+    #[test]
+    fn one_sample_per_mean_bytes_on_average() {
+        let sampler = sampler();
+        let blocks = 400_000u64;
+        let sampled = (0..blocks).filter(|_| sampler.take(64, 1024)).count() as f64;
+        // Each 64-byte block is sampled with probability 1 - exp(-1/16).
+        let p = -(-64.0f64 / 1024.0).exp_m1();
+        let expected = blocks as f64 * p;
+        let sd = (blocks as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (sampled - expected).abs() < 5.0 * sd,
+            "{sampled} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn the_same_seed_samples_the_same_blocks() {
+        let pattern = || {
+            reseed(42);
+            (0..1000)
+                .map(|i| should_sample(16 + i % 700, 4096))
+                .collect::<Vec<bool>>()
+        };
+        let first = pattern();
+        assert!(first.iter().any(|&s| s) && first.iter().any(|&s| !s));
+        assert_eq!(pattern(), first);
+        assert!(should_sample(1, EVERY));
+    }
+}

@@ -1,0 +1,201 @@
+//! When to capture an allocation's stack: never, always, or byte-based
+//! Poisson sampling as in tcmalloc, jemalloc and Go.
+//!
+//! Poisson sampling: each thread draws the number of bytes until its next
+//! sample from an exponential distribution with mean `R`, and counts it down
+//! by each allocation's size; the allocation that takes it to zero is
+//! sampled, and a new distance is drawn. A block of `s` bytes is then sampled
+//! with probability `1 - exp(-s/R)`, so a sample stands for
+//! `1 / (1 - exp(-s/R))` blocks and `s / (1 - exp(-s/R))` bytes: estimates
+//! built from these weights are unbiased. (The per-thread countdown is in
+//! `sampler`; this module holds the mode all threads read.)
+//!
+//! Without stack capture (feature `callsites` off) the mode is kept and
+//! reported, but nothing samples.
+#![cfg_attr(not(feature = "callsites"), allow(dead_code))]
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sync::{Padded, SpinLock};
+
+/// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// None: no stack is captured, the allocator only counts.
+    Off,
+    /// Every allocation: exact per-callsite numbers, at the cost of a stack
+    /// capture per allocation (the mode dhat-rs always runs in). For tests and
+    /// small programs.
+    Every,
+    /// Byte-based Poisson sampling, one sample per `mean_bytes` allocated on
+    /// average; per-callsite numbers are unbiased estimates.
+    Poisson {
+        /// Mean distance between samples, in bytes allocated.
+        mean_bytes: u64,
+    },
+}
+
+impl Sampling {
+    /// The default rate of [`Sampling::Poisson`]: one sample per 512 KiB.
+    pub const DEFAULT_MEAN_BYTES: u64 = 512 * 1024;
+
+    /// Poisson sampling at the default rate.
+    pub const fn poisson() -> Sampling {
+        Sampling::Poisson {
+            mean_bytes: Self::DEFAULT_MEAN_BYTES,
+        }
+    }
+
+    /// The encoding kept in [`MODE`].
+    pub(crate) const fn encode(self) -> u64 {
+        match self {
+            Sampling::Off => OFF,
+            Sampling::Every => EVERY,
+            // 0 and u64::MAX are taken; a mean of 1 byte samples nearly every
+            // block anyway. Means above 1 TiB are clamped, so that weights
+            // stay far from overflowing the fixed-point counters.
+            Sampling::Poisson { mean_bytes } => {
+                if mean_bytes < 1 {
+                    1
+                } else if mean_bytes > MAX_MEAN_BYTES {
+                    MAX_MEAN_BYTES
+                } else {
+                    mean_bytes
+                }
+            }
+        }
+    }
+
+    pub(crate) fn decode(mode: u64) -> Sampling {
+        match mode {
+            OFF => Sampling::Off,
+            EVERY => Sampling::Every,
+            mean_bytes => Sampling::Poisson { mean_bytes },
+        }
+    }
+
+    /// How many blocks one sample of a `size`-byte block stands for:
+    /// `1 / (1 - exp(-size/R))` for Poisson sampling, 1 otherwise.
+    pub(crate) fn weight(self, size: usize) -> f64 {
+        // (Means are at most 1 TiB, so a weight times a size stays well
+        // within the counters' range.)
+        match self {
+            Sampling::Poisson { mean_bytes } => {
+                let p = -(-(size as f64) / mean_bytes as f64).exp_m1();
+                if p > 0.0 {
+                    1.0 / p
+                } else {
+                    1.0
+                }
+            }
+            Sampling::Off | Sampling::Every => 1.0,
+        }
+    }
+}
+
+/// [`MODE`] for [`Sampling::Off`].
+pub(crate) const OFF: u64 = 0;
+/// [`MODE`] for [`Sampling::Every`]; any other value is a Poisson mean.
+pub(crate) const EVERY: u64 = u64::MAX;
+/// Largest Poisson mean kept: 1 TiB.
+const MAX_MEAN_BYTES: u64 = 1 << 40;
+
+/// The current mode, encoded: read on every allocation (one relaxed load of a
+/// line written only when the mode changes).
+pub(crate) static MODE: Padded<AtomicU64> = Padded(AtomicU64::new(OFF));
+
+/// The sampling mode in force.
+pub fn sampling() -> Sampling {
+    Sampling::decode(MODE.load(Relaxed))
+}
+
+/// Changes the sampling mode at run time (the allocator's configuration sets
+/// the initial one). Threads pick the change up at their next allocation;
+/// a distance to the next sample already drawn at the old Poisson rate is
+/// kept.
+pub fn set_sampling(sampling: Sampling) {
+    let _publishing = PUBLISHING.lock();
+    SET_AT_RUN_TIME.store(true, Relaxed);
+    MODE.store(sampling.encode(), Relaxed);
+}
+
+/// Whether [`set_sampling`] was called: the allocator's configured mode then
+/// no longer applies, even if the allocator's first call comes later.
+static SET_AT_RUN_TIME: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`set_sampling`] and [`publish_configured`] one after the other, so
+/// that a mode set at run time cannot be overwritten by the configured one.
+/// Both are rare (the first allocation of the process, a call by the user),
+/// and the lock never allocates: usable from the allocator.
+static PUBLISHING: SpinLock<()> = SpinLock::new(());
+
+/// The allocator's first call: publishes its configured mode, unless
+/// [`set_sampling`] chose one already.
+pub(crate) fn publish_configured(sampling: u64) {
+    let _publishing = PUBLISHING.lock();
+    if !SET_AT_RUN_TIME.load(Relaxed) {
+        MODE.store(sampling, Relaxed);
+    }
+}
+
+/// Reseeds the calling thread's sampler, for reproducible tests: the same
+/// seed and the same sequence of allocations on this thread sample the same
+/// blocks. Other threads are not affected (threads started later mix this
+/// seed into theirs).
+pub fn seed_sampling(seed: u64) {
+    #[cfg(feature = "callsites")]
+    super::sampler::reseed(seed);
+    #[cfg(not(feature = "callsites"))]
+    let _ = seed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_match_the_closed_form() {
+        let poisson = Sampling::Poisson { mean_bytes: 1000 };
+        for size in [1usize, 10, 100, 1000, 10_000, 1_000_000] {
+            let expected = 1.0 / (1.0 - (-(size as f64) / 1000.0).exp());
+            let got = poisson.weight(size);
+            assert!(
+                (got - expected).abs() / expected < 1e-12,
+                "{size}: {got} vs {expected}"
+            );
+        }
+        // Huge blocks are always sampled and stand for themselves.
+        assert_eq!(poisson.weight(1 << 40), 1.0);
+        assert_eq!(Sampling::Every.weight(123), 1.0);
+    }
+
+    #[test]
+    fn modes_round_trip_through_their_encoding() {
+        for mode in [
+            Sampling::Off,
+            Sampling::Every,
+            Sampling::poisson(),
+            Sampling::Poisson { mean_bytes: 1 },
+        ] {
+            assert_eq!(Sampling::decode(mode.encode()), mode);
+        }
+        assert_eq!(
+            Sampling::decode(Sampling::Poisson { mean_bytes: 0 }.encode()),
+            Sampling::Poisson { mean_bytes: 1 }
+        );
+        assert_eq!(
+            Sampling::decode(
+                Sampling::Poisson {
+                    mean_bytes: u64::MAX
+                }
+                .encode()
+            ),
+            Sampling::Poisson {
+                mean_bytes: MAX_MEAN_BYTES
+            }
+        );
+    }
+}

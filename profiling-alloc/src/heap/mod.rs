@@ -1,0 +1,71 @@
+//! Counting: what the allocator does on every call, and what readers sum.
+//!
+//! - [`slot`]: one thread's counters, written by that thread alone with
+//!   plain loads and stores (or by anyone with atomic adds, for the shared
+//!   fallback slot).
+//! - [`slot_table`]: the fixed table of slots, which one a thread counts
+//!   into, the readers' sums over all of them, and the thread's "untracked"
+//!   marker (the profiler's own allocations).
+//! - [`peak`]: the program-wide live count and its high-water mark, exact or
+//!   within a bound.
+//! - [`size_class`]: log2 size classes and the [`SizeHistogram`] readers get.
+//! - [`stats`]: [`HeapStats`] and its readers.
+//! - [`measure`]: one thread's [`AllocDelta`] over a closure or a job.
+//!
+//! Invariants of everything reachable from the allocator here: no lock, no
+//! allocation, no panic (no `unwrap`, no indexing that can fail), no
+//! syscall; thread-locals are `const`-initialised without destructors and
+//! read with `try_with`, with the shared slot as the fallback when they are
+//! gone. (One exception, once per thread: claiming a slot registers the
+//! destructor that gives it back; see `slot_table`.)
+
+pub(crate) mod measure;
+pub(crate) mod peak;
+pub(crate) mod size_class;
+pub(crate) mod slot;
+pub(crate) mod slot_table;
+pub(crate) mod stats;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Release};
+
+pub use measure::{measure, AllocDelta};
+pub use size_class::{SizeClass, SizeHistogram};
+pub use stats::{heap_stats, reset_peak, size_histogram, HeapStats};
+
+/// Whether the `enabled` feature is on. Tested with a plain `if` rather than
+/// `#[cfg]` so that both builds type-check the same code; the optimiser drops
+/// the counting when it is off.
+pub(crate) const ENABLED: bool = cfg!(feature = "enabled");
+
+/// Set by the allocator's first call, after it published its configuration.
+static INSTALLED: crate::sync::Padded<AtomicBool> = crate::sync::Padded(AtomicBool::new(false));
+
+/// Whether the allocator has counted anything yet. Cheap: one load of a line
+/// written once.
+#[inline(always)]
+pub(crate) fn counting_started() -> bool {
+    INSTALLED.load(Acquire)
+}
+
+/// Called by the allocator once it has published its configuration (peak
+/// mode, sampling mode): from now on readers see it installed.
+pub(crate) fn mark_installed() {
+    INSTALLED.store(true, Release);
+}
+
+/// Whether `ProfilingAllocator` is the global allocator and counting (the
+/// `enabled` feature is on). Makes one small allocation the first time it is
+/// asked before anything else allocated, to find out.
+pub(crate) fn installed() -> bool {
+    if !ENABLED {
+        return false;
+    }
+    if counting_started() {
+        return true;
+    }
+    // Nothing has been counted yet: allocate once to see whether we are
+    // installed.
+    drop(std::hint::black_box(Box::new(0u8)));
+    counting_started()
+}

@@ -1,0 +1,214 @@
+//! The program-wide live count and its high-water mark (the peak).
+//!
+//! Two modes, chosen by the allocator's configuration:
+//!
+//! - **Default (bounded error).** Each thread keeps its change to live bytes
+//!   in its own slot (`pending_*`) and adds it to the global live count only
+//!   when it reaches the tolerance `T` in either direction. The global count
+//!   therefore differs from the true live bytes by less than `T` per thread
+//!   holding a slot, and so does the peak taken from it:
+//!   `|reported peak - true peak| <= T * threads`. The common path touches only
+//!   the thread's own slot.
+//! - **Exact.** Every allocation and free updates one global 128-bit atomic
+//!   holding live bytes and live blocks together, so the peak and the block
+//!   count at that moment are exact. This writes a cache line shared by all
+//!   threads, which is what it costs.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+
+use portable_atomic::AtomicU128;
+
+use super::slot::{LiveChange, Slot};
+use crate::sync::Padded;
+
+/// Live bytes and blocks that threads have flushed (default mode).
+static FLUSHED_BYTES: Padded<AtomicI64> = Padded(AtomicI64::new(0));
+static FLUSHED_BLOCKS: AtomicI64 = AtomicI64::new(0);
+/// Highest flushed live bytes, and the flushed live blocks at that moment.
+static PEAK_BYTES: Padded<AtomicU64> = Padded(AtomicU64::new(0));
+static PEAK_BLOCKS: AtomicU64 = AtomicU64::new(0);
+
+/// Exact mode: live bytes in the high 64 bits, live blocks in the low 64 bits.
+/// Both are never negative in the order the atomic sees its updates (a block
+/// is counted before its pointer can reach a free), so a wrapping 128-bit add
+/// of `bytes << 64 + blocks` updates both halves without borrow trouble.
+static EXACT_LIVE: Padded<AtomicU128> = Padded(AtomicU128::new(0));
+/// Exact mode: the state of `EXACT_LIVE` at its highest live bytes.
+static EXACT_PEAK: Padded<AtomicU128> = Padded(AtomicU128::new(0));
+
+/// Which mode the installed allocator uses, and its tolerance, published
+/// once per thread so that readers can say how exact the peak is.
+static EXACT_MODE: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+static TOLERANCE: AtomicU64 = AtomicU64::new(0);
+
+/// Records the allocator's peak configuration for readers.
+pub(crate) fn publish_mode(exact: bool, tolerance: u64) {
+    EXACT_MODE.store(exact, Relaxed);
+    TOLERANCE.store(tolerance, Relaxed);
+}
+
+#[inline(always)]
+fn pack(change: LiveChange) -> u128 {
+    ((change.bytes as i128) << 64).wrapping_add(change.blocks as i128) as u128
+}
+
+#[inline(always)]
+fn unpack(state: u128) -> (u64, u64) {
+    ((state >> 64) as u64, state as u64)
+}
+
+/// Exact mode: applies `change` to the global live state and raises the peak.
+#[inline(always)]
+pub(crate) fn apply_exact(change: LiveChange) {
+    let delta = pack(change);
+    let now = EXACT_LIVE.fetch_add(delta, Relaxed).wrapping_add(delta);
+    if change.bytes > 0 {
+        raise_exact_peak(now);
+    }
+}
+
+#[inline]
+fn raise_exact_peak(now: u128) {
+    let (now_bytes, _) = unpack(now);
+    let mut peak = EXACT_PEAK.load(Relaxed);
+    // `>=`: on a tie the latest state wins (DESIGN rule 6). Between threads,
+    // "latest" is the order of these compare-and-swaps, which may differ from
+    // the order of the `fetch_add`s by a few instructions.
+    while now_bytes >= unpack(peak).0 && now != peak {
+        match EXACT_PEAK.compare_exchange_weak(peak, now, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(seen) => peak = seen,
+        }
+    }
+}
+
+/// Default mode, owner of `slot` only: adds `change` to the slot's pending
+/// live count and flushes it once it reaches `tolerance` bytes either way.
+#[inline(always)]
+pub(crate) fn add_pending(slot: &Slot, change: LiveChange, tolerance: u64) {
+    let bytes = slot.pending_bytes.load(Relaxed).wrapping_add(change.bytes);
+    let blocks = slot
+        .pending_blocks
+        .load(Relaxed)
+        .wrapping_add(change.blocks);
+    if bytes.unsigned_abs() >= tolerance {
+        slot.pending_bytes.store(0, Relaxed);
+        slot.pending_blocks.store(0, Relaxed);
+        flush(LiveChange { bytes, blocks });
+    } else {
+        slot.pending_bytes.store(bytes, Relaxed);
+        slot.pending_blocks.store(blocks, Relaxed);
+    }
+}
+
+/// Owner of `slot` only: flushes whatever is pending (a thread giving its slot
+/// up at exit).
+pub(crate) fn flush_pending(slot: &Slot) {
+    let bytes = slot.pending_bytes.swap(0, Relaxed);
+    let blocks = slot.pending_blocks.swap(0, Relaxed);
+    if bytes != 0 || blocks != 0 {
+        flush(LiveChange { bytes, blocks });
+    }
+}
+
+/// Default mode: adds `change` to the global live count and raises the peak.
+#[inline]
+pub(crate) fn flush(change: LiveChange) {
+    let bytes = FLUSHED_BYTES
+        .fetch_add(change.bytes, Relaxed)
+        .wrapping_add(change.bytes);
+    let blocks = FLUSHED_BLOCKS
+        .fetch_add(change.blocks, Relaxed)
+        .wrapping_add(change.blocks);
+    if change.bytes > 0 && bytes > 0 {
+        let bytes = bytes as u64;
+        if bytes >= PEAK_BYTES.load(Relaxed) && PEAK_BYTES.fetch_max(bytes, Relaxed) <= bytes {
+            PEAK_BLOCKS.store(blocks.max(0) as u64, Relaxed);
+        }
+    }
+}
+
+/// The peak as a reader sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PeakReading {
+    pub(crate) bytes: u64,
+    pub(crate) blocks: u64,
+    pub(crate) exact: bool,
+    /// Bound on `|bytes - true peak|`; 0 when exact.
+    pub(crate) error_bound: u64,
+}
+
+/// Reads the peak. `live_bytes`/`live_blocks` are the current exact sums: the
+/// peak reported is never below them. `threads` is the most slots ever held
+/// at once, which bounds how many pending counts can be outstanding.
+pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64) -> PeakReading {
+    if EXACT_MODE.load(Relaxed) {
+        // Exact: the tracked pair is the truth (the summed live counts of a
+        // reader racing with other threads are not, so they are not mixed in).
+        let (bytes, blocks) = unpack(EXACT_PEAK.load(Relaxed));
+        return PeakReading {
+            bytes,
+            blocks,
+            exact: true,
+            error_bound: 0,
+        };
+    }
+    let (mut bytes, mut blocks) = (PEAK_BYTES.load(Relaxed), PEAK_BLOCKS.load(Relaxed));
+    if live_bytes > bytes {
+        bytes = live_bytes;
+        blocks = live_blocks;
+    }
+    let error_bound = TOLERANCE.load(Relaxed).saturating_mul(threads);
+    PeakReading {
+        bytes,
+        blocks,
+        exact: false,
+        error_bound,
+    }
+}
+
+/// Sets the peak to the current live state (`live_*` are the exact sums, used
+/// in default mode; exact mode takes its own consistent pair). Plain stores: a
+/// peak raised by another thread during the reset may be overwritten, so a
+/// phase's peak is only meaningful when the reset happens while other threads
+/// are quiet.
+pub(crate) fn reset(live_bytes: u64, live_blocks: u64) {
+    if EXACT_MODE.load(Relaxed) {
+        EXACT_PEAK.store(EXACT_LIVE.load(Relaxed), Relaxed);
+    } else {
+        PEAK_BYTES.store(live_bytes, Relaxed);
+        PEAK_BLOCKS.store(live_blocks, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips_negative_changes() {
+        let start = pack(LiveChange {
+            bytes: 1000,
+            blocks: 3,
+        });
+        let after = start.wrapping_add(pack(LiveChange {
+            bytes: -400,
+            blocks: -1,
+        }));
+        assert_eq!(unpack(after), (600, 2));
+        let after = after.wrapping_add(pack(LiveChange {
+            bytes: 50,
+            blocks: 0,
+        }));
+        assert_eq!(unpack(after), (650, 2));
+    }
+
+    #[test]
+    fn exact_atomics_are_lock_free_here() {
+        // On x86_64 and aarch64 the 128-bit atomic must not fall back to a lock.
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            assert!(AtomicU128::is_lock_free());
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! One thread's allocation counters: a [`Slot`], and how it is written.
+//!
+//! A thread that owns a slot (see [`super::slot_table`]) is its only writer,
+//! so it updates the counters with a plain load and store ([`Owned`]): no
+//! atomic read-modify-write, no cache line shared with another writer. The
+//! shared fallback slot, used by threads without one, takes real atomic adds
+//! ([`Shared`]). Readers sum all slots with relaxed loads.
+//!
+//! The counters are cumulative and never reset, so a slot handed from an
+//! exited thread to a new one keeps the old thread's counts: the sum over slots
+//! is the program's total.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::size_class::{size_class, SIZE_CLASSES};
+
+/// How a slot's counters are written.
+pub(crate) trait Writer {
+    /// Adds `value` to `counter` (wrapping).
+    fn add(counter: &AtomicU64, value: u64);
+}
+
+/// The slot has one writer (the thread that owns it): load, add, store.
+pub(crate) enum Owned {}
+
+/// The slot is written by any thread: atomic `fetch_add`.
+pub(crate) enum Shared {}
+
+impl Writer for Owned {
+    #[inline(always)]
+    fn add(counter: &AtomicU64, value: u64) {
+        // PERF: a relaxed load and store compile to plain moves; a fetch_add
+        // would be a locked instruction. Correct because only the owner writes.
+        counter.store(counter.load(Relaxed).wrapping_add(value), Relaxed);
+    }
+}
+
+impl Writer for Shared {
+    #[inline(always)]
+    fn add(counter: &AtomicU64, value: u64) {
+        counter.fetch_add(value, Relaxed);
+    }
+}
+
+/// One thread's counters (or the shared fallback's).
+// NOTE: aligned to 128 bytes, not 64, because x86 prefetches cache lines in
+// adjacent pairs: two owners' hot counters must not share such a pair.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Blocks allocated: alloc, alloc_zeroed, and the new block of a realloc.
+    pub(crate) alloc_blocks: AtomicU64,
+    /// Bytes allocated, as `alloc_blocks`.
+    pub(crate) alloc_bytes: AtomicU64,
+    /// Blocks freed: dealloc, and the old block of a realloc.
+    pub(crate) freed_blocks: AtomicU64,
+    /// Bytes freed, as `freed_blocks`.
+    pub(crate) freed_bytes: AtomicU64,
+    /// Successful realloc calls.
+    pub(crate) reallocs: AtomicU64,
+    /// Highest `alloc_bytes - freed_bytes` of this slot since the innermost
+    /// running `measure` began (owner only; see `super::measure`).
+    pub(crate) max_net_bytes: AtomicI64,
+    /// Live bytes not yet added to the global live count (default peak mode).
+    pub(crate) pending_bytes: AtomicI64,
+    /// Live blocks not yet added to the global live count.
+    pub(crate) pending_blocks: AtomicI64,
+    /// Whether a thread owns this slot (written on claim and release only).
+    pub(crate) claimed: std::sync::atomic::AtomicBool,
+    /// Blocks allocated per size class.
+    pub(crate) class_blocks: [AtomicU64; SIZE_CLASSES],
+    /// Bytes allocated per size class.
+    pub(crate) class_bytes: [AtomicU64; SIZE_CLASSES],
+}
+
+/// A change to live bytes and blocks, handed to the peak tracker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LiveChange {
+    pub(crate) bytes: i64,
+    pub(crate) blocks: i64,
+}
+
+impl Slot {
+    /// An unclaimed slot with zero counts.
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub(crate) const EMPTY: Slot = Slot {
+        alloc_blocks: AtomicU64::new(0),
+        alloc_bytes: AtomicU64::new(0),
+        freed_blocks: AtomicU64::new(0),
+        freed_bytes: AtomicU64::new(0),
+        reallocs: AtomicU64::new(0),
+        max_net_bytes: AtomicI64::new(0),
+        pending_bytes: AtomicI64::new(0),
+        pending_blocks: AtomicI64::new(0),
+        claimed: std::sync::atomic::AtomicBool::new(false),
+        class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
+        class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
+    };
+
+    /// Counts a new block of `size` bytes (alloc, alloc_zeroed).
+    #[inline(always)]
+    pub(crate) fn record_alloc<W: Writer>(&self, size: usize) -> LiveChange {
+        self.count_new_block::<W>(size);
+        LiveChange {
+            bytes: size as i64,
+            blocks: 1,
+        }
+    }
+
+    /// Counts a freed block of `size` bytes.
+    #[inline(always)]
+    pub(crate) fn record_dealloc<W: Writer>(&self, size: usize) -> LiveChange {
+        W::add(&self.freed_blocks, 1);
+        W::add(&self.freed_bytes, size as u64);
+        LiveChange {
+            bytes: -(size as i64),
+            blocks: 0 - 1,
+        }
+    }
+
+    /// Counts a realloc from `old_size` to `new_size` bytes: one new block of
+    /// the new size and one freed block of the old size (DESIGN rule 6).
+    #[inline(always)]
+    pub(crate) fn record_realloc<W: Writer>(&self, old_size: usize, new_size: usize) -> LiveChange {
+        W::add(&self.reallocs, 1);
+        W::add(&self.freed_blocks, 1);
+        W::add(&self.freed_bytes, old_size as u64);
+        self.count_new_block::<W>(new_size);
+        LiveChange {
+            bytes: new_size as i64 - old_size as i64,
+            blocks: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn count_new_block<W: Writer>(&self, size: usize) {
+        W::add(&self.alloc_blocks, 1);
+        W::add(&self.alloc_bytes, size as u64);
+        let class = size_class(size) % SIZE_CLASSES;
+        W::add(&self.class_blocks[class], 1);
+        W::add(&self.class_bytes[class], size as u64);
+    }
+
+    /// Owner only: raises `max_net_bytes` to the slot's net bytes if higher.
+    #[inline(always)]
+    pub(crate) fn raise_max_net(&self) {
+        let net = self.net_bytes();
+        if net > self.max_net_bytes.load(Relaxed) {
+            self.max_net_bytes.store(net, Relaxed);
+        }
+    }
+
+    /// Bytes allocated minus bytes freed through this slot (negative when it
+    /// freed blocks other threads allocated).
+    #[inline(always)]
+    pub(crate) fn net_bytes(&self) -> i64 {
+        self.alloc_bytes
+            .load(Relaxed)
+            .wrapping_sub(self.freed_bytes.load(Relaxed)) as i64
+    }
+
+    /// A copy of the scalar counters.
+    pub(crate) fn totals(&self) -> Totals {
+        // Frees are read before allocations, which makes a reader racing with
+        // the owner less likely to see a free whose allocation it missed (not
+        // impossible: the loads are relaxed). Readers clamp live counts at 0.
+        let freed_blocks = self.freed_blocks.load(Relaxed);
+        let freed_bytes = self.freed_bytes.load(Relaxed);
+        Totals {
+            reallocs: self.reallocs.load(Relaxed),
+            alloc_blocks: self.alloc_blocks.load(Relaxed),
+            alloc_bytes: self.alloc_bytes.load(Relaxed),
+            freed_blocks,
+            freed_bytes,
+        }
+    }
+}
+
+/// Cumulative counts of one slot, or a sum over slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) alloc_blocks: u64,
+    pub(crate) alloc_bytes: u64,
+    pub(crate) freed_blocks: u64,
+    pub(crate) freed_bytes: u64,
+    pub(crate) reallocs: u64,
+}
+
+impl Totals {
+    /// Adds another slot's counts.
+    pub(crate) fn add(&mut self, other: &Totals) {
+        self.alloc_blocks = self.alloc_blocks.wrapping_add(other.alloc_blocks);
+        self.alloc_bytes = self.alloc_bytes.wrapping_add(other.alloc_bytes);
+        self.freed_blocks = self.freed_blocks.wrapping_add(other.freed_blocks);
+        self.freed_bytes = self.freed_bytes.wrapping_add(other.freed_bytes);
+        self.reallocs = self.reallocs.wrapping_add(other.reallocs);
+    }
+
+    /// Counts since `earlier` (wrapping, so a slot's counters may wrap).
+    pub(crate) fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            alloc_blocks: self.alloc_blocks.wrapping_sub(earlier.alloc_blocks),
+            alloc_bytes: self.alloc_bytes.wrapping_sub(earlier.alloc_bytes),
+            freed_blocks: self.freed_blocks.wrapping_sub(earlier.freed_blocks),
+            freed_bytes: self.freed_bytes.wrapping_sub(earlier.freed_bytes),
+            reallocs: self.reallocs.wrapping_sub(earlier.reallocs),
+        }
+    }
+
+    /// Live blocks: allocated minus freed, never below zero (a reader racing
+    /// with cross-thread frees may see a free before its allocation).
+    pub(crate) fn live_blocks(&self) -> u64 {
+        self.alloc_blocks.saturating_sub(self.freed_blocks)
+    }
+
+    /// Live bytes, as [`Totals::live_blocks`].
+    pub(crate) fn live_bytes(&self) -> u64 {
+        self.alloc_bytes.saturating_sub(self.freed_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_tallies_follow_dhat_conventions() {
+        let slot = Slot::EMPTY;
+        let change = slot.record_alloc::<Owned>(100);
+        assert_eq!((change.bytes, change.blocks), (100, 1));
+        let change = slot.record_realloc::<Owned>(100, 40);
+        assert_eq!((change.bytes, change.blocks), (-60, 0));
+        let change = slot.record_realloc::<Shared>(40, 4000);
+        assert_eq!((change.bytes, change.blocks), (3960, 0));
+        let change = slot.record_dealloc::<Shared>(4000);
+        assert_eq!((change.bytes, change.blocks), (-4000, -1));
+        let t = slot.totals();
+        assert_eq!(
+            t,
+            Totals {
+                alloc_blocks: 3,
+                alloc_bytes: 4140,
+                freed_blocks: 3,
+                freed_bytes: 4140,
+                reallocs: 2
+            }
+        );
+        assert_eq!((t.live_blocks(), t.live_bytes()), (0, 0));
+        assert_eq!(slot.class_blocks[size_class(100)].load(Relaxed), 1);
+        assert_eq!(slot.class_bytes[size_class(4000)].load(Relaxed), 4000);
+    }
+
+    #[test]
+    fn max_net_tracks_high_water_mark() {
+        let slot = Slot::EMPTY;
+        slot.record_alloc::<Owned>(500);
+        slot.raise_max_net();
+        slot.record_dealloc::<Owned>(500);
+        slot.raise_max_net();
+        assert_eq!(slot.max_net_bytes.load(Relaxed), 500);
+        assert_eq!(slot.net_bytes(), 0);
+    }
+}

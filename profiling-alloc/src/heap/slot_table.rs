@@ -1,0 +1,193 @@
+//! The slot table: which slot a thread counts into, and the readers' sums.
+//!
+//! A fixed table of [`SLOT_COUNT`] slots lives in a static. A thread claims the
+//! first free slot on its first allocation (one compare-and-swap, once per
+//! thread), remembers the index in a `const`-initialised thread-local without
+//! a destructor, and gives the slot back when it exits. Counts stay in the
+//! slot, so a later thread that reuses it continues from them and the sum over
+//! slots never loses an exited thread's allocations.
+//!
+//! A thread counts into the shared slot instead (atomic adds, still exact)
+//! when it has no thread-locals (start-up, teardown after its slot was given
+//! back: DESIGN rule 2) or when all slots are taken.
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::peak;
+use super::size_class::SIZE_CLASSES;
+use super::slot::{Slot, Totals};
+
+/// How many threads can hold a slot at once; further threads count into the
+/// shared slot. 1024 slots take about 1.2 MB of zeroed static memory, of which
+/// only the slots ever claimed are touched.
+pub(crate) const SLOT_COUNT: usize = 1024;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: Slot = Slot::EMPTY;
+static SLOTS: [Slot; SLOT_COUNT] = [EMPTY_SLOT; SLOT_COUNT];
+/// The fallback slot, written with atomic adds by any thread.
+pub(crate) static SHARED: Slot = Slot::EMPTY;
+/// One past the highest slot index ever claimed: readers sum `SLOTS[..HIGH_WATER]`.
+/// Threads take the lowest free slot, so this is at least (and usually equal
+/// to) the most threads that ever held a slot at the same time.
+static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
+
+/// Thread-local slot index values that are not indices.
+const UNCLAIMED: usize = usize::MAX;
+const TABLE_FULL: usize = usize::MAX - 1;
+const RETIRED: usize = usize::MAX - 2;
+/// Set while the profiler allocates for itself (`reentrancy::Untracked`).
+const UNTRACKED: usize = usize::MAX - 3;
+
+thread_local! {
+    // NOTE: `const` and without `Drop`, so reading it never allocates, never
+    // registers a destructor and works during the thread's teardown
+    // (rust-lang/rust#116390). The allocator reads it once per call: it says
+    // both where to count and whether to count at all.
+    static SLOT_INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    // Its destructor gives the slot back at thread exit. It is touched only
+    // once, in `claim`, after `SLOT_INDEX` is set: the allocation made by
+    // registering the destructor then counts into the new slot instead of
+    // recursing into `claim`. Registering a destructor from inside the global
+    // allocator is supported by std since Rust 1.92 (rust-lang/rust#144465);
+    // before, std aborted on some platforms. On glibc the registration goes
+    // through `__cxa_thread_atexit_impl`, which takes the loader lock: this is
+    // the one lock of the allocator path, once per thread.
+    static RELEASER: SlotReleaser = const { SlotReleaser };
+}
+
+/// Gives the thread's slot back when its thread-locals are destroyed.
+struct SlotReleaser;
+
+impl Drop for SlotReleaser {
+    fn drop(&mut self) {
+        let _ = SLOT_INDEX.try_with(|index| {
+            // From here on this thread counts into the shared slot.
+            if let Some(slot) = SLOTS.get(index.replace(RETIRED)) {
+                peak::flush_pending(slot);
+                // Release: the next owner sees our final counts before adding.
+                slot.claimed.store(false, Release);
+            }
+        });
+    }
+}
+
+/// Where the calling thread's allocator calls are counted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// The thread's own slot.
+    Own(&'static Slot),
+    /// The shared slot (no thread-locals, or no free slot).
+    Shared,
+    /// Nowhere: the profiler is allocating for itself.
+    Untracked,
+}
+
+/// Where the calling thread counts, claiming a slot if it has none yet.
+#[inline(always)]
+pub(crate) fn target() -> Target {
+    SLOT_INDEX
+        .try_with(|index| match SLOTS.get(index.get()) {
+            Some(slot) => Target::Own(slot),
+            None => match index.get() {
+                UNCLAIMED => claim(index).map_or(Target::Shared, Target::Own),
+                UNTRACKED => Target::Untracked,
+                _ => Target::Shared,
+            },
+        })
+        .unwrap_or(Target::Shared)
+}
+
+/// The calling thread's own slot, claiming one if it has none yet; `None`
+/// when it counts into the shared slot or is untracked.
+pub(crate) fn current() -> Option<&'static Slot> {
+    match target() {
+        Target::Own(slot) => Some(slot),
+        Target::Shared | Target::Untracked => None,
+    }
+}
+
+/// Makes the calling thread untracked and returns what to restore with
+/// [`restore_index`]. For `reentrancy::Untracked` only.
+pub(crate) fn enter_untracked() -> usize {
+    SLOT_INDEX
+        .try_with(|index| index.replace(UNTRACKED))
+        .unwrap_or(RETIRED)
+}
+
+/// Puts back the index [`enter_untracked`] returned.
+pub(crate) fn restore_index(saved: usize) {
+    let _ = SLOT_INDEX.try_with(|index| index.set(saved));
+}
+
+/// Whether the calling thread is untracked now.
+#[cfg_attr(not(feature = "callsites"), allow(dead_code))]
+pub(crate) fn is_untracked() -> bool {
+    SLOT_INDEX
+        .try_with(|index| index.get() == UNTRACKED)
+        .unwrap_or(false)
+}
+
+#[cold]
+#[inline(never)]
+fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
+    for (i, slot) in SLOTS.iter().enumerate() {
+        if slot.claimed.load(Relaxed) {
+            continue;
+        }
+        // Acquire: pairs with the Release of the previous owner's exit.
+        if slot
+            .claimed
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_ok()
+        {
+            index.set(i);
+            HIGH_WATER.fetch_max(i + 1, Relaxed);
+            if RELEASER.try_with(|_| ()).is_err() {
+                // The thread is already tearing down its thread-locals: no
+                // destructor would give the slot back, so do not keep it.
+                index.set(RETIRED);
+                slot.claimed.store(false, Release);
+                return None;
+            }
+            return Some(slot);
+        }
+    }
+    index.set(TABLE_FULL);
+    None
+}
+
+/// Slots a reader must look at: the shared one and every one ever claimed.
+fn all_slots() -> impl Iterator<Item = &'static Slot> {
+    let claimed = HIGH_WATER.load(Relaxed).min(SLOT_COUNT);
+    std::iter::once(&SHARED).chain(SLOTS[..claimed].iter())
+}
+
+/// Most slots ever held at once.
+pub(crate) fn max_threads() -> u64 {
+    HIGH_WATER.load(Relaxed) as u64
+}
+
+/// The sum of every slot's counters.
+pub(crate) fn sum_totals() -> Totals {
+    let mut sum = Totals::default();
+    for slot in all_slots() {
+        sum.add(&slot.totals());
+    }
+    sum
+}
+
+/// The sum of every slot's size-class counters: (blocks, bytes) per class.
+pub(crate) fn sum_classes() -> ([u64; SIZE_CLASSES], [u64; SIZE_CLASSES]) {
+    let mut blocks = [0u64; SIZE_CLASSES];
+    let mut bytes = [0u64; SIZE_CLASSES];
+    for slot in all_slots() {
+        for class in 0..SIZE_CLASSES {
+            blocks[class] = blocks[class].wrapping_add(slot.class_blocks[class].load(Relaxed));
+            bytes[class] = bytes[class].wrapping_add(slot.class_bytes[class].load(Relaxed));
+        }
+    }
+    (blocks, bytes)
+}

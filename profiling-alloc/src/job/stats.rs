@@ -1,0 +1,197 @@
+//! What users read about jobs: [`JobStats`] per job from [`job_stats`],
+//! [`JobPathStats`] per job path from [`job_paths`], and [`reset_jobs`].
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::{Counts, DurationStats};
+use super::path;
+use super::site::{self, JobSite, SiteStats};
+
+/// What the registry knows about one job, from [`job_stats`].
+///
+/// Allocation numbers are inclusive: a job's count includes what the jobs it
+/// calls allocated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobStats {
+    /// The job's name: the function's path (`my_crate::ingest::parse`,
+    /// `my_crate::Parser::parse` for a method, `<my_crate::Csv as
+    /// my_crate::Format>::parse` for a trait method) unless given with
+    /// `#[profile_job(name = "...")]` or [`job`](crate::job).
+    pub name: String,
+    /// The module the job is defined in (empty for [`job`](crate::job) names).
+    pub module_path: String,
+    /// The source file of the job's definition (of the first call, for
+    /// [`job`](crate::job)).
+    pub file: String,
+    /// The line in `file`.
+    pub line: u32,
+    /// Calls recorded, however they ended.
+    pub calls: u64,
+    /// Calls that returned an `Err` (for jobs returning a `Result`).
+    pub errors: u64,
+    /// Calls that panicked.
+    pub panics: u64,
+    /// Async calls dropped before they completed.
+    pub cancelled: u64,
+    /// Wall-clock durations of the calls (percentiles from a histogram,
+    /// within 1%).
+    pub duration: DurationStats,
+    /// What the calls allocated; `None` when no call could be measured (the
+    /// allocator is not installed), never zeros standing in for "unknown".
+    pub allocations: Option<JobAllocStats>,
+}
+
+/// Allocations of a job's calls, in the words of
+/// [`HeapStats`](crate::HeapStats): each count summed over the measured
+/// calls, and with `_max`, the most of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobAllocStats {
+    /// Calls whose allocations were counted (all of them, unless some ran on a
+    /// thread without a counting slot of its own).
+    pub measured_calls: u64,
+    /// Blocks allocated (reallocs included, as in [`AllocDelta`](crate::AllocDelta)).
+    pub total_blocks: u64,
+    /// Most blocks one call allocated.
+    pub total_blocks_max: u64,
+    /// Bytes allocated.
+    pub total_bytes: u64,
+    /// Most bytes one call allocated.
+    pub total_bytes_max: u64,
+    /// Bytes freed.
+    pub freed_bytes: u64,
+    /// Most bytes one call freed.
+    pub freed_bytes_max: u64,
+    /// Bytes the calls kept: allocated minus freed during each call, summed
+    /// (what the job added to the live heap).
+    pub live_bytes: i64,
+    /// Most bytes one call kept.
+    pub live_bytes_max: i64,
+    /// Highest peak of one call: the most its live bytes rose above its
+    /// start.
+    pub peak_bytes_max: u64,
+}
+
+/// Statistics of every job called so far, in order of first call.
+///
+/// Sites that share a name (a function annotated with
+/// `#[profile_job(name = "x")]` and [`job("x", ..)`](job)) are reported
+/// together. Reading takes a short lock on the registry; running jobs are
+/// never blocked by it.
+pub fn job_stats() -> Vec<JobStats> {
+    let mut groups: Vec<(&'static str, Vec<&'static JobSite>)> = Vec::new();
+    for site in site::registered_sites() {
+        let name = site.stats().name;
+        match groups.iter_mut().find(|(group, _)| *group == name) {
+            Some((_, sites)) => sites.push(site),
+            None => groups.push((name, vec![site])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, sites)| summarize(&sites))
+        .collect()
+}
+
+fn summarize(sites: &[&'static JobSite]) -> JobStats {
+    let first = sites[0];
+    let mut counts = Counts::new();
+    let (mut calls, mut errors, mut panics, mut cancelled) = (0, 0, 0, 0);
+    let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
+    let mut alloc = JobAllocStats {
+        live_bytes_max: i64::MIN,
+        ..JobAllocStats::default()
+    };
+    for site in sites {
+        let s = site.stats();
+        calls += s.calls.load(Relaxed);
+        errors += s.errors.load(Relaxed);
+        panics += s.panics.load(Relaxed);
+        cancelled += s.cancelled.load(Relaxed);
+        total = total.saturating_add(s.total_nanos.load(Relaxed));
+        min = min.min(s.min_nanos.load(Relaxed));
+        max = max.max(s.max_nanos.load(Relaxed));
+        s.durations.add_to(&mut counts);
+        add_allocations(&mut alloc, s);
+    }
+    let quantile = |q| counts.quantile(q, max).unwrap_or_default();
+    let duration = DurationStats {
+        total: Duration::from_nanos(total),
+        mean: Duration::from_nanos(total.checked_div(calls).unwrap_or(0)),
+        min: Duration::from_nanos(if calls == 0 { 0 } else { min }),
+        p50: quantile(0.50),
+        p95: quantile(0.95),
+        p99: quantile(0.99),
+        max: Duration::from_nanos(max),
+    };
+    JobStats {
+        name: first.stats().name.to_string(),
+        module_path: first.module_path.to_string(),
+        file: first.file.to_string(),
+        line: first.line,
+        calls,
+        errors,
+        panics,
+        cancelled,
+        duration,
+        allocations: (alloc.measured_calls > 0).then_some(alloc),
+    }
+}
+
+/// Adds one site's allocation counters into `alloc`.
+fn add_allocations(alloc: &mut JobAllocStats, s: &SiteStats) {
+    alloc.measured_calls += s.measured_calls.load(Relaxed);
+    alloc.total_blocks += s.total_blocks.total.load(Relaxed);
+    alloc.total_blocks_max = alloc.total_blocks_max.max(s.total_blocks.max.load(Relaxed));
+    alloc.total_bytes += s.total_bytes.total.load(Relaxed);
+    alloc.total_bytes_max = alloc.total_bytes_max.max(s.total_bytes.max.load(Relaxed));
+    alloc.freed_bytes += s.freed_bytes.total.load(Relaxed);
+    alloc.freed_bytes_max = alloc.freed_bytes_max.max(s.freed_bytes.max.load(Relaxed));
+    alloc.live_bytes += s.live_bytes_total.load(Relaxed);
+    alloc.live_bytes_max = alloc.live_bytes_max.max(s.live_bytes_max.load(Relaxed));
+    alloc.peak_bytes_max = alloc.peak_bytes_max.max(s.peak_bytes_max.load(Relaxed));
+}
+
+/// Time spent on one job path: a job and the chain of jobs it ran inside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobPathStats {
+    /// Job names from the outermost job to this one.
+    pub path: Vec<String>,
+    /// Calls on this path.
+    pub calls: u64,
+    /// Their total duration (inclusive of the jobs they called); `total_ns`
+    /// in JSON.
+    #[serde(rename = "total_ns", with = "crate::units::nanos")]
+    pub total: Duration,
+}
+
+/// Every job path seen so far, parents before children: the data of a
+/// job-time flamegraph.
+pub fn job_paths() -> Vec<JobPathStats> {
+    let mut paths = Vec::new();
+    path::for_each_node(|node| {
+        paths.push(JobPathStats {
+            path: node.names().into_iter().map(str::to_string).collect(),
+            calls: node.calls.load(Relaxed),
+            total: Duration::from_nanos(node.total_nanos.load(Relaxed)),
+        });
+    });
+    paths
+}
+
+/// Sets every job's counters and every path's totals to zero (the jobs stay
+/// registered). Meant for tests; calls running meanwhile may be half counted.
+pub fn reset_jobs() {
+    for site in site::registered_sites() {
+        site.stats().clear();
+    }
+    path::for_each_node(|node| {
+        node.calls.store(0, Relaxed);
+        node.total_nanos.store(0, Relaxed);
+    });
+}

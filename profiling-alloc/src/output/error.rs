@@ -1,0 +1,96 @@
+//! The errors of reports and flamegraphs: each says what was wrong and, for
+//! files, which file.
+
+use std::path::PathBuf;
+
+use super::flame_kind::FlameKind;
+
+/// What went wrong writing or reading a [`Report`](crate::Report), or
+/// drawing a flamegraph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("profiling-alloc: {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done: `"writing"`, `"reading"`, `"creating directory"`.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not JSON, or not JSON of a report.
+    #[error("profiling-alloc: {} is not a valid report: {message}", origin(.path))]
+    InvalidReport {
+        /// The file read, if it came from one.
+        path: Option<PathBuf>,
+        /// What the JSON parser found wrong (a syntax error, a missing or
+        /// mistyped field), with its position when known.
+        message: String,
+        /// Where, 1-based (0 when not known).
+        line: usize,
+        /// Where, 1-based (0 when not known).
+        column: usize,
+    },
+    /// The report was written in a format this version cannot read.
+    #[error(
+        "profiling-alloc: {} has report format version {found}; this version of profiling-alloc reads versions up to {supported}",
+        origin(.path)
+    )]
+    UnsupportedFormat {
+        /// The file read, if it came from one.
+        path: Option<PathBuf>,
+        /// The `format_version` in the report.
+        found: u64,
+        /// The newest version this build reads ([`Report::FORMAT_VERSION`](crate::Report::FORMAT_VERSION)).
+        supported: u64,
+    },
+    /// A flamegraph was asked for but the report holds nothing to draw.
+    #[error("profiling-alloc: no data for a {kind} flamegraph: {reason}")]
+    NoData {
+        /// The flamegraph asked for.
+        kind: FlameKind,
+        /// Why it is empty, and what would fill it.
+        reason: String,
+    },
+    /// A name given for an output file is not a plain file name.
+    #[error("profiling-alloc: {name:?} cannot name an output file: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The flamegraph library failed to draw.
+    #[error("profiling-alloc: drawing the {kind} flamegraph failed: {source}")]
+    Flamegraph {
+        /// The flamegraph asked for.
+        kind: FlameKind,
+        /// inferno's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn origin(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(path) => path.display().to_string(),
+        None => "the text".to_string(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

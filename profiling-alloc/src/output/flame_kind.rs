@@ -1,0 +1,66 @@
+//! [`FlameKind`]: what a flamegraph's widths measure.
+
+use serde::{Deserialize, Serialize};
+
+/// What a flamegraph's widths measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FlameKind {
+    /// Bytes allocated per stack (estimated when sampling is Poisson).
+    AllocatedBytes,
+    /// Blocks allocated per stack (estimated likewise).
+    AllocatedBlocks,
+    /// Bytes of sampled blocks still alive when the report was taken: the
+    /// leak view.
+    LiveBytes,
+    /// Wall time per job path, in microseconds: each job's own time, under
+    /// the jobs that called it.
+    JobTime,
+}
+
+impl FlameKind {
+    /// Every kind, in the order above.
+    pub const ALL: [FlameKind; 4] = [
+        FlameKind::AllocatedBytes,
+        FlameKind::AllocatedBlocks,
+        FlameKind::LiveBytes,
+        FlameKind::JobTime,
+    ];
+
+    /// A short name: `"allocated bytes"`, `"allocated blocks"`, `"live
+    /// bytes"`, `"job time"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlameKind::AllocatedBytes => "allocated bytes",
+            FlameKind::AllocatedBlocks => "allocated blocks",
+            FlameKind::LiveBytes => "live bytes",
+            FlameKind::JobTime => "job time",
+        }
+    }
+
+    /// The unit of the counts: `"bytes"`, `"blocks"` or `"µs"`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            FlameKind::AllocatedBytes | FlameKind::LiveBytes => "bytes",
+            FlameKind::AllocatedBlocks => "blocks",
+            FlameKind::JobTime => "µs",
+        }
+    }
+
+    /// The graph's title.
+    #[cfg(feature = "flamegraph")]
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            FlameKind::AllocatedBytes => "Allocated bytes by stack",
+            FlameKind::AllocatedBlocks => "Allocated blocks by stack",
+            FlameKind::LiveBytes => "Live bytes by stack (not freed when the report was taken)",
+            FlameKind::JobTime => "Job time by job path",
+        }
+    }
+}
+
+impl std::fmt::Display for FlameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,292 @@
+//! Folded stacks from a report: callsites (root first, rooted at their job
+//! path) and job paths (self time per path).
+
+use std::collections::BTreeMap;
+
+use super::flame_kind::FlameKind;
+use super::report::Report;
+use crate::callsites::{Callsite, Frame};
+
+/// Frames at and below this one are the runtime starting the thread (or
+/// `main`): left out of flamegraphs, so the roots are the program's own.
+const THREAD_ENTRY: &str = "__rust_begin_short_backtrace";
+
+impl Report {
+    /// The report's stacks in folded form, one `root;…;leaf count` line per
+    /// distinct stack, sorted; counts in [`FlameKind::unit`]. Feed them to
+    /// any flamegraph tool (`inferno-flamegraph`, `flamegraph.pl`,
+    /// speedscope).
+    ///
+    /// Allocation stacks start at the thread's entry (the runtime's start-up
+    /// frames below `__rust_begin_short_backtrace` are left out) and, when a
+    /// sample was taken inside a job, at the job path instead: the job names,
+    /// outermost first, then the frames inside the innermost job's function.
+    /// `;` inside a frame name (as in `[u8; 4]`) is written as `,`.
+    pub fn folded(&self, kind: FlameKind) -> Vec<String> {
+        lines(self, kind)
+    }
+}
+
+pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
+    stacks(report, kind)
+        .into_iter()
+        .map(|(stack, count)| format!("{stack} {count}"))
+        .collect()
+}
+
+/// Each distinct stack (frames joined with `;`) and its count, sorted.
+/// Counts saturate: a report read from a file may hold any numbers.
+pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> {
+    let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
+    let mut add = |stack: String, count: u64| {
+        let total = stacks.entry(stack).or_default();
+        *total = total.saturating_add(count);
+    };
+    match kind {
+        FlameKind::JobTime => job_time(report, &mut add),
+        _ => {
+            for site in &report.callsites {
+                let weight = match kind {
+                    FlameKind::AllocatedBytes => site.total_bytes,
+                    FlameKind::AllocatedBlocks => site.total_blocks,
+                    _ => site.live_bytes,
+                };
+                if weight > 0 {
+                    add(callsite_stack(site), weight);
+                }
+            }
+        }
+    }
+    stacks
+}
+
+/// `job;…;outermost frame;…;innermost frame` for one callsite.
+fn callsite_stack(site: &Callsite) -> String {
+    // Callsite frames are innermost first; a flamegraph line is root first.
+    // The profiler's own frames in the middle of a stack (a job's guard or
+    // future) are noise: the job path already says where jobs begin.
+    let mut frames: Vec<&Frame> = site
+        .frames
+        .iter()
+        .rev()
+        .filter(|frame| !is_profiler(&frame.function))
+        .collect();
+    if let Some(entry) = frames
+        .iter()
+        .rposition(|frame| frame.function.contains(THREAD_ENTRY))
+    {
+        frames.drain(..=entry);
+        // And the std glue between the entry and the program's first frame
+        // (`FnOnce::call_once`, the thread builder's closures).
+        let glue = frames
+            .iter()
+            .take_while(|frame| frame.is_std_library())
+            .count();
+        frames.drain(..glue.min(frames.len().saturating_sub(1)));
+    }
+    if let Some(job) = site.job_path.last() {
+        // A default name is the function's full path: the innermost frame of
+        // that function is the job's (recursion included). A given name may
+        // be a short one that also ends other paths: take the outermost.
+        let start = frames
+            .iter()
+            .rposition(|f| without_closures(&f.function) == job.as_str())
+            .or_else(|| {
+                frames
+                    .iter()
+                    .position(|f| ends_with_segment(&f.function, job))
+            });
+        if let Some(start) = start {
+            frames.drain(..=start);
+        }
+    }
+    let labels = site
+        .job_path
+        .iter()
+        .map(String::as_str)
+        .chain(frames.iter().map(|frame| frame.function.as_str()));
+    join(labels)
+}
+
+fn is_profiler(function: &str) -> bool {
+    function.starts_with("profiling_alloc::") || function.starts_with("<profiling_alloc::")
+}
+
+/// `function` without trailing `::{{closure}}` segments: an `async fn` or a
+/// `Result` job runs its body in a closure of its function.
+fn without_closures(function: &str) -> &str {
+    let mut name = function;
+    while let Some(outer) = name
+        .strip_suffix("::{{closure}}")
+        .or_else(|| name.strip_suffix("::{closure#0}"))
+    {
+        name = outer;
+    }
+    name
+}
+
+/// Whether `function` (closures aside) is a path ending in the segment `job`:
+/// `app::ingest::parse` for a job named `parse`.
+fn ends_with_segment(function: &str, job: &str) -> bool {
+    without_closures(function)
+        .strip_suffix(job)
+        .is_some_and(|rest| rest.ends_with("::"))
+}
+
+/// Each job path's own time (its total minus its children's), in µs.
+fn job_time(report: &Report, add: &mut impl FnMut(String, u64)) {
+    for node in &report.job_paths {
+        let children = report
+            .job_paths
+            .iter()
+            .filter(|child| {
+                child.path.len() == node.path.len() + 1 && child.path.starts_with(&node.path)
+            })
+            .fold(0u128, |sum, child| {
+                sum.saturating_add(child.total.as_nanos())
+            });
+        let own_micros = node.total.as_nanos().saturating_sub(children) / 1_000;
+        if own_micros > 0 {
+            let count = u64::try_from(own_micros).unwrap_or(u64::MAX);
+            add(join(node.path.iter().map(String::as_str)), count);
+        }
+    }
+}
+
+/// Frame labels joined with `;`, with what would break a folded line
+/// replaced: `;` in a label becomes `,`, line breaks become spaces, an empty
+/// stack is `[unknown]`, and a space before a number at the very end (a job
+/// named `step 2`) becomes a no-break space, or the number would be read as
+/// a second count.
+fn join<'a>(labels: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for label in labels {
+        if !out.is_empty() {
+            out.push(';');
+        }
+        let label = if label.is_empty() { "???" } else { label };
+        out.extend(label.chars().map(|c| match c {
+            ';' => ',',
+            '\n' | '\r' => ' ',
+            c => c,
+        }));
+    }
+    if out.is_empty() {
+        return "[unknown]".to_string();
+    }
+    if let Some((head, tail)) = out.rsplit_once(' ') {
+        if tail.parse::<f64>().is_ok() {
+            out = format!("{head}\u{a0}{tail}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str) -> Frame {
+        Frame {
+            function: function.to_string(),
+            file: None,
+            line: None,
+        }
+    }
+
+    fn site(frames: &[&str], job_path: &[&str], bytes: u64) -> Callsite {
+        Callsite {
+            // Innermost first, as `callsites()` gives them.
+            frames: frames.iter().rev().map(|f| frame(f)).collect(),
+            truncated: false,
+            job_path: job_path.iter().map(|s| s.to_string()).collect(),
+            samples: 1,
+            total_blocks: 1,
+            total_bytes: bytes,
+            live_blocks: 0,
+            live_bytes: 0,
+            size_classes: vec![(bytes, 1)],
+        }
+    }
+
+    #[test]
+    fn stacks_start_after_the_runtime_and_inside_the_job() {
+        let outside = site(
+            &[
+                "_start",
+                "std::rt::lang_start_internal",
+                "std::sys::backtrace::__rust_begin_short_backtrace",
+                "core::ops::function::FnOnce::call_once",
+                "app::main",
+                "app::load",
+            ],
+            &[],
+            10,
+        );
+        assert_eq!(callsite_stack(&outside), "app::main;app::load");
+
+        let inside = site(
+            &[
+                "std::sys::backtrace::__rust_begin_short_backtrace",
+                "app::main",
+                "app::parse_record",
+                "profiling_alloc::job::outcome::call_once",
+                "app::parse_record::{{closure}}",
+                "<[u8; 4] as app::Decode>::decode",
+            ],
+            &["pipeline", "app::parse_record"],
+            10,
+        );
+        // The job's function and the closure running its body are the job's
+        // root frame.
+        assert_eq!(
+            callsite_stack(&inside),
+            "pipeline;app::parse_record;<[u8, 4] as app::Decode>::decode"
+        );
+    }
+
+    #[test]
+    fn a_job_finds_its_function() {
+        assert_eq!(
+            without_closures("app::fetch::{{closure}}::{{closure}}"),
+            "app::fetch"
+        );
+        assert!(ends_with_segment("app::ingest::parse", "parse"));
+        assert!(ends_with_segment(
+            "app::ingest::fetch::{{closure}}",
+            "fetch"
+        ));
+        assert!(!ends_with_segment("app::reparse", "parse"));
+
+        // A named async job: its body is a closure of its function, and the
+        // runtime's frames below it are left out.
+        let async_site = site(
+            &[
+                "tokio::runtime::task::harness::poll",
+                "app::ingest::fetch::{{closure}}",
+                "app::decode",
+            ],
+            &["fetch"],
+            10,
+        );
+        assert_eq!(callsite_stack(&async_site), "fetch;app::decode");
+        // A recursive job by its full name: cut at the innermost call.
+        let recursive = site(
+            &["app::walk", "app::walk", "app::leaf"],
+            &["app::walk", "app::walk"],
+            10,
+        );
+        assert_eq!(callsite_stack(&recursive), "app::walk;app::walk;app::leaf");
+    }
+
+    #[test]
+    fn labels_cannot_break_the_line_format() {
+        assert_eq!(join(["step 2"].into_iter()), "step\u{a0}2");
+        assert_eq!(join(["a;b", "x\ny"].into_iter()), "a,b;x y");
+        assert_eq!(join(std::iter::empty()), "[unknown]");
+        assert_eq!(
+            join(["<[u8; 4] as Read>::read"].into_iter()),
+            "<[u8, 4] as Read>::read"
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! Output: a [`Report`] of everything below, and what it becomes.
+//!
+//! - [`report`]: `Report::capture`, JSON out and back in.
+//! - [`summary`]: the text summary (`Display`).
+//! - [`flame_kind`], [`folded`], [`svg`]: folded stacks and inferno SVGs.
+//! - [`files`]: where files go ([`output_dir`]).
+//! - [`testing`]: one call from a test to a file.
+//! - [`error`]: the typed [`Error`] of reading, writing and drawing.
+//!
+//! Invariants: every reader and writer runs with sampling suspended, so a
+//! report never shows up among the callsites of the next one; nothing here
+//! prints.
+
+mod error;
+mod files;
+mod flame_kind;
+mod folded;
+mod report;
+mod summary;
+#[cfg(feature = "flamegraph")]
+mod svg;
+pub mod testing;
+
+pub use error::Error;
+pub use files::{output_dir, OUTPUT_DIR_VAR};
+pub use flame_kind::FlameKind;
+pub use report::{ProgramInfo, Report, Settings};

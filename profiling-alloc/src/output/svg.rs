@@ -1,0 +1,130 @@
+//! Flamegraph SVGs through `inferno`, with titles and units that say what
+//! the widths measure.
+
+use std::io::Write;
+use std::path::Path;
+
+use inferno::flamegraph::{self, color::BasicPalette, color::MultiPalette, Options, Palette};
+
+use super::error::Error;
+use super::files::create_parent;
+use super::flame_kind::FlameKind;
+use super::report::Report;
+use crate::callsites::Sampling;
+use crate::units::bytes;
+
+impl Report {
+    /// Draws the `kind` flamegraph of this report as an SVG into `writer`.
+    ///
+    /// The SVG opens in any browser: hover a frame for its name and count,
+    /// click to zoom, Ctrl-F to search.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoData`] when the report has nothing to draw for `kind`
+    /// (sampling off, no job run ...: the message says which), and
+    /// [`Error::Flamegraph`] when writing fails.
+    pub fn flamegraph(&self, kind: FlameKind, writer: impl Write) -> Result<(), Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let stacks = super::folded::stacks(self, kind);
+        if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
+            return Err(Error::NoData { kind, reason });
+        }
+        // inferno sums all counts in a u64 and takes differences as isize: a
+        // report read from a file may hold counts that overflow either, so
+        // scale them all down when their total is that large.
+        let total = stacks.values().fold(0u128, |sum, &n| sum + u128::from(n));
+        let divisor = total.div_ceil(i64::MAX as u128).max(1);
+        let lines: Vec<String> = stacks
+            .iter()
+            .map(|(stack, &count)| format!("{stack} {}", u128::from(count) / divisor))
+            .collect();
+        let mut options = self.options(kind);
+        if divisor > 1 {
+            options.notes = format!("counts divided by {divisor} to fit");
+        }
+        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer)
+            .map_err(|source| Error::Flamegraph { kind, source })
+    }
+
+    /// Writes the `kind` flamegraph to the file `path` (its directory is
+    /// created if needed).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`flamegraph`](Report::flamegraph), and [`Error::Io`] naming
+    /// the file that could not be written. Nothing is written when there is
+    /// no data.
+    pub fn write_flamegraph(&self, kind: FlameKind, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let mut svg = Vec::new();
+        self.flamegraph(kind, &mut svg)?;
+        create_parent(path)?;
+        std::fs::write(path, svg).map_err(|e| Error::io("writing", path, e))
+    }
+
+    fn options(&self, kind: FlameKind) -> Options<'static> {
+        let mut options = Options::default();
+        options.title = kind.title().to_string();
+        options.count_name = kind.unit().to_string();
+        options.deterministic = true;
+        match kind {
+            FlameKind::JobTime => {
+                options.name_type = "Job:".to_string();
+                options.colors = Palette::Basic(BasicPalette::Hot);
+                options.subtitle = Some(format!(
+                    "{}: each job's own time under the jobs that called it",
+                    self.program.name
+                ));
+            }
+            _ => {
+                options.colors = match kind {
+                    FlameKind::LiveBytes => Palette::Basic(BasicPalette::Mem),
+                    _ => Palette::Multi(MultiPalette::Rust),
+                };
+                let how = match self.settings.sampling {
+                    Sampling::Every => "every allocation sampled: exact".to_string(),
+                    Sampling::Poisson { mean_bytes } => format!(
+                        "Poisson sampling, one sample per {} on average: estimates",
+                        bytes(mean_bytes)
+                    ),
+                    Sampling::Off => "sampling now off: what was sampled before".to_string(),
+                };
+                options.subtitle = Some(format!(
+                    "{} ({how}); job names are root frames",
+                    self.program.name
+                ));
+            }
+        }
+        options
+    }
+}
+
+impl Report {
+    /// Why the report has nothing to draw for `kind`, or `None` when it has.
+    fn emptiness(&self, kind: FlameKind, empty: bool) -> Option<String> {
+        if !empty {
+            return None;
+        }
+        let why = match kind {
+            FlameKind::JobTime if !self.job_paths.is_empty() => {
+                "every job path's own time rounds to 0 µs"
+            }
+            FlameKind::JobTime => {
+                "no job has run (mark functions with #[profile_job], or wrap code in job())"
+            }
+            _ if !self.heap.active => {
+                "the ProfilingAllocator is not the global allocator"
+            }
+            _ if !self.settings.callsites_available => {
+                "this build has no `callsites` feature, so no stacks are sampled"
+            }
+            _ if self.callsites.is_empty() && self.settings.sampling == Sampling::Off => {
+                "sampling is off: start it with ProfilingAllocator::sampling(..) or set_sampling(Sampling::Every)"
+            }
+            FlameKind::LiveBytes => "no sampled block is still alive",
+            _ => "no allocation has been sampled yet",
+        };
+        Some(why.to_string())
+    }
+}

@@ -1,0 +1,224 @@
+//! Walking: the choice between the walks ([`decide`]), made at the first
+//! sample and checked again every [`RECHECK_EVERY`] fast walks of a thread,
+//! and the reference walk through `backtrace`.
+
+use std::cell::Cell;
+
+use super::stack::{self, Bounds};
+use super::{choose, current, frame_pointers, StackUnwinder, MAX_FRAMES};
+
+/// One fast walk in this many (per thread) is checked against `backtrace`.
+const RECHECK_EVERY: u64 = 1024;
+
+thread_local! {
+    // Fast walks of this thread, for the periodic check. Per thread: a
+    // shared counter would be a contended write on every sample. `const`, no
+    // destructor: usable from the allocator.
+    static WALKS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether this target has the cached DWARF walk.
+const CACHED_DWARF_AVAILABLE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+/// Fills `ips` with the return addresses of the calling thread's stack,
+/// innermost first; returns how many, and whether the stack was longer.
+#[inline(never)]
+pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
+    let Some(bounds) = stack::bounds() else {
+        return backtrace_walk(ips);
+    };
+    match current() {
+        StackUnwinder::FramePointers | StackUnwinder::CachedDwarf if recheck_due() => {
+            decide(ips, bounds)
+        }
+        StackUnwinder::FramePointers => {
+            frame_pointers::walk(ips, bounds).unwrap_or_else(|| backtrace_walk(ips))
+        }
+        StackUnwinder::CachedDwarf => {
+            cached_walk(ips, bounds).unwrap_or_else(|| backtrace_walk(ips))
+        }
+        StackUnwinder::Backtrace => backtrace_walk(ips),
+        StackUnwinder::Undecided => decide(ips, bounds),
+    }
+}
+
+/// Counts a fast walk; true every [`RECHECK_EVERY`]th on a thread.
+fn recheck_due() -> bool {
+    WALKS
+        .try_with(|walks| {
+            let n = walks.get().wrapping_add(1);
+            walks.set(n);
+            n % RECHECK_EVERY == 0
+        })
+        .unwrap_or(false)
+}
+
+/// The cached DWARF walk, where there is one (Linux x86_64).
+fn cached_walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        super::cached_dwarf::walk(ips, bounds)
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = (ips, bounds);
+        None
+    }
+}
+
+/// Walks every way and keeps (or switches to) the cheapest walk that gives
+/// the same stack as `backtrace`: frame pointers, then cached DWARF rules;
+/// returns the `backtrace` stack. The fast walks fill buffers as long as
+/// `ips`, so that they are compared at the depth the caller asked for.
+#[cold]
+fn decide(ips: &mut [usize], bounds: Bounds) -> (usize, bool) {
+    let depth = ips.len().min(MAX_FRAMES);
+    let mut pointer_buffer = [0usize; MAX_FRAMES];
+    let by_pointers = pointer_buffer.get_mut(..depth).unwrap_or_default();
+    let pointers = frame_pointers::walk(by_pointers, bounds);
+    let (n_backtrace, truncated) = backtrace_walk(ips);
+    let reference = ips.get(..n_backtrace).unwrap_or_default();
+    let walked = |buffer: &[usize], walk: Option<(usize, bool)>| {
+        walk.and_then(|(n, _)| buffer.get(..n))
+            .is_some_and(|stack| agrees(stack, reference))
+    };
+    // The cached walk only when frame pointers do not do: a build with them
+    // never lists modules (nor pins libraries) from inside the allocator.
+    let pointers_agree = walked(by_pointers, pointers);
+    let mut rule_buffer = [0usize; MAX_FRAMES];
+    let by_rules = rule_buffer.get_mut(..depth).unwrap_or_default();
+    let rules = if pointers_agree {
+        None
+    } else {
+        cached_walk(by_rules, bounds)
+    };
+    let choice = match (pointers, rules) {
+        _ if pointers_agree => StackUnwinder::FramePointers,
+        (_, Some(_)) if walked(by_rules, rules) => StackUnwinder::CachedDwarf,
+        // The cached walk ran and got another stack, or there is none on
+        // this target.
+        (_, Some(_)) => StackUnwinder::Backtrace,
+        (_, None) if !CACHED_DWARF_AVAILABLE => StackUnwinder::Backtrace,
+        // Frame pointers were in use and are now shown wrong, but the
+        // cached walk could not run: stop using them, decide again later.
+        (Some(_), None) if current() == StackUnwinder::FramePointers => StackUnwinder::Undecided,
+        // No verdict now (off the thread's own stack, or the cached walk
+        // not ready: modules being listed, no cache free, a small stack):
+        // keep what was decided, or decide at a later sample.
+        _ => return (n_backtrace, truncated),
+    };
+    choose(choice);
+    (n_backtrace, truncated)
+}
+
+/// Whether a fast walk's stack matches the `backtrace` one from their first
+/// common return address down to (nearly) the reference's end: the C
+/// library's thread-start frames at the very bottom keep no frame pointer,
+/// so up to [`BOTTOM_SLACK`] frames may be missing there.
+fn agrees(fast: &[usize], reference: &[usize]) -> bool {
+    // The innermost frames differ (different call sites in the walkers).
+    let Some((f, r)) = fast.iter().enumerate().find_map(|(f, ip)| {
+        reference
+            .iter()
+            .position(|other| other == ip)
+            .map(|r| (f, r))
+    }) else {
+        return false;
+    };
+    // Only the walkers' own frames may differ: the match must start at the
+    // top of both stacks, not in their common bottom (thread start code keeps
+    // frame pointers even where the program does not).
+    if f > TOP_SLACK || r > TOP_SLACK {
+        return false;
+    }
+    let (Some(fast), Some(reference)) = (fast.get(f..), reference.get(r..)) else {
+        return false;
+    };
+    let common = fast.len().min(reference.len());
+    common >= 2
+        && fast.get(..common) == reference.get(..common)
+        && fast.len().saturating_add(BOTTOM_SLACK) >= reference.len()
+}
+
+/// Frames at the bottom of a stack that the frame-pointer walk may miss.
+const BOTTOM_SLACK: usize = 3;
+/// Frames at the top (the walkers' own) that may differ between the walks.
+const TOP_SLACK: usize = 4;
+
+/// The reference walk, through `backtrace` (libgcc's unwinder on Linux).
+fn backtrace_walk(ips: &mut [usize]) -> (usize, bool) {
+    let mut len = 0;
+    let mut truncated = false;
+    let mut record = |frame: &backtrace::Frame| {
+        let ip = frame.ip() as usize;
+        if ip == 0 {
+            return false;
+        }
+        let Some(slot) = ips.get_mut(len) else {
+            truncated = true;
+            return false;
+        };
+        *slot = ip;
+        len += 1;
+        true
+    };
+    // SAFETY: `trace_unsynchronized` is unsafe because some unwinders are not
+    // thread-safe (dbghelp on Windows); there the synchronised `trace` is
+    // used instead. The callback neither allocates nor panics.
+    #[cfg(not(windows))]
+    unsafe {
+        backtrace::trace_unsynchronized(&mut record)
+    };
+    #[cfg(windows)]
+    backtrace::trace(&mut record);
+    (len, truncated)
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::unwind::stack_unwinder;
+
+    #[test]
+    fn agreement_allows_missing_bottom_frames_only() {
+        let reference = [1, 2, 10, 11, 12, 13, 14, 15, 16];
+        assert!(
+            agrees(&[9, 10, 11, 12, 13, 14, 15], &reference),
+            "thread-start frames missing"
+        );
+        assert!(!agrees(&[9, 10, 11], &reference), "the walk stopped early");
+        assert!(
+            !agrees(&[9, 10, 99, 12, 13, 14, 15], &reference),
+            "a frame differs"
+        );
+        assert!(!agrees(&[7, 8], &reference), "nothing in common");
+        assert!(
+            !agrees(&[9, 14, 15, 16], &reference),
+            "only the bottom in common"
+        );
+    }
+
+    #[test]
+    fn stacks_cut_at_the_same_depth_agree() {
+        // Both walks stopped at the buffer's end, deep in a long stack.
+        let reference: Vec<usize> = (100..228).collect();
+        let fast: Vec<usize> = std::iter::once(7).chain(101..228).collect();
+        assert!(agrees(&fast, &reference));
+    }
+
+    #[test]
+    fn the_chosen_walk_returns_this_test_in_the_stack() {
+        let mut ips = [0usize; 64];
+        let (len, _) = walk(&mut ips);
+        assert!(len >= 2);
+        assert_ne!(stack_unwinder(), StackUnwinder::Undecided);
+        // Walked again from the same function, the stack below it is the
+        // same, whichever walk was chosen.
+        let mut again = [0usize; 64];
+        let (len_again, _) = walk(&mut again);
+        let bottom = len.min(len_again).saturating_sub(4);
+        assert!(bottom >= 2, "{len} and {len_again} frames");
+        assert_eq!(ips[len - bottom..len], again[len_again - bottom..len_again]);
+    }
+}
