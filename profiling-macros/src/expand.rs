@@ -174,6 +174,16 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
     errors.map_or(Ok(()), Err)
 }
 
+/// What every shape of expansion needs: the paths it calls and the span of
+/// its own code.
+struct Expansion {
+    /// `<krate>::__private`.
+    private: TokenStream,
+    /// Generated code is spanned at `mixed_site`: its locals are invisible to
+    /// the user's body (and the other way round).
+    hygienic: Span,
+}
+
 fn expand_function(args: &JobArgs, function: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
@@ -188,61 +198,94 @@ fn expand_function(args: &JobArgs, function: ItemFn) -> TokenStream {
         .krate
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(::profiling_alloc));
-    let private = quote!(#krate::__private);
-    let line = quote_spanned!(sig.ident.span()=> ::core::line!());
-    // Generated code is spanned at `mixed_site`: its locals are invisible to
-    // the user's body (and the other way round).
-    let hygienic = Span::mixed_site();
-    let site = match &args.name {
-        Some(name) => quote_spanned! {hygienic=>
-            static __PROFILING_SITE: #private::JobSite = #private::JobSite::new(
-                #name, ::core::module_path!(), ::core::file!(), #line,
-            );
-        },
-        // The job is named after the function, whose full path (with the type
-        // of an `impl` block, which a macro cannot see) is the type name of
-        // an item declared inside it.
-        None => quote_spanned! {hygienic=>
-            fn __profiling_name() -> &'static str {
-                ::core::any::type_name_of_val(&__profiling_name)
-            }
-            static __PROFILING_SITE: #private::JobSite = #private::JobSite::named_after(
-                __profiling_name, ::core::module_path!(), ::core::file!(), #line,
-            );
-        },
+    let ex = Expansion {
+        private: quote!(#krate::__private),
+        hygienic: Span::mixed_site(),
     };
-    // Whether `value` (a reference) is an `Err`, for any type (see
-    // profiling-alloc's `job::outcome`). Its type must be known where this is
-    // checked: a closure parameter typed by inference from this very use would
-    // always be taken for a `Result`.
-    let is_error = |value: TokenStream| {
-        quote_spanned! {hygienic=>
+    let site = ex.site(args, &sig);
+    let body = if sig.asyncness.is_some() {
+        ex.async_body(&sig, &block)
+    } else if let Some(shape) = returned_future(&block) {
+        ex.returned_future_body(shape, &block)
+    } else if returns_result(&sig.output) {
+        ex.result_body(&sig, &block)
+    } else {
+        ex.plain_body(&block)
+    };
+    let body = quote! { { #(#inner_attrs)* #site #body } };
+    // The function's own braces keep their span, so errors about the body as
+    // a whole point at the user's block.
+    let body = respan_braces(body, block.brace_token.span.join());
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig #body
+    }
+}
+
+impl Expansion {
+    /// The `static __PROFILING_SITE` that identifies the job.
+    fn site(&self, args: &JobArgs, sig: &Signature) -> TokenStream {
+        let Expansion { private, hygienic } = self;
+        let line = quote_spanned!(sig.ident.span()=> ::core::line!());
+        match &args.name {
+            Some(name) => quote_spanned! {*hygienic=>
+                static __PROFILING_SITE: #private::JobSite = #private::JobSite::new(
+                    #name, ::core::module_path!(), ::core::file!(), #line,
+                );
+            },
+            // The job is named after the function, whose full path (with the
+            // type of an `impl` block, which a macro cannot see) is the type
+            // name of an item declared inside it.
+            None => quote_spanned! {*hygienic=>
+                fn __profiling_name() -> &'static str {
+                    ::core::any::type_name_of_val(&__profiling_name)
+                }
+                static __PROFILING_SITE: #private::JobSite = #private::JobSite::named_after(
+                    __profiling_name, ::core::module_path!(), ::core::file!(), #line,
+                );
+            },
+        }
+    }
+
+    /// Whether `value` (a reference) is an `Err`, for any type (see
+    /// profiling-alloc's `job::outcome`). Its type must be known where this
+    /// is checked: a closure parameter typed by inference from this very use
+    /// would always be taken for a `Result`.
+    fn is_error(&self, value: TokenStream) -> TokenStream {
+        let Expansion { private, hygienic } = self;
+        quote_spanned! {*hygienic=>
             {
                 #[allow(unused_imports)]
                 use #private::{ErrorOutcome as _, OtherOutcome as _};
                 (&&#private::Outcome(#value)).is_error()
             }
         }
-    };
-    // For futures the closure's parameter type comes from `JobFuture::new`'s
-    // bound, known from the future before the closure is checked.
-    let classify = {
-        let check = is_error(quote_spanned!(hygienic=> __profiling_output));
-        quote_spanned!(hygienic=> |__profiling_output| #check)
-    };
-    let job_future = |future: TokenStream| {
-        quote_spanned! {hygienic=>
-            #private::JobFuture::new(&__PROFILING_SITE, #future, #classify)
-        }
-    };
+    }
 
-    let body = if sig.asyncness.is_some() {
-        let inner = pinned_block(&sig, &block);
-        let future = job_future(quote!(async move #inner));
-        quote_spanned! {hygienic=> #site #future.await }
-    } else if let Some(shape) = returned_future(&block) {
-        // A sync function that builds and returns a future: the job is the
-        // future, not its construction.
+    /// `future` as a call of the job: a `JobFuture`. The classifying
+    /// closure's parameter type comes from `JobFuture::new`'s bound, known
+    /// from the future before the closure is checked.
+    fn job_future(&self, future: TokenStream) -> TokenStream {
+        let Expansion { private, hygienic } = self;
+        let check = self.is_error(quote_spanned!(*hygienic=> __profiling_output));
+        quote_spanned! {*hygienic=>
+            #private::JobFuture::new(
+                &__PROFILING_SITE, #future, |__profiling_output| #check
+            )
+        }
+    }
+
+    /// An `async fn`: its body becomes an `async move` block driven by a
+    /// `JobFuture`, which measures each poll.
+    fn async_body(&self, sig: &Signature, block: &Block) -> TokenStream {
+        let inner = pinned_block(sig, block);
+        let future = self.job_future(quote!(async move #inner));
+        quote_spanned! {self.hygienic=> #future.await }
+    }
+
+    /// A sync function that builds and returns a future: the job is the
+    /// future, not its construction.
+    fn returned_future_body(&self, shape: ReturnedFuture, block: &Block) -> TokenStream {
         let mut block = block.clone();
         let Some(Stmt::Expr(last, None)) = block.stmts.pop() else {
             unreachable!("returned_future checked the last statement");
@@ -250,46 +293,43 @@ fn expand_function(args: &JobArgs, function: ItemFn) -> TokenStream {
         let last = match (shape, last) {
             (ReturnedFuture::BoxPinAsync, Expr::Call(mut call)) => {
                 let future = call.args.pop().map(|pair| pair.into_value());
-                let wrapped = job_future(future.to_token_stream());
+                let wrapped = self.job_future(future.to_token_stream());
                 call.args.push(syn::parse_quote!(#wrapped));
                 call.to_token_stream()
             }
-            (_, last) => job_future(last.to_token_stream()),
+            (_, last) => self.job_future(last.to_token_stream()),
         };
         let statements = &block.stmts;
-        quote_spanned! {hygienic=> #site #(#statements)* #last }
-    } else if returns_result(&sig.output) {
-        // The body runs in a closure so that the guard sees the `Result`,
-        // whatever `return` or `?` produced it.
-        let inner = pinned_block(&sig, &block);
-        let failed = is_error(quote_spanned!(hygienic=> &__profiling_result));
-        quote_spanned! {hygienic=>
-            #site
+        quote_spanned! {self.hygienic=> #(#statements)* #last }
+    }
+
+    /// A function returning a `Result`: the body runs in a closure so that
+    /// the guard sees the `Result`, whatever `return` or `?` produced it.
+    fn result_body(&self, sig: &Signature, block: &Block) -> TokenStream {
+        let Expansion { private, hygienic } = self;
+        let inner = pinned_block(sig, block);
+        let failed = self.is_error(quote_spanned!(*hygienic=> &__profiling_result));
+        quote_spanned! {*hygienic=>
             let mut __profiling_guard = #private::JobGuard::enter(&__PROFILING_SITE);
             let __profiling_result = #private::call_once(move || #inner);
             __profiling_guard.set_failed(#failed);
             __profiling_result
         }
-    } else {
-        // The guard is the scrutinee of a `match` in tail position: a
-        // temporary that lives to the end of the function and, created first,
-        // is dropped last, after the temporaries of the body's last
-        // expression (whose frees are then counted inside the job). Binding it
-        // to a local instead would drop it before them (edition 2021).
-        quote_spanned! {hygienic=>
-            #site
+    }
+
+    /// Any other function: the guard is the scrutinee of a `match` in tail
+    /// position, a temporary that lives to the end of the function and,
+    /// created first, is dropped last, after the temporaries of the body's
+    /// last expression (whose frees are then counted inside the job).
+    /// Binding it to a local instead would drop it before them (edition
+    /// 2021).
+    fn plain_body(&self, block: &Block) -> TokenStream {
+        let Expansion { private, hygienic } = self;
+        quote_spanned! {*hygienic=>
             match #private::JobGuard::enter(&__PROFILING_SITE) {
                 _ => #block
             }
         }
-    };
-    let body = quote! { { #(#inner_attrs)* #body } };
-    // The function's own braces keep their span, so errors about the body as
-    // a whole point at the user's block.
-    let body = respan_braces(body, block.brace_token.span.join());
-    quote! {
-        #(#outer_attrs)*
-        #vis #sig #body
     }
 }
 
