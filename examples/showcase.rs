@@ -16,11 +16,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use profiling_alloc::{
-    profile_job, FlameKind, ProfileConfig, ProfileRunner, ProfilingAllocator, Report,
-    ResourceLimits, Sampling,
+    profile_job, FlameKind, ProfileRunner, ProfilingAllocator, Report, ResourceLimits, Sampling,
 };
 
 #[global_allocator]
@@ -233,7 +233,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // are still alive (they are what live.svg shows).
     let report = Report::capture();
     println!("\n{report}");
+    let written = write_files(&report)?;
+    drop((orders, by_customer));
 
+    profile_parse()?;
+    println!("\nWrote:");
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}
+
+/// The report as JSON and three flamegraphs, in `target/profiling/`.
+fn write_files(report: &Report) -> Result<Vec<PathBuf>, profiling_alloc::Error> {
     let dir = profiling_alloc::output_dir();
     let json = dir.join("report.json");
     report.write_json(&json)?;
@@ -247,20 +259,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.write_flamegraph(kind, &path)?;
         written.push(path);
     }
-    drop((orders, by_customer));
+    Ok(written)
+}
 
-    // The parse step on its own, 10 runs after 2 warm-ups, against limits.
+/// The parse step on its own, 10 runs after 2 warm-ups, against limits.
+fn profile_parse() -> Result<(), Box<dyn std::error::Error>> {
     let sample = generate(ORDERS / 10, 7);
-    let profile = ProfileRunner::new("parse 15k orders")
-        .with_config(ProfileConfig::default())
-        .run(|| {
-            let (orders, bad) = parse(&sample);
-            if bad.len() == 1 && orders.len() == ORDERS / 10 {
-                Ok(())
-            } else {
-                Err(format!("{} orders, {} bad lines", orders.len(), bad.len()))
-            }
-        })?;
+    let profile = ProfileRunner::new("parse 15k orders").run(|| {
+        let (orders, bad) = parse(&sample);
+        if bad.len() == 1 && orders.len() == ORDERS / 10 {
+            Ok(())
+        } else {
+            Err(format!("{} orders, {} bad lines", orders.len(), bad.len()))
+        }
+    })?;
     println!("{profile}");
     let lambda = ResourceLimits::new(
         "a Lambda function with 128 MB and a 50 ms timeout",
@@ -272,11 +284,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(()) => println!("  fits {}", limits.name),
             Err(exceeded) => println!("  {exceeded}"),
         }
-    }
-
-    println!("\nWrote:");
-    for path in written {
-        println!("  {}", path.display());
     }
     Ok(())
 }
