@@ -1,6 +1,12 @@
-//! Allocation profiling from inside the program: a counting global allocator
-//! with exact heap totals, live bytes, peak and a size histogram, and
-//! [`measure`] for what one piece of code allocates.
+//! Allocation and job profiling from inside the program: a counting global
+//! allocator with exact heap totals, live bytes, peak and a size histogram;
+//! [`measure`] for what one piece of code allocates;
+//! [`#[profile_job]`](profile_job) for each job's durations and allocations;
+//! sampled allocation stacks per callsite; and reports that become JSON, a
+//! text summary and flamegraph SVGs.
+//!
+//! This page is the manual. The README is the front page; `ARCHITECTURE.md`
+//! says how the code is laid out; `BENCHMARKS.md` has the measurements.
 //!
 //! # Setup
 //!
@@ -35,11 +41,14 @@
 //! ```
 //!
 //! Any allocator can be wrapped: `ProfilingAllocator::new(mimalloc::MiMalloc)`.
+//! The counters are global to the process: install one instance.
 //!
 //! # What is counted
 //!
-//! The conventions are those of dhat-rs and valgrind's DHAT, so numbers can be
-//! checked against theirs:
+//! The conventions are those of dhat-rs and valgrind's DHAT, so numbers can
+//! be checked against theirs, and every type speaks the words of
+//! [`HeapStats`]: `total_*` (allocated), `freed_*`, `live_*`, `peak_*`, each
+//! in `_blocks` and `_bytes`.
 //!
 //! - A block's size is its `Layout::size()` (what was asked for, not what
 //!   the inner allocator rounded it up to).
@@ -48,22 +57,31 @@
 //!   `total_bytes`, counts the old block as freed, leaves `live_blocks`
 //!   unchanged, moves `live_bytes` by new − old, and is counted in
 //!   `reallocs`. So `live == total − freed` always holds, for blocks and
-//!   bytes.
+//!   bytes, to the byte once other threads are quiet.
 //! - `peak_bytes` is the highest `live_bytes` ever reached and `peak_blocks`
 //!   the live blocks at that moment (the latest such moment on a tie).
 //! - Failed allocations (null returns) are not counted.
 //!
 //! # Exact numbers and bounded ones
 //!
-//! Totals, live counts and [`measure`] deltas are exact. The peak is exact when
-//! asked for with [`ProfilingAllocator::exact_peak`]; by default each thread
-//! reports its change in live bytes to the global peak tracker only once it
-//! has drifted by [`DEFAULT_PEAK_TOLERANCE`] (64 KiB) in either direction,
-//! which keeps the common path free of shared writes. The reported peak is
-//! then within `tolerance × threads` of the true peak, and
-//! [`HeapStats::peak_error_bound`] says how far. A single-threaded program
-//! that wants exact peaks without the shared atomic can also use
-//! `.peak_tolerance(0)`.
+//! Totals, live counts and [`measure`] deltas are exact. The peak needs a
+//! global view, and a global view updated on every call is what makes
+//! counting allocators slow, so:
+//!
+//! - **default**: each thread reports its change in live bytes to the peak
+//!   tracker only once it has drifted by [`DEFAULT_PEAK_TOLERANCE`] (64 KiB)
+//!   either way. The reported peak is then within `tolerance × threads` of
+//!   the true peak, and [`HeapStats::peak_error_bound`] says how far.
+//!   `.peak_tolerance(bytes)` changes the tolerance (0: exact for a single
+//!   thread).
+//! - **exact**: [`ProfilingAllocator::exact_peak`] keeps live bytes and live
+//!   blocks in one 128-bit atomic updated on every call, so `peak_bytes` is
+//!   the true high-water mark and `peak_blocks` the live blocks at that
+//!   instant. It costs a shared atomic per call.
+//!
+//! [`reset_peak`] sets the peak to the live state, to read the peak of a
+//! phase. [`size_histogram`] gives blocks and bytes per power-of-two size
+//! class.
 //!
 //! # Measuring a piece of code
 //!
@@ -80,6 +98,10 @@
 //! assert_eq!(delta.peak_bytes, 64);
 //! # }
 //! ```
+//!
+//! Only the calling thread is counted; calls nest, an outer measure
+//! including the inner ones, peak included. [`AllocDelta::live_bytes`] is
+//! signed: what the closure kept.
 //!
 //! # Jobs
 //!
@@ -107,45 +129,111 @@
 //! # }
 //! ```
 //!
-//! # Without the allocator
-//!
-//! When `ProfilingAllocator` is not the global allocator, nothing is counted
-//! and the readers say so: [`is_active`] is `false`, [`HeapStats::active`] and
-//! [`AllocDelta::active`] are `false`, and [`try_heap_stats`] and
-//! [`try_measure`] return `None`. Zeros are never passed off as data.
-//!
-//! # Overhead
-//!
-//! Each thread counts into its own cache-line-aligned slot with plain loads
-//! and stores: no lock, no syscall, no shared write on the common path. See
-//! the README for the measured cost against the bare inner allocator.
-//!
-//! # Feature flags
-//!
-//! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards to
-//!   the inner allocator and counts nothing, and every reader reports
-//!   "not active".
-//! - `callsites` (default): sampled allocation stacks ([`callsites`],
-//!   [`Sampling`]); brings in the `backtrace` crate.
-//! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
-//!   [`testing::write_flamegraph`]) through `inferno`; folded stacks
-//!   ([`Report::folded`]) work without it.
+//! Jobs nest: [`job_paths`] keeps the chain of job names with calls and time
+//! per chain, and samples taken inside a job carry its path, so flamegraphs
+//! start at the job. For a closure or a block, use [`job`] and
+//! [`job_async`]. A dependency on this crate with `default-features = false`
+//! (the `enabled` feature off) makes the attribute leave the function as
+//! written, and the manual forms run their code unrecorded.
 //!
 //! # Callsites
 //!
-//! With sampling on (`ProfilingAllocator::system().sampling(Sampling::Every)`
-//! or `Sampling::poisson()`, or [`set_sampling`] at run time),
-//! [`callsites`] tells which code allocated how much and what is still
-//! alive, with resolved frames. `Every` is exact; Poisson sampling gives
-//! unbiased estimates (a sampled block of `s` bytes stands for
-//! `s / (1 - exp(-s/R))` bytes).
+//! With sampling on, [`callsites`] tells which code allocated how much and
+//! what is still alive, with resolved frames:
+//!
+//! ```
+//! use profiling_alloc::{ProfilingAllocator, Sampling};
+//!
+//! #[global_allocator]
+//! static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Every);
+//!
+//! #[inline(never)]
+//! fn make_table() -> Vec<u64> {
+//!     Vec::with_capacity(4096)
+//! }
+//!
+//! fn main() {
+//!     let table = make_table();
+//!     let sites = profiling_alloc::callsites();
+//!     let site = sites.iter().find(|s| s.total_bytes == 4096 * 8).unwrap();
+//!     assert_eq!((site.total_blocks, site.live_blocks), (1, 1));
+//!     # drop(table);
+//! }
+//! ```
+//!
+//! - **Modes** ([`Sampling`]): `Off` (the default: only counting), `Every`
+//!   (every block: exact per-callsite numbers, the dhat-equivalent mode for
+//!   tests and small programs) and `Poisson { mean_bytes }`
+//!   ([`Sampling::poisson`]: one sample per 512 KiB allocated on average).
+//!   Chosen in the const constructor, changed at run time with
+//!   [`set_sampling`]; [`seed_sampling`] makes a thread's samples
+//!   reproducible.
+//! - **Estimates**: Poisson sampling is byte-based, as in tcmalloc, jemalloc
+//!   and Go: a block of `s` bytes is sampled with probability
+//!   `p = 1 - exp(-s/R)` and a sample stands for `1/p` blocks and `s/p`
+//!   bytes, so per-callsite estimates are unbiased; for `N` blocks of size
+//!   `s` the standard deviation of the byte estimate is `s·sqrt(N(1-p)/p)`.
+//! - **Stacks**: raw return addresses, up to 64 frames by default
+//!   ([`set_stack_depth`], at most 128; deeper stacks are marked
+//!   [`Callsite::truncated`]), interned with the job path they were taken
+//!   in. Symbols are resolved only when a reader asks, once per address:
+//!   demangled, hashes stripped, with files and lines where debug info has
+//!   them. The profiler's frames are always removed, and the standard
+//!   library's allocation plumbing is folded away by default
+//!   ([`callsites_with`]), so the first frame is the code that asked.
+//! - **Live and leaks**: a free takes its sampled block off its callsite's
+//!   live counts, whichever thread frees it, and a realloc moves it; the
+//!   common free takes no lock and no hash lookup. [`live_callsites`] is the
+//!   leak view at the moment it is called; filter on
+//!   [`Callsite::job_path`] for what one job left alive.
+//! - **Bounded memory**: [`DEFAULT_MAX_STACKS`] stacks and
+//!   [`DEFAULT_MAX_TRACKED_BLOCKS`] live sampled blocks
+//!   ([`set_sampling_limits`]); past that, samples are dropped and counted
+//!   ([`dropped_samples`]), and totals are unaffected. The profiler's own
+//!   tables and symbol caches are not counted.
+//! - **Readers are never sampled**: what [`callsites`], [`Report::capture`]
+//!   and drawing a flamegraph allocate is the caller's memory (counted), but
+//!   never one of the program's callsites.
+//!
+//! ## Stack walks
+//!
+//! Three ways, the cheapest that gives the right stack ([`stack_unwinder`]
+//! says which): following **frame pointers** (a few nanoseconds a frame;
+//! right when every function keeps one: build with
+//! `-C force-frame-pointers=yes`), **cached DWARF** (Linux x86_64: unwind
+//! tables read in place with framehop, the rule of each return address
+//! cached; for builds without frame pointers), and **`backtrace`** (libgcc,
+//! about a microsecond a stack: the reference and the fallback). The first
+//! capture walks with frame pointers and with `backtrace` (and with the
+//! cached rules only if frame pointers give another stack) and keeps the
+//! first that reproduces the `backtrace` stack; each thread checks again
+//! every 1,024 walks. Every stack read is bounded by the stack pointer and
+//! the top of the thread's own stack, so a wrong guess gives a short stack,
+//! never a fault.
+//!
+//! Limits of the sampled path: threads counting into the shared slot
+//! (beyond 1,024 at once, or tearing down) are not sampled; a sample puts
+//! about 1.5 KiB on the allocating thread's stack, and the cached walk is
+//! skipped on a thread with less than 128 KiB of stack left; libraries
+//! loaded after the first sample are not known to the cached walk (the
+//! periodic check then falls back to `backtrace`), and listed libraries are
+//! pinned (`RTLD_NODELETE`); after `fork`, the child must not sample if
+//! another thread was inside the sampled path at that moment.
+//!
+//! For names and lines in release builds, keep line tables:
+//! `[profile.release] debug = "limited"`. The walk runs inside the
+//! allocator, where a panic cannot unwind; framehop has one subtraction that
+//! only corrupt unwind tables could overflow, so for debug builds add
+//! `[profile.dev.package.framehop] overflow-checks = false` (and the same
+//! for `gimli`), as this workspace does.
 //!
 //! # Reports and flamegraphs
 //!
 //! [`Report::capture`] takes a snapshot of all of the above: JSON out and
-//! back in, a text summary (`Display`), folded stacks and flamegraph SVGs of
-//! bytes or blocks allocated, live bytes and job time ([`FlameKind`]), with
-//! job names as root frames:
+//! back in (typed errors naming the file and what is wrong, a
+//! `format_version` checked first), a text summary (`Display`), folded
+//! stacks and flamegraph SVGs of bytes or blocks allocated, live bytes and
+//! job time ([`FlameKind`]), with job names as root frames:
 //!
 //! ```
 //! use profiling_alloc::{FlameKind, ProfilingAllocator, Report, Sampling};
@@ -166,13 +254,18 @@
 //!     let mut svg = Vec::new();
 //!     report.flamegraph(FlameKind::AllocatedBytes, &mut svg)?;
 //!     assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+//!     let back = Report::from_json(&report.to_json())?;
+//!     assert_eq!(back, report);
 //!     # drop(rows);
 //!     Ok(())
 //! }
 //! ```
 //!
-//! From a test, one call writes `target/profiling/<name>.svg`:
-//! [`testing::write_flamegraph`].
+//! In JSON, durations are integer nanoseconds with the unit in the key
+//! (`p99_ns`). Nothing to draw is an error that says what to change
+//! ([`Error::NoData`]), never an empty picture. From a test, one call writes
+//! `target/profiling/<name>.svg`: [`testing::write_flamegraph`]; files go to
+//! [`output_dir`].
 //!
 //! # Job profiles
 //!
@@ -181,6 +274,38 @@
 //! run, and returns a [`JobProfile`]: duration percentiles, peak memory and
 //! allocations per run, which [`JobProfile::fits`] checks against
 //! [`ResourceLimits`] such as [`ResourceLimits::AWS_LAMBDA`].
+//!
+//! # Without the allocator
+//!
+//! When `ProfilingAllocator` is not the global allocator, nothing is counted
+//! and the readings say so, in one way: [`HeapStats::active`] and
+//! [`AllocDelta::active`] are `false` (and their `Display` says "allocator
+//! not installed"); numbers derived from readings are `None`
+//! ([`JobStats::allocations`], [`JobProfile::total_blocks_per_run`]).
+//! Durations are still recorded. Zeros are never passed off as data.
+//!
+//! # Overhead
+//!
+//! Each thread counts into its own cache-line-aligned slot with plain loads
+//! and stores: no lock, no syscall, no shared write on the common path.
+//! Measured against the bare inner allocator in the same run, the default
+//! mode is within a few percent on mixed sizes and adds about 4–5 ns per
+//! alloc+free pair on small blocks; Poisson sampling at 512 KiB costs a few
+//! percent more; `Every` runs several times faster than dhat-rs. The README
+//! has the table, `BENCHMARKS.md` the history.
+//!
+//! # Feature flags
+//!
+//! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards
+//!   to the inner allocator and counts nothing, every reading reports "not
+//!   active", `#[profile_job]` leaves functions as written, and [`job`] and
+//!   [`job_async`] run their code unrecorded.
+//! - `callsites` (default): sampled allocation stacks ([`callsites`],
+//!   [`Sampling`] sampling anything); brings in `backtrace` and, on Linux
+//!   x86_64, `framehop`.
+//! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
+//!   [`testing::write_flamegraph`]) through `inferno`; folded stacks
+//!   ([`Report::folded`]) work without it.
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -279,7 +404,7 @@ pub use unwind::StackUnwinder;
 /// - Duration: wall time from entry to exit; for an `async fn`, from the
 ///   first poll to completion.
 /// - Allocations of the calling thread while the job ran, as
-///   [`measure`] counts them: blocks and bytes allocated and freed, net bytes
+///   [`measure`] counts them: blocks and bytes allocated and freed, live bytes
 ///   kept, and the call's own peak. For an `async fn` they are counted during
 ///   each poll, on the thread that runs it, so a task that moves between the
 ///   threads of a multi-threaded runtime is counted right, and time spent

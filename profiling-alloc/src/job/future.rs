@@ -30,7 +30,7 @@ pin_project! {
     ///
     /// The duration runs from the first poll to completion. Allocations are
     /// counted during each poll, on the thread running it, and summed; the
-    /// job's peak is the highest its running net bytes reached inside any
+    /// job's peak is the highest its running live bytes reached inside any
     /// poll. Dropped after its first poll but before completing, the call is
     /// recorded as cancelled (or as a panic, when dropped by unwinding).
     #[doc(hidden)]

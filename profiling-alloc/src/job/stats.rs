@@ -79,7 +79,7 @@ pub struct JobAllocStats {
 /// Statistics of every job called so far, in order of first call.
 ///
 /// Sites that share a name (a function annotated with
-/// `#[profile_job(name = "x")]` and [`job("x", ..)`](job)) are reported
+/// `#[profile_job(name = "x")]` and [`job("x", ..)`](crate::job)) are reported
 /// together. Reading takes a short lock on the registry; running jobs are
 /// never blocked by it.
 pub fn job_stats() -> Vec<JobStats> {
