@@ -33,21 +33,28 @@ fn installed() {
     assert!(heap_stats().active);
 }
 
-/// Global totals move by exactly what a known sequence does, and
-/// `live == total - freed` to the byte.
-fn totals_move_by_the_model() {
-    let before = heap_stats();
+/// A known sequence: an alloc, a zeroed alloc, a growing realloc, a free.
+/// Returns the block still held and the model of what was done.
+fn known_sequence() -> (Block, Model) {
     let mut a = Block::new(10_000, 8, false);
     let b = Block::new(300_000, 64, true);
     a.resize(40_000);
     b.free();
-    let after = heap_stats();
-    a.free();
     let mut model = Model::default();
     model.alloc(10_000);
     model.alloc(300_000);
     model.realloc(10_000, 40_000);
     model.free(300_000);
+    (a, model)
+}
+
+/// Global totals move by exactly what a known sequence does, and
+/// `live == total - freed` to the byte.
+fn totals_move_by_the_model() {
+    let before = heap_stats();
+    let (a, model) = known_sequence();
+    let after = heap_stats();
+    a.free();
     assert_eq!(after.total_blocks - before.total_blocks, model.total_blocks);
     assert_eq!(after.total_bytes - before.total_bytes, model.total_bytes);
     assert_eq!(after.freed_blocks - before.freed_blocks, model.freed_blocks);
@@ -63,10 +70,7 @@ fn totals_move_by_the_model() {
 /// above the histogram's own small result vector, which it allocates).
 fn histogram_sees_the_same_blocks() {
     let before = size_histogram();
-    let mut a = Block::new(10_000, 8, false);
-    let b = Block::new(300_000, 64, true);
-    a.resize(40_000);
-    b.free();
+    let (a, _) = known_sequence();
     a.free();
     // Totals first: the histogram allocates its result after reading its
     // sums, so the two readings then see the same blocks.
