@@ -222,8 +222,10 @@
 //!
 //! For names and lines in release builds, keep line tables:
 //! `[profile.release] debug = "limited"`. The walk runs inside the
-//! allocator, where a panic cannot unwind; framehop has one subtraction that
-//! only corrupt unwind tables could overflow, so for debug builds add
+//! allocator, where a panic must not unwind: our code cannot panic, and
+//! should a crate it calls panic, the process aborts. framehop has one
+//! subtraction that only corrupt unwind tables could overflow, in builds
+//! with overflow checks; for debug builds add
 //! `[profile.dev.package.framehop] overflow-checks = false` (and the same
 //! for `gimli`), as this workspace does.
 //!

@@ -66,8 +66,8 @@ impl<T> SpinLock<T> {
                 return SpinGuard::new(self);
             }
             while self.locked.load(Relaxed) {
-                // Held for long (a reader copying the stack table): give the
-                // holder the core rather than burn it. Only ever on the
+                // Held for long (a table growing, modules being listed): give
+                // the holder the core rather than burn it. Only ever on the
                 // sampled path, never on the allocator's common path.
                 spins = spins.wrapping_add(1);
                 if spins.is_multiple_of(64) {
@@ -104,9 +104,9 @@ impl<'a, T> SpinGuard<'a, T> {
 impl<T> std::ops::Deref for SpinGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while this thread holds the lock, so
-        // no other thread has a reference to the value; references handed out
-        // here live no longer than the guard.
+        // SAFETY: the guard exists only while it holds the lock, so no other
+        // guard, on any thread, has a reference to the value; references
+        // handed out here live no longer than the guard.
         unsafe { &*self.lock.value.get() }
     }
 }

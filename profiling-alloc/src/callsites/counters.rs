@@ -114,8 +114,10 @@ impl CallsiteCounters {
     }
 }
 
-// SAFETY: every field is an atomic integer (or an array of them), for which
-// zero bytes are a valid value, and atomics are `Sync`.
+// SAFETY: every field is an atomic integer (or an array of them, or a
+// `Stripe` of them), for which zero bytes are a valid value, and atomics are
+// `Sync`. A field of another kind added to `CallsiteCounters` or `Stripe`
+// must keep that true, or this impl must go.
 unsafe impl Zeroable for CallsiteCounters {}
 
 #[cfg(test)]

@@ -36,7 +36,13 @@ pub(crate) fn leak_zeroed<T: Zeroable>(len: usize) -> Option<&'static [T]> {
     if raw.is_null() {
         return None;
     }
-    let table = raw.wrapping_add(raw.align_offset(align)).cast::<T>();
+    let offset = raw.align_offset(align);
+    if offset >= align {
+        // Cannot happen for a `u8` pointer, but the room added above is
+        // `align` bytes: never step past it.
+        return None;
+    }
+    let table = raw.wrapping_add(offset).cast::<T>();
     // SAFETY: `raw` is a fresh, never-freed, zeroed allocation of
     // `len * size + align` bytes, so the first `align`-aligned address in it
     // is followed by room for `len` values; all-zero bytes are a valid `T`

@@ -6,7 +6,8 @@
 //! nothing it allocates is counted or sampled, and it never re-enters a lock
 //! it holds. It takes the stack table's and the live-block table's spin
 //! locks, never allocates while holding them except through the untracked
-//! path, and never panics.
+//! path, and never panics; should a crate it calls panic anyway, the
+//! process aborts rather than unwind out of the allocator ([`no_unwind`]).
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -22,6 +23,10 @@ use crate::reentrancy::{SamplingSuspended, Untracked};
 #[cold]
 #[inline(never)]
 pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
+    no_unwind(|| sample(addr, size, mode));
+}
+
+fn sample(addr: usize, size: usize, mode: u64) {
     if SamplingSuspended::active() {
         return; // the profiler building a report for its caller
     }
@@ -64,6 +69,10 @@ pub(crate) fn maybe_tracked(addr: usize) -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn take(addr: usize) -> Option<Tracked> {
+    no_unwind(|| take_tracked(addr))
+}
+
+fn take_tracked(addr: usize) -> Option<Tracked> {
     // The profiler's own memory is never a sampled block, and the profiler
     // may free it while holding a table's lock: never look it up.
     if Untracked::active() {
@@ -81,6 +90,10 @@ pub(crate) fn take(addr: usize) -> Option<Tracked> {
 #[cold]
 #[inline(never)]
 pub(crate) fn restore(block: Tracked) {
+    no_unwind(|| restore_tracked(block));
+}
+
+fn restore_tracked(block: Tracked) {
     let _untracked = Untracked::enter();
     if let Some(counters) = stack_table::counters(block.stack) {
         counters.add_live(block.blocks, block.bytes);
@@ -89,5 +102,27 @@ pub(crate) fn restore(block: Tracked) {
         if let Some(counters) = stack_table::counters(block.stack) {
             counters.remove_live(block.blocks, block.bytes);
         }
+    }
+}
+
+/// Runs `f`, aborting the process if it unwinds: unwinding out of a global
+/// allocator is undefined behaviour. Our code here cannot panic; this is for
+/// the crates the walk calls (framehop, gimli, backtrace), should one panic
+/// anyway (in a debug build with overflow checks, on corrupt unwind tables).
+/// Costs nothing unless it fires.
+#[inline(always)]
+fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
+    let armed = AbortOnUnwind;
+    let value = f();
+    std::mem::forget(armed);
+    value
+}
+
+/// Aborts when dropped, which only unwinding does (see [`no_unwind`]).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort();
     }
 }

@@ -86,9 +86,13 @@ impl Sampler {
     #[cold]
     fn restart(&self, mean_bytes: u64) {
         if self.rng.get() == 0 {
-            // Mix in where this thread's sampler lives, so that threads draw
-            // differently.
-            let seed = SEED.load(Relaxed) ^ (self as *const Sampler as u64).rotate_left(32);
+            // Mix in the thread's own number (its sampler's address alone
+            // repeats: a new thread often reuses an exited one's stack), so
+            // that threads draw differently.
+            let number = crate::sync::thread_number() as u64;
+            let seed = SEED.load(Relaxed)
+                ^ (self as *const Sampler as u64).rotate_left(32)
+                ^ splitmix(number);
             self.rng.set(splitmix(seed) | 1);
         }
         self.countdown.set(self.exponential(mean_bytes));

@@ -165,11 +165,10 @@ fn intern_locked(
 ) -> Option<u32> {
     let mut index = INDEX.lock();
     let index = index.get_or_insert_with(new_index);
-    let Some(records) = RECORDS.get() else {
+    let (Some(records), Some(mask)) = (RECORDS.get(), index.slots.len().checked_sub(1)) else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
     };
-    let mask = index.slots.len() - 1;
     let mut slot = hash as usize & mask;
     loop {
         match index.slots[slot] {
@@ -208,11 +207,24 @@ fn new_index() -> Index {
     let capacity = MAX_STACKS.load(Relaxed).max(1);
     // Zeroed and untouched until used: a table of a few callsites costs a
     // few pages of memory, whatever its capacity.
-    if let (Some(entries), Some(counters)) = (leak_zeroed(capacity), leak_zeroed(capacity)) {
-        let _ = RECORDS.set(Records { entries, counters });
+    let empty = || Index {
+        slots: Box::new([]),
+        len: 0,
+    };
+    // Allocated fallibly: running out of memory here drops samples rather
+    // than aborting inside the allocator.
+    let mut slots = Vec::new();
+    let room = (capacity * 2).next_power_of_two();
+    if slots.try_reserve_exact(room).is_err() {
+        return empty();
     }
+    slots.resize(room, 0);
+    let (Some(entries), Some(counters)) = (leak_zeroed(capacity), leak_zeroed(capacity)) else {
+        return empty();
+    };
+    let _ = RECORDS.set(Records { entries, counters });
     Index {
-        slots: vec![0; (capacity * 2).next_power_of_two()].into_boxed_slice(),
+        slots: slots.into_boxed_slice(),
         len: 0,
     }
 }

@@ -37,8 +37,8 @@ static EXACT_LIVE: Padded<AtomicU128> = Padded(AtomicU128::new(0));
 /// Exact mode: the state of `EXACT_LIVE` at its highest live bytes.
 static EXACT_PEAK: Padded<AtomicU128> = Padded(AtomicU128::new(0));
 
-/// Which mode the installed allocator uses, and its tolerance, published
-/// once per thread so that readers can say how exact the peak is.
+/// Which mode the installed allocator uses, and its tolerance, published by
+/// its first call so that readers can say how exact the peak is.
 static EXACT_MODE: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 static TOLERANCE: AtomicU64 = AtomicU64::new(0);
 

@@ -14,16 +14,18 @@
 //! library is pinned (`dlopen` with `RTLD_NODELETE`): a program that
 //! `dlclose`s a plugin keeps it mapped.
 //!
-//! Nothing here may panic: a panic inside the allocator cannot unwind (it
-//! aborts), and catching it would run the panic hook, which prints and
-//! allocates, from inside the allocator. Our code reads with `get`, checks
-//! its arithmetic, and gives framehop only readers that refuse what is out
-//! of bounds. framehop and gimli check their arithmetic on the values they
+//! Nothing here may panic: a panic must not unwind out of the allocator,
+//! and catching it would run the panic hook, which prints and allocates,
+//! from inside the allocator. Our code reads with `get`, checks its
+//! arithmetic, and gives framehop only readers that refuse what is out of
+//! bounds. framehop and gimli check their arithmetic on the values they
 //! read, but for one subtraction on framehop's uncached DWARF path
 //! (`cfa - 8`), which only unwind tables that put a frame's CFA below
 //! address 8 could make overflow; this workspace builds both without
 //! overflow checks (see its `Cargo.toml`), so there it wraps to an address
-//! the stack reader refuses.
+//! the stack reader refuses. In a build that keeps their overflow checks,
+//! such a table aborts the process (`callsites::record::no_unwind`) rather
+//! than unwind through the allocator.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::ops::{Deref, Range};
