@@ -166,6 +166,26 @@ mod tests {
     }
 
     #[test]
+    fn threads_started_one_after_another_draw_differently() {
+        // A thread that starts after another exits often gets its stack,
+        // and so its thread-local's address: the streams must still differ.
+        let pattern = || {
+            std::thread::spawn(|| {
+                (0..2000)
+                    .map(|_| should_sample(64, 4096))
+                    .collect::<Vec<bool>>()
+            })
+            .join()
+            .unwrap()
+        };
+        let first = pattern();
+        assert!(first.iter().any(|&s| s));
+        for _ in 0..4 {
+            assert_ne!(pattern(), first);
+        }
+    }
+
+    #[test]
     fn the_same_seed_samples_the_same_blocks() {
         let pattern = || {
             reseed(42);
