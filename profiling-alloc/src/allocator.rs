@@ -229,9 +229,10 @@ impl Event {
 // (the realloc's layout and new size unchanged), returns what `A` returned, and
 // counts before or after without touching the memory. Counting never unwinds
 // (the sampled path is held to no panic, and aborts rather than unwind if a
-// dependency panicked anyway: `callsites::record`), and never allocates except once per thread, when std registers the slot
-// releaser's destructor (that allocation is counted normally, not recursively;
-// see `heap::slot_table`). So `A`'s guarantees are the caller's guarantees.
+// dependency panicked anyway: `callsites::record`), and never allocates
+// except once per thread, when std registers the slot releaser's destructor
+// (that allocation is counted normally, not recursively; see
+// `heap::slot_table`). So `A`'s guarantees are the caller's guarantees.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -98,9 +98,7 @@ impl Report {
         }
         options
     }
-}
 
-impl Report {
     /// Why the report has nothing to draw for `kind`, or `None` when it has.
     fn emptiness(&self, kind: FlameKind, empty: bool) -> Option<String> {
         if !empty {

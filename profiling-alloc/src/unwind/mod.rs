@@ -115,11 +115,6 @@ static UNWINDER: AtomicU8 = AtomicU8::new(StackUnwinder::Undecided.to_u8());
 /// [`StackUnwinder::Undecided`] before the first sample.
 #[cfg(feature = "callsites")]
 pub fn stack_unwinder() -> StackUnwinder {
-    current()
-}
-
-#[cfg(feature = "callsites")]
-fn current() -> StackUnwinder {
     StackUnwinder::from_u8(UNWINDER.load(Relaxed))
 }
 

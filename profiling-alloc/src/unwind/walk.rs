@@ -5,7 +5,7 @@
 use std::cell::Cell;
 
 use super::stack::{self, Bounds};
-use super::{choose, current, frame_pointers, StackUnwinder, MAX_FRAMES};
+use super::{choose, frame_pointers, stack_unwinder, StackUnwinder, MAX_FRAMES};
 
 /// One fast walk in this many (per thread) is checked against `backtrace`.
 const RECHECK_EVERY: u64 = 1024;
@@ -27,7 +27,7 @@ pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
     let Some(bounds) = stack::bounds() else {
         return backtrace_walk(ips);
     };
-    match current() {
+    match stack_unwinder() {
         StackUnwinder::FramePointers | StackUnwinder::CachedDwarf if recheck_due() => {
             decide(ips, bounds)
         }
@@ -101,7 +101,9 @@ fn decide(ips: &mut [usize], bounds: Bounds) -> (usize, bool) {
         (_, None) if !CACHED_DWARF_AVAILABLE => StackUnwinder::Backtrace,
         // Frame pointers were in use and are now shown wrong, but the
         // cached walk could not run: stop using them, decide again later.
-        (Some(_), None) if current() == StackUnwinder::FramePointers => StackUnwinder::Undecided,
+        (Some(_), None) if stack_unwinder() == StackUnwinder::FramePointers => {
+            StackUnwinder::Undecided
+        }
         // No verdict now (off the thread's own stack, or the cached walk
         // not ready: modules being listed, no cache free, a small stack):
         // keep what was decided, or decide at a later sample.
@@ -178,7 +180,6 @@ fn backtrace_walk(ips: &mut [usize]) -> (usize, bool) {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::unwind::stack_unwinder;
 
     #[test]
     fn agreement_allows_missing_bottom_frames_only() {
