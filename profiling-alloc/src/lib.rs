@@ -341,7 +341,8 @@ pub use job::{
     JobStats,
 };
 pub use output::{
-    output_dir, testing, Error, FlameKind, ProgramInfo, Report, Settings, OUTPUT_DIR_VAR,
+    output_dir, testing, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
+    OUTPUT_DIR_VAR,
 };
 pub use runner::{
     JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,

@@ -19,6 +19,7 @@ pub struct Frame {
 
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         write!(f, "{}", self.function)?;
         if let Some(file) = &self.file {
             write!(f, " ({file}")?;

@@ -46,6 +46,8 @@ pub use callsite::{Callsite, Frame};
 #[cfg(feature = "callsites")]
 pub use live_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
 #[cfg(feature = "callsites")]
+pub(crate) use read::callsites_within;
+#[cfg(feature = "callsites")]
 pub use read::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
     set_stack_depth, CallsiteOptions,

@@ -8,6 +8,7 @@ use super::counters::SCALE;
 use super::stack_table::{self, StackEntry};
 use super::{live_blocks, symbols};
 use crate::heap::size_class::class_min_size;
+use crate::job::PathNode;
 use crate::reentrancy::SamplingSuspended;
 
 /// How [`callsites_with`] presents stacks.
@@ -39,9 +40,24 @@ pub fn callsites() -> Vec<Callsite> {
 
 /// [`callsites`] with options.
 pub fn callsites_with(options: &CallsiteOptions) -> Vec<Callsite> {
+    read_callsites(options, |_| true)
+}
+
+/// The callsites of the samples taken inside the job path `scope` (a
+/// scope's own path: see `job::run_detached`).
+pub(crate) fn callsites_within(scope: &'static PathNode) -> Vec<Callsite> {
+    read_callsites(&CallsiteOptions::default(), |entry| {
+        entry.job.is_some_and(|job| job.is_within(scope))
+    })
+}
+
+fn read_callsites(options: &CallsiteOptions, keep: impl Fn(&StackEntry) -> bool) -> Vec<Callsite> {
     let _not_sampled = SamplingSuspended::enter();
     let mut merged: Vec<Callsite> = Vec::new();
     for (id, entry) in stack_table::stacks() {
+        if !keep(entry) {
+            continue;
+        }
         if let Some(site) = resolve(id, entry, options) {
             merge(&mut merged, site);
         }

@@ -40,7 +40,13 @@ fn sample(addr: usize, size: usize, mode: u64) {
     let Some(counters) = stack_table::counters(id) else {
         return;
     };
-    // The weight of the mode that decided to sample, not of one set since.
+    // The weight of the mode that decided to sample, not of one set since;
+    // a scope sampling every block of this thread weighs each block as one.
+    let mode = if super::sampler::forced() {
+        super::sampling::EVERY
+    } else {
+        mode
+    };
     let weight = Sampling::decode(mode).weight(size);
     let (blocks, bytes) = counters.add_sample(size, weight);
     if !live_blocks::insert(Tracked {

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::sampling::EVERY;
+use super::sampling::{EVERY, SCOPES_ONLY};
 
 /// One thread's sampler.
 #[derive(Debug)]
@@ -20,9 +20,17 @@ struct Sampler {
     countdown: Cell<i64>,
     /// The generator's state (0: not seeded yet).
     rng: Cell<u64>,
-    /// The Poisson mean `countdown` was drawn with (0: draw anew).
+    /// The Poisson mean `countdown` was drawn with (0: draw anew;
+    /// [`FORCED`] while the thread samples every block).
     mean_bytes: Cell<u64>,
+    /// Depth of the scopes on this thread that sample every block
+    /// ([`force_every`]).
+    forced: Cell<u32>,
 }
+
+/// `Sampler::mean_bytes` while the thread samples every block: no mode
+/// equals it, so every allocation takes the slow path, which says yes.
+const FORCED: u64 = u64::MAX - 2;
 
 thread_local! {
     static SAMPLER: Sampler = const {
@@ -30,6 +38,7 @@ thread_local! {
             countdown: Cell::new(0),
             rng: Cell::new(0),
             mean_bytes: Cell::new(0),
+            forced: Cell::new(0),
         }
     };
 }
@@ -50,6 +59,47 @@ pub(crate) fn should_sample(size: usize, mode: u64) -> bool {
         .unwrap_or(false)
 }
 
+/// Makes the calling thread sample every block until the returned guard is
+/// dropped, whatever the mode (scopes nest). The allocator must be asking
+/// this thread's sampler meanwhile: the mode must not be `OFF`
+/// (`sampling::enter_scope` sees to that).
+pub(crate) fn force_every() -> ForcedEvery {
+    let _ = SAMPLER.try_with(|sampler| {
+        sampler.forced.set(sampler.forced.get().saturating_add(1));
+        sampler.mean_bytes.set(FORCED);
+    });
+    ForcedEvery {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Whether the calling thread samples every block now ([`force_every`]).
+pub(crate) fn forced() -> bool {
+    SAMPLER
+        .try_with(|sampler| sampler.forced.get() > 0)
+        .unwrap_or(false)
+}
+
+/// Ends a [`force_every`] scope when dropped (also when unwinding).
+#[derive(Debug)]
+pub(crate) struct ForcedEvery {
+    // Restores the thread that made it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ForcedEvery {
+    fn drop(&mut self) {
+        let _ = SAMPLER.try_with(|sampler| {
+            let depth = sampler.forced.get().saturating_sub(1);
+            sampler.forced.set(depth);
+            if depth == 0 {
+                // Draw a fresh distance at the next allocation.
+                sampler.mean_bytes.set(0);
+            }
+        });
+    }
+}
+
 /// Reseeds the calling thread's generator and sets the seed later threads
 /// mix in.
 pub(crate) fn reseed(seed: u64) {
@@ -68,15 +118,38 @@ impl Sampler {
     #[inline(always)]
     fn take(&self, size: usize, mean_bytes: u64) -> bool {
         if self.mean_bytes.get() != mean_bytes {
-            self.restart(mean_bytes);
+            return self.take_slow(size, mean_bytes);
         }
         let left = self.countdown.get().saturating_sub_unsigned(size as u64);
         if left > 0 {
             self.countdown.set(left);
             return false;
         }
+        if mean_bytes == SCOPES_ONLY {
+            // Not in a scope: an endless countdown (see `take_slow`).
+            self.countdown.set(i64::MAX);
+            return false;
+        }
         self.countdown.set(self.exponential(mean_bytes));
         true
+    }
+
+    /// [`take`](Self::take) when the countdown was not drawn at `mean_bytes`:
+    /// the thread samples every block (a scope), only scopes sample (an
+    /// endless countdown for this thread), or a distance must be drawn.
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&self, size: usize, mean_bytes: u64) -> bool {
+        if self.forced.get() > 0 {
+            return true;
+        }
+        if mean_bytes == SCOPES_ONLY {
+            self.mean_bytes.set(SCOPES_ONLY);
+            self.countdown.set(i64::MAX);
+            return false;
+        }
+        self.restart(mean_bytes);
+        self.take(size, mean_bytes)
     }
 
     /// Draws a fresh distance at the current rate: on a thread's first
@@ -131,6 +204,7 @@ mod tests {
             countdown: Cell::new(0),
             rng: Cell::new(0),
             mean_bytes: Cell::new(0),
+            forced: Cell::new(0),
         }
     }
 

@@ -100,16 +100,28 @@ impl Sampling {
 pub(crate) const OFF: u64 = 0;
 /// [`MODE`] for [`Sampling::Every`]; any other value is a Poisson mean.
 pub(crate) const EVERY: u64 = u64::MAX;
+/// [`MODE`] while the chosen mode is [`Sampling::Off`] but a scope samples
+/// every block of its own thread (see [`enter_scope`]): only threads inside
+/// a scope sample. Never a Poisson mean (those are at most 1 TiB).
+pub(crate) const SCOPES_ONLY: u64 = u64::MAX - 1;
 /// Largest Poisson mean kept: 1 TiB.
 const MAX_MEAN_BYTES: u64 = 1 << 40;
 
-/// The current mode, encoded: read on every allocation (one relaxed load of a
-/// line written only when the mode changes).
+/// The mode the allocator acts on, encoded: read on every allocation (one
+/// relaxed load of a line written only when the mode changes). It is the
+/// chosen mode, except [`SCOPES_ONLY`] for `Off` while scopes run.
 pub(crate) static MODE: Padded<AtomicU64> = Padded(AtomicU64::new(OFF));
+/// The mode chosen by the allocator's configuration or [`set_sampling`]
+/// (what [`sampling`] returns).
+static CHOSEN: AtomicU64 = AtomicU64::new(OFF);
+/// Scopes running now, on any thread ([`enter_scope`]).
+static SCOPES: AtomicU64 = AtomicU64::new(0);
 
-/// The sampling mode in force.
+/// The sampling mode in force (as chosen: scopes that sample their own
+/// thread, such as [`Report::capture_of`](crate::Report::capture_of), do not
+/// change it).
 pub fn sampling() -> Sampling {
-    Sampling::decode(MODE.load(Relaxed))
+    Sampling::decode(CHOSEN.load(Relaxed))
 }
 
 /// Changes the sampling mode at run time (the allocator's configuration sets
@@ -119,7 +131,35 @@ pub fn sampling() -> Sampling {
 pub fn set_sampling(sampling: Sampling) {
     let _publishing = PUBLISHING.lock();
     SET_AT_RUN_TIME.store(true, Relaxed);
-    MODE.store(sampling.encode(), Relaxed);
+    CHOSEN.store(sampling.encode(), Relaxed);
+    publish_effective();
+}
+
+/// Sets [`MODE`] from the chosen mode and the running scopes. Called with
+/// [`PUBLISHING`] held.
+fn publish_effective() {
+    let chosen = CHOSEN.load(Relaxed);
+    let mode = if chosen == OFF && SCOPES.load(Relaxed) > 0 {
+        SCOPES_ONLY
+    } else {
+        chosen
+    };
+    MODE.store(mode, Relaxed);
+}
+
+/// A scope that samples every block of one thread starts: while the chosen
+/// mode is `Off`, the allocator must still ask that thread's sampler.
+pub(crate) fn enter_scope() {
+    let _publishing = PUBLISHING.lock();
+    SCOPES.fetch_add(1, Relaxed);
+    publish_effective();
+}
+
+/// The end of a scope [`enter_scope`] began.
+pub(crate) fn leave_scope() {
+    let _publishing = PUBLISHING.lock();
+    let _ = SCOPES.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    publish_effective();
 }
 
 /// Whether [`set_sampling`] was called: the allocator's configured mode then
@@ -137,7 +177,8 @@ static PUBLISHING: SpinLock<()> = SpinLock::new(());
 pub(crate) fn publish_configured(sampling: u64) {
     let _publishing = PUBLISHING.lock();
     if !SET_AT_RUN_TIME.load(Relaxed) {
-        MODE.store(sampling, Relaxed);
+        CHOSEN.store(sampling, Relaxed);
+        publish_effective();
     }
 }
 

@@ -183,6 +183,7 @@ impl Drop for AllocScope {
 impl fmt::Display for AllocDelta {
     /// One line: `+5,096 bytes in 2 blocks, -4,096 bytes in 1 blocks, live +1,000 bytes, peak 5,096 bytes`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         if !self.active {
             return write!(
                 f,

@@ -104,6 +104,7 @@ impl std::fmt::Display for SizeHistogram {
     /// One line per class: size range, blocks, bytes and a bar scaled to the
     /// class with the most bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let widest = self
             .classes
             .iter()

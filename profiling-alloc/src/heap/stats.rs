@@ -133,6 +133,7 @@ pub fn reset_peak() {
 /// Blocks and bytes allocated per power-of-two size class since start-up
 /// (empty when the allocator is not installed).
 pub fn size_histogram() -> SizeHistogram {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     if !super::installed() {
         return SizeHistogram::default();
     }
@@ -150,6 +151,7 @@ impl fmt::Display for HeapStats {
     /// Freed:     1,232 bytes in 5 blocks
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         if !self.active {
             return writeln!(
                 f,

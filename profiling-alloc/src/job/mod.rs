@@ -29,13 +29,40 @@ pub use duration::DurationStats;
 pub use future::{job_async, JobFuture};
 pub use guard::{job, JobGuard};
 pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
-#[cfg(feature = "callsites")]
 pub(crate) use path::PathNode;
+pub(crate) use site::function_path;
 pub use site::JobSite;
+pub(crate) use stats::job_paths_within;
 pub use stats::{job_paths, job_stats, reset_jobs, JobAllocStats, JobPathStats, JobStats};
 
 /// The calling thread's current job path, if it runs inside a job.
-#[cfg(feature = "callsites")]
 pub(crate) fn current_path() -> Option<&'static PathNode> {
     path::current()
+}
+
+/// Runs `f` on a job path of its own named `name`, inside the thread's
+/// current path, and returns that path: a scope's samples and the jobs it
+/// calls are found under it and under no other. The scope is not a job:
+/// nothing is registered and no call is counted.
+pub(crate) fn run_detached<R>(name: &'static str, f: impl FnOnce() -> R) -> (R, &'static PathNode) {
+    let site: &'static JobSite = {
+        let _untracked = crate::reentrancy::Untracked::enter();
+        Box::leak(Box::new(JobSite::new(name, "", "", 0)))
+    };
+    let node = path::detached(path::current(), site);
+    let _path = path::enter(node);
+    (f(), node)
+}
+
+/// The name of [`__profiling_alloc_scope`]'s frame: readers cut a scope's
+/// stacks there (the frames outside it belong to the caller of the scope).
+pub(crate) const SCOPE_FRAME: &str = "__profiling_alloc_scope";
+
+/// Calls `f`. Never inlined, so that every stack sampled inside `f` holds
+/// this frame, by a name that survives any debug-info level: where the
+/// scope's own code begins.
+#[inline(never)]
+pub(crate) fn __profiling_alloc_scope<R>(f: impl FnOnce() -> R) -> R {
+    // black_box: no tail call, the frame stays on the stack while `f` runs.
+    std::hint::black_box(f())
 }

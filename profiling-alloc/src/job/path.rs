@@ -55,14 +55,26 @@ impl PathNode {
 
     /// The job names from the outermost job to this one.
     pub(crate) fn names(&self) -> Vec<&'static str> {
-        let mut names = vec![self.site.stats().name];
+        let mut names = vec![self.site.name()];
         let mut node = self.parent;
         while let Some(parent) = node {
-            names.push(parent.site.stats().name);
+            names.push(parent.site.name());
             node = parent.parent;
         }
         names.reverse();
         names
+    }
+
+    /// Whether `ancestor` is this node or one of the nodes it runs inside.
+    pub(crate) fn is_within(&'static self, ancestor: &'static PathNode) -> bool {
+        let mut node = Some(self);
+        while let Some(n) = node {
+            if std::ptr::eq(n, ancestor) {
+                return true;
+            }
+            node = n.parent;
+        }
+        false
     }
 
     fn first_child(&self) -> Option<&'static PathNode> {
@@ -129,6 +141,25 @@ pub(crate) fn child_of(
     }
 }
 
+/// A node of its own for `site` inside `parent`, outside the tree that
+/// [`for_each_node`] walks: a scope (`callsites::scope`) whose samples and
+/// job paths must be told apart from every other call of the same name.
+pub(crate) fn detached(
+    parent: Option<&'static PathNode>,
+    site: &'static JobSite,
+) -> &'static PathNode {
+    let _untracked = Untracked::enter();
+    Box::leak(Box::new(PathNode {
+        site,
+        parent,
+        children: AtomicPtr::new(std::ptr::null_mut()),
+        next_sibling: std::ptr::null(),
+        calls: AtomicU64::new(0),
+        total_nanos: AtomicU64::new(0),
+        depth: parent.map_or(1, |parent| parent.depth + 1),
+    }))
+}
+
 /// The calling thread's current job path.
 pub(crate) fn current() -> Option<&'static PathNode> {
     CURRENT.try_with(Cell::get).ok().flatten()
@@ -157,9 +188,20 @@ impl Drop for PathGuard {
 }
 
 /// Calls `f` on every node, parents before children.
-pub(crate) fn for_each_node(mut f: impl FnMut(&'static PathNode)) {
+pub(crate) fn for_each_node(f: impl FnMut(&'static PathNode)) {
+    walk_from(load(&ROOTS), f);
+}
+
+/// Calls `f` on `node` and every path inside it, parents before children.
+pub(crate) fn for_each_node_within(node: &'static PathNode, mut f: impl FnMut(&'static PathNode)) {
+    f(node);
+    walk_from(node.first_child(), f);
+}
+
+/// Calls `f` on `first`, its siblings, and everything inside them.
+fn walk_from(first: Option<&'static PathNode>, mut f: impl FnMut(&'static PathNode)) {
     let mut stack: Vec<&'static PathNode> = Vec::new();
-    let mut node = load(&ROOTS);
+    let mut node = first;
     while let Some(n) = node {
         stack.push(n);
         node = n.next();

@@ -68,6 +68,15 @@ impl JobSite {
         }
     }
 
+    /// The job's name. A given name is read without registering the site
+    /// (a scope's site is never registered); a function's path registers it.
+    pub(crate) fn name(&'static self) -> &'static str {
+        match self.name {
+            JobName::Given(name) => name,
+            JobName::Of(_) => self.stats().name,
+        }
+    }
+
     /// The site's statistics, registering the site on its first call.
     #[inline]
     pub(crate) fn stats(&'static self) -> &'static SiteStats {

@@ -83,6 +83,7 @@ pub struct JobAllocStats {
 /// together. Reading takes a short lock on the registry; running jobs are
 /// never blocked by it.
 pub fn job_stats() -> Vec<JobStats> {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     let mut groups: Vec<(&'static str, Vec<&'static JobSite>)> = Vec::new();
     for site in site::registered_sites() {
         let name = site.stats().name;
@@ -173,15 +174,26 @@ pub struct JobPathStats {
 /// Every job path seen so far, parents before children: the data of a
 /// job-time flamegraph.
 pub fn job_paths() -> Vec<JobPathStats> {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     let mut paths = Vec::new();
-    path::for_each_node(|node| {
-        paths.push(JobPathStats {
-            path: node.names().into_iter().map(str::to_string).collect(),
-            calls: node.calls.load(Relaxed),
-            total: Duration::from_nanos(node.total_nanos.load(Relaxed)),
-        });
-    });
+    path::for_each_node(|node| paths.push(path_stats(node)));
     paths
+}
+
+/// The job paths inside `node` (a scope's), `node` first.
+pub(crate) fn job_paths_within(node: &'static path::PathNode) -> Vec<JobPathStats> {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    let mut paths = Vec::new();
+    path::for_each_node_within(node, |node| paths.push(path_stats(node)));
+    paths
+}
+
+fn path_stats(node: &'static path::PathNode) -> JobPathStats {
+    JobPathStats {
+        path: node.names().into_iter().map(str::to_string).collect(),
+        calls: node.calls.load(Relaxed),
+        total: Duration::from_nanos(node.total_nanos.load(Relaxed)),
+    }
 }
 
 /// Sets every job's counters and every path's totals to zero (the jobs stay

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::flame_kind::FlameKind;
 use super::report::Report;
+use super::scope::ReportScope;
 use crate::callsites::{Callsite, Frame};
 
 /// Frames at and below this one are the runtime starting the thread (or
@@ -23,6 +24,7 @@ impl Report {
     /// outermost first, then the frames inside the innermost job's function.
     /// `;` inside a frame name (as in `[u8; 4]`) is written as `,`.
     pub fn folded(&self, kind: FlameKind) -> Vec<String> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         lines(self, kind)
     }
 }
@@ -52,7 +54,7 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
                     _ => site.live_bytes,
                 };
                 if weight > 0 {
-                    add(callsite_stack(site), weight);
+                    add(callsite_stack(site, report.scope.as_ref()), weight);
                 }
             }
         }
@@ -61,16 +63,34 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
 }
 
 /// `job;…;outermost frame;…;innermost frame` for one callsite.
-fn callsite_stack(site: &Callsite) -> String {
+fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
     // Callsite frames are innermost first; a flamegraph line is root first.
     // The profiler's own frames in the middle of a stack (a job's guard or
     // future) are noise: the job path already says where jobs begin.
-    let mut frames: Vec<&Frame> = site
-        .frames
+    let mut frames: Vec<&Frame> = site.frames.iter().rev().collect();
+    // A scope's stacks start inside its closure (std's call glue aside):
+    // what called the scope is not the scope's.
+    let scope_entry = frames
         .iter()
-        .rev()
-        .filter(|frame| !is_profiler(&frame.function))
-        .collect();
+        .rposition(|frame| frame.function.contains(crate::job::SCOPE_FRAME));
+    if let Some(entry) = scope_entry {
+        frames.drain(..=entry);
+        let glue = frames
+            .iter()
+            .take_while(|frame| frame.is_std_library())
+            .count();
+        frames.drain(..glue.min(frames.len().saturating_sub(1)));
+    }
+    frames.retain(|frame| !is_profiler(&frame.function));
+    if scope_entry.is_some() && site.job_path.last() == scope.map(|scope| &scope.name) {
+        // Sampled in the scope itself, outside any job it called.
+        return join(
+            site.job_path
+                .iter()
+                .map(String::as_str)
+                .chain(frames.iter().map(|frame| frame.function.as_str())),
+        );
+    }
     if let Some(entry) = frames
         .iter()
         .rposition(|frame| frame.function.contains(THREAD_ENTRY))
@@ -223,7 +243,7 @@ mod tests {
             &[],
             10,
         );
-        assert_eq!(callsite_stack(&outside), "app::main;app::load");
+        assert_eq!(callsite_stack(&outside, None), "app::main;app::load");
 
         let inside = site(
             &[
@@ -240,7 +260,7 @@ mod tests {
         // The job's function and the closure running its body are the job's
         // root frame.
         assert_eq!(
-            callsite_stack(&inside),
+            callsite_stack(&inside, None),
             "pipeline;app::parse_record;<[u8, 4] as app::Decode>::decode"
         );
     }
@@ -269,14 +289,17 @@ mod tests {
             &["fetch"],
             10,
         );
-        assert_eq!(callsite_stack(&async_site), "fetch;app::decode");
+        assert_eq!(callsite_stack(&async_site, None), "fetch;app::decode");
         // A recursive job by its full name: cut at the innermost call.
         let recursive = site(
             &["app::walk", "app::walk", "app::leaf"],
             &["app::walk", "app::walk"],
             10,
         );
-        assert_eq!(callsite_stack(&recursive), "app::walk;app::walk;app::leaf");
+        assert_eq!(
+            callsite_stack(&recursive, None),
+            "app::walk;app::walk;app::leaf"
+        );
     }
 
     #[test]

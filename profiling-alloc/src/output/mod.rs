@@ -1,6 +1,7 @@
 //! Output: a [`Report`] of everything below, and what it becomes.
 //!
 //! - [`report`]: `Report::capture`, JSON out and back in.
+//! - [`scope`]: `Report::capture_of`, the report of one closure.
 //! - [`summary`]: the text summary (`Display`).
 //! - [`flame_kind`], [`folded`], [`svg`]: folded stacks and inferno SVGs.
 //! - [`files`]: where files go ([`output_dir`]).
@@ -16,6 +17,7 @@ mod files;
 mod flame_kind;
 mod folded;
 mod report;
+mod scope;
 mod summary;
 #[cfg(feature = "flamegraph")]
 mod svg;
@@ -25,3 +27,4 @@ pub use error::Error;
 pub use files::{output_dir, OUTPUT_DIR_VAR};
 pub use flame_kind::FlameKind;
 pub use report::{ProgramInfo, Report, Settings};
+pub use scope::ReportScope;

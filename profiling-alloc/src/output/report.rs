@@ -65,6 +65,11 @@ pub struct Report {
     pub callsites: Vec<Callsite>,
     /// Samples that could not be recorded because a table was full.
     pub dropped_samples: u64,
+    /// `Some` for a report of one closure ([`Report::capture_of`]): its name
+    /// and exact counts; the callsites and job paths are then the closure's
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<super::scope::ReportScope>,
 }
 
 /// Which program a [`Report`] is about, and when it was taken.
@@ -144,11 +149,13 @@ impl Report {
             job_paths,
             callsites,
             dropped_samples,
+            scope: None,
         }
     }
 
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> String {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         // Every field is a plain struct, string or number: nothing that
         // serde_json can refuse (no maps with non-string keys, no NaN).
         serde_json::to_string_pretty(self).unwrap_or_else(|error| {
@@ -167,6 +174,7 @@ impl Report {
     /// (the message names the field), [`Error::UnsupportedFormat`] when it
     /// was written by a newer format version than this build reads.
     pub fn from_json(json: &str) -> Result<Report, Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         Self::parse(json, None)
     }
 
@@ -176,6 +184,7 @@ impl Report {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let path = path.as_ref();
         create_parent(path)?;
         std::fs::write(path, self.to_json()).map_err(|e| Error::io("writing", path, e))
@@ -188,6 +197,7 @@ impl Report {
     /// [`Error::Io`] when the file cannot be read, and the errors of
     /// [`from_json`](Report::from_json), naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Report, Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let path = path.as_ref();
         let json = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
         Self::parse(&json, Some(path.to_path_buf()))

@@ -33,6 +33,7 @@ impl fmt::Display for Report {
     ///    1.2 KiB      12        0 B    64 B–127 B     app::parse (src/parse.rs:12) [parse_record]
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         writeln!(
             f,
             "profiling-alloc report: {} (pid {}), sampling {}",

@@ -131,6 +131,7 @@ pub enum Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         match self {
             Violation::Duration { measured, limit } => write!(
                 f,

@@ -167,6 +167,7 @@ impl fmt::Display for JobProfile {
     ///   per run    1 allocations, 39.1 KiB allocated
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let d = &self.duration;
         writeln!(
             f,
