@@ -10,7 +10,7 @@ mod common;
 use std::hint::black_box;
 
 use common::{Block, Model};
-use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -24,7 +24,7 @@ fn main() {
             "histogram_sees_the_same_blocks",
             histogram_sees_the_same_blocks,
         ),
-        ("peak_within_the_stated_bound", peak_within_the_stated_bound),
+        ("peak_exact_on_one_thread", peak_exact_on_one_thread),
     ]);
     common::quiet::run("exact_counts", &checks);
 }
@@ -88,12 +88,9 @@ fn histogram_sees_the_same_blocks() {
     assert_eq!(after.total_bytes(), totals.total_bytes);
 }
 
-/// Default mode: the peak is within the stated bound of the truth.
-fn peak_within_the_stated_bound() {
+/// Default mode, one thread: the peak is exact and says so.
+fn peak_exact_on_one_thread() {
     let stats = heap_stats();
-    assert!(!stats.peak_is_exact);
-    assert!(stats.peak_error_bound >= DEFAULT_PEAK_TOLERANCE);
-    assert_eq!(stats.peak_error_bound % DEFAULT_PEAK_TOLERANCE, 0);
     assert!(stats.peak_bytes >= stats.live_bytes);
     profiling_alloc::reset_peak();
     let base = heap_stats().live_bytes;
@@ -102,13 +99,8 @@ fn peak_within_the_stated_bound() {
     big.free();
     let true_peak_above_base = (10 << 20) + 100 * 1000 + std::mem::size_of::<Block>() as u64 * 100;
     let stats = heap_stats();
-    let bound = stats.peak_error_bound;
-    assert!(
-        stats.peak_bytes + bound >= base + true_peak_above_base,
-        "peak {} below the true peak {} by more than {bound}",
-        stats.peak_bytes,
-        base + true_peak_above_base
-    );
-    assert!(stats.peak_bytes <= base + true_peak_above_base + bound);
+    assert!(stats.peak_is_exact, "one thread allocated: {stats:?}");
+    assert_eq!(stats.peak_error_bound, 0);
+    assert_eq!(stats.peak_bytes, base + true_peak_above_base);
     small.into_iter().for_each(Block::free);
 }

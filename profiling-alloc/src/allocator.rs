@@ -92,9 +92,11 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
 
     /// Sets how many bytes a thread's live count may drift before it is added
     /// to the global peak tracker (default mode; default
-    /// [`DEFAULT_PEAK_TOLERANCE`]). The reported peak is within
-    /// `tolerance * threads` of the true peak; 0 makes every allocation report
-    /// (exact for one thread, at the cost of shared atomics).
+    /// [`DEFAULT_PEAK_TOLERANCE`]). While several threads allocate, the
+    /// reported peak is within `tolerance * threads` of the true peak; 0
+    /// makes every allocation report, at the cost of shared atomics. (With
+    /// one thread allocating at a time the peak is exact at any tolerance:
+    /// see [`HeapStats::peak_is_exact`](crate::HeapStats::peak_is_exact).)
     pub const fn peak_tolerance(mut self, bytes: u64) -> Self {
         self.peak_tolerance = bytes;
         self
@@ -142,6 +144,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                 if self.exact_peak {
                     peak::apply_exact(change);
                 } else {
+                    peak::raise_slot_peak(slot, change);
                     peak::add_pending(slot, change, self.peak_tolerance);
                 }
                 #[cfg(feature = "callsites")]

@@ -35,7 +35,7 @@
 //!
 //! ```text
 //! Total:     8,548 bytes in 3 blocks (0 reallocs)
-//! At peak:   8,548 bytes in 3 blocks (within 65,536 bytes)
+//! At peak:   8,548 bytes in 3 blocks (exact)
 //! Live now:  8,548 bytes in 3 blocks
 //! Freed:     0 bytes in 0 blocks
 //! ```
@@ -68,12 +68,17 @@
 //! global view, and a global view updated on every call is what makes
 //! counting allocators slow, so:
 //!
-//! - **default**: each thread reports its change in live bytes to the peak
-//!   tracker only once it has drifted by [`DEFAULT_PEAK_TOLERANCE`] (64 KiB)
-//!   either way. The reported peak is then within `tolerance × threads` of
-//!   the true peak, and [`HeapStats::peak_error_bound`] says how far.
-//!   `.peak_tolerance(bytes)` changes the tolerance (0: exact for a single
-//!   thread).
+//! - **default**: exact whenever one thread allocated at a time since the
+//!   last [`reset_peak`] (or start-up): a single-threaded program, a test,
+//!   a phase run alone. Each thread keeps the high-water mark of its own
+//!   net bytes on its own cache line, and when only one thread's counters
+//!   moved, that mark plus the others' (unchanged) live bytes is the true
+//!   peak. While threads allocate concurrently, each reports its change in
+//!   live bytes to a shared tracker only once it has drifted by
+//!   [`DEFAULT_PEAK_TOLERANCE`] (64 KiB) either way, and the peak is within
+//!   `tolerance × threads` of the true one. [`HeapStats::peak_is_exact`]
+//!   says which case a reading is, [`HeapStats::peak_error_bound`] how far
+//!   off it may be. `.peak_tolerance(bytes)` changes the tolerance.
 //! - **exact**: [`ProfilingAllocator::exact_peak`] keeps live bytes and live
 //!   blocks in one 128-bit atomic updated on every call, so `peak_bytes` is
 //!   the true high-water mark and `peak_blocks` the live blocks at that

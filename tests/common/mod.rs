@@ -4,6 +4,7 @@
 //! a runner for test binaries without the test harness ([`quiet`]).
 #![allow(dead_code)]
 
+pub mod peak;
 pub mod quiet;
 pub mod scripted;
 

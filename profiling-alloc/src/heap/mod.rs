@@ -26,8 +26,8 @@ pub(crate) mod slot;
 pub(crate) mod slot_table;
 pub(crate) mod stats;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 pub use measure::{measure, AllocDelta};
 pub use size_class::{SizeClass, SizeHistogram};
@@ -38,20 +38,44 @@ pub use stats::{heap_stats, reset_peak, size_histogram, HeapStats};
 /// the counting when it is off.
 pub(crate) const ENABLED: bool = cfg!(feature = "enabled");
 
-/// Set by the allocator's first call, after it published its configuration.
-static INSTALLED: crate::sync::Padded<AtomicBool> = crate::sync::Padded(AtomicBool::new(false));
+/// What every allocator call reads, on one line that is written only at
+/// installation and at [`reset_peak`].
+struct HotFlags {
+    /// Set by the allocator's first call, after it published its
+    /// configuration.
+    installed: AtomicBool,
+    /// Bumped by [`reset_peak`]: a slot that sees a new value starts its
+    /// peak over (see `peak`).
+    peak_epoch: AtomicU64,
+}
+
+static HOT: crate::sync::Padded<HotFlags> = crate::sync::Padded(HotFlags {
+    installed: AtomicBool::new(false),
+    peak_epoch: AtomicU64::new(0),
+});
 
 /// Whether the allocator has counted anything yet. Cheap: one load of a line
 /// written once.
 #[inline(always)]
 pub(crate) fn counting_started() -> bool {
-    INSTALLED.load(Acquire)
+    HOT.installed.load(Acquire)
 }
 
 /// Called by the allocator once it has published its configuration (peak
 /// mode, sampling mode): from now on readers see it installed.
 pub(crate) fn mark_installed() {
-    INSTALLED.store(true, Release);
+    HOT.installed.store(true, Release);
+}
+
+/// The current peak epoch (on the line [`counting_started`] just read).
+#[inline(always)]
+pub(crate) fn peak_epoch() -> u64 {
+    HOT.peak_epoch.load(Relaxed)
+}
+
+/// Starts a new peak epoch ([`reset_peak`]).
+pub(crate) fn next_peak_epoch() {
+    HOT.peak_epoch.fetch_add(1, Release);
 }
 
 /// Whether `ProfilingAllocator` is the global allocator and counting (the

@@ -9,6 +9,15 @@
 //!   holding a slot, and so does the peak taken from it:
 //!   `|reported peak - true peak| <= T * threads`. The common path touches only
 //!   the thread's own slot.
+//!
+//!   On top of that, each slot keeps its own highest net bytes (allocated
+//!   minus freed through it) since the last [`reset_peak`](crate::reset_peak)
+//!   (a new "epoch"), on its own line. When only one slot has changed since
+//!   the reset (one thread allocated at a time: a single-threaded program, a
+//!   phase run alone after a reset), every other slot's net is what it was
+//!   throughout, so that slot's high-water mark plus the others' nets *is*
+//!   the true peak: readers then report it as exact. Only when several
+//!   threads allocated since the reset does the bound apply.
 //! - **Exact.** Every allocation and free updates one global 128-bit atomic
 //!   holding live bytes and live blocks together, so the peak and the block
 //!   count at that moment are exact. This writes a cache line shared by all
@@ -83,6 +92,37 @@ fn raise_exact_peak(now: u128) {
     }
 }
 
+/// Default mode, owner of `slot` only, after `change` was counted in it:
+/// raises the slot's high-water mark of net bytes in the current epoch,
+/// starting it over first if a reset began a new epoch.
+#[inline(always)]
+pub(crate) fn raise_slot_peak(slot: &Slot, change: LiveChange) {
+    let epoch = super::peak_epoch();
+    if slot.peak_epoch.load(Relaxed) != epoch {
+        start_epoch(slot, change, epoch);
+    }
+    if change.bytes > 0 {
+        let net = slot.net_bytes();
+        // `>=`: on a tie the latest moment wins (DESIGN rule 6).
+        if net >= slot.peak_net_bytes.load(Relaxed) {
+            slot.peak_net_bytes.store(net, Relaxed);
+            slot.peak_net_blocks.store(slot.net_blocks(), Relaxed);
+        }
+    }
+}
+
+/// The slot's first call in a new epoch: its mark starts at its net before
+/// `change`, which is what it was when the epoch began.
+#[cold]
+#[inline(never)]
+fn start_epoch(slot: &Slot, change: LiveChange, epoch: u64) {
+    slot.peak_epoch.store(epoch, Relaxed);
+    slot.peak_net_bytes
+        .store(slot.net_bytes().wrapping_sub(change.bytes), Relaxed);
+    slot.peak_net_blocks
+        .store(slot.net_blocks().wrapping_sub(change.blocks), Relaxed);
+}
+
 /// Default mode, owner of `slot` only: adds `change` to the slot's pending
 /// live count and flushes it once it reaches `tolerance` bytes either way.
 #[inline(always)]
@@ -129,6 +169,21 @@ pub(crate) fn flush(change: LiveChange) {
     }
 }
 
+/// Which slots changed since the last reset (see `slot_table::movers`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Movers {
+    /// None did.
+    None,
+    /// Only `slot` did; the others' nets sum to `others_*`.
+    One {
+        slot: &'static Slot,
+        others_bytes: i64,
+        others_blocks: i64,
+    },
+    /// Two or more did (or the shared slot did).
+    Several,
+}
+
 /// The peak as a reader sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PeakReading {
@@ -142,7 +197,8 @@ pub(crate) struct PeakReading {
 /// Reads the peak. `live_bytes`/`live_blocks` are the current exact sums: the
 /// peak reported is never below them. `threads` is the most slots ever held
 /// at once, which bounds how many pending counts can be outstanding.
-pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64) -> PeakReading {
+/// `movers` says which slots changed since the last reset.
+pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64, movers: Movers) -> PeakReading {
     if EXACT_MODE.load(Relaxed) {
         // Exact: the tracked pair is the truth (the summed live counts of a
         // reader racing with other threads are not, so they are not mixed in).
@@ -153,6 +209,27 @@ pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64) -> PeakReadi
             exact: true,
             error_bound: 0,
         };
+    }
+    let exact = |bytes: i64, blocks: i64| PeakReading {
+        bytes: bytes.max(0) as u64,
+        blocks: blocks.max(0) as u64,
+        exact: true,
+        error_bound: 0,
+    };
+    match movers {
+        // Nothing allocated or freed since the reset: the peak is now.
+        Movers::None => return exact(live_bytes as i64, live_blocks as i64),
+        Movers::One {
+            slot,
+            others_bytes,
+            others_blocks,
+        } if slot.peak_epoch.load(Relaxed) == super::peak_epoch() => {
+            return exact(
+                others_bytes.wrapping_add(slot.peak_net_bytes.load(Relaxed)),
+                others_blocks.wrapping_add(slot.peak_net_blocks.load(Relaxed)),
+            )
+        }
+        Movers::One { .. } | Movers::Several => {}
     }
     let (mut bytes, mut blocks) = (PEAK_BYTES.load(Relaxed), PEAK_BLOCKS.load(Relaxed));
     if live_bytes > bytes {

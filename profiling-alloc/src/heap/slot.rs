@@ -67,6 +67,12 @@ pub(crate) struct Slot {
     pub(crate) pending_bytes: AtomicI64,
     /// Live blocks not yet added to the global live count.
     pub(crate) pending_blocks: AtomicI64,
+    /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
+    pub(crate) peak_epoch: AtomicU64,
+    /// Highest `alloc_bytes - freed_bytes` of this slot in that epoch.
+    pub(crate) peak_net_bytes: AtomicI64,
+    /// `alloc_blocks - freed_blocks` of this slot at that moment.
+    pub(crate) peak_net_blocks: AtomicI64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
     /// Blocks allocated per size class.
@@ -94,6 +100,9 @@ impl Slot {
         max_net_bytes: AtomicI64::new(0),
         pending_bytes: AtomicI64::new(0),
         pending_blocks: AtomicI64::new(0),
+        peak_epoch: AtomicU64::new(0),
+        peak_net_bytes: AtomicI64::new(0),
+        peak_net_blocks: AtomicI64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
@@ -159,6 +168,22 @@ impl Slot {
         self.alloc_bytes
             .load(Relaxed)
             .wrapping_sub(self.freed_bytes.load(Relaxed)) as i64
+    }
+
+    /// Blocks allocated minus blocks freed through this slot.
+    #[inline(always)]
+    pub(crate) fn net_blocks(&self) -> i64 {
+        self.alloc_blocks
+            .load(Relaxed)
+            .wrapping_sub(self.freed_blocks.load(Relaxed)) as i64
+    }
+
+    /// Allocator calls counted here so far (any change to the counters
+    /// changes this number).
+    pub(crate) fn calls(&self) -> u64 {
+        self.alloc_blocks
+            .load(Relaxed)
+            .wrapping_add(self.freed_blocks.load(Relaxed))
     }
 
     /// A copy of the scalar counters.

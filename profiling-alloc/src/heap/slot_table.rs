@@ -12,10 +12,10 @@
 //! back: DESIGN rule 2) or when all slots are taken.
 
 use std::cell::Cell;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use super::peak;
+use super::peak::{self, Movers};
 use super::size_class::SIZE_CLASSES;
 use super::slot::{Slot, Totals};
 
@@ -163,6 +163,45 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
 fn all_slots() -> impl Iterator<Item = &'static Slot> {
     let claimed = HIGH_WATER.load(Relaxed).min(SLOT_COUNT);
     std::iter::once(&SHARED).chain(SLOTS[..claimed].iter())
+}
+
+/// Each slot's [`Slot::calls`] at the last reset of the peak: index 0 for
+/// the shared slot, `i + 1` for `SLOTS[i]` (slots never claimed have 0 calls
+/// and 0 here).
+static CALLS_AT_RESET: [AtomicU64; SLOT_COUNT + 1] = [const { AtomicU64::new(0) }; SLOT_COUNT + 1];
+
+/// Notes every slot's calls, for [`movers`]: called by `reset_peak`.
+pub(crate) fn mark_reset() {
+    for (slot, mark) in all_slots().zip(CALLS_AT_RESET.iter()) {
+        mark.store(slot.calls(), Relaxed);
+    }
+}
+
+/// Which slots counted a call since the last [`mark_reset`] (or start-up),
+/// with the summed nets of the others when only one did.
+pub(crate) fn movers() -> Movers {
+    let mut mover = None;
+    let (mut others_bytes, mut others_blocks) = (0i64, 0i64);
+    for (index, (slot, mark)) in all_slots().zip(CALLS_AT_RESET.iter()).enumerate() {
+        if slot.calls() == mark.load(Relaxed) {
+            others_bytes = others_bytes.wrapping_add(slot.net_bytes());
+            others_blocks = others_blocks.wrapping_add(slot.net_blocks());
+            continue;
+        }
+        // The shared slot keeps no high-water mark of its own.
+        if index == 0 || mover.is_some() {
+            return Movers::Several;
+        }
+        mover = Some(slot);
+    }
+    match mover {
+        None => Movers::None,
+        Some(slot) => Movers::One {
+            slot,
+            others_bytes,
+            others_blocks,
+        },
+    }
 }
 
 /// Most slots ever held at once.

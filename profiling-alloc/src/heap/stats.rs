@@ -38,9 +38,9 @@ pub struct HeapStats {
     /// `peak_error_bound` bytes of the true peak.
     pub peak_bytes: u64,
     /// `live_blocks` when `peak_bytes` was reached (the latest such moment).
-    /// Exact in exact-peak mode; in the default mode, the live blocks the
-    /// peak tracker had been told of at that moment (approximate, like the
-    /// peak, and without a bound of its own).
+    /// Exact when `peak_is_exact`; otherwise the live blocks the peak
+    /// tracker had been told of at that moment (approximate, like the peak,
+    /// and without a bound of its own).
     pub peak_blocks: u64,
     /// Successful `realloc` calls (each also counted in `total_blocks` and
     /// `freed_blocks`).
@@ -49,8 +49,10 @@ pub struct HeapStats {
     pub freed_blocks: u64,
     /// Bytes freed, counted as `freed_blocks`.
     pub freed_bytes: u64,
-    /// Whether `peak_bytes`/`peak_blocks` are exact (the allocator was built
-    /// with [`exact_peak`](crate::ProfilingAllocator::exact_peak)).
+    /// Whether `peak_bytes`/`peak_blocks` are exact: always with
+    /// [`exact_peak`](crate::ProfilingAllocator::exact_peak); in the default
+    /// mode when at most one thread allocated or freed since the last
+    /// [`reset_peak`] (or start-up).
     pub peak_is_exact: bool,
     /// Largest possible difference, in bytes, between `peak_bytes` and the true
     /// peak: 0 when exact, otherwise the peak tolerance times the most threads
@@ -90,7 +92,12 @@ pub fn heap_stats() -> HeapStats {
     let totals = slot_table::sum_totals();
     let live_bytes = totals.live_bytes();
     let live_blocks = totals.live_blocks();
-    let peak = peak::read(live_bytes, live_blocks, slot_table::max_threads());
+    let peak = peak::read(
+        live_bytes,
+        live_blocks,
+        slot_table::max_threads(),
+        slot_table::movers(),
+    );
     HeapStats {
         active: true,
         total_blocks: totals.alloc_blocks,
@@ -108,7 +115,9 @@ pub fn heap_stats() -> HeapStats {
 }
 
 /// Sets the peak to the current live bytes and blocks, so that the next
-/// [`heap_stats`] reports the peak of what ran since.
+/// [`heap_stats`] reports the peak of what ran since: exactly, in the
+/// default mode too, when one thread ran it (see
+/// [`HeapStats::peak_is_exact`]). Call it while other threads are quiet.
 ///
 /// ```
 /// # #[global_allocator]
@@ -125,6 +134,10 @@ pub fn heap_stats() -> HeapStats {
 /// ```
 pub fn reset_peak() {
     if super::installed() {
+        // The new epoch first: a call racing with the reset then either
+        // starts its slot's mark over, or shows as a change since the reset.
+        super::next_peak_epoch();
+        slot_table::mark_reset();
         let totals = slot_table::sum_totals();
         peak::reset(totals.live_bytes(), totals.live_blocks());
     }
