@@ -138,14 +138,13 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             Target::Own(slot) => {
                 // Rule 3: the thread's own slot, plain loads and stores.
                 let change = event.apply::<Owned>(slot);
-                if change.bytes > 0 {
-                    slot.raise_max_net();
-                }
                 if self.exact_peak {
+                    if change.bytes > 0 {
+                        slot.raise_max_net();
+                    }
                     peak::apply_exact(change);
                 } else {
-                    peak::raise_slot_peak(slot, change);
-                    peak::add_pending(slot, change, self.peak_tolerance);
+                    peak::record_owned(slot, change, self.peak_tolerance);
                 }
                 #[cfg(feature = "callsites")]
                 if let Some((addr, size)) = event.new_block() {

@@ -3,7 +3,7 @@
 //! Two modes, chosen by the allocator's configuration:
 //!
 //! - **Default (bounded error).** Each thread keeps its change to live bytes
-//!   in its own slot (`pending_*`) and adds it to the global live count only
+//!   since its last flush in its own slot (its net bytes minus `flushed_net_*`) and adds it to the global live count only
 //!   when it reaches the tolerance `T` in either direction. The global count
 //!   therefore differs from the true live bytes by less than `T` per thread
 //!   holding a slot, and so does the peak taken from it:
@@ -93,62 +93,76 @@ fn raise_exact_peak(now: u128) {
 }
 
 /// Default mode, owner of `slot` only, after `change` was counted in it:
-/// raises the slot's high-water mark of net bytes in the current epoch,
-/// starting it over first if a reset began a new epoch.
+/// everything the peak needs, from the slot's net bytes (allocated minus
+/// freed through it), computed once:
+///
+/// - the high-water mark of the innermost running `measure` (its peak);
+/// - the slot's high-water mark in the current epoch, started over first if
+///   a reset began a new one (exact peaks while one thread allocates);
+/// - the change since the slot last flushed to the global live count, which
+///   is flushed once it reaches `tolerance` bytes either way (the bounded
+///   peak while threads allocate concurrently).
+///
+/// PERF: plain loads and stores on the slot's own lines; one load of the
+/// epoch, on the line the allocator's "installed" check just read. The
+/// flush, with its shared atomics, is out of line.
 #[inline(always)]
-pub(crate) fn raise_slot_peak(slot: &Slot, change: LiveChange) {
+pub(crate) fn record_owned(slot: &Slot, change: LiveChange, tolerance: u64) {
+    let net = slot.net_bytes();
     let epoch = super::peak_epoch();
     if slot.peak_epoch.load(Relaxed) != epoch {
-        start_epoch(slot, change, epoch);
+        start_epoch(slot, net.wrapping_sub(change.bytes), change, epoch);
     }
     if change.bytes > 0 {
-        let net = slot.net_bytes();
+        if net > slot.max_net_bytes.load(Relaxed) {
+            slot.max_net_bytes.store(net, Relaxed);
+        }
         // `>=`: on a tie the latest moment wins (DESIGN rule 6).
         if net >= slot.peak_net_bytes.load(Relaxed) {
             slot.peak_net_bytes.store(net, Relaxed);
             slot.peak_net_blocks.store(slot.net_blocks(), Relaxed);
         }
     }
+    let unflushed = net.wrapping_sub(slot.flushed_net_bytes.load(Relaxed));
+    if unflushed.unsigned_abs() >= tolerance {
+        flush_slot(slot, net);
+    }
 }
 
 /// The slot's first call in a new epoch: its mark starts at its net before
-/// `change`, which is what it was when the epoch began.
+/// `change` (`net_before`), which is what it was when the epoch began.
 #[cold]
 #[inline(never)]
-fn start_epoch(slot: &Slot, change: LiveChange, epoch: u64) {
+fn start_epoch(slot: &Slot, net_before: i64, change: LiveChange, epoch: u64) {
     slot.peak_epoch.store(epoch, Relaxed);
-    slot.peak_net_bytes
-        .store(slot.net_bytes().wrapping_sub(change.bytes), Relaxed);
+    slot.peak_net_bytes.store(net_before, Relaxed);
     slot.peak_net_blocks
         .store(slot.net_blocks().wrapping_sub(change.blocks), Relaxed);
 }
 
-/// Default mode, owner of `slot` only: adds `change` to the slot's pending
-/// live count and flushes it once it reaches `tolerance` bytes either way.
-#[inline(always)]
-pub(crate) fn add_pending(slot: &Slot, change: LiveChange, tolerance: u64) {
-    let bytes = slot.pending_bytes.load(Relaxed).wrapping_add(change.bytes);
-    let blocks = slot
-        .pending_blocks
-        .load(Relaxed)
-        .wrapping_add(change.blocks);
-    if bytes.unsigned_abs() >= tolerance {
-        slot.pending_bytes.store(0, Relaxed);
-        slot.pending_blocks.store(0, Relaxed);
-        flush(LiveChange { bytes, blocks });
-    } else {
-        slot.pending_bytes.store(bytes, Relaxed);
-        slot.pending_blocks.store(blocks, Relaxed);
-    }
+/// Owner of `slot` only: adds the slot's change since its last flush (its
+/// net is `net` bytes now) to the global live count.
+#[cold]
+#[inline(never)]
+fn flush_slot(slot: &Slot, net: i64) {
+    let blocks = slot.net_blocks();
+    let change = LiveChange {
+        bytes: net.wrapping_sub(slot.flushed_net_bytes.load(Relaxed)),
+        blocks: blocks.wrapping_sub(slot.flushed_net_blocks.load(Relaxed)),
+    };
+    slot.flushed_net_bytes.store(net, Relaxed);
+    slot.flushed_net_blocks.store(blocks, Relaxed);
+    flush(change);
 }
 
-/// Owner of `slot` only: flushes whatever is pending (a thread giving its slot
-/// up at exit).
+/// Owner of `slot` only: flushes whatever is not flushed yet (a thread
+/// giving its slot up at exit).
 pub(crate) fn flush_pending(slot: &Slot) {
-    let bytes = slot.pending_bytes.swap(0, Relaxed);
-    let blocks = slot.pending_blocks.swap(0, Relaxed);
-    if bytes != 0 || blocks != 0 {
-        flush(LiveChange { bytes, blocks });
+    let net = slot.net_bytes();
+    if net != slot.flushed_net_bytes.load(Relaxed)
+        || slot.net_blocks() != slot.flushed_net_blocks.load(Relaxed)
+    {
+        flush_slot(slot, net);
     }
 }
 

@@ -63,10 +63,11 @@ pub(crate) struct Slot {
     /// Highest `alloc_bytes - freed_bytes` of this slot since the innermost
     /// running `measure` began (owner only; see `super::measure`).
     pub(crate) max_net_bytes: AtomicI64,
-    /// Live bytes not yet added to the global live count (default peak mode).
-    pub(crate) pending_bytes: AtomicI64,
-    /// Live blocks not yet added to the global live count.
-    pub(crate) pending_blocks: AtomicI64,
+    /// `alloc_bytes - freed_bytes` when the slot last added its change to
+    /// the global live count (default peak mode; owner only).
+    pub(crate) flushed_net_bytes: AtomicI64,
+    /// `alloc_blocks - freed_blocks` at that moment.
+    pub(crate) flushed_net_blocks: AtomicI64,
     /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
     pub(crate) peak_epoch: AtomicU64,
     /// Highest `alloc_bytes - freed_bytes` of this slot in that epoch.
@@ -98,8 +99,8 @@ impl Slot {
         freed_bytes: AtomicU64::new(0),
         reallocs: AtomicU64::new(0),
         max_net_bytes: AtomicI64::new(0),
-        pending_bytes: AtomicI64::new(0),
-        pending_blocks: AtomicI64::new(0),
+        flushed_net_bytes: AtomicI64::new(0),
+        flushed_net_blocks: AtomicI64::new(0),
         peak_epoch: AtomicU64::new(0),
         peak_net_bytes: AtomicI64::new(0),
         peak_net_blocks: AtomicI64::new(0),
