@@ -83,7 +83,7 @@ fn make(rng: &mut Rng, grown: &mut u64) -> (Object, u8) {
                 v.extend_from_slice(&chunk);
             }
             *grown += 1;
-            if *grown % 4 == 0 {
+            if grown.is_multiple_of(4) {
                 v.shrink_to_fit();
             }
             let first = v[0];
@@ -117,7 +117,9 @@ pub fn main() {
     let start = Instant::now();
     let sum: u64 = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || run_thread(0x9e37_79b9 ^ (t + 1) * 0x1234_5678_9abc, ops)))
+            .map(|t| {
+                scope.spawn(move || run_thread(0x9e37_79b9 ^ ((t + 1) * 0x1234_5678_9abc), ops))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
