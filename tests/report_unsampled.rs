@@ -1,4 +1,4 @@
-//! A report of a process that never sampled: jobs and heap numbers, no
+//! A report of a process that never sampled (sampling turned off): jobs and heap numbers, no
 //! callsites, and an allocation flamegraph that says why it cannot be drawn.
 
 use std::hint::black_box;
@@ -6,7 +6,7 @@ use std::hint::black_box;
 use profiling_alloc::{profile_job, Error, FlameKind, ProfilingAllocator, Report, Sampling};
 
 #[global_allocator]
-static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Off);
 
 #[profile_job(name = "load_rows")]
 fn load_rows(n: usize) -> Vec<Vec<u8>> {

@@ -13,7 +13,7 @@ use profiling_alloc::{
 };
 
 #[global_allocator]
-static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Off);
 
 #[inline(never)]
 fn tokenize(text: &str) -> Vec<String> {

@@ -67,7 +67,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             inner,
             exact_peak: false,
             peak_tolerance: DEFAULT_PEAK_TOLERANCE,
-            sampling: Sampling::Off.encode(),
+            sampling: Sampling::poisson().encode(),
         }
     }
 
@@ -102,10 +102,12 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         self
     }
 
-    /// Samples allocation stacks from the start (see
-    /// [`callsites`](crate::callsites)); the mode can be changed at run time
-    /// with [`set_sampling`](crate::set_sampling). Default:
-    /// [`Sampling::Off`](crate::Sampling::Off).
+    /// Chooses which allocations have their stacks sampled from the start
+    /// (see [`callsites`](crate::callsites)); the mode can be changed at run
+    /// time with [`set_sampling`](crate::set_sampling). Default:
+    /// [`Sampling::poisson()`](crate::Sampling::poisson), one sample per
+    /// 512 KiB allocated on average, as jemalloc's and Go's heap profiles;
+    /// [`Sampling::Off`](crate::Sampling::Off) to only count.
     ///
     /// ```
     /// use profiling_alloc::{ProfilingAllocator, Sampling};

@@ -143,8 +143,10 @@
 //!
 //! # Callsites
 //!
-//! With sampling on, [`callsites`] tells which code allocated how much and
-//! what is still alive, with resolved frames:
+//! Stacks are sampled out of the box (one sample per 512 KiB allocated on
+//! average), and [`callsites`] tells which code allocated how much and what
+//! is still alive, with resolved frames. `Sampling::Every` makes the numbers
+//! exact:
 //!
 //! ```
 //! use profiling_alloc::{ProfilingAllocator, Sampling};
@@ -166,13 +168,15 @@
 //! }
 //! ```
 //!
-//! - **Modes** ([`Sampling`]): `Off` (the default: only counting), `Every`
-//!   (every block: exact per-callsite numbers, the dhat-equivalent mode for
-//!   tests and small programs) and `Poisson { mean_bytes }`
-//!   ([`Sampling::poisson`]: one sample per 512 KiB allocated on average).
-//!   Chosen in the const constructor, changed at run time with
-//!   [`set_sampling`]; [`seed_sampling`] makes a thread's samples
-//!   reproducible.
+//! - **Modes** ([`Sampling`]): `Poisson { mean_bytes }` (the default,
+//!   [`Sampling::poisson`]: one sample per 512 KiB allocated on average, as
+//!   jemalloc's and Go's heap profiles), `Every` (every block: exact
+//!   per-callsite numbers, the dhat-equivalent mode for tests and small
+//!   programs) and `Off` (only counting). Chosen in the const constructor,
+//!   changed at run time with [`set_sampling`]; [`seed_sampling`] makes a
+//!   thread's samples reproducible. A scope of one closure samples every
+//!   block of its thread whatever the mode ([`Report::capture_of`],
+//!   [`testing::flamegraph`]).
 //! - **Estimates**: Poisson sampling is byte-based, as in tcmalloc, jemalloc
 //!   and Go: a block of `s` bytes is sampled with probability
 //!   `p = 1 - exp(-s/R)` and a sample stands for `1/p` blocks and `s/p`
