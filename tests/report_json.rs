@@ -190,3 +190,24 @@ fn the_summary_shows_heap_jobs_and_callsites() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_report_from_before_busy_times_reads_and_says_why_it_has_no_job_graph() {
+    let json = sampled_report().to_json();
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for path in value["job_paths"].as_array_mut().unwrap() {
+        let fields = path.as_object_mut().unwrap();
+        assert!(fields.remove("busy_ns").is_some());
+        assert!(fields.remove("self_busy_ns").is_some());
+    }
+    let old = Report::from_json(&value.to_string()).expect("older reports still read");
+    assert!(old.job_paths.iter().all(|p| p.busy.is_zero()));
+    assert!(old.folded(FlameKind::JobTime).is_empty());
+    match old.flamegraph(FlameKind::JobTime, Vec::new()) {
+        Err(error @ Error::NoData { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("older profiling-alloc"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -73,7 +73,8 @@ impl Report {
                 options.name_type = "Job:".to_string();
                 options.colors = Palette::Basic(BasicPalette::Hot);
                 options.subtitle = Some(format!(
-                    "{}: each job's own time under the jobs that called it",
+                    "{}: busy (on-CPU poll) time per job path, each job under the jobs \
+                     that called it; wall time is in the tables",
                     self.program.name
                 ));
             }
@@ -105,8 +106,15 @@ impl Report {
             return None;
         }
         let why = match kind {
+            FlameKind::JobTime
+                if self.job_paths.iter().all(|p| p.busy.is_zero())
+                    && self.job_paths.iter().any(|p| !p.total.is_zero()) =>
+            {
+                "the report was written by an older profiling-alloc, which recorded wall \
+                 time only (concurrent jobs' wall times do not add up to a flamegraph)"
+            }
             FlameKind::JobTime if !self.job_paths.is_empty() => {
-                "every job path's own time rounds to 0 µs"
+                "every job path's busy time rounds to 0 µs"
             }
             FlameKind::JobTime => {
                 "no job has run (mark functions with #[profile_job], or wrap code in job())"
