@@ -211,3 +211,32 @@ fn a_report_from_before_busy_times_reads_and_says_why_it_has_no_job_graph() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn dropped_samples_cannot_be_missed() {
+    let mut value: serde_json::Value = serde_json::from_str(&sampled_report().to_json()).unwrap();
+    value["dropped_samples"] = 92_000.into();
+    let report = Report::from_json(&value.to_string()).unwrap();
+    let summary = report.to_string();
+    assert!(
+        summary.contains("WARNING: 92,000 samples DROPPED"),
+        "{summary}"
+    );
+    assert!(summary.contains("set_sampling_limits"), "{summary}");
+    let mut svg = Vec::new();
+    report
+        .flamegraph(FlameKind::AllocatedBytes, &mut svg)
+        .unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.contains("92,000 samples DROPPED"), "{svg}");
+
+    // And nothing of the kind when none were.
+    let clean = sampled_report();
+    assert_eq!(clean.dropped_samples, 0);
+    assert!(!clean.to_string().contains("DROPPED"));
+    let mut svg = Vec::new();
+    clean
+        .flamegraph(FlameKind::AllocatedBytes, &mut svg)
+        .unwrap();
+    assert!(!String::from_utf8(svg).unwrap().contains("DROPPED"));
+}

@@ -44,7 +44,7 @@ mod symbols;
 
 pub use callsite::{Callsite, Frame};
 #[cfg(feature = "callsites")]
-pub use live_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
+pub use live_blocks::{DEFAULT_MAX_TRACKED_BLOCKS, DEFAULT_MAX_TRACKED_BLOCKS_EVERY};
 #[cfg(feature = "callsites")]
 pub use read::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,

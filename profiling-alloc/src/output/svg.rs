@@ -11,7 +11,7 @@ use super::files::create_parent;
 use super::flame_kind::FlameKind;
 use super::report::Report;
 use crate::callsites::Sampling;
-use crate::units::bytes;
+use crate::units::{bytes, grouped};
 
 impl Report {
     /// Draws the `kind` flamegraph of this report as an SVG into `writer`.
@@ -91,8 +91,17 @@ impl Report {
                     ),
                     Sampling::Off => "sampling now off: what was sampled before".to_string(),
                 };
+                let dropped = if self.dropped_samples > 0 {
+                    format!(
+                        "; WARNING: {} samples DROPPED (tables full): counts are low, \
+                         raise set_sampling_limits",
+                        grouped(self.dropped_samples)
+                    )
+                } else {
+                    String::new()
+                };
                 options.subtitle = Some(format!(
-                    "{} ({how}); job names are root frames",
+                    "{} ({how}); job names are root frames{dropped}",
                     self.program.name
                 ));
             }
