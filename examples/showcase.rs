@@ -5,12 +5,15 @@
 //! samples allocation stacks (Poisson, one sample per 32 KiB on average).
 //! At the end it prints the report's summary (heap, jobs with p50/p95/p99,
 //! top callsites), profiles the parse step with `ProfileRunner` and checks
-//! it against serverless limits, and writes into `target/profiling/`:
+//! it against serverless limits, and writes into `target/profiling/` (the
+//! absolute path is printed; see `output_dir`):
 //!
 //! - `report.json`: the whole report (read back with `Report::read_json`);
 //! - `allocations.svg`: bytes allocated, by stack, under the job they ran in;
 //! - `live.svg`: bytes still alive at the end, by stack;
-//! - `jobs.svg`: time per job path.
+//! - `jobs.svg`: busy time per job path (time spent running, so the eight
+//!   concurrent `summarize_city` tasks add up to what they ran, not to eight
+//!   times their wall time).
 //!
 //! `cargo run --release --example showcase`
 

@@ -140,15 +140,22 @@ fn a_job_named_with_a_number_is_a_root_frame_like_any_other() {
 }
 
 #[test]
-fn job_time_is_drawn_in_microseconds() {
+fn job_time_is_busy_time_drawn_in_microseconds() {
     workload();
     let mut jobs = Vec::new();
     Report::capture()
         .flamegraph(FlameKind::JobTime, &mut jobs)
         .unwrap();
-    let jobs = titles(std::str::from_utf8(&jobs).unwrap());
+    let svg = String::from_utf8(jobs).unwrap();
+    let jobs = titles(&svg);
     let job = frame_named(&jobs, "index_job").expect("the job's frame");
     assert!(job.contains("µs"), "{job}");
+    // The subtitle says which time the widths are.
+    assert!(
+        svg.contains("busy (on-CPU poll) time per job path"),
+        "{svg}"
+    );
+    assert!(svg.contains("wall time is in the tables"));
 }
 
 #[test]

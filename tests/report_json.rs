@@ -190,3 +190,53 @@ fn the_summary_shows_heap_jobs_and_callsites() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_report_from_before_busy_times_reads_and_says_why_it_has_no_job_graph() {
+    let json = sampled_report().to_json();
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for path in value["job_paths"].as_array_mut().unwrap() {
+        let fields = path.as_object_mut().unwrap();
+        assert!(fields.remove("busy_ns").is_some());
+        assert!(fields.remove("self_busy_ns").is_some());
+    }
+    let old = Report::from_json(&value.to_string()).expect("older reports still read");
+    assert!(old.job_paths.iter().all(|p| p.busy.is_zero()));
+    assert!(old.folded(FlameKind::JobTime).is_empty());
+    match old.flamegraph(FlameKind::JobTime, Vec::new()) {
+        Err(error @ Error::NoData { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("older profiling-alloc"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn dropped_samples_cannot_be_missed() {
+    let mut value: serde_json::Value = serde_json::from_str(&sampled_report().to_json()).unwrap();
+    value["dropped_samples"] = 92_000.into();
+    let report = Report::from_json(&value.to_string()).unwrap();
+    let summary = report.to_string();
+    assert!(
+        summary.contains("WARNING: 92,000 samples DROPPED"),
+        "{summary}"
+    );
+    assert!(summary.contains("set_sampling_limits"), "{summary}");
+    let mut svg = Vec::new();
+    report
+        .flamegraph(FlameKind::AllocatedBytes, &mut svg)
+        .unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.contains("92,000 samples DROPPED"), "{svg}");
+
+    // And nothing of the kind when none were.
+    let clean = sampled_report();
+    assert_eq!(clean.dropped_samples, 0);
+    assert!(!clean.to_string().contains("DROPPED"));
+    let mut svg = Vec::new();
+    clean
+        .flamegraph(FlameKind::AllocatedBytes, &mut svg)
+        .unwrap();
+    assert!(!String::from_utf8(svg).unwrap().contains("DROPPED"));
+}

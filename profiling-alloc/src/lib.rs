@@ -197,9 +197,13 @@
 //!   [`Callsite::job_path`] for what one job left alive.
 //! - **Bounded memory**: [`DEFAULT_MAX_STACKS`] stacks and
 //!   [`DEFAULT_MAX_TRACKED_BLOCKS`] live sampled blocks
-//!   ([`set_sampling_limits`]); past that, samples are dropped and counted
-//!   ([`dropped_samples`]), and totals are unaffected. The profiler's own
-//!   tables and symbol caches are not counted.
+//!   ([`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`] under `Every`, where every live
+//!   block is a sampled one; at most 128 bytes per tracked block, taken as
+//!   blocks are tracked), or what [`set_sampling_limits`] sets; past that,
+//!   samples are dropped and counted ([`dropped_samples`]; a report's
+//!   summary and flamegraphs then carry a warning), and totals are
+//!   unaffected. The profiler's own tables and symbol caches are not
+//!   counted.
 //! - **Readers are never sampled**: what [`callsites`], [`Report::capture`]
 //!   and drawing a flamegraph allocate is the caller's memory (counted), but
 //!   never one of the program's callsites.
@@ -338,7 +342,7 @@ pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 pub use callsites::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
     set_stack_depth, CallsiteOptions, DEFAULT_MAX_STACKS, DEFAULT_MAX_TRACKED_BLOCKS,
-    DEFAULT_STACK_DEPTH,
+    DEFAULT_MAX_TRACKED_BLOCKS_EVERY, DEFAULT_STACK_DEPTH,
 };
 pub use callsites::{sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling};
 pub use heap::{

@@ -22,12 +22,32 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
+use super::sampling::{EVERY, MODE};
 use crate::sync::{Padded, SpinLock};
 
-/// Sampled blocks tracked by default.
+/// Sampled blocks tracked at most by default, under Poisson sampling (at
+/// the default rate, a program holds a few hundred sampled blocks per
+/// 64 MiB live). Their memory is taken as blocks are tracked, and kept: at
+/// most 128 bytes per block of the most tracked at once (a 32-byte slot, in
+/// tables that double when half full and never shrink), 32 MiB at this
+/// limit.
 pub const DEFAULT_MAX_TRACKED_BLOCKS: usize = 262_144;
-/// Capacity of the table, read when it is created.
-pub(crate) static MAX_TRACKED: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_TRACKED_BLOCKS);
+/// Sampled blocks tracked at most by default under
+/// [`Sampling::Every`](crate::Sampling::Every), where every live block is a
+/// sampled one: 2,097,152 (a serde_json and regex workload peaked at
+/// 353,474 live blocks). Taken as blocks are tracked, at most 128 bytes per
+/// block: 256 MiB at this limit, which only a program holding two million
+/// blocks at once reaches (their own memory is at least half as much).
+pub const DEFAULT_MAX_TRACKED_BLOCKS_EVERY: usize = 2_097_152;
+/// The limit set with `set_sampling_limits`; 0: the default of the mode in
+/// force ([`limit`]).
+pub(crate) static MAX_TRACKED: AtomicUsize = AtomicUsize::new(0);
+// Every's default holds the serde_json and regex workload's peak, and is
+// the larger.
+const _: () = assert!(
+    DEFAULT_MAX_TRACKED_BLOCKS_EVERY > 353_474
+        && DEFAULT_MAX_TRACKED_BLOCKS < DEFAULT_MAX_TRACKED_BLOCKS_EVERY
+);
 /// Set at the first tracked block (never cleared, so the line stays shared
 /// read-only): until then every free skips even the filter.
 static ANY_TRACKED: Padded<AtomicBool> = Padded(AtomicBool::new(false));
@@ -112,9 +132,27 @@ fn chunk_for(max: usize) -> usize {
     (max / (4 * SHARDS)).clamp(1, CHUNK)
 }
 
+/// The number of blocks that may be tracked now.
+fn limit() -> usize {
+    limit_for(MAX_TRACKED.load(Relaxed), MODE.load(Relaxed))
+}
+
+/// The limit `configured` with `set_sampling_limits` or, when 0 (never
+/// set), the default of the sampling `mode` (encoded): the limit follows
+/// the mode in force when a shard takes room. (After a switch from `Every`
+/// to Poisson, blocks tracked beyond Poisson's limit stay tracked, and new
+/// samples are dropped until enough of them are freed.)
+fn limit_for(configured: usize, mode: u64) -> usize {
+    match configured {
+        0 if mode == EVERY => DEFAULT_MAX_TRACKED_BLOCKS_EVERY,
+        0 => DEFAULT_MAX_TRACKED_BLOCKS,
+        set => set,
+    }
+}
+
 /// Reserves room for more blocks; how many (0: the limit is reached).
 fn reserve_chunk() -> usize {
-    let max = MAX_TRACKED.load(Relaxed);
+    let max = limit();
     let chunk = chunk_for(max);
     match RESERVED.0.fetch_update(Relaxed, Relaxed, |used| {
         (used < max).then(|| used + chunk.min(max - used))
@@ -126,7 +164,7 @@ fn reserve_chunk() -> usize {
 
 /// After a remove: gives a chunk back if the shard has two spare.
 fn release_surplus(table: &mut BlockTable) {
-    let chunk = chunk_for(MAX_TRACKED.load(Relaxed));
+    let chunk = chunk_for(limit());
     if table.capacity - table.len > 2 * chunk {
         table.capacity -= chunk;
         RESERVED.0.fetch_sub(chunk, Relaxed);
@@ -163,8 +201,11 @@ pub(crate) fn insert(block: Tracked) -> bool {
     }
     // PERF: the table starts small and doubles at half full, so that the few
     // blocks a program usually has sampled at once stay in cache.
-    if (table.len + 1) * 2 > table.slots.len() {
-        grow(table);
+    // Should the memory to double not be there, the table fills further,
+    // and drops the sample when one empty slot is left (probes end there).
+    if (table.len + 1) * 2 > table.slots.len() && !grow(table) && table.len + 2 > table.slots.len()
+    {
+        return false;
     }
     let mask = table.slots.len() - 1;
     let mut slot = home & mask;
@@ -190,12 +231,20 @@ const EMPTY: Tracked = Tracked {
 };
 const INITIAL_SLOTS: usize = 64;
 
-/// Doubles the table. The caller holds the lock and is untracked, so the
-/// allocation neither counts nor samples, and freeing the old slots does not
-/// look them up in this table (see `callsites::take`).
-fn grow(table: &mut BlockTable) {
-    let slots = vec![EMPTY; table.slots.len() * 2].into_boxed_slice();
-    let old = std::mem::replace(&mut table.slots, slots);
+/// Doubles the table; `false` if the memory is not available. The caller
+/// holds the lock and is untracked, so the allocation neither counts nor
+/// samples, and freeing the old slots does not look them up in this table
+/// (see `callsites::take`).
+fn grow(table: &mut BlockTable) -> bool {
+    let Some(len) = table.slots.len().checked_mul(2) else {
+        return false;
+    };
+    let mut slots = Vec::new();
+    if slots.try_reserve_exact(len).is_err() {
+        return false;
+    }
+    slots.resize(len, EMPTY);
+    let old = std::mem::replace(&mut table.slots, slots.into_boxed_slice());
     let mask = table.slots.len() - 1;
     for block in old.iter().filter(|block| block.addr != 0) {
         let mut slot = shard(block.addr).1 & mask;
@@ -204,6 +253,7 @@ fn grow(table: &mut BlockTable) {
         }
         table.slots[slot] = *block;
     }
+    true
 }
 
 /// Stops tracking `addr`, returning what it was, if it was tracked.
@@ -248,6 +298,27 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_limit_follows_the_mode() {
+        use crate::callsites::Sampling;
+        assert_eq!(
+            limit_for(0, Sampling::Every.encode()),
+            DEFAULT_MAX_TRACKED_BLOCKS_EVERY
+        );
+        for mode in [Sampling::Off, Sampling::poisson()] {
+            assert_eq!(limit_for(0, mode.encode()), DEFAULT_MAX_TRACKED_BLOCKS);
+        }
+        // A limit that was set holds in every mode.
+        assert_eq!(limit_for(10, Sampling::Every.encode()), 10);
+        assert_eq!(limit_for(10, Sampling::poisson().encode()), 10);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_slot_is_32_bytes_as_the_limits_documentation_says() {
+        assert_eq!(std::mem::size_of::<Tracked>(), 32);
+    }
 
     #[test]
     fn chunks_shrink_with_the_limit() {

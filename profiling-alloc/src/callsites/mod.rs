@@ -44,7 +44,7 @@ mod symbols;
 
 pub use callsite::{Callsite, Frame};
 #[cfg(feature = "callsites")]
-pub use live_blocks::DEFAULT_MAX_TRACKED_BLOCKS;
+pub use live_blocks::{DEFAULT_MAX_TRACKED_BLOCKS, DEFAULT_MAX_TRACKED_BLOCKS_EVERY};
 #[cfg(feature = "callsites")]
 pub(crate) use read::callsites_within;
 #[cfg(feature = "callsites")]

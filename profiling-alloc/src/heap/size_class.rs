@@ -18,20 +18,18 @@ pub(crate) const fn size_class(size: usize) -> usize {
     (usize::BITS - 1 - (size | 1).leading_zeros()) as usize
 }
 
-/// The smallest block size in `class` (0 for class 0, which also holds size 1).
+/// The smallest block size in `class`: `2^class`, so 1 for class 0. (Class
+/// 0 would also hold size 0, but no block is empty: `GlobalAlloc` is never
+/// asked for 0 bytes.)
 pub(crate) const fn class_min_size(class: usize) -> u64 {
-    if class == 0 {
-        0
-    } else {
-        1u64 << class
-    }
+    1u64 << (class % SIZE_CLASSES)
 }
 
 /// One power-of-two size class of a [`SizeHistogram`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SizeClass {
-    /// Smallest block size in this class, in bytes (`2^k`; 0 for class 0).
+    /// Smallest block size in this class, in bytes (`2^k`: 1 for class 0).
     pub min_size: u64,
     /// Largest block size in this class, in bytes (`2^(k+1) - 1`).
     pub max_size: u64,
@@ -154,6 +152,19 @@ mod tests {
     }
 
     #[test]
+    fn a_class_starts_at_its_smallest_size() {
+        for class in 0..SIZE_CLASSES {
+            let min = class_min_size(class);
+            assert_eq!(size_class(min as usize), class);
+            if min > 1 {
+                assert_eq!(size_class(min as usize - 1), class - 1);
+            }
+        }
+        assert_eq!(class_min_size(0), 1);
+        assert_eq!(class_min_size(63), 1 << 63);
+    }
+
+    #[test]
     fn histogram_lists_non_empty_classes_with_bounds() {
         let mut blocks = [0; SIZE_CLASSES];
         let mut bytes = [0; SIZE_CLASSES];
@@ -163,7 +174,7 @@ mod tests {
         bytes[0] = 1;
         let h = SizeHistogram::from_sums(&blocks, &bytes);
         assert_eq!(h.classes.len(), 2);
-        assert_eq!(h.classes[0].min_size, 0);
+        assert_eq!(h.classes[0].min_size, 1);
         assert_eq!(h.classes[0].max_size, 1);
         let c = h.class_of(1000).expect("class of 1000 bytes");
         assert_eq!(

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
+use super::busy::BusySpan;
 use super::path::{self, PathNode};
 use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
 use crate::heap::measure::AllocScope;
@@ -28,7 +29,8 @@ pin_project! {
     /// A call of an async job. Created by `#[profile_job]` on an `async fn`
     /// and by [`job_async`](crate::job_async).
     ///
-    /// The duration runs from the first poll to completion. Allocations are
+    /// The duration runs from the first poll to completion; the busy time
+    /// is the time inside the polls. Allocations are
     /// counted during each poll, on the thread running it, and summed; the
     /// job's peak is the highest its running live bytes reached inside any
     /// poll. Dropped after its first poll but before completing, the call is
@@ -95,6 +97,8 @@ impl<F: Future, C: Fn(&F::Output) -> bool> Future for JobFuture<F, C> {
         let poll = {
             let _path = path::enter(node);
             let scope = AllocScope::start();
+            // Dropped first, also when the poll unwinds.
+            let _busy = PollTimer::start(node);
             let poll = this.inner.poll(cx);
             polling.add(scope.map(AllocScope::finish));
             poll
@@ -130,6 +134,32 @@ impl Running {
             start: Instant::now(),
             alloc: Some(AllocDelta::zero()),
         }
+    }
+}
+
+/// Times one poll: when dropped, at the poll's end or while unwinding from
+/// it, adds the poll's busy time (and self busy time) to the path.
+struct PollTimer {
+    node: &'static PathNode,
+    busy: BusySpan,
+    start: Instant,
+}
+
+impl PollTimer {
+    fn start(node: &'static PathNode) -> PollTimer {
+        let busy = BusySpan::open();
+        PollTimer {
+            node,
+            busy,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Drop for PollTimer {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.node.add_busy(nanos, self.busy.close(nanos));
     }
 }
 

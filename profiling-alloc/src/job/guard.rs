@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::busy::BusySpan;
 use super::path::{self, PathGuard, PathNode};
 use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
 use crate::heap::measure::AllocScope;
@@ -19,6 +20,8 @@ pub struct JobGuard {
     // is restored, both after `Drop::drop` has read them.
     scope: Option<AllocScope>,
     path: Option<PathGuard>,
+    /// The call's busy time on this thread: its duration, less nested jobs'.
+    busy: BusySpan,
     start: Instant,
     failed: bool,
     /// Whether the thread was already unwinding when the job started (a job
@@ -33,6 +36,7 @@ impl JobGuard {
         let stats = site.stats();
         let node = path::child_of(path::current(), site);
         let path = Some(path::enter(node));
+        let busy = BusySpan::open();
         // Opened last, so that the bookkeeping above is not in the numbers.
         let scope = AllocScope::start();
         JobGuard {
@@ -40,6 +44,7 @@ impl JobGuard {
             node,
             scope,
             path,
+            busy,
             start: Instant::now(),
             failed: false,
             was_panicking: std::thread::panicking(),
@@ -66,6 +71,8 @@ impl Drop for JobGuard {
         };
         self.stats.record(nanos, outcome, alloc.as_ref());
         self.node.record(nanos);
+        // A sync call is busy for all of its duration.
+        self.node.add_busy(nanos, self.busy.close(nanos));
         self.path.take();
     }
 }

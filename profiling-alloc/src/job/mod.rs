@@ -8,6 +8,8 @@
 //!   and async (a future that measures each poll).
 //! - [`path`]: the chain of jobs a call runs in, a tree that only grows;
 //!   the thread's current path, which samples record.
+//! - [`busy`]: busy time (running, not waiting) and self busy time (less
+//!   the jobs run inside), per path: what job-time flamegraphs draw.
 //! - [`duration`]: the bounded histogram of durations, and the
 //!   `DurationStats` summary every duration table uses.
 //! - [`outcome`]: how the expansion tells an `Err` return apart.
@@ -17,6 +19,7 @@
 //! and allocates nothing (relaxed atomics on the site's counters and the
 //! path's node); the profiler's own bookkeeping is allocated untracked.
 
+mod busy;
 mod duration;
 mod future;
 mod guard;

@@ -1,8 +1,9 @@
 //! The chain of jobs a call runs inside (its job path), kept as a tree of
 //! nodes: one per distinct (parent path, site). The tree only grows; nodes are
 //! found and added without a lock (a compare-and-swap on a parent's list of
-//! children), and each node counts the calls and time spent on its path,
-//! which is what a job-time flamegraph draws.
+//! children), and each node counts the calls on its path, their wall time,
+//! and their busy and self busy time (`busy`), which is what a job-time
+//! flamegraph draws.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -21,7 +22,14 @@ pub(crate) struct PathNode {
     /// Set before the node is published, never changed after.
     next_sibling: *const PathNode,
     pub(crate) calls: AtomicU64,
+    /// Wall time of the calls, first poll to completion for async ones.
     pub(crate) total_nanos: AtomicU64,
+    /// Time spent running the calls: a sync call's duration, the sum of an
+    /// async call's polls.
+    pub(crate) busy_nanos: AtomicU64,
+    /// `busy_nanos` less that of the jobs run inside these calls on the
+    /// same thread (see `busy`).
+    pub(crate) self_busy_nanos: AtomicU64,
     /// Number of jobs on the path (1 for a top-level job).
     depth: usize,
 }
@@ -47,10 +55,29 @@ thread_local! {
 }
 
 impl PathNode {
-    /// Adds one call of `nanos` to this path.
+    /// Adds one call of `nanos` (wall time) to this path.
     pub(crate) fn record(&self, nanos: u64) {
         self.calls.fetch_add(1, Relaxed);
         self.total_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    /// Adds `busy` nanoseconds of running (a sync call, or one poll), of
+    /// which `self_busy` outside nested jobs.
+    pub(crate) fn add_busy(&self, busy: u64, self_busy: u64) {
+        self.busy_nanos.fetch_add(busy, Relaxed);
+        self.self_busy_nanos.fetch_add(self_busy, Relaxed);
+    }
+
+    /// Sets every count of this path to zero.
+    pub(crate) fn clear(&self) {
+        for count in [
+            &self.calls,
+            &self.total_nanos,
+            &self.busy_nanos,
+            &self.self_busy_nanos,
+        ] {
+            count.store(0, Relaxed);
+        }
     }
 
     /// The job names from the outermost job to this one.
@@ -124,6 +151,8 @@ pub(crate) fn child_of(
                 next_sibling: head,
                 calls: AtomicU64::new(0),
                 total_nanos: AtomicU64::new(0),
+                busy_nanos: AtomicU64::new(0),
+                self_busy_nanos: AtomicU64::new(0),
                 depth: parent.map_or(1, |parent| parent.depth + 1),
             }))
         };
@@ -156,6 +185,8 @@ pub(crate) fn detached(
         next_sibling: std::ptr::null(),
         calls: AtomicU64::new(0),
         total_nanos: AtomicU64::new(0),
+        busy_nanos: AtomicU64::new(0),
+        self_busy_nanos: AtomicU64::new(0),
         depth: parent.map_or(1, |parent| parent.depth + 1),
     }))
 }

@@ -158,6 +158,16 @@ fn add_allocations(alloc: &mut JobAllocStats, s: &SiteStats) {
 }
 
 /// Time spent on one job path: a job and the chain of jobs it ran inside.
+///
+/// Two kinds of time: wall time (`total`, what the jobs table's durations
+/// measure) and busy time, the time spent running: a sync call's duration,
+/// the time inside an async call's polls. Concurrent calls overlap in wall
+/// time (eight tasks of 10 ms each, run at once inside a 12 ms parent, sum
+/// to 80 ms), so only busy time adds up along a path. `self_busy` is the
+/// busy time less that of the jobs run inside these calls on the same
+/// thread (nested calls, child futures polled from their polls): the
+/// job-time flamegraph draws it, so that a path's width is its own busy
+/// time plus its children's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct JobPathStats {
@@ -165,10 +175,18 @@ pub struct JobPathStats {
     pub path: Vec<String>,
     /// Calls on this path.
     pub calls: u64,
-    /// Their total duration (inclusive of the jobs they called); `total_ns`
-    /// in JSON.
+    /// Their total wall time (inclusive of the jobs they called), first
+    /// poll to completion for async calls; `total_ns` in JSON.
     #[serde(rename = "total_ns", with = "crate::units::nanos")]
     pub total: Duration,
+    /// Their busy time (inclusive of the jobs run inside them on the same
+    /// thread); `busy_ns` in JSON (0 in reports written before it existed).
+    #[serde(rename = "busy_ns", with = "crate::units::nanos", default)]
+    pub busy: Duration,
+    /// Their busy time outside the jobs run inside them on the same thread;
+    /// `self_busy_ns` in JSON (0 in reports written before it existed).
+    #[serde(rename = "self_busy_ns", with = "crate::units::nanos", default)]
+    pub self_busy: Duration,
 }
 
 /// Every job path seen so far, parents before children: the data of a
@@ -193,6 +211,8 @@ fn path_stats(node: &'static path::PathNode) -> JobPathStats {
         path: node.names().into_iter().map(str::to_string).collect(),
         calls: node.calls.load(Relaxed),
         total: Duration::from_nanos(node.total_nanos.load(Relaxed)),
+        busy: Duration::from_nanos(node.busy_nanos.load(Relaxed)),
+        self_busy: Duration::from_nanos(node.self_busy_nanos.load(Relaxed)),
     }
 }
 
@@ -202,8 +222,5 @@ pub fn reset_jobs() {
     for site in site::registered_sites() {
         site.stats().clear();
     }
-    path::for_each_node(|node| {
-        node.calls.store(0, Relaxed);
-        node.total_nanos.store(0, Relaxed);
-    });
+    path::for_each_node(|node| node.clear());
 }

@@ -48,7 +48,7 @@ pub enum Error {
         supported: u64,
     },
     /// A flamegraph was asked for but the report holds nothing to draw.
-    #[error("profiling-alloc: no data for a {kind} flamegraph: {reason}")]
+    #[error("profiling-alloc: no data for the {kind} flamegraph: {reason}")]
     NoData {
         /// The flamegraph asked for.
         kind: FlameKind,
@@ -92,5 +92,22 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_data_names_the_graph_and_the_reason() {
+        let error = Error::NoData {
+            kind: FlameKind::AllocatedBytes,
+            reason: "sampling is off".to_string(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "profiling-alloc: no data for the allocated bytes flamegraph: sampling is off"
+        );
     }
 }

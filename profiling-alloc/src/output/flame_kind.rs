@@ -13,8 +13,11 @@ pub enum FlameKind {
     /// Bytes of sampled blocks still alive when the report was taken: the
     /// leak view.
     LiveBytes,
-    /// Wall time per job path, in microseconds: each job's own time, under
-    /// the jobs that called it.
+    /// Busy time per job path, in microseconds: the time spent running each
+    /// job (a sync call's duration, the time inside an async call's polls)
+    /// less the jobs run inside it, under the jobs that called it. Widths
+    /// add up: a job is as wide as its own busy time plus its children's,
+    /// even when they ran at once. Wall time is in the jobs table.
     JobTime,
 }
 
@@ -54,7 +57,7 @@ impl FlameKind {
             FlameKind::AllocatedBytes => "Allocated bytes by stack",
             FlameKind::AllocatedBlocks => "Allocated blocks by stack",
             FlameKind::LiveBytes => "Live bytes by stack (not freed when the report was taken)",
-            FlameKind::JobTime => "Job time by job path",
+            FlameKind::JobTime => "Busy time by job path",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Folded stacks from a report: callsites (root first, rooted at their job
-//! path) and job paths (self time per path).
+//! path) and job paths (self busy time per path).
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use super::flame_kind::FlameKind;
 use super::report::Report;
 use super::scope::ReportScope;
 use crate::callsites::{Callsite, Frame};
+use crate::job::JobPathStats;
 
 /// Frames at and below this one are the runtime starting the thread (or
 /// `main`): left out of flamegraphs, so the roots are the program's own.
@@ -23,6 +24,11 @@ impl Report {
     /// sample was taken inside a job, at the job path instead: the job names,
     /// outermost first, then the frames inside the innermost job's function.
     /// `;` inside a frame name (as in `[u8; 4]`) is written as `,`.
+    ///
+    /// Job time lines are job paths with their self busy time
+    /// ([`JobPathStats::self_busy`](crate::JobPathStats::self_busy)), so a
+    /// path's total (its line plus its descendants') never exceeds its busy
+    /// time, however many of its children ran at once.
     pub fn folded(&self, kind: FlameKind) -> Vec<String> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         lines(self, kind)
@@ -45,7 +51,7 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
         *total = total.saturating_add(count);
     };
     match kind {
-        FlameKind::JobTime => job_time(report, &mut add),
+        FlameKind::JobTime => job_time(&report.job_paths, &mut add),
         _ => {
             for site in &report.callsites {
                 let weight = match kind {
@@ -153,21 +159,16 @@ fn ends_with_segment(function: &str, job: &str) -> bool {
         .is_some_and(|rest| rest.ends_with("::"))
 }
 
-/// Each job path's own time (its total minus its children's), in µs.
-fn job_time(report: &Report, add: &mut impl FnMut(String, u64)) {
-    for node in &report.job_paths {
-        let children = report
-            .job_paths
-            .iter()
-            .filter(|child| {
-                child.path.len() == node.path.len() + 1 && child.path.starts_with(&node.path)
-            })
-            .fold(0u128, |sum, child| {
-                sum.saturating_add(child.total.as_nanos())
-            });
-        let own_micros = node.total.as_nanos().saturating_sub(children) / 1_000;
-        if own_micros > 0 {
-            let count = u64::try_from(own_micros).unwrap_or(u64::MAX);
+/// Each job path's self busy time, in µs: its busy time less its children's
+/// (see [`JobPathStats`](crate::JobPathStats)). Drawn so, a path is exactly
+/// as wide as its own busy time plus its children's; wall time, which
+/// concurrent children would add up past their parent's, is left to the
+/// tables.
+fn job_time(paths: &[JobPathStats], add: &mut impl FnMut(String, u64)) {
+    for node in paths {
+        let micros = node.self_busy.as_micros();
+        if micros > 0 {
+            let count = u64::try_from(micros).unwrap_or(u64::MAX);
             add(join(node.path.iter().map(String::as_str)), count);
         }
     }
@@ -300,6 +301,30 @@ mod tests {
             callsite_stack(&recursive, None),
             "app::walk;app::walk;app::leaf"
         );
+    }
+
+    #[test]
+    fn job_time_draws_self_busy_time() {
+        let path = |names: &[&str], busy_us: u64, self_us: u64, wall_us: u64| JobPathStats {
+            path: names.iter().map(|s| s.to_string()).collect(),
+            calls: 1,
+            total: std::time::Duration::from_micros(wall_us),
+            busy: std::time::Duration::from_micros(busy_us),
+            self_busy: std::time::Duration::from_micros(self_us),
+        };
+        // Two children that ran at once: their wall times (90 µs each) add
+        // up past their parent's (100 µs); their busy times do not.
+        let paths = [
+            path(&["gather"], 100, 20, 100),
+            path(&["gather", "fetch"], 50, 50, 90),
+            path(&["gather", "parse"], 30, 30, 90),
+            path(&["idle"], 0, 0, 5),
+        ];
+        let mut lines = Vec::new();
+        job_time(&paths, &mut |stack, count| {
+            lines.push(format!("{stack} {count}"))
+        });
+        assert_eq!(lines, ["gather 20", "gather;fetch 50", "gather;parse 30"]);
     }
 
     #[test]

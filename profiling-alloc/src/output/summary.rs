@@ -1,6 +1,7 @@
 //! The text summary of a [`Report`]: heap totals, the top jobs and the top
 //! callsites, in aligned columns for a terminal.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use super::report::Report;
@@ -28,19 +29,33 @@ impl fmt::Display for Report {
     ///   job            calls  failed     p50     p95     p99     max  allocs/call  bytes/call  peak/call
     ///   parse_record   1,000       0  1.2 µs  2.0 µs  3.1 µs  9.8 µs            3       128 B      128 B
     ///
-    /// Callsites (by bytes allocated; 12 samples, 0 dropped)
-    ///      bytes  blocks   live bytes  sizes          where
-    ///    1.2 KiB      12        0 B    64 B–127 B     app::parse (src/parse.rs:12) [parse_record]
+    /// Callsites (by bytes allocated; 14 samples, 0 dropped)
+    ///        bytes      blocks  live bytes  sizes                where
+    ///      1.2 KiB          12         0 B  64 B–127 B           app::parse (src/parse.rs:12) [parse_record]
+    ///        256 B           2       256 B  128 B–255 B          app::intern (src/intern.rs:7) [parse_record] (2 stacks)
     /// ```
+    ///
+    /// Callsites whose first frame and job read alike (one line reached
+    /// through different stacks) are one row, marked with their number of
+    /// stacks. When samples were dropped, a warning under the first line
+    /// says so, what it means, and how to raise the limits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let counted = if self.heap.active {
+            format!("sampling {}", describe_sampling(self.settings.sampling))
+        } else {
+            "the allocator is not installed, so nothing was counted or sampled \
+             (make ProfilingAllocator the #[global_allocator])"
+                .to_string()
+        };
         writeln!(
             f,
-            "profiling-alloc report: {} (pid {}), sampling {}",
-            self.program.name,
-            self.program.pid,
-            describe_sampling(self.settings.sampling)
+            "profiling-alloc report: {} (pid {}), {counted}",
+            self.program.name, self.program.pid,
         )?;
+        if self.dropped_samples > 0 {
+            write_dropped(f, self.dropped_samples)?;
+        }
         writeln!(f, "\nHeap")?;
         for line in self.heap.to_string().lines() {
             writeln!(f, "  {line}")?;
@@ -52,6 +67,23 @@ impl fmt::Display for Report {
         write_callsites(f, self)?;
         Ok(())
     }
+}
+
+/// The warning that samples were dropped: what it means, how to avoid it.
+fn write_dropped(f: &mut fmt::Formatter<'_>, dropped: u64) -> fmt::Result {
+    writeln!(
+        f,
+        "\nWARNING: {} samples DROPPED: the profiler's tables were full.",
+        grouped(dropped)
+    )?;
+    writeln!(
+        f,
+        "  Callsite numbers undercount, and blocks it could not track are missing \
+         from live bytes\n  (so \"nothing live\" proves little); heap totals and jobs \
+         are exact. Raise the limits with\n  \
+         profiling_alloc::set_sampling_limits(max_stacks, max_tracked_blocks), \
+         before the first sample."
+    )
 }
 
 fn describe_sampling(sampling: Sampling) -> String {
@@ -121,7 +153,9 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
 fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
     let sites = &report.callsites;
     if sites.is_empty() {
-        let why = if !report.settings.callsites_available {
+        let why = if !report.heap.active {
+            "the allocator is not installed"
+        } else if !report.settings.callsites_available {
             "this build has no `callsites` feature"
         } else if report.settings.sampling == Sampling::Off {
             "sampling is off; turn it on with `set_sampling`"
@@ -133,11 +167,12 @@ fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
     let samples = sites
         .iter()
         .fold(0u64, |sum, s| sum.saturating_add(s.samples));
-    let shown = sites.len().min(TOP);
+    let rows = rows(sites);
+    let shown = rows.len().min(TOP);
     writeln!(
         f,
         "\nCallsites ({}by bytes allocated; {} samples, {} dropped)",
-        of(shown, sites.len()),
+        of(shown, rows.len()),
         grouped(samples),
         grouped(report.dropped_samples)
     )?;
@@ -146,18 +181,77 @@ fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
         "  {:>10}  {:>10}  {:>10}  {:<19}  where",
         "bytes", "blocks", "live bytes", "sizes"
     )?;
-    for site in &sites[..shown] {
+    for row in &rows[..shown] {
+        let stacks = if row.stacks > 1 {
+            format!(" ({} stacks)", grouped(row.stacks as u64))
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "  {:>10}  {:>10}  {:>10}  {:<19}  {}",
-            bytes(site.total_bytes),
-            grouped(site.total_blocks),
-            bytes(site.live_bytes),
-            size_range(site),
-            location(site)
+            "  {:>10}  {:>10}  {:>10}  {:<19}  {}{stacks}",
+            bytes(row.total_bytes),
+            grouped(row.total_blocks),
+            bytes(row.live_bytes),
+            size_range(row.smallest_class, row.largest_class),
+            row.location,
         )?;
     }
     Ok(())
+}
+
+/// One row of the callsites table: the callsites whose first frame and job
+/// read the same (one function and line reached through different stacks),
+/// summed, so that no two rows look alike. Their stacks stay apart in the
+/// report and in flamegraphs.
+#[derive(Debug)]
+struct Row {
+    location: String,
+    stacks: usize,
+    total_bytes: u64,
+    total_blocks: u64,
+    live_bytes: u64,
+    /// Smallest and largest size class seen (their smallest sizes).
+    smallest_class: Option<u64>,
+    largest_class: Option<u64>,
+}
+
+/// The table's rows, most bytes first (sums saturate: a report read from a
+/// file may hold any numbers).
+fn rows(sites: &[Callsite]) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for site in sites {
+        let location = location(site);
+        let row = match index.get(&location) {
+            Some(&i) => &mut rows[i],
+            None => {
+                index.insert(location.clone(), rows.len());
+                rows.push(Row {
+                    location,
+                    stacks: 0,
+                    total_bytes: 0,
+                    total_blocks: 0,
+                    live_bytes: 0,
+                    smallest_class: None,
+                    largest_class: None,
+                });
+                let last = rows.len() - 1;
+                &mut rows[last]
+            }
+        };
+        row.stacks += 1;
+        row.total_bytes = row.total_bytes.saturating_add(site.total_bytes);
+        row.total_blocks = row.total_blocks.saturating_add(site.total_blocks);
+        row.live_bytes = row.live_bytes.saturating_add(site.live_bytes);
+        for &(min, _) in &site.size_classes {
+            row.smallest_class = Some(row.smallest_class.map_or(min, |m| m.min(min)));
+            row.largest_class = Some(row.largest_class.map_or(min, |m| m.max(min)));
+        }
+    }
+    // Stable: rows of equal bytes keep the callsites' order.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.total_bytes));
+    rows
 }
 
 /// `"3 of 12 jobs, "` when the table is cut, nothing when it is whole.
@@ -169,15 +263,15 @@ fn of(shown: usize, all: usize) -> String {
     }
 }
 
-/// The sizes a callsite allocated, from its smallest to its largest size
-/// class: `16 B–2.0 KiB`.
-fn size_range(site: &Callsite) -> String {
-    let min = site.size_classes.iter().map(|&(min, _)| min).min();
-    let max = site.size_classes.iter().map(|&(min, _)| min).max();
-    match (min, max) {
+/// The sizes allocated, from the smallest size of the smallest class to the
+/// largest size of the largest: `16 B–2.0 KiB`. Sizes start at 1 byte (an
+/// allocation is never empty; a report written when class 0 was keyed 0
+/// still prints from 1 B).
+fn size_range(smallest_class: Option<u64>, largest_class: Option<u64>) -> String {
+    match (smallest_class, largest_class) {
         (Some(min), Some(max)) => {
-            let top = max.saturating_mul(2).saturating_sub(1).max(1);
-            format!("{}–{}", bytes(min), bytes(top))
+            let top = max.max(1).checked_mul(2).map_or(u64::MAX, |end| end - 1);
+            format!("{}–{}", bytes(min.max(1)), bytes(top))
         }
         _ => "-".to_string(),
     }
@@ -233,19 +327,138 @@ mod tests {
         assert_eq!(cut_front("short"), "short");
     }
 
-    #[test]
-    fn size_ranges_span_the_classes() {
-        let site = Callsite {
-            frames: Vec::new(),
+    fn site(frames: &[(&str, u32)], job: &str, bytes: u64, classes: &[u64]) -> Callsite {
+        Callsite {
+            frames: frames
+                .iter()
+                .map(|&(function, line)| crate::callsites::Frame {
+                    function: function.to_string(),
+                    file: Some("/src/app/src/lib.rs".to_string()),
+                    line: Some(line),
+                })
+                .collect(),
             truncated: false,
-            job_path: Vec::new(),
-            samples: 2,
-            total_blocks: 2,
-            total_bytes: 1040,
+            job_path: vec![job.to_string()],
+            samples: 1,
+            total_blocks: 1,
+            total_bytes: bytes,
             live_blocks: 0,
-            live_bytes: 0,
-            size_classes: vec![(16, 1), (1024, 1)],
-        };
-        assert_eq!(size_range(&site), "16 B–2.0 KiB");
+            live_bytes: bytes / 2,
+            size_classes: classes.iter().map(|&min| (min, 1)).collect(),
+        }
+    }
+
+    #[test]
+    fn size_ranges_start_at_the_smallest_real_size() {
+        assert_eq!(size_range(Some(16), Some(1024)), "16 B–2.0 KiB");
+        // Class 0 holds 1-byte blocks (allocations are never empty), keyed
+        // 1 now and 0 in older reports: either way the range starts at 1 B.
+        assert_eq!(size_range(Some(1), Some(64)), "1 B–127 B");
+        assert_eq!(size_range(Some(0), Some(64)), "1 B–127 B");
+        assert_eq!(size_range(Some(0), Some(0)), "1 B–1 B");
+        assert_eq!(
+            size_range(Some(1 << 63), Some(1 << 63)),
+            format!("{}–{}", bytes(1 << 63), bytes(u64::MAX))
+        );
+        assert_eq!(size_range(None, None), "-");
+    }
+
+    #[test]
+    fn callsites_that_read_alike_are_one_row() {
+        // `helper` at one line, reached from two callers: two callsites
+        // whose "where" would print the same.
+        let sites = [
+            site(
+                &[("app::helper", 10), ("app::load", 20)],
+                "ingest",
+                1000,
+                &[512],
+            ),
+            site(
+                &[("app::helper", 10), ("app::save", 30)],
+                "ingest",
+                300,
+                &[16],
+            ),
+            site(
+                &[("app::helper", 10), ("app::load", 20)],
+                "export",
+                200,
+                &[64],
+            ),
+            site(
+                &[("app::helper", 11), ("app::load", 20)],
+                "ingest",
+                100,
+                &[8],
+            ),
+        ];
+        let rows = rows(&sites);
+        let locations: Vec<&str> = rows.iter().map(|r| r.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                "app::helper (src/lib.rs:10) [ingest]",
+                "app::helper (src/lib.rs:10) [export]",
+                "app::helper (src/lib.rs:11) [ingest]",
+            ]
+        );
+        let merged = &rows[0];
+        assert_eq!(merged.stacks, 2);
+        assert_eq!(
+            (merged.total_bytes, merged.total_blocks, merged.live_bytes),
+            (1300, 2, 650)
+        );
+        assert_eq!(
+            size_range(merged.smallest_class, merged.largest_class),
+            "16 B–1023 B"
+        );
+        assert!(rows[1..].iter().all(|row| row.stacks == 1));
+    }
+
+    /// A report of this process (no allocator installed in unit tests),
+    /// with the fields under test set by hand.
+    fn report(active: bool, sampling: Sampling, dropped: u64, sites: Vec<Callsite>) -> Report {
+        let mut report = Report::capture();
+        report.heap.active = active;
+        report.settings.sampling = sampling;
+        report.settings.callsites_available = true;
+        report.dropped_samples = dropped;
+        report.callsites = sites;
+        report
+    }
+
+    #[test]
+    fn without_the_allocator_the_summary_says_nothing_was_counted() {
+        let text = report(false, Sampling::Every, 0, Vec::new()).to_string();
+        let first = text.lines().next().unwrap();
+        assert!(first.contains("the allocator is not installed"), "{first}");
+        assert!(!first.contains("sampling every allocation"), "{first}");
+        assert!(
+            text.contains("Callsites: none (the allocator is not installed)"),
+            "{text}"
+        );
+        let text = report(true, Sampling::Every, 0, Vec::new()).to_string();
+        assert!(text
+            .lines()
+            .next()
+            .unwrap()
+            .contains("sampling every allocation (exact)"));
+    }
+
+    #[test]
+    fn dropped_samples_are_a_warning_at_the_top() {
+        let sites = vec![site(&[("app::helper", 10)], "ingest", 1000, &[512])];
+        let text = report(true, Sampling::Every, 92_000, sites.clone()).to_string();
+        let warning = text
+            .lines()
+            .position(|line| line.starts_with("WARNING: 92,000 samples DROPPED"))
+            .unwrap_or_else(|| panic!("{text}"));
+        let heap = text.lines().position(|line| line == "Heap").unwrap();
+        assert!(warning < heap, "before the numbers it qualifies: {text}");
+        assert!(text.contains("set_sampling_limits(max_stacks, max_tracked_blocks)"));
+        assert!(text.contains("92,000 dropped"), "{text}");
+        let clean = report(true, Sampling::Every, 0, sites).to_string();
+        assert!(!clean.contains("WARNING"), "{clean}");
     }
 }

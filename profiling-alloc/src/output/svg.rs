@@ -11,7 +11,7 @@ use super::files::create_parent;
 use super::flame_kind::FlameKind;
 use super::report::Report;
 use crate::callsites::Sampling;
-use crate::units::bytes;
+use crate::units::{bytes, grouped};
 
 impl Report {
     /// Draws the `kind` flamegraph of this report as an SVG into `writer`.
@@ -73,7 +73,8 @@ impl Report {
                 options.name_type = "Job:".to_string();
                 options.colors = Palette::Basic(BasicPalette::Hot);
                 options.subtitle = Some(format!(
-                    "{}: each job's own time under the jobs that called it",
+                    "{}: busy (on-CPU poll) time per job path, each job under the jobs \
+                     that called it; wall time is in the tables",
                     self.program.name
                 ));
             }
@@ -90,8 +91,17 @@ impl Report {
                     ),
                     Sampling::Off => "sampling now off: what was sampled before".to_string(),
                 };
+                let dropped = if self.dropped_samples > 0 {
+                    format!(
+                        "; WARNING: {} samples DROPPED (tables full): counts are low, \
+                         raise set_sampling_limits",
+                        grouped(self.dropped_samples)
+                    )
+                } else {
+                    String::new()
+                };
                 options.subtitle = Some(format!(
-                    "{} ({how}); job names are root frames",
+                    "{} ({how}); job names are root frames{dropped}",
                     self.program.name
                 ));
             }
@@ -105,8 +115,15 @@ impl Report {
             return None;
         }
         let why = match kind {
+            FlameKind::JobTime
+                if self.job_paths.iter().all(|p| p.busy.is_zero())
+                    && self.job_paths.iter().any(|p| !p.total.is_zero()) =>
+            {
+                "the report was written by an older profiling-alloc, which recorded wall \
+                 time only (concurrent jobs' wall times do not add up to a flamegraph)"
+            }
             FlameKind::JobTime if !self.job_paths.is_empty() => {
-                "every job path's own time rounds to 0 µs"
+                "every job path's busy time rounds to 0 µs"
             }
             FlameKind::JobTime => {
                 "no job has run (mark functions with #[profile_job], or wrap code in job())"
