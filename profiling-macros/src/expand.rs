@@ -333,10 +333,19 @@ impl Expansion {
     }
 }
 
-/// `{ <fake return> <user block> }`: the fake return pins the type of the
-/// closure or async block the body moves into to the function's declared
-/// return type, so `?`, `return` and `.into()` infer as they did in the
-/// function (the technique of tracing's `#[instrument]`).
+/// `{ <fake return> match () { _ => <user block> } }`: the fake return pins
+/// the type of the closure or async block the body moves into to the
+/// function's declared return type, so `?`, `return` and `.into()` infer as
+/// they did in the function (the technique of tracing's `#[instrument]`).
+///
+/// The user's block is a match arm, where neither rustc nor clippy finds
+/// fault with what a function body may be: as the generated block's last
+/// expression, a one-expression body such as `{ 42 }` would have
+/// "unnecessary braces around block return value" (`unused_braces`); as a
+/// `let` initializer, a body ending in `return` or `panic!()` would be a
+/// "sub-expression [that] diverges" (`clippy::diverging_sub_expression`)
+/// and make the code after it unreachable. No `allow` could silence those at
+/// the user's code without also covering the user's body.
 fn pinned_block(sig: &Signature, block: &Block) -> TokenStream {
     // Spanned at the declared return type, so that a mismatch in the body is
     // explained by the user's signature, not by the attribute.
@@ -362,10 +371,12 @@ fn pinned_block(sig: &Signature, block: &Block) -> TokenStream {
             return __profiling_fake_return;
         }
     };
-    quote! {
+    quote_spanned! {Span::mixed_site()=>
         {
             #fake_return
-            #block
+            match () {
+                _ => #block
+            }
         }
     }
 }
