@@ -413,7 +413,10 @@ pub use unwind::StackUnwinder;
 /// Anything else is a compile error pointing at the offending token, as is the
 /// attribute on something other than a function, on a `const fn` (it records
 /// at run time), on an `extern "C"` fn (a panic there aborts before the call
-/// is recorded: annotate a Rust function it calls) or on a C-variadic fn.
+/// is recorded: annotate a Rust function it calls), on a C-variadic fn, or on
+/// a declaration without a body (a trait method without a default body, a
+/// function of an `extern` block: there is nothing to record; annotate the
+/// method of each `impl` instead).
 ///
 /// # What a call records
 ///

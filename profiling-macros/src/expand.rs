@@ -17,9 +17,9 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{AttrStyle, Block, Expr, ItemFn, Path, ReturnType, Signature, Stmt, Type};
 
-use crate::detect::{returned_future, returns_result, ReturnedFuture};
-
 use crate::args::JobArgs;
+use crate::detect::{returned_future, returns_result, ReturnedFuture};
+use crate::reject::{bodiless_declaration, check_signature, combine, not_a_function};
 
 /// The attribute's entry point: errors become `compile_error!`s followed by
 /// the user's item unchanged, so one mistake does not cascade into others.
@@ -39,7 +39,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(_) => {
-            return match not_a_function(&item) {
+            return match not_a_function(&item).or_else(|| bodiless_declaration(&item)) {
                 Some(error) => Err(combine(args.err(), error)),
                 // A function whose body does not parse: leave it unchanged, so
                 // that rustc reports the syntax error once, where it is.
@@ -64,114 +64,6 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         return Ok(item);
     }
     Ok(expand_function(&args, function))
-}
-
-fn combine(first: Option<syn::Error>, second: syn::Error) -> syn::Error {
-    match first {
-        Some(mut error) => {
-            error.combine(second);
-            error
-        }
-        None => second,
-    }
-}
-
-/// If `item` is not a function, the error to report, spanned at the keyword
-/// that says what it is instead.
-fn not_a_function(item: &TokenStream) -> Option<syn::Error> {
-    const KINDS: [&str; 12] = [
-        "struct",
-        "enum",
-        "union",
-        "trait",
-        "impl",
-        "mod",
-        "type",
-        "static",
-        "use",
-        "macro_rules",
-        "let",
-        "extern",
-    ];
-    let mut tokens = item.clone().into_iter().peekable();
-    while let Some(token) = tokens.next() {
-        match &token {
-            // `#[attr]`: skip the bracket group after the `#`.
-            TokenTree::Punct(punct) if punct.as_char() == '#' => {
-                tokens.next();
-            }
-            TokenTree::Ident(ident) if ident == "fn" => return None,
-            TokenTree::Ident(ident) if ident == "extern" => {
-                // `extern "C" fn` is a function; `extern crate`/`extern {}` not.
-                match tokens.peek() {
-                    Some(TokenTree::Literal(_)) | Some(TokenTree::Ident(_)) => continue,
-                    _ => return Some(not_a_function_error(ident.span(), "extern block")),
-                }
-            }
-            TokenTree::Ident(ident) if ident == "const" => {
-                // `const fn` is a function (rejected later); `const X` is not.
-                if let Some(TokenTree::Ident(next)) = tokens.peek() {
-                    if next == "fn" || next == "unsafe" || next == "async" || next == "extern" {
-                        continue;
-                    }
-                }
-                return Some(not_a_function_error(ident.span(), "const item"));
-            }
-            TokenTree::Ident(ident) if KINDS.contains(&ident.to_string().as_str()) => {
-                return Some(not_a_function_error(ident.span(), &ident.to_string()));
-            }
-            TokenTree::Group(_) | TokenTree::Literal(_) => {}
-            TokenTree::Ident(_) | TokenTree::Punct(_) => {}
-        }
-    }
-    Some(syn::Error::new(
-        Span::call_site(),
-        "#[profile_job] can only be applied to functions",
-    ))
-}
-
-fn not_a_function_error(span: Span, kind: &str) -> syn::Error {
-    syn::Error::new(
-        span,
-        format!("#[profile_job] can only be applied to functions, not to a {kind}"),
-    )
-}
-
-/// Rejects what cannot be recorded, each error at its token.
-fn check_signature(sig: &Signature) -> syn::Result<()> {
-    let mut errors: Option<syn::Error> = None;
-    let mut add = |error: syn::Error| match &mut errors {
-        Some(errors) => errors.combine(error),
-        None => errors = Some(error),
-    };
-    if let Some(constness) = &sig.constness {
-        add(syn::Error::new_spanned(
-            constness,
-            "#[profile_job] cannot be used on a `const fn`: it records calls at run time",
-        ));
-    }
-    if let Some(abi) = &sig.abi {
-        // `extern "Rust"` and the unwinding ABIs (`"C-unwind"` ...) let a
-        // panic reach the guard; the others abort first.
-        let unwinds = abi
-            .name
-            .as_ref()
-            .is_some_and(|name| name.value() == "Rust" || name.value().ends_with("-unwind"));
-        if !unwinds {
-            add(syn::Error::new_spanned(
-                abi,
-                "#[profile_job] cannot be used on an `extern` fn: a panic there aborts before the \
-                 call is recorded; annotate a Rust function that it calls instead",
-            ));
-        }
-    }
-    if let Some(variadic) = &sig.variadic {
-        add(syn::Error::new_spanned(
-            variadic,
-            "#[profile_job] cannot be used on a C-variadic function",
-        ));
-    }
-    errors.map_or(Ok(()), Err)
 }
 
 /// What every shape of expansion needs: the paths it calls and the span of
@@ -333,10 +225,19 @@ impl Expansion {
     }
 }
 
-/// `{ <fake return> <user block> }`: the fake return pins the type of the
-/// closure or async block the body moves into to the function's declared
-/// return type, so `?`, `return` and `.into()` infer as they did in the
-/// function (the technique of tracing's `#[instrument]`).
+/// `{ <fake return> match () { _ => <user block> } }`: the fake return pins
+/// the type of the closure or async block the body moves into to the
+/// function's declared return type, so `?`, `return` and `.into()` infer as
+/// they did in the function (the technique of tracing's `#[instrument]`).
+///
+/// The user's block is a match arm, where neither rustc nor clippy finds
+/// fault with what a function body may be: as the generated block's last
+/// expression, a one-expression body such as `{ 42 }` would have
+/// "unnecessary braces around block return value" (`unused_braces`); as a
+/// `let` initializer, a body ending in `return` or `panic!()` would be a
+/// "sub-expression [that] diverges" (`clippy::diverging_sub_expression`)
+/// and make the code after it unreachable. No `allow` could silence those at
+/// the user's code without also covering the user's body.
 fn pinned_block(sig: &Signature, block: &Block) -> TokenStream {
     // Spanned at the declared return type, so that a mismatch in the body is
     // explained by the user's signature, not by the attribute.
@@ -362,10 +263,12 @@ fn pinned_block(sig: &Signature, block: &Block) -> TokenStream {
             return __profiling_fake_return;
         }
     };
-    quote! {
+    quote_spanned! {Span::mixed_site()=>
         {
             #fake_return
-            #block
+            match () {
+                _ => #block
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 mod args;
 mod detect;
 mod expand;
+mod reject;
 
 use proc_macro::TokenStream;
 

@@ -1,19 +1,24 @@
 //! A word-index builder, allocation-heavy on purpose (many small strings, maps
-//! and vectors), built with or without the profiling allocator:
+//! and vectors), built with or without the profiler:
 //!
 //! ```text
-//! cargo run --release -p profiled-app                       # System allocator
-//! cargo run --release -p profiled-app --features profiling  # counted
+//! cargo run --release -p profiled-app                       # System allocator, no jobs
+//! cargo run --release -p profiled-app --features profiling  # counted, jobs recorded
 //! ```
 //!
 //! It prints how long the work took, so the two builds can be compared end to
 //! end (`scripts/bench-whole-program.sh`), and, when profiling, the heap
-//! statistics.
+//! statistics and each job's calls, durations and allocations.
+//!
+//! The whole pattern: the `profiling` feature in Cargo.toml (an optional
+//! dependency), the `#[cfg(feature = "profiling")]` allocator below, and
+//! `#[cfg_attr(feature = "profiling", profiling_alloc::profile_job)]` on each
+//! job. Without the feature, `profiling-alloc` is not even compiled: the
+//! attribute is never expanded, and nothing names the crate.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-// The whole pattern: these three lines, and the feature in Cargo.toml.
 #[cfg(feature = "profiling")]
 #[global_allocator]
 static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
@@ -23,33 +28,63 @@ const WORDS: [&str; 16] = [
     "count", "trace", "stack", "frame", "job",
 ];
 
-/// Builds `documents` documents of generated text and indexes them: word →
-/// document ids, plus per-document word counts.
-fn build_index(documents: usize, seed: u64) -> (BTreeMap<String, Vec<usize>>, usize) {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+/// Word → ids of the documents that contain it.
+type Index = BTreeMap<String, Vec<usize>>;
+
+/// A xorshift generator: the same text on every run and in both builds.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Builds `documents` documents of generated text and indexes them; returns
+/// the index and the sum of each document's distinct words.
+#[cfg_attr(feature = "profiling", profiling_alloc::profile_job)]
+fn build_index(documents: usize, seed: u64) -> (Index, usize) {
+    let mut random = XorShift(seed | 1);
+    let mut index = Index::new();
     let mut distinct = 0;
     for doc in 0..documents {
-        let length = 20 + (next() % 200) as usize;
-        let text: Vec<String> = (0..length)
-            .map(|_| format!("{}{}", WORDS[(next() % 16) as usize], next() % 50))
-            .collect();
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for word in &text {
-            *counts.entry(word).or_default() += 1;
-        }
-        distinct += counts.len();
-        for word in counts.into_keys() {
-            index.entry(word.to_owned()).or_default().push(doc);
-        }
+        let text = generate_document(&mut random);
+        distinct += index_document(doc, &text, &mut index);
     }
     (index, distinct)
+}
+
+/// One document: 20 to 219 words, each one of [`WORDS`] and a number.
+#[cfg_attr(feature = "profiling", profiling_alloc::profile_job)]
+fn generate_document(random: &mut XorShift) -> Vec<String> {
+    let length = 20 + (random.next() % 200) as usize;
+    (0..length)
+        .map(|_| {
+            format!(
+                "{}{}",
+                WORDS[(random.next() % 16) as usize],
+                random.next() % 50
+            )
+        })
+        .collect()
+}
+
+/// Counts the document's words and adds it to the index under each of them;
+/// returns how many distinct words it has.
+#[cfg_attr(feature = "profiling", profiling_alloc::profile_job)]
+fn index_document(doc: usize, text: &[String], index: &mut Index) -> usize {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for word in text {
+        *counts.entry(word).or_default() += 1;
+    }
+    let distinct = counts.len();
+    for word in counts.into_keys() {
+        index.entry(word.to_owned()).or_default().push(doc);
+    }
+    distinct
 }
 
 fn main() {
@@ -68,5 +103,27 @@ fn main() {
     println!("elapsed_ms {:.3}", elapsed.as_secs_f64() * 1000.0);
 
     #[cfg(feature = "profiling")]
+    print_profile();
+}
+
+/// The heap totals, then one line per job.
+#[cfg(feature = "profiling")]
+fn print_profile() {
     println!("{}", profiling_alloc::heap_stats());
+    for job in profiling_alloc::job_stats() {
+        let d = &job.duration;
+        print!(
+            "job {}: {} calls, p50 {:?}, p99 {:?}, max {:?}",
+            job.name, job.calls, d.p50, d.p99, d.max
+        );
+        match job.allocations {
+            Some(a) if a.measured_calls > 0 => println!(
+                ", {} allocations and {} bytes per call, peak {} bytes",
+                a.total_blocks / a.measured_calls,
+                a.total_bytes / a.measured_calls,
+                a.peak_bytes_max
+            ),
+            _ => println!(),
+        }
+    }
 }
