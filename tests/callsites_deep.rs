@@ -59,7 +59,7 @@ fn a_deep_first_sample_picks_the_fast_walk() {
     let sites = callsites();
     let site = sites
         .iter()
-        .find(|site| site.total_bytes == 4321)
+        .find(|site| site.total_bytes == 4321.0)
         .expect("the deep allocation's callsite");
     let recursion = site
         .frames

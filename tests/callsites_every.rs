@@ -125,7 +125,7 @@ fn counts_per_callsite_are_exact() {
     let s = site(&sites, "small_strings");
     assert_eq!(
         (s.total_blocks, s.total_bytes, s.samples),
-        (11, 10 * 100 + 10 * 24, 11)
+        (11.0, (10 * 100 + 10 * 24) as f64, 11)
     );
     let lines = sites
         .iter()
@@ -135,11 +135,11 @@ fn counts_per_callsite_are_exact() {
     let m = site(&sites, "medium_buffers");
     assert_eq!(
         (m.total_blocks, m.total_bytes, m.live_blocks, m.live_bytes),
-        (1, 5000, 1, 5000)
+        (1.0, 5000.0, 1.0, 5000.0)
     );
     let b = site(&sites, "one_big_table");
-    assert_eq!((b.total_blocks, b.total_bytes), (1, 1 << 20));
-    assert_eq!(b.size_classes, vec![(1 << 20, 1)]);
+    assert_eq!((b.total_blocks, b.total_bytes), (1.0, (1 << 20) as f64));
+    assert_eq!(b.size_classes, vec![(1 << 20, 1.0)]);
     assert!(
         sites
             .windows(2)
@@ -165,11 +165,11 @@ fn frees_and_moves_leave_the_live_counts() {
     medium.reserve_exact(1 << 21);
     let sites = callsites();
     let s = site(&sites, "small_strings");
-    assert_eq!((s.live_blocks, s.live_bytes), (0, 0));
+    assert_eq!((s.live_blocks, s.live_bytes), (0.0, 0.0));
     let m = site(&sites, "medium_buffers");
     let m_before = site(&before, "medium_buffers");
     assert_eq!(m.total_blocks, m_before.total_blocks);
-    assert_eq!(m_before.live_blocks - m.live_blocks, 1);
+    assert_eq!(m_before.live_blocks - m.live_blocks, 1.0);
     drop(medium);
 }
 
@@ -180,12 +180,12 @@ fn the_leak_view_shows_a_jobs_blocks() {
     let kept_by_job = leaky_job();
     let live = live_callsites();
     let big_live = site(&live, "one_big_table");
-    assert_eq!(big_live.live_bytes, 1 << 20);
+    assert_eq!(big_live.live_bytes, (1 << 20) as f64);
     let job_site = live
         .iter()
         .find(|s| s.job_path == ["leaky-job"])
         .expect("job's callsite");
-    assert_eq!((job_site.live_blocks, job_site.live_bytes), (1, 777));
+    assert_eq!((job_site.live_blocks, job_site.live_bytes), (1.0, 777.0));
     assert!(
         job_site.frames[0].function.contains("leaky_job"),
         "{:?}",

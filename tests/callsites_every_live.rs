@@ -46,8 +46,8 @@ fn every_live_block_is_tracked() {
                 .any(|f| f.function.contains("many_small_blocks"))
         })
         .expect("the boxes' callsite");
-    assert_eq!(boxes.live_blocks, BLOCKS as u64);
-    assert_eq!(boxes.live_bytes, 8 * BLOCKS as u64);
+    assert_eq!(boxes.live_blocks, BLOCKS as f64);
+    assert_eq!(boxes.live_bytes, (8 * BLOCKS) as f64);
     drop(kept);
     assert!(live_callsites().iter().all(|site| !site
         .frames

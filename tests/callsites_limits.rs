@@ -58,16 +58,16 @@ fn main() {
             s.frames
                 .iter()
                 .any(|f| f.function.contains("hundred_blocks"))
-                && s.total_bytes == 4000
+                && s.total_bytes == 4000.0
         })
         .expect("the boxes' callsite");
-    assert_eq!(boxes.total_blocks, 100, "allocations are all counted");
-    let tracked_live: u64 = sites.iter().map(|s| s.live_blocks).sum();
-    assert_eq!(tracked_live, 10, "live counts only for tracked blocks");
+    assert_eq!(boxes.total_blocks, 100.0, "allocations are all counted");
+    let tracked_live: f64 = sites.iter().map(|s| s.live_blocks).sum();
+    assert_eq!(tracked_live, 10.0, "live counts only for tracked blocks");
 
     // Freeing everything leaves nothing live, tracked or not.
     drop(blocks);
-    assert_eq!(callsites().iter().map(|s| s.live_blocks).sum::<u64>(), 0);
+    assert_eq!(callsites().iter().map(|s| s.live_blocks).sum::<f64>(), 0.0);
 
     // Two stacks at most: a third distinct callsite is dropped.
     set_sampling(Sampling::Every);

@@ -60,7 +60,7 @@ fn estimates() -> [f64; 3] {
         sites
             .iter()
             .filter(|site: &&Callsite| site.frames.iter().any(|f| f.function.ends_with(function)))
-            .map(|site| site.total_bytes as f64)
+            .map(|site| site.total_bytes)
             .sum()
     };
     [

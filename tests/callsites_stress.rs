@@ -104,7 +104,7 @@ fn is_churn_block(site: &profiling_alloc::Callsite) -> bool {
         if block.function.contains("Block::") && caller.function.ends_with("::churn"))
 }
 
-fn churn_blocks() -> u64 {
+fn churn_blocks() -> f64 {
     callsites()
         .iter()
         .filter(|site| is_churn_block(site))
@@ -119,18 +119,18 @@ fn main() {
     let allocated = run(Sampling::Every);
     assert_eq!(
         churn_blocks() - before,
-        allocated,
+        allocated as f64,
         "every allocation has its callsite"
     );
     assert_eq!(profiling_alloc::dropped_samples(), 0);
 
     // Poisson sampling at a small rate (many samples), same load.
     run(Sampling::Poisson { mean_bytes: 4096 });
-    let live: u64 = callsites()
+    let live: f64 = callsites()
         .iter()
         .filter(|site| is_churn_block(site))
         .map(|site| site.live_blocks)
         .sum();
     // Every block was freed (some by another thread): nothing stays live.
-    assert_eq!(live, 0);
+    assert_eq!(live, 0.0);
 }

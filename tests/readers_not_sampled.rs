@@ -24,6 +24,7 @@ fn build_index(words: usize) -> Vec<String> {
 
 /// A callsite's identity and totals: what a later report must not change.
 fn totals(sites: &[Callsite]) -> Vec<(String, Vec<String>, u64, u64)> {
+    // Every block is sampled here: the counts are whole numbers.
     let mut rows: Vec<_> = sites
         .iter()
         .map(|site| {
@@ -36,8 +37,8 @@ fn totals(sites: &[Callsite]) -> Vec<(String, Vec<String>, u64, u64)> {
             (
                 frames,
                 site.job_path.clone(),
-                site.total_blocks,
-                site.total_bytes,
+                site.total_blocks as u64,
+                site.total_bytes as u64,
             )
         })
         .collect();

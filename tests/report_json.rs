@@ -39,10 +39,10 @@ fn with_sampling_a_report_carries_the_callsite() {
     let site = report
         .callsites
         .iter()
-        .find(|site| site.job_path == ["load_rows"] && site.total_blocks == 3)
+        .find(|site| site.job_path == ["load_rows"] && site.total_blocks == 3.0)
         .expect("the rows' callsite");
-    assert_eq!(site.total_bytes, 600);
-    assert_eq!(site.live_bytes, 600, "taken while the rows were alive");
+    assert_eq!(site.total_bytes, 600.0);
+    assert_eq!(site.live_bytes, 600.0, "taken while the rows were alive");
 }
 
 #[test]

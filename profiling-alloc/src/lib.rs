@@ -162,8 +162,8 @@
 //! fn main() {
 //!     let table = make_table();
 //!     let sites = profiling_alloc::callsites();
-//!     let site = sites.iter().find(|s| s.total_bytes == 4096 * 8).unwrap();
-//!     assert_eq!((site.total_blocks, site.live_blocks), (1, 1));
+//!     let site = sites.iter().find(|s| s.total_bytes == 4096.0 * 8.0).unwrap();
+//!     assert_eq!((site.total_blocks, site.live_blocks), (1.0, 1.0));
 //!     # drop(table);
 //! }
 //! ```

@@ -5,6 +5,13 @@
 
 use std::time::Duration;
 
+/// An estimate rounded to a whole count for display: negative and NaN are
+/// 0, and values past `u64::MAX` saturate.
+pub(crate) fn whole(estimate: f64) -> u64 {
+    // `as` saturates, and maps NaN to 0.
+    estimate.round() as u64
+}
+
 /// A count with thousands separators: `1,256`.
 pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();

@@ -58,9 +58,12 @@ impl Frame {
 /// Allocations made from one place in the program, from sampled stacks, in
 /// the words of [`HeapStats`](crate::HeapStats).
 ///
-/// With [`Sampling::Every`](crate::Sampling::Every) the counts are exact; with
-/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased estimates (each sample of a
-/// `s`-byte block stands for `1 / (1 - exp(-s/R))` blocks), rounded.
+/// With [`Sampling::Every`](crate::Sampling::Every) (and in a scope of one
+/// closure) the counts are exact, whole numbers. With
+/// [`Sampling::Poisson`](crate::Sampling::Poisson) they are unbiased
+/// estimates (each sample of a `s`-byte block stands for
+/// `1 / (1 - exp(-s/R))` blocks), kept unrounded, so that any sum of them
+/// (over callsites, over runs) stays unbiased; round them for display only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Callsite {
@@ -76,13 +79,13 @@ pub struct Callsite {
     /// Samples taken here.
     pub samples: u64,
     /// Blocks allocated here (estimated unless sampling every block).
-    pub total_blocks: u64,
+    pub total_blocks: f64,
     /// Bytes allocated here (estimated likewise).
-    pub total_bytes: u64,
+    pub total_bytes: f64,
     /// Of those, blocks still live.
-    pub live_blocks: u64,
+    pub live_blocks: f64,
     /// Of those, bytes still live.
-    pub live_bytes: u64,
+    pub live_bytes: f64,
     /// Blocks per power-of-two size class: `(smallest size, blocks)`.
-    pub size_classes: Vec<(u64, u64)>,
+    pub size_classes: Vec<(u64, f64)>,
 }

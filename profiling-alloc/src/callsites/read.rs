@@ -62,18 +62,15 @@ fn read_callsites(options: &CallsiteOptions, keep: impl Fn(&StackEntry) -> bool)
             merge(&mut merged, site);
         }
     }
-    for site in &mut merged {
-        unscale(site);
-    }
     merged.sort_by(|a, b| {
         b.total_bytes
-            .cmp(&a.total_bytes)
+            .total_cmp(&a.total_bytes)
             .then_with(|| a.frames.len().cmp(&b.frames.len()))
     });
     merged
 }
 
-/// Stack `id` as a callsite with resolved frames; its counts still in
+/// Stack `id` as a callsite with resolved frames; its counts unscaled from
 /// units of 1/`SCALE`.
 fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Callsite> {
     let counters = stack_table::counters(id)?;
@@ -93,16 +90,16 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
         truncated: entry.truncated,
         job_path,
         samples: totals.samples,
-        total_blocks: totals.blocks,
-        total_bytes: totals.bytes,
-        live_blocks: totals.live_blocks.max(0) as u64,
-        live_bytes: totals.live_bytes.max(0) as u64,
+        total_blocks: unscaled(totals.blocks),
+        total_bytes: unscaled(totals.bytes),
+        live_blocks: unscaled(totals.live_blocks.max(0) as u64),
+        live_bytes: unscaled(totals.live_bytes.max(0) as u64),
         size_classes: counters
             .class_blocks()
             .iter()
             .enumerate()
             .filter(|(_, &blocks)| blocks > 0)
-            .map(|(class, &blocks)| (class_min_size(class), blocks))
+            .map(|(class, &blocks)| (class_min_size(class), unscaled(blocks)))
             .collect(),
     })
 }
@@ -129,19 +126,13 @@ fn merge(merged: &mut Vec<Callsite>, site: Callsite) {
             None => existing.size_classes.push((min, blocks)),
         }
     }
-    existing.size_classes.sort_unstable();
+    existing.size_classes.sort_unstable_by_key(|&(min, _)| min);
 }
 
-/// Counts from units of 1/`SCALE` to blocks and bytes.
-fn unscale(site: &mut Callsite) {
-    let unscaled = |n: u64| (n as f64 / SCALE).round() as u64;
-    site.total_blocks = unscaled(site.total_blocks);
-    site.total_bytes = unscaled(site.total_bytes);
-    site.live_blocks = unscaled(site.live_blocks);
-    site.live_bytes = unscaled(site.live_bytes);
-    for (_, blocks) in &mut site.size_classes {
-        *blocks = unscaled(*blocks);
-    }
+/// A count from units of 1/`SCALE` to blocks or bytes, unrounded: the
+/// fixed-point sums add up without bias, and so must what readers add.
+fn unscaled(count: u64) -> f64 {
+    count as f64 / SCALE
 }
 
 /// The callsites whose sampled blocks are still alive, most live bytes first:
@@ -150,9 +141,9 @@ fn unscale(site: &mut Callsite) {
 pub fn live_callsites() -> Vec<Callsite> {
     let mut live: Vec<Callsite> = callsites()
         .into_iter()
-        .filter(|site| site.live_blocks > 0)
+        .filter(|site| site.live_blocks > 0.0)
         .collect();
-    live.sort_by_key(|site| std::cmp::Reverse(site.live_bytes));
+    live.sort_by(|a, b| b.live_bytes.total_cmp(&a.live_bytes));
     live
 }
 

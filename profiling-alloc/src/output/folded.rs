@@ -43,12 +43,13 @@ pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
 }
 
 /// Each distinct stack (frames joined with `;`) and its count, sorted.
-/// Counts saturate: a report read from a file may hold any numbers.
+/// Estimates are summed unrounded, then rounded to whole counts (what a
+/// folded line holds); stacks that round to 0 are left out. Counts saturate:
+/// a report read from a file may hold any numbers.
 pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> {
-    let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-    let mut add = |stack: String, count: u64| {
-        let total = stacks.entry(stack).or_default();
-        *total = total.saturating_add(count);
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+    let mut add = |stack: String, count: f64| {
+        *sums.entry(stack).or_default() += count;
     };
     match kind {
         FlameKind::JobTime => job_time(&report.job_paths, &mut add),
@@ -59,13 +60,16 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
                     FlameKind::AllocatedBlocks => site.total_blocks,
                     _ => site.live_bytes,
                 };
-                if weight > 0 {
+                if weight > 0.0 {
                     add(callsite_stack(site, report.scope.as_ref()), weight);
                 }
             }
         }
     }
-    stacks
+    sums.into_iter()
+        .map(|(stack, sum)| (stack, crate::units::whole(sum)))
+        .filter(|&(_, count)| count > 0)
+        .collect()
 }
 
 /// `job;…;outermost frame;…;innermost frame` for one callsite.
@@ -164,12 +168,11 @@ fn ends_with_segment(function: &str, job: &str) -> bool {
 /// as wide as its own busy time plus its children's; wall time, which
 /// concurrent children would add up past their parent's, is left to the
 /// tables.
-fn job_time(paths: &[JobPathStats], add: &mut impl FnMut(String, u64)) {
+fn job_time(paths: &[JobPathStats], add: &mut impl FnMut(String, f64)) {
     for node in paths {
         let micros = node.self_busy.as_micros();
         if micros > 0 {
-            let count = u64::try_from(micros).unwrap_or(u64::MAX);
-            add(join(node.path.iter().map(String::as_str)), count);
+            add(join(node.path.iter().map(String::as_str)), micros as f64);
         }
     }
 }
@@ -222,11 +225,11 @@ mod tests {
             truncated: false,
             job_path: job_path.iter().map(|s| s.to_string()).collect(),
             samples: 1,
-            total_blocks: 1,
-            total_bytes: bytes,
-            live_blocks: 0,
-            live_bytes: 0,
-            size_classes: vec![(bytes, 1)],
+            total_blocks: 1.0,
+            total_bytes: bytes as f64,
+            live_blocks: 0.0,
+            live_bytes: 0.0,
+            size_classes: vec![(bytes, 1.0)],
         }
     }
 

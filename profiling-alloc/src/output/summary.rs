@@ -8,7 +8,7 @@ use super::report::Report;
 use crate::callsites::Callsite;
 use crate::callsites::Sampling;
 use crate::job::JobStats;
-use crate::units::{bytes, duration, grouped};
+use crate::units::{bytes, duration, grouped, whole};
 
 /// Rows shown per table.
 const TOP: usize = 10;
@@ -190,9 +190,9 @@ fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
         writeln!(
             f,
             "  {:>10}  {:>10}  {:>10}  {:<19}  {}{stacks}",
-            bytes(row.total_bytes),
-            grouped(row.total_blocks),
-            bytes(row.live_bytes),
+            bytes(whole(row.total_bytes)),
+            grouped(whole(row.total_blocks)),
+            bytes(whole(row.live_bytes)),
             size_range(row.smallest_class, row.largest_class),
             row.location,
         )?;
@@ -208,9 +208,9 @@ fn write_callsites(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
 struct Row {
     location: String,
     stacks: usize,
-    total_bytes: u64,
-    total_blocks: u64,
-    live_bytes: u64,
+    total_bytes: f64,
+    total_blocks: f64,
+    live_bytes: f64,
     /// Smallest and largest size class seen (their smallest sizes).
     smallest_class: Option<u64>,
     largest_class: Option<u64>,
@@ -230,9 +230,9 @@ fn rows(sites: &[Callsite]) -> Vec<Row> {
                 rows.push(Row {
                     location,
                     stacks: 0,
-                    total_bytes: 0,
-                    total_blocks: 0,
-                    live_bytes: 0,
+                    total_bytes: 0.0,
+                    total_blocks: 0.0,
+                    live_bytes: 0.0,
                     smallest_class: None,
                     largest_class: None,
                 });
@@ -241,16 +241,16 @@ fn rows(sites: &[Callsite]) -> Vec<Row> {
             }
         };
         row.stacks += 1;
-        row.total_bytes = row.total_bytes.saturating_add(site.total_bytes);
-        row.total_blocks = row.total_blocks.saturating_add(site.total_blocks);
-        row.live_bytes = row.live_bytes.saturating_add(site.live_bytes);
+        row.total_bytes += site.total_bytes;
+        row.total_blocks += site.total_blocks;
+        row.live_bytes += site.live_bytes;
         for &(min, _) in &site.size_classes {
             row.smallest_class = Some(row.smallest_class.map_or(min, |m| m.min(min)));
             row.largest_class = Some(row.largest_class.map_or(min, |m| m.max(min)));
         }
     }
     // Stable: rows of equal bytes keep the callsites' order.
-    rows.sort_by_key(|row| std::cmp::Reverse(row.total_bytes));
+    rows.sort_by(|a, b| b.total_bytes.total_cmp(&a.total_bytes));
     rows
 }
 
@@ -340,11 +340,11 @@ mod tests {
             truncated: false,
             job_path: vec![job.to_string()],
             samples: 1,
-            total_blocks: 1,
-            total_bytes: bytes,
-            live_blocks: 0,
-            live_bytes: bytes / 2,
-            size_classes: classes.iter().map(|&min| (min, 1)).collect(),
+            total_blocks: 1.0,
+            total_bytes: bytes as f64,
+            live_blocks: 0.0,
+            live_bytes: (bytes / 2) as f64,
+            size_classes: classes.iter().map(|&min| (min, 1.0)).collect(),
         }
     }
 
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(merged.stacks, 2);
         assert_eq!(
             (merged.total_bytes, merged.total_blocks, merged.live_bytes),
-            (1300, 2, 650)
+            (1300.0, 2.0, 650.0)
         );
         assert_eq!(
             size_range(merged.smallest_class, merged.largest_class),
