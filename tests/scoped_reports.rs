@@ -41,13 +41,21 @@ const OUTSIDE: [&str; 7] = [
     "scoped_reports::main",
 ];
 
-fn assert_only_closure_frames(lines: &[String], root: &str) {
+/// Every line starts at the scope and holds none of the frames outside
+/// it: the harness, the profiler, nor the function that opened the scope
+/// (`caller`; its closure is the scope's code).
+fn assert_only_closure_frames(lines: &[String], root: &str, caller: &str) {
     assert!(!lines.is_empty());
     for line in lines {
         assert!(line.starts_with(&format!("{root};")), "{line}");
         for outside in OUTSIDE {
             assert!(!line.contains(outside), "`{outside}` in {line}");
         }
+        let (stack, _count) = line.rsplit_once(' ').expect("a folded line");
+        assert!(
+            stack.split(';').skip(1).all(|frame| frame != caller),
+            "the scope's caller in {line}"
+        );
     }
 }
 
@@ -83,7 +91,7 @@ fn capture_of_samples_every_block_of_the_closure_and_nothing_else() {
     }
 
     let lines = report.folded(FlameKind::AllocatedBytes);
-    assert_only_closure_frames(&lines, &scope.name);
+    assert_only_closure_frames(&lines, &scope.name, &scope.name);
     assert!(
         lines.iter().any(|l| l.contains("tokenize")),
         "the closure's code is drawn: {lines:#?}"
@@ -95,6 +103,18 @@ fn capture_of_samples_every_block_of_the_closure_and_nothing_else() {
             .iter()
             .any(|p| p.len() == 2 && p[1].ends_with("count_words")),
         "{paths:?}"
+    );
+}
+
+#[test]
+fn a_scope_without_jobs_starts_at_its_closure() {
+    let (_, report) = Report::capture_of(|| tokenize(black_box("one two")));
+    let scope = report.scope.as_ref().expect("scoped");
+    let lines = report.folded(FlameKind::AllocatedBlocks);
+    assert_only_closure_frames(&lines, &scope.name, &scope.name);
+    assert!(
+        lines.iter().all(|l| l.contains("scoped_reports::tokenize")),
+        "{lines:#?}"
     );
 }
 
@@ -142,6 +162,10 @@ fn testing_flamegraph_draws_only_the_closure() {
         for outside in OUTSIDE {
             assert!(!title.contains(outside), "`{outside}` in {title}");
         }
+        assert!(
+            !title.starts_with("scoped_reports::testing_flamegraph_draws_only_the_closure "),
+            "the test function called the scope, it is not in it: {title}"
+        );
     }
 }
 

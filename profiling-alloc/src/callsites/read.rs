@@ -15,9 +15,17 @@ use crate::reentrancy::SamplingSuspended;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallsiteOptions {
-    /// Remove the standard library's allocation plumbing (`RawVec`,
-    /// `Vec::push`, `__rust_alloc` ...) from the top of each stack, so the
-    /// first frame is the code that asked for memory. Default: `true`.
+    /// Remove the standard library's plumbing from each stack: at the top,
+    /// the allocation path (`RawVec`, `Vec::push`, `HashMap::insert` and the
+    /// `hashbrown` table under it ...), so the first frame is the code that
+    /// asked for memory; between two of the program's frames, the calls
+    /// that lead from one to the other (`Iterator::collect` and its
+    /// adapters between a function and the closure it maps with). Frames
+    /// from the thread's entry outwards are kept. Default: `true`.
+    ///
+    /// The profiler's own frames are never shown, whatever this says: the
+    /// sampled path is left out of the stack when it is captured, and a
+    /// `#[profile_job]` function's body shows as the function.
     pub fold_plumbing: bool,
 }
 
@@ -30,7 +38,8 @@ impl Default for CallsiteOptions {
 }
 
 /// Every callsite sampled so far, most bytes first, with symbols resolved
-/// (once per address, cached) and the allocation plumbing folded away.
+/// (once per address, cached) and the standard library's plumbing folded
+/// away (see [`CallsiteOptions::fold_plumbing`]).
 ///
 /// Empty when the allocator is not installed or sampling is
 /// [`Sampling::Off`](crate::Sampling::Off) (see [`set_sampling`](crate::set_sampling)).
@@ -79,7 +88,7 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
         .iter()
         .flat_map(|&ip| symbols::resolve(ip))
         .collect();
-    symbols::trim_top(&mut frames, options.fold_plumbing);
+    symbols::present(&mut frames, options.fold_plumbing);
     let job_path = entry
         .job
         .map(|node| node.names().into_iter().map(str::to_string).collect())

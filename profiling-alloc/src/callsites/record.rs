@@ -15,24 +15,34 @@ use super::live_blocks::{self, Tracked};
 use super::sampling::Sampling;
 use super::stack_table::{self, RawStack};
 use crate::reentrancy::{SamplingSuspended, Untracked};
+use crate::unwind::Anchor;
 
 /// The sampled path: captures the stack of a block of `size` bytes at `addr`
 /// and adds it to its callsite. Called by the allocator on a sampled
 /// allocation; the thread is untracked meanwhile, so nothing here samples
 /// again or counts its own memory.
+///
+/// The stack kept starts at this function's caller (the allocator's entry):
+/// a local of this frame anchors the walk (`unwind::Anchor`), so neither
+/// this function nor anything it calls is ever part of a callsite, whatever
+/// the build named or inlined.
 #[cold]
 #[inline(never)]
 pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
-    no_unwind(|| sample(addr, size, mode));
+    // In this function's own frame (its address escapes): every frame of
+    // the sampled path lies below it, the allocator's caller above it.
+    let here = 0u8;
+    let anchor = Anchor::at(std::hint::black_box(&here));
+    no_unwind(|| sample(addr, size, mode, anchor));
 }
 
-fn sample(addr: usize, size: usize, mode: u64) {
+fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
     if SamplingSuspended::active() {
         return; // the profiler building a report for its caller
     }
     let _untracked = Untracked::enter();
     let mut stack = RawStack::new();
-    stack_table::capture(&mut stack);
+    stack_table::capture(&mut stack, anchor);
     let job = crate::job::current_path();
     let Some(id) = stack_table::intern(&stack, job) else {
         return;

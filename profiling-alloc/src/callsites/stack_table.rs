@@ -19,6 +19,7 @@ use super::counters::CallsiteCounters;
 use super::leaked::leak_zeroed;
 use crate::job::PathNode;
 use crate::sync::SpinLock;
+use crate::unwind::Anchor;
 
 /// Most frames a stack can hold.
 pub(crate) const MAX_FRAMES: usize = crate::unwind::MAX_FRAMES;
@@ -56,12 +57,13 @@ impl RawStack {
     }
 }
 
-/// Captures the calling thread's stack into `stack`, at most `DEPTH` frames
-/// (by the cheapest walk that gives the right stack, see `unwind`).
+/// Captures the calling thread's stack into `stack`, from the first caller
+/// of `anchor`'s function on, at most `DEPTH` frames (by the cheapest walk
+/// that gives the right stack, see `unwind`).
 #[inline(never)]
-pub(crate) fn capture(stack: &mut RawStack) {
+pub(crate) fn capture(stack: &mut RawStack, anchor: Anchor) {
     let depth = DEPTH.load(Relaxed).clamp(1, MAX_FRAMES);
-    let (len, truncated) = crate::unwind::walk(&mut stack.ips[..depth]);
+    let (len, truncated) = crate::unwind::walk(&mut stack.ips[..depth], anchor);
     stack.len = len;
     stack.truncated = truncated;
 }

@@ -78,22 +78,10 @@ fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
     // The profiler's own frames in the middle of a stack (a job's guard or
     // future) are noise: the job path already says where jobs begin.
     let mut frames: Vec<&Frame> = site.frames.iter().rev().collect();
-    // A scope's stacks start inside its closure (std's call glue aside):
-    // what called the scope is not the scope's.
-    let scope_entry = frames
-        .iter()
-        .rposition(|frame| frame.function.contains(crate::job::SCOPE_FRAME));
-    if let Some(entry) = scope_entry {
-        frames.drain(..=entry);
-        let glue = frames
-            .iter()
-            .take_while(|frame| frame.is_std_library())
-            .count();
-        frames.drain(..glue.min(frames.len().saturating_sub(1)));
-    }
     frames.retain(|frame| !is_profiler(&frame.function));
-    if scope_entry.is_some() && site.job_path.last() == scope.map(|scope| &scope.name) {
-        // Sampled in the scope itself, outside any job it called.
+    if scope.is_some_and(|scope| site.job_path.last() == Some(&scope.name)) {
+        // Sampled in a scope itself, outside any job it called: its frames
+        // start inside the scope's closure already (`callsites` cut them).
         return join(
             site.job_path
                 .iter()

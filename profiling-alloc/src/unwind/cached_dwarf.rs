@@ -39,6 +39,7 @@ use framehop::{
 };
 
 use super::stack::{read_word, readable, Bounds};
+use super::Anchor;
 use crate::sync::SpinLock;
 
 /// Unwinding never allocates: the cache preallocates gimli's evaluation
@@ -81,12 +82,12 @@ static CACHE_POOL: [SpinLock<Option<Box<Cache>>>; CACHES] = [const { SpinLock::n
 /// (several KiB) while evaluating, and a cache is built on the stack once.
 const STACK_NEEDED: usize = 128 * 1024;
 
-/// Walks the calling thread's stack; `None` when it cannot (the stack
-/// pointer is not in the thread's stack or too near its end, the modules
-/// are still being listed, or no cache is free): the caller falls back to
-/// `backtrace`.
+/// Walks the calling thread's stack, from the first caller of `anchor`'s
+/// function on; `None` when it cannot (the stack pointer is not in the
+/// thread's stack or too near its end, the modules are still being listed,
+/// or no cache is free): the caller falls back to `backtrace`.
 #[inline(never)]
-pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
+pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
     let (pc, sp, bp): (u64, u64, u64);
     // SAFETY: reads the instruction pointer (a `lea` of the next
     // instruction) and two registers; touches no memory.
@@ -101,20 +102,19 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
             options(nomem, nostack, preserves_flags)
         );
     }
-    walk_from(pc, sp, bp, ips, bounds)
+    walk_from(UnwindRegsX86_64::new(pc, sp, bp), ips, bounds, anchor)
 }
 
-/// Walks the stack of the frame whose registers are `pc`, `sp`, `bp` (a
-/// caller's frame, intact above `sp`).
+/// Walks the stack of the frame whose registers are `regs` (a caller's
+/// frame, intact above its stack pointer).
 fn walk_from(
-    pc: u64,
-    sp: u64,
-    bp: u64,
+    mut regs: UnwindRegsX86_64,
     ips: &mut [usize],
     bounds: Bounds,
+    anchor: Anchor,
 ) -> Option<(usize, bool)> {
     let (low, top) = bounds;
-    let sp_word = usize::try_from(sp).ok()?;
+    let sp_word = usize::try_from(regs.sp()).ok()?;
     if sp_word >= top || sp_word.checked_sub(low)? < STACK_NEEDED {
         return None;
     }
@@ -137,29 +137,40 @@ fn walk_from(
         // thread's stack (`readable`): mapped memory of this thread.
         Ok(unsafe { read_word(at) } as u64)
     };
-    let mut frames = walker.iter_frames(
-        pc,
-        UnwindRegsX86_64::new(pc, sp, bp),
-        cache,
-        &mut read_stack,
-    );
+    let mut address = FrameAddress::InstructionPointer(regs.ip());
     let mut len = 0;
+    let mut skipped = 0;
     // An error (an address outside every known module, a rule that cannot
     // be followed) ends the stack where it is, as the end of the chain does
     // for the frame-pointer walk; `decide` checks the result against
     // `backtrace` before this walk is trusted.
-    while let Ok(Some(frame)) = frames.next() {
-        let FrameAddress::ReturnAddress(address) = frame else {
-            continue; // `walk`'s own instruction pointer
+    while let Ok(Some(ret)) = walker.unwind_frame(address, &mut regs, cache, &mut read_stack) {
+        let Some(next) = FrameAddress::from_return_address(ret) else {
+            break;
         };
+        address = next;
+        // `regs` are now the caller's: its stack pointer is the callee's at
+        // the call.
+        let callee_sp = usize::try_from(regs.sp()).unwrap_or(0);
+        if len == 0 && !anchor.keeps(callee_sp) {
+            // The profiler's frames: a few. More means the rules led astray.
+            skipped += 1;
+            if skipped > MAX_SKIPPED {
+                break;
+            }
+            continue;
+        }
         let Some(slot) = ips.get_mut(len) else {
             return Some((len, true));
         };
-        *slot = usize::try_from(address.get()).unwrap_or(0);
+        *slot = usize::try_from(ret).unwrap_or(0);
         len += 1;
     }
     Some((len, false))
 }
+
+/// Frames below the anchor a walk goes through before giving up.
+const MAX_SKIPPED: usize = 64;
 
 /// The walker, listing the modules on first use; `None` while another thread
 /// lists them.

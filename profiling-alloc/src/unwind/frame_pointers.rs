@@ -4,14 +4,16 @@
 //! `-C force-frame-pointers=yes`), which `decide` checks before trusting it.
 
 use super::stack::Bounds;
+use super::Anchor;
 
-/// Follows the saved frame pointers from this function's frame into `ips`;
-/// returns how many, and whether the stack was longer. `None` when the
+/// Follows the saved frame pointers from this function's frame into `ips`,
+/// from the first caller of `anchor`'s function on; returns how many, and
+/// whether the stack was longer. `None` when the
 /// stack pointer is not inside the thread's own stack (a stack the program
 /// switched to: coroutines, `stacker` segments).
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[inline(never)]
-pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
+pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
     use super::stack::{read_word, readable};
 
     let (low, top) = bounds;
@@ -39,11 +41,15 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
         if ret == 0 {
             break;
         }
-        let Some(slot) = ips.get_mut(len) else {
-            return Some((len, true));
-        };
-        *slot = ret;
-        len += 1;
+        // The callee's stack pointer at the call: just above the return
+        // address it pushed.
+        if len > 0 || anchor.keeps(ret_at.saturating_add(8)) {
+            let Some(slot) = ips.get_mut(len) else {
+                return Some((len, true));
+            };
+            *slot = ret;
+            len += 1;
+        }
         if next <= frame {
             break;
         }
@@ -54,6 +60,6 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
 
 /// No frame-pointer walk on this target.
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-pub(super) fn walk(_ips: &mut [usize], _bounds: Bounds) -> Option<(usize, bool)> {
+pub(super) fn walk(_ips: &mut [usize], _bounds: Bounds, _anchor: Anchor) -> Option<(usize, bool)> {
     None
 }

@@ -126,6 +126,42 @@ fn choose(unwinder: StackUnwinder) {
 #[cfg(feature = "callsites")]
 pub(crate) use walk::walk;
 
+/// Where the stack a walk returns begins: the address of a local variable
+/// of the function whose callers are wanted (the sampled path's entry).
+/// That function's frame, and the frames of everything it called (the walk
+/// itself), lie below the anchor; the frames of its callers lie above it.
+///
+/// A walk keeps a frame once the stack pointer of its callee at the call
+/// (the callee's canonical frame address) is above the anchor: the first
+/// frame kept is the anchor function's caller. This finds the profiler's
+/// frames by where they are, not by their names, which depend on the build
+/// (a build with line tables only names inlined functions without their
+/// paths) and on inlining (release builds fold the walk into its caller).
+#[cfg(feature = "callsites")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Anchor(usize);
+
+#[cfg(feature = "callsites")]
+impl Anchor {
+    /// No anchor: a walk keeps every frame, its own included.
+    #[cfg(test)]
+    pub(crate) const NONE: Anchor = Anchor(0);
+
+    /// The anchor at `local`, a local variable of the function whose frame
+    /// is the last one to skip. The variable must live in that function's
+    /// own frame (its address taken, so that it is not kept in a register).
+    pub(crate) fn at<T>(local: &T) -> Anchor {
+        Anchor(std::ptr::from_ref(local) as usize)
+    }
+
+    /// Whether a frame whose callee's stack pointer at the call was
+    /// `callee_sp` is a caller of the anchor's function. An unknown stack
+    /// pointer (0) keeps the frame: a longer stack rather than a wrong one.
+    pub(crate) fn keeps(self, callee_sp: usize) -> bool {
+        callee_sp > self.0 || callee_sp == 0
+    }
+}
+
 #[cfg(all(test, feature = "callsites"))]
 mod tests {
     use super::*;
@@ -141,5 +177,16 @@ mod tests {
             assert_eq!(StackUnwinder::from_u8(unwinder.to_u8()), unwinder);
         }
         assert_eq!(StackUnwinder::CachedDwarf.to_string(), "cached dwarf");
+    }
+
+    #[test]
+    fn an_anchor_keeps_the_frames_above_it() {
+        let local = 0u8;
+        let anchor = Anchor::at(&local);
+        let at = std::ptr::from_ref(&local) as usize;
+        assert!(anchor.keeps(at + 64), "a caller's frame");
+        assert!(!anchor.keeps(at - 64), "a callee's frame");
+        assert!(anchor.keeps(0), "unknown: kept");
+        assert!(Anchor::NONE.keeps(1));
     }
 }

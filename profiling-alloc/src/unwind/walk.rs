@@ -5,7 +5,7 @@
 use std::cell::Cell;
 
 use super::stack::{self, Bounds};
-use super::{choose, frame_pointers, stack_unwinder, StackUnwinder, MAX_FRAMES};
+use super::{choose, frame_pointers, stack_unwinder, Anchor, StackUnwinder, MAX_FRAMES};
 
 /// One fast walk in this many (per thread) is checked against `backtrace`.
 const RECHECK_EVERY: u64 = 1024;
@@ -21,24 +21,25 @@ thread_local! {
 const CACHED_DWARF_AVAILABLE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
 /// Fills `ips` with the return addresses of the calling thread's stack,
-/// innermost first; returns how many, and whether the stack was longer.
+/// innermost first, from the first caller of `anchor`'s function on;
+/// returns how many, and whether the stack was longer.
 #[inline(never)]
-pub(crate) fn walk(ips: &mut [usize]) -> (usize, bool) {
+pub(crate) fn walk(ips: &mut [usize], anchor: Anchor) -> (usize, bool) {
     let Some(bounds) = stack::bounds() else {
-        return backtrace_walk(ips);
+        return backtrace_walk(ips, anchor);
     };
     match stack_unwinder() {
         StackUnwinder::FramePointers | StackUnwinder::CachedDwarf if recheck_due() => {
-            decide(ips, bounds)
+            decide(ips, bounds, anchor)
         }
         StackUnwinder::FramePointers => {
-            frame_pointers::walk(ips, bounds).unwrap_or_else(|| backtrace_walk(ips))
+            frame_pointers::walk(ips, bounds, anchor).unwrap_or_else(|| backtrace_walk(ips, anchor))
         }
         StackUnwinder::CachedDwarf => {
-            cached_walk(ips, bounds).unwrap_or_else(|| backtrace_walk(ips))
+            cached_walk(ips, bounds, anchor).unwrap_or_else(|| backtrace_walk(ips, anchor))
         }
-        StackUnwinder::Backtrace => backtrace_walk(ips),
-        StackUnwinder::Undecided => decide(ips, bounds),
+        StackUnwinder::Backtrace => backtrace_walk(ips, anchor),
+        StackUnwinder::Undecided => decide(ips, bounds, anchor),
     }
 }
 
@@ -54,14 +55,14 @@ fn recheck_due() -> bool {
 }
 
 /// The cached DWARF walk, where there is one (Linux x86_64).
-fn cached_walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
+fn cached_walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        super::cached_dwarf::walk(ips, bounds)
+        super::cached_dwarf::walk(ips, bounds, anchor)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
-        let _ = (ips, bounds);
+        let _ = (ips, bounds, anchor);
         None
     }
 }
@@ -71,12 +72,12 @@ fn cached_walk(ips: &mut [usize], bounds: Bounds) -> Option<(usize, bool)> {
 /// returns the `backtrace` stack. The fast walks fill buffers as long as
 /// `ips`, so that they are compared at the depth the caller asked for.
 #[cold]
-fn decide(ips: &mut [usize], bounds: Bounds) -> (usize, bool) {
+fn decide(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> (usize, bool) {
     let depth = ips.len().min(MAX_FRAMES);
     let mut pointer_buffer = [0usize; MAX_FRAMES];
     let by_pointers = pointer_buffer.get_mut(..depth).unwrap_or_default();
-    let pointers = frame_pointers::walk(by_pointers, bounds);
-    let (n_backtrace, truncated) = backtrace_walk(ips);
+    let pointers = frame_pointers::walk(by_pointers, bounds, anchor);
+    let (n_backtrace, truncated) = backtrace_walk(ips, anchor);
     let reference = ips.get(..n_backtrace).unwrap_or_default();
     let walked = |buffer: &[usize], walk: Option<(usize, bool)>| {
         walk.and_then(|(n, _)| buffer.get(..n))
@@ -90,7 +91,7 @@ fn decide(ips: &mut [usize], bounds: Bounds) -> (usize, bool) {
     let rules = if pointers_agree {
         None
     } else {
-        cached_walk(by_rules, bounds)
+        cached_walk(by_rules, bounds, anchor)
     };
     let choice = match (pointers, rules) {
         _ if pointers_agree => StackUnwinder::FramePointers,
@@ -147,14 +148,21 @@ const BOTTOM_SLACK: usize = 3;
 /// Frames at the top (the walkers' own) that may differ between the walks.
 const TOP_SLACK: usize = 4;
 
-/// The reference walk, through `backtrace` (libgcc's unwinder on Linux).
-fn backtrace_walk(ips: &mut [usize]) -> (usize, bool) {
+/// The reference walk, through `backtrace` (libgcc's unwinder on Linux),
+/// from the first caller of `anchor`'s function on.
+fn backtrace_walk(ips: &mut [usize], anchor: Anchor) -> (usize, bool) {
     let mut len = 0;
     let mut truncated = false;
     let mut record = |frame: &backtrace::Frame| {
         let ip = frame.ip() as usize;
         if ip == 0 {
             return false;
+        }
+        // The frame's stack pointer (after its callee returned: the
+        // callee's frame address), as libgcc's and LLVM's `_Unwind_GetCFA`
+        // give it for a frame being traced, and Windows' stack walk.
+        if len == 0 && !anchor.keeps(frame.sp() as usize) {
+            return true;
         }
         let Some(slot) = ips.get_mut(len) else {
             truncated = true;
@@ -177,7 +185,7 @@ fn backtrace_walk(ips: &mut [usize]) -> (usize, bool) {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
+#[allow(clippy::indexing_slicing, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -208,18 +216,78 @@ mod tests {
         assert!(agrees(&fast, &reference));
     }
 
+    type Walk = fn(&mut [usize], Anchor) -> Option<(usize, bool)>;
+
+    /// The sampled path's shape: anchors the walk at a local of its own
+    /// frame, and walks from a function it calls.
+    #[inline(never)]
+    fn anchored(walk: Walk) -> Option<Vec<usize>> {
+        let here = 0u8;
+        let anchor = Anchor::at(std::hint::black_box(&here));
+        let mut ips = [0usize; 32];
+        let (len, _) = std::hint::black_box(walk)(&mut ips, anchor)?;
+        Some(ips[..len].to_vec())
+    }
+
+    /// The allocator's part: calls the anchored function.
+    #[inline(never)]
+    fn caller(walk: Walk) -> Option<Vec<usize>> {
+        std::hint::black_box(anchored(walk))
+    }
+
+    fn function_at(ip: usize) -> String {
+        let mut name = String::new();
+        backtrace::resolve((ip - 1) as *mut std::ffi::c_void, |symbol| {
+            if name.is_empty() {
+                name = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
+            }
+        });
+        name
+    }
+
+    #[test]
+    fn every_walk_starts_at_the_anchors_caller() {
+        let by_backtrace: Walk = |ips, anchor| Some(backtrace_walk(ips, anchor));
+        let by_rules: Walk = |ips, anchor| cached_walk(ips, stack::bounds()?, anchor);
+        let by_pointers: Walk = |ips, anchor| frame_pointers::walk(ips, stack::bounds()?, anchor);
+        let reference = caller(by_backtrace).expect("backtrace walks");
+        assert!(
+            function_at(reference[0]).ends_with("tests::caller"),
+            "{}",
+            function_at(reference[0])
+        );
+        // The cached walk, where it runs (Linux x86_64; it declines while
+        // another thread lists the modules or holds every cache).
+        if let Some(stack) = caller(by_rules) {
+            assert_eq!(stack[0], reference[0], "cached DWARF walk");
+        }
+        // Frame pointers give the right stack only in a build that keeps
+        // them; where they do, it starts at the same frame.
+        if let Some(stack) = caller(by_pointers).filter(|s| agrees(s, &reference)) {
+            assert_eq!(stack[0], reference[0], "frame-pointer walk");
+        }
+    }
+
     #[test]
     fn the_chosen_walk_returns_this_test_in_the_stack() {
-        let mut ips = [0usize; 64];
-        let (len, _) = walk(&mut ips);
-        assert!(len >= 2);
+        // The first walk of the process decides (and returns the
+        // `backtrace` stack); the second takes the walk chosen. Both start
+        // at the anchor's caller, called from the same place. (The frame-
+        // pointer walk may miss the thread's start frames at the bottom.)
+        let chosen: Walk = |ips, anchor| Some(walk(ips, anchor));
+        let stacks: Vec<Vec<usize>> = (0..2).map(|_| caller(chosen).expect("a walk")).collect();
         assert_ne!(stack_unwinder(), StackUnwinder::Undecided);
-        // Walked again from the same function, the stack below it is the
-        // same, whichever walk was chosen.
-        let mut again = [0usize; 64];
-        let (len_again, _) = walk(&mut again);
-        let bottom = len.min(len_again).saturating_sub(4);
-        assert!(bottom >= 2, "{len} and {len_again} frames");
-        assert_eq!(ips[len - bottom..len], again[len_again - bottom..len_again]);
+        let common = stacks[0]
+            .len()
+            .min(stacks[1].len())
+            .saturating_sub(BOTTOM_SLACK);
+        assert!(
+            common >= 2,
+            "{} and {} frames",
+            stacks[0].len(),
+            stacks[1].len()
+        );
+        assert_eq!(stacks[0][..common], stacks[1][..common]);
+        assert!(function_at(stacks[0][1]).contains("the_chosen_walk"));
     }
 }
