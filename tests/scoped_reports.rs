@@ -183,6 +183,11 @@ fn testing_report_returns_the_value_and_the_file() {
         .expect("the report is written");
     assert_eq!(len, 2);
     let back = Report::read_json(&path).expect("the report reads back");
+    let summary = back.to_string();
+    assert!(
+        summary.contains("the closure `scoped_reports_report`"),
+        "{summary}"
+    );
     let scope = back.scope.expect("the scope survives JSON");
     assert_eq!(scope.name, "scoped_reports_report");
     assert_eq!(scope.allocations.total_blocks, 3);

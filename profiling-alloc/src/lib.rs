@@ -187,9 +187,12 @@
 //!   [`Callsite::truncated`]), interned with the job path they were taken
 //!   in. Symbols are resolved only when a reader asks, once per address:
 //!   demangled, hashes stripped, with files and lines where debug info has
-//!   them. The profiler's frames are always removed, and the standard
-//!   library's allocation plumbing is folded away by default
-//!   ([`callsites_with`]), so the first frame is the code that asked.
+//!   them. The profiler's frames never appear (the walk starts at the
+//!   allocator's caller, whatever the debug-info level), a `#[profile_job]`
+//!   body shows as its function, and the standard library's plumbing
+//!   (hashbrown's, `collect` chains) is folded by default at the top and
+//!   between the program's frames ([`callsites_with`]), so the first frame
+//!   is the code that asked.
 //! - **Live and leaks**: a free takes its sampled block off its callsite's
 //!   live counts, whichever thread frees it, and a realloc moves it; the
 //!   common free takes no lock and no hash lookup. [`live_callsites`] is the
@@ -278,9 +281,38 @@
 //!
 //! In JSON, durations are integer nanoseconds with the unit in the key
 //! (`p99_ns`). Nothing to draw is an error that says what to change
-//! ([`Error::NoData`]), never an empty picture. From a test, one call writes
-//! `target/profiling/<name>.svg`: [`testing::write_flamegraph`]; files go to
-//! [`output_dir`].
+//! ([`Error::NoData`]), never an empty picture. Every reader and writer
+//! (readers of jobs and callsites, JSON in and out, folded stacks, SVGs,
+//! every `Display`) runs with sampling suspended: what it allocates is the
+//! caller's memory, counted, but never one of the program's callsites, so
+//! a report never shows up in the next one.
+//!
+//! # Reports of one closure, and flamegraphs from tests
+//!
+//! [`Report::capture_of`] runs a closure and reports only what it did: its
+//! thread samples every block while it runs (exact counts, whatever the
+//! mode, and without changing the mode for other threads), on a job path of
+//! its own, so the report's callsites and job paths are the closure's,
+//! rooted at a frame named after the function that called it, and
+//! [`Report::scope`] holds its exact [`AllocDelta`]. The test harness, other
+//! tests running meanwhile and earlier calls are not in it.
+//! [`testing::flamegraph`] is the one call a test makes:
+//!
+//! ```no_run
+//! # fn tokenize(s: &str) -> Vec<String> { s.split(' ').map(String::from).collect() }
+//! #[test]
+//! fn tokenize_allocations() {
+//!     // target/profiling/tokenize.svg: the closure's allocations, nothing else.
+//!     let svg = profiling_alloc::testing::flamegraph("tokenize", || {
+//!         assert_eq!(tokenize("a b c").len(), 3);
+//!     })
+//!     .unwrap();
+//!     println!("{}", svg.display());
+//! }
+//! ```
+//!
+//! Files go to [`output_dir`] (absolute: `$PROFILING_ALLOC_DIR`, or
+//! `profiling/` in the cargo target directory).
 //!
 //! # Job profiles
 //!
@@ -305,9 +337,10 @@
 //! and stores: no lock, no syscall, no shared write on the common path.
 //! Measured against the bare inner allocator in the same run, the default
 //! mode is within a few percent on mixed sizes and adds about 4–5 ns per
-//! alloc+free pair on small blocks; Poisson sampling at 512 KiB costs a few
-//! percent more; `Every` runs several times faster than dhat-rs. The README
-//! has the table, `BENCHMARKS.md` the history.
+//! alloc+free pair on small blocks; Poisson sampling at 512 KiB (the
+//! default) costs a few percent more, in proportion to the bytes a program
+//! allocates; `Every` runs several times faster than dhat-rs. The README has
+//! the table, `BENCHMARKS.md` the history.
 //!
 //! # Feature flags
 //!
@@ -319,7 +352,7 @@
 //!   [`Sampling`] sampling anything); brings in `backtrace` and, on Linux
 //!   x86_64, `framehop`.
 //! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
-//!   [`testing::write_flamegraph`]) through `inferno`; folded stacks
+//!   [`testing::flamegraph`]) through `inferno`; folded stacks
 //!   ([`Report::folded`]) work without it.
 
 #![deny(missing_docs)]

@@ -67,9 +67,11 @@ impl Frame {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Callsite {
-    /// The stack, innermost (the allocating code) first, with the profiler's
-    /// frames (and by default the standard library's allocation plumbing)
-    /// removed from the top.
+    /// The stack, innermost (the allocating code) first. The profiler's
+    /// frames never appear (the walk starts at the allocator's caller), a
+    /// `#[profile_job]` body shows as its function, and by default the
+    /// standard library's plumbing (hashbrown's included) is folded at the
+    /// top and between the program's frames.
     pub frames: Vec<Frame>,
     /// Whether the stack was cut at the configured depth.
     pub truncated: bool,

@@ -41,7 +41,12 @@ impl fmt::Display for Report {
     /// says so, what it means, and how to raise the limits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let counted = if self.heap.active {
+        let counted = if let Some(scope) = &self.scope {
+            format!(
+                "the closure `{}`, every block of it sampled (callsites exact)",
+                scope.name
+            )
+        } else if self.heap.active {
             format!("sampling {}", describe_sampling(self.settings.sampling))
         } else {
             "the allocator is not installed, so nothing was counted or sampled \
@@ -56,7 +61,13 @@ impl fmt::Display for Report {
         if self.dropped_samples > 0 {
             write_dropped(f, self.dropped_samples)?;
         }
-        writeln!(f, "\nHeap")?;
+        if let Some(scope) = &self.scope {
+            writeln!(f, "\nThe closure (its thread, exact)")?;
+            writeln!(f, "  {}", scope.allocations)?;
+            writeln!(f, "\nHeap (the whole program)")?;
+        } else {
+            writeln!(f, "\nHeap")?;
+        }
         for line in self.heap.to_string().lines() {
             writeln!(f, "  {line}")?;
         }
