@@ -39,6 +39,7 @@ pub(crate) use stats::job_paths_within;
 pub use stats::{job_paths, job_stats, reset_jobs, JobAllocStats, JobPathStats, JobStats};
 
 /// The calling thread's current job path, if it runs inside a job.
+#[cfg(feature = "callsites")]
 pub(crate) fn current_path() -> Option<&'static PathNode> {
     path::current()
 }
@@ -59,6 +60,7 @@ pub(crate) fn run_detached<R>(name: &'static str, f: impl FnOnce() -> R) -> (R, 
 
 /// The name of [`__profiling_alloc_scope`]'s frame: readers cut a scope's
 /// stacks there (the frames outside it belong to the caller of the scope).
+#[cfg(feature = "callsites")]
 pub(crate) const SCOPE_FRAME: &str = "__profiling_alloc_scope";
 
 /// Calls `f`. Never inlined, so that every stack sampled inside `f` holds
