@@ -54,7 +54,7 @@ pin_project! {
             // a call still running when dropped was cancelled (possibly by a
             // panic elsewhere, which is not this job's).
             if let Some(running) = this.project().running.take() {
-                finish(running, Outcome::Cancelled);
+                finish(running, Outcome::Cancelled, Instant::now());
             }
         }
     }
@@ -90,18 +90,29 @@ impl<F: Future, C: Fn(&F::Output) -> bool> Future for JobFuture<F, C> {
         let Some(site) = *this.site else {
             return this.inner.poll(cx);
         };
-        let running = this.running.take().unwrap_or_else(|| Running::start(site));
+        // PERF: the first poll starts when the call does, and the last one
+        // ends when it does: one clock read each, not two.
+        let (running, first_poll) = match this.running.take() {
+            Some(running) => (running, None),
+            None => {
+                let running = Running::start(site);
+                let start = running.start;
+                (running, Some(start))
+            }
+        };
         let node = running.node;
         // Records the call as panicked if the poll unwinds.
         let mut polling = Polling(Some(running));
-        let poll = {
+        let (poll, poll_end) = {
             let _path = path::enter(node);
             let scope = AllocScope::start();
-            // Dropped first, also when the poll unwinds.
-            let _busy = PollTimer::start(node);
+            // Records the poll's busy time when stopped, or when dropped
+            // while the poll unwinds.
+            let busy = PollTimer::start(node, first_poll);
             let poll = this.inner.poll(cx);
+            let poll_end = busy.stop();
             polling.add(scope.map(AllocScope::finish));
-            poll
+            (poll, poll_end)
         };
         let Some(running) = polling.0.take() else {
             return poll;
@@ -113,7 +124,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool> Future for JobFuture<F, C> {
                 } else {
                     Outcome::Returned
                 };
-                finish(running, outcome);
+                finish(running, outcome, poll_end);
                 // Polled again after completion, it only forwards.
                 *this.site = None;
                 Poll::Ready(output)
@@ -137,29 +148,49 @@ impl Running {
     }
 }
 
-/// Times one poll: when dropped, at the poll's end or while unwinding from
-/// it, adds the poll's busy time (and self busy time) to the path.
+/// Times one poll: [`stop`](PollTimer::stop) at the poll's end, or its drop
+/// while unwinding from it, adds the poll's busy time (and self busy time)
+/// to the path.
 struct PollTimer {
     node: &'static PathNode,
     busy: BusySpan,
     start: Instant,
+    stopped: bool,
 }
 
 impl PollTimer {
-    fn start(node: &'static PathNode) -> PollTimer {
+    /// Starts timing now, or at `start` (the call's start, for its first
+    /// poll).
+    fn start(node: &'static PathNode, start: Option<Instant>) -> PollTimer {
         let busy = BusySpan::open();
         PollTimer {
             node,
             busy,
-            start: Instant::now(),
+            start: start.unwrap_or_else(Instant::now),
+            stopped: false,
         }
+    }
+
+    /// Records the poll, and returns when it ended.
+    fn stop(mut self) -> Instant {
+        let end = Instant::now();
+        self.record(end);
+        self.stopped = true;
+        end
+    }
+
+    fn record(&mut self, end: Instant) {
+        let nanos =
+            u64::try_from(end.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
+        self.node.add_busy(nanos, self.busy.close(nanos));
     }
 }
 
 impl Drop for PollTimer {
     fn drop(&mut self) {
-        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.node.add_busy(nanos, self.busy.close(nanos));
+        if !self.stopped {
+            self.record(Instant::now());
+        }
     }
 }
 
@@ -183,13 +214,14 @@ impl Polling {
 impl Drop for Polling {
     fn drop(&mut self) {
         if let Some(running) = self.0.take() {
-            finish(running, Outcome::Panicked);
+            finish(running, Outcome::Panicked, Instant::now());
         }
     }
 }
 
-fn finish(running: Running, outcome: Outcome) {
-    let nanos = u64::try_from(running.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+fn finish(running: Running, outcome: Outcome, end: Instant) {
+    let nanos =
+        u64::try_from(end.saturating_duration_since(running.start).as_nanos()).unwrap_or(u64::MAX);
     running.stats.record(nanos, outcome, running.alloc.as_ref());
     running.node.record(nanos);
 }
