@@ -12,7 +12,7 @@ use crate::callsites::Callsite;
 use crate::callsites::Sampling;
 use crate::heap::HeapStats;
 use crate::heap::SizeHistogram;
-use crate::job::{JobPathStats, JobStats};
+use crate::job::{JobPathStats, JobStats, PathNode};
 
 /// A snapshot of the program's heap statistics, jobs and callsites, taken by
 /// [`Report::capture`].
@@ -127,14 +127,27 @@ impl Report {
     /// part (the first time, debug info is loaded; later, each address is
     /// cached): call this at the end of a phase, not in a hot loop.
     pub fn capture() -> Report {
+        Self::capture_within(None)
+    }
+
+    /// [`capture`](Report::capture), with the callsites and job paths of
+    /// everything, or only of those inside the job path `scope` (a scope's:
+    /// see `Report::capture_of`), so that nothing else is resolved.
+    pub(super) fn capture_within(scope: Option<&'static PathNode>) -> Report {
         let heap = crate::heap::heap_stats();
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let size_histogram = crate::heap::size_histogram();
         let jobs = crate::job::job_stats();
-        let job_paths = crate::job::job_paths();
+        let job_paths = match scope {
+            Some(node) => crate::job::job_paths_within(node),
+            None => crate::job::job_paths(),
+        };
         #[cfg(feature = "callsites")]
         let (callsites, dropped_samples) = (
-            crate::callsites::callsites(),
+            match scope {
+                Some(node) => crate::callsites::callsites_within(node),
+                None => crate::callsites::callsites(),
+            },
             crate::callsites::dropped_samples(),
         );
         #[cfg(not(feature = "callsites"))]

@@ -74,13 +74,7 @@ impl Report {
                 crate::heap::measure(|| crate::job::__profiling_alloc_scope(f))
             })
         };
-        let mut report = Report::capture();
-        #[cfg(feature = "callsites")]
-        {
-            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            report.callsites = crate::callsites::callsites_within(node);
-        }
-        report.job_paths = crate::job::job_paths_within(node);
+        let mut report = Report::capture_within(Some(node));
         report.scope = Some(ReportScope {
             name: name.to_string(),
             allocations,

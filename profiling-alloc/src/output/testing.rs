@@ -77,7 +77,6 @@ pub fn flamegraph_of<R>(
         file_in_output_dir(name, "svg")?
     };
     let (value, report) = Report::capture_scope(name, f);
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     report.write_flamegraph(kind, &path)?;
     drop(value);
     Ok(path)
@@ -96,7 +95,6 @@ pub fn report<R>(name: &str, f: impl FnOnce() -> R) -> Result<(R, PathBuf), Erro
         file_in_output_dir(name, "json")?
     };
     let (value, report) = Report::capture_scope(name, f);
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     report.write_json(&path)?;
     Ok((value, path))
 }
