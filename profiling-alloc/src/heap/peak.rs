@@ -114,9 +114,7 @@ pub(crate) fn record_owned(slot: &Slot, change: LiveChange, tolerance: u64) {
         start_epoch(slot, net.wrapping_sub(change.bytes), change, epoch);
     }
     if change.bytes > 0 {
-        if net > slot.max_net_bytes.load(Relaxed) {
-            slot.max_net_bytes.store(net, Relaxed);
-        }
+        slot.raise_max_net_to(net);
         // `>=`: on a tie the latest moment wins (DESIGN rule 6).
         if net >= slot.peak_net_bytes.load(Relaxed) {
             slot.peak_net_bytes.store(net, Relaxed);
@@ -211,8 +209,14 @@ pub(crate) struct PeakReading {
 /// Reads the peak. `live_bytes`/`live_blocks` are the current exact sums: the
 /// peak reported is never below them. `threads` is the most slots ever held
 /// at once, which bounds how many pending counts can be outstanding.
-/// `movers` says which slots changed since the last reset.
-pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64, movers: Movers) -> PeakReading {
+/// `movers` says which slots changed since the last reset (asked in the
+/// default mode only).
+pub(crate) fn read(
+    live_bytes: u64,
+    live_blocks: u64,
+    threads: u64,
+    movers: impl FnOnce() -> Movers,
+) -> PeakReading {
     if EXACT_MODE.load(Relaxed) {
         // Exact: the tracked pair is the truth (the summed live counts of a
         // reader racing with other threads are not, so they are not mixed in).
@@ -230,7 +234,7 @@ pub(crate) fn read(live_bytes: u64, live_blocks: u64, threads: u64, movers: Move
         exact: true,
         error_bound: 0,
     };
-    match movers {
+    match movers() {
         // Nothing allocated or freed since the reset: the peak is now.
         Movers::None => return exact(live_bytes as i64, live_blocks as i64),
         Movers::One {

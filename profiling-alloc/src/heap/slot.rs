@@ -156,7 +156,13 @@ impl Slot {
     /// Owner only: raises `max_net_bytes` to the slot's net bytes if higher.
     #[inline(always)]
     pub(crate) fn raise_max_net(&self) {
-        let net = self.net_bytes();
+        self.raise_max_net_to(self.net_bytes());
+    }
+
+    /// Owner only: [`raise_max_net`](Self::raise_max_net) with the net bytes
+    /// already read.
+    #[inline(always)]
+    pub(crate) fn raise_max_net_to(&self, net: i64) {
         if net > self.max_net_bytes.load(Relaxed) {
             self.max_net_bytes.store(net, Relaxed);
         }

@@ -96,7 +96,7 @@ pub fn heap_stats() -> HeapStats {
         live_bytes,
         live_blocks,
         slot_table::max_threads(),
-        slot_table::movers(),
+        slot_table::movers,
     );
     HeapStats {
         active: true,
