@@ -55,6 +55,26 @@ thread_local! {
 }
 
 impl PathNode {
+    /// A node for `site` inside `parent`, with no children and zero counts,
+    /// to be published in front of `next_sibling` (null: a detached node).
+    fn new(
+        parent: Option<&'static PathNode>,
+        site: &'static JobSite,
+        next_sibling: *const PathNode,
+    ) -> PathNode {
+        PathNode {
+            site,
+            parent,
+            children: AtomicPtr::new(std::ptr::null_mut()),
+            next_sibling,
+            calls: AtomicU64::new(0),
+            total_nanos: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
+            self_busy_nanos: AtomicU64::new(0),
+            depth: parent.map_or(1, |parent| parent.depth + 1),
+        }
+    }
+
     /// Adds one call of `nanos` (wall time) to this path.
     pub(crate) fn record(&self, nanos: u64) {
         self.calls.fetch_add(1, Relaxed);
@@ -145,17 +165,7 @@ pub(crate) fn child_of(
         }
         let new = {
             let _untracked = Untracked::enter();
-            Box::into_raw(Box::new(PathNode {
-                site,
-                parent,
-                children: AtomicPtr::new(std::ptr::null_mut()),
-                next_sibling: head,
-                calls: AtomicU64::new(0),
-                total_nanos: AtomicU64::new(0),
-                busy_nanos: AtomicU64::new(0),
-                self_busy_nanos: AtomicU64::new(0),
-                depth: parent.map_or(1, |parent| parent.depth + 1),
-            }))
+            Box::into_raw(Box::new(PathNode::new(parent, site, head)))
         };
         match list.compare_exchange(head, new, Release, Relaxed) {
             // SAFETY: `new` is now published and never freed.
@@ -179,17 +189,7 @@ pub(crate) fn detached(
     site: &'static JobSite,
 ) -> &'static PathNode {
     let _untracked = Untracked::enter();
-    Box::leak(Box::new(PathNode {
-        site,
-        parent,
-        children: AtomicPtr::new(std::ptr::null_mut()),
-        next_sibling: std::ptr::null(),
-        calls: AtomicU64::new(0),
-        total_nanos: AtomicU64::new(0),
-        busy_nanos: AtomicU64::new(0),
-        self_busy_nanos: AtomicU64::new(0),
-        depth: parent.map_or(1, |parent| parent.depth + 1),
-    }))
+    Box::leak(Box::new(PathNode::new(parent, site, std::ptr::null())))
 }
 
 /// The calling thread's current job path.
