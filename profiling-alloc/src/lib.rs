@@ -354,6 +354,20 @@
 //! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
 //!   [`testing::flamegraph`]) through `inferno`; folded stacks
 //!   ([`Report::folded`]) work without it.
+//!
+//! Profiling behind a feature of your own takes one of two shapes. With the
+//! dependency optional (`profiling = ["dep:profiling-alloc"]`), normal builds
+//! do not compile this crate at all; then write the attribute through
+//! `cfg_attr` with its path, `#[cfg_attr(feature = "profiling",
+//! profiling_alloc::profile_job)]`, because with the feature off the crate
+//! does not exist and a `use profiling_alloc::profile_job;` fails (E0432),
+//! while a false `cfg_attr` is removed before its path is looked at. With
+//! the dependency always there and `default-features = false` (your
+//! feature: `profiling = ["profiling-alloc/default"]`), the attribute, the
+//! imports and the allocator stay unconditional: without your feature the
+//! attribute expands to the function as written, the allocator only
+//! forwards, and readings say there is nothing (`heap_stats()` reports the
+//! allocator not installed, `job_stats()` is empty).
 
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
