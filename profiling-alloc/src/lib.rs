@@ -400,9 +400,11 @@ pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
     JobStats,
 };
+#[cfg(feature = "pprof")]
+pub use output::PprofKind;
 pub use output::{
-    output_dir, testing, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
-    OUTPUT_DIR_VAR,
+    output_dir, testing, BuildInfo, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
+    LABELS_VAR, OUTPUT_DIR_VAR,
 };
 pub use runner::{
     JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,
