@@ -64,6 +64,19 @@ fn json_round_trips_through_text_and_files() {
 }
 
 #[test]
+fn folded_stacks_are_written_a_line_each() {
+    let report = sampled_report();
+    let path = profiling_alloc::output_dir().join("report_json_test.folded");
+    report
+        .write_folded(FlameKind::AllocatedBytes, &path)
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, report.folded(FlameKind::AllocatedBytes));
+    assert!(text.ends_with('\n') && lines.iter().any(|l| l.starts_with("load_rows;")));
+}
+
+#[test]
 fn durations_are_integer_nanoseconds_in_json() {
     let json = sampled_report().to_json();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -33,6 +33,27 @@ impl Report {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         lines(self, kind)
     }
+
+    /// Writes [`folded`](Report::folded) to `path`, a line each (the file
+    /// speedscope, `inferno-flamegraph` and `flamegraph.pl` read), creating
+    /// its directory if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) naming the file or directory that
+    /// could not be written.
+    pub fn write_folded(
+        &self,
+        kind: FlameKind,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let path = path.as_ref();
+        let mut text = lines(self, kind).join("\n");
+        text.push('\n');
+        super::files::create_parent(path)?;
+        std::fs::write(path, text).map_err(|e| crate::Error::io("writing", path, e))
+    }
 }
 
 pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
