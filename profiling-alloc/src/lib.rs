@@ -391,6 +391,50 @@
 //! allocations per run, which [`JobProfile::fits`] checks against
 //! [`ResourceLimits`] such as [`ResourceLimits::AWS_LAMBDA`].
 //!
+//! # Allocation benchmarks with criterion
+//!
+//! With the `criterion` feature, [`criterion::AllocatedBytes`][criterion-bytes] and
+//! [`criterion::Allocations`][criterion-blocks] are measurements for criterion in place of
+//! wall time: `cargo bench` then shows the bytes (`total_bytes`) or blocks
+//! (`total_blocks`) the benchmark's thread allocates per iteration, with
+//! criterion's statistics, and `--save-baseline` / `--baseline` report an
+//! allocation regression as "Performance has regressed":
+//!
+//! ```toml
+//! [dev-dependencies]
+//! criterion = "0.8"
+//! profiling-alloc = { version = "0.1", features = ["criterion"] }
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "criterion")]
+//! # mod bench {
+//! use criterion::{criterion_group, Criterion};
+//! use profiling_alloc::criterion::AllocatedBytes;
+//!
+//! fn parse(c: &mut Criterion<AllocatedBytes>) {
+//!     c.bench_function("parse", |b| {
+//!         b.iter(|| "1,2,3".split(',').map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>())
+//!     });
+//! }
+//!
+//! criterion_group! {
+//!     name = benches;
+//!     // Counts are exact: any change against a baseline is a real one.
+//!     config = Criterion::default().with_measurement(AllocatedBytes).noise_threshold(0.0);
+//!     targets = parse
+//! }
+//! // criterion_main!(benches); in a bench with `harness = false`, and in it:
+//! // #[global_allocator] static ALLOC: profiling_alloc::ProfilingAllocator = ...;
+//! # }
+//! ```
+//!
+//! prints, for that benchmark, `parse  time: [16.000 B 16.000 B 16.000 B]`
+//! (criterion keeps the word "time"). Counts are exact, so every sample
+//! reads the same value; only the benchmark's own thread is counted.
+//! [The `criterion` module][criterion-module] says what is counted, the units, and why
+//! readings are 0 without the allocator.
+//!
 //! # Without the allocator
 //!
 //! When `ProfilingAllocator` is not the global allocator, nothing is counted
@@ -425,6 +469,10 @@
 //!   ([`Report::folded`]) work without it.
 //! - `pprof` (default): pprof profiles ([`Report::to_pprof`]) through
 //!   `prost` and `flate2`.
+//! - `criterion`: [`criterion::AllocatedBytes`][criterion-bytes] and
+//!   [`criterion::Allocations`][criterion-blocks], bytes and blocks allocated per iteration
+//!   as criterion measurements; brings in `criterion` (without its default
+//!   features).
 //!
 //! Profiling behind a feature of your own takes one of two shapes. With the
 //! dependency optional (`profiling = ["dep:profiling-alloc"]`), normal builds
@@ -439,12 +487,29 @@
 //! attribute expands to the function as written, the allocator only
 //! forwards, and readings say there is nothing (`heap_stats()` reports the
 //! allocator not installed, `job_stats()` is empty).
-
+//!
+// Links into the `criterion` module, which exists with its feature only;
+// without it they lead to the feature flags. (The blank `//!` line above
+// keeps these link definitions out of the last paragraph.)
+#![cfg_attr(
+    feature = "criterion",
+    doc = "[criterion-bytes]: crate::criterion::AllocatedBytes\n\
+           [criterion-blocks]: crate::criterion::Allocations\n\
+           [criterion-module]: crate::criterion"
+)]
+#![cfg_attr(
+    not(feature = "criterion"),
+    doc = "[criterion-bytes]: #feature-flags\n\
+           [criterion-blocks]: #feature-flags\n\
+           [criterion-module]: #feature-flags"
+)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
 mod allocator;
 mod callsites;
+#[cfg(feature = "criterion")]
+pub mod criterion;
 mod heap;
 mod job;
 mod output;

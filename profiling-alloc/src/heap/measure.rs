@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde::{Deserialize, Serialize};
 
 use super::slot::{Slot, Totals};
-use super::slot_table;
 use crate::units::grouped;
 
 /// What one thread allocated and freed while a closure ran, from
@@ -135,10 +134,7 @@ impl AllocScope {
     /// Opens a scope, or `None` when allocations cannot be counted for this
     /// thread (allocator not installed, or no slot of its own).
     pub(crate) fn start() -> Option<AllocScope> {
-        if !super::installed() {
-            return None;
-        }
-        let slot = slot_table::current()?;
+        let slot = super::counted_slot()?;
         let start_net = slot.net_bytes();
         let outer_max = slot.max_net_bytes.load(Relaxed);
         slot.max_net_bytes.store(start_net, Relaxed);

@@ -93,3 +93,16 @@ pub(crate) fn installed() -> bool {
     drop(std::hint::black_box(Box::new(0u8)));
     counting_started()
 }
+
+/// The calling thread's own slot, when its allocations are counted there:
+/// the allocator is installed and the thread holds a slot of its own (not
+/// the shared one, which mixes threads). `None` otherwise: then [`measure`]
+/// reports an inactive delta. For readers of the thread's running totals
+/// that open no scope (the criterion measurements read one counter before
+/// and after the iterations).
+pub(crate) fn counted_slot() -> Option<&'static slot::Slot> {
+    if !installed() {
+        return None;
+    }
+    slot_table::current()
+}
