@@ -13,7 +13,11 @@
 //! - `live.svg`: bytes still alive at the end, by stack;
 //! - `jobs.svg`: busy time per job path (time spent running, so the eight
 //!   concurrent `summarize_city` tasks add up to what they ran, not to eight
-//!   times their wall time).
+//!   times their wall time);
+//! - `heap.pb.gz`, `jobs.pb.gz`: pprof profiles (`go tool pprof -top
+//!   target/profiling/heap.pb.gz`; Pyroscope, Parca and speedscope open them);
+//! - `allocations.folded`: folded stacks of bytes allocated (speedscope,
+//!   inferno, flamegraph.pl).
 //!
 //! `cargo run --release --example showcase`
 
@@ -23,7 +27,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use profiling_alloc::{
-    profile_job, FlameKind, ProfileRunner, ProfilingAllocator, Report, ResourceLimits, Sampling,
+    profile_job, FlameKind, PprofKind, ProfileRunner, ProfilingAllocator, Report, ResourceLimits,
+    Sampling,
 };
 
 #[global_allocator]
@@ -247,7 +252,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The report as JSON and three flamegraphs, in `target/profiling/`.
+/// The report as JSON, three flamegraphs, two pprof profiles and folded
+/// stacks, in `target/profiling/`.
 fn write_files(report: &Report) -> Result<Vec<PathBuf>, profiling_alloc::Error> {
     let dir = profiling_alloc::output_dir();
     let json = dir.join("report.json");
@@ -262,6 +268,17 @@ fn write_files(report: &Report) -> Result<Vec<PathBuf>, profiling_alloc::Error> 
         report.write_flamegraph(kind, &path)?;
         written.push(path);
     }
+    for (kind, file) in [
+        (PprofKind::Heap, "heap.pb.gz"),
+        (PprofKind::JobTime, "jobs.pb.gz"),
+    ] {
+        let path = dir.join(file);
+        report.write_pprof(kind, &path)?;
+        written.push(path);
+    }
+    let folded = dir.join("allocations.folded");
+    report.write_folded(FlameKind::AllocatedBytes, &folded)?;
+    written.push(folded);
     Ok(written)
 }
 

@@ -4,6 +4,8 @@
 //! for `1/p` = 1.58 blocks. Rounded to 2 per callsite, the blocks read 1.26
 //! on average (+26 %); kept unrounded, they read 1.
 //!
+//! The variance each estimate comes with is checked the same way.
+//!
 //! Without the test harness (`harness = false`): its threads would draw
 //! from the sampler too.
 
@@ -57,6 +59,22 @@ fn one_large_block_reads_one_block_on_average() {
     );
     // A single sample's estimate is fractional, not rounded.
     assert_ne!(site.total_blocks.fract(), 0.0);
+    // The variance the estimator reports is the total's real variance,
+    // TRIALS · (1 - p) / p blocks² (and BLOCK² times that in bytes²): the
+    // number a comparison of two runs judges noise by. Its own spread is
+    // that of the sample count, about 1.2 % here.
+    let variance = TRIALS as f64 * (1.0 - p) / p;
+    let ratio = site.total_blocks_variance / variance;
+    assert!(
+        (ratio - 1.0).abs() < 0.1,
+        "reported variance {:.1}, expected {variance:.1}",
+        site.total_blocks_variance
+    );
+    let bytes_ratio = site.total_bytes_variance / (variance * (BLOCK as f64).powi(2));
+    assert!(
+        (bytes_ratio - ratio).abs() < 1e-9,
+        "bytes² = blocks² · size²"
+    );
 }
 
 fn main() {

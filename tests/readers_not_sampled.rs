@@ -51,6 +51,8 @@ fn a_second_report_holds_nothing_of_the_first_reports_readers() {
     let dir = std::env::temp_dir().join(format!("readers-not-sampled-{}", std::process::id()));
     let json_path = dir.join("report.json");
     let svg_path = dir.join("allocations.svg");
+    let pprof_path = dir.join("heap.pb.gz");
+    let folded_path = dir.join("allocations.folded");
 
     let first = Report::capture();
 
@@ -69,6 +71,15 @@ fn a_second_report_holds_nothing_of_the_first_reports_readers() {
     first
         .write_flamegraph(FlameKind::AllocatedBytes, &svg_path)
         .expect("the SVG is written");
+    for kind in profiling_alloc::PprofKind::ALL {
+        drop(black_box(first.to_pprof(kind).expect("encodes")));
+    }
+    first
+        .write_pprof(profiling_alloc::PprofKind::Heap, &pprof_path)
+        .expect("the profile is written");
+    first
+        .write_folded(FlameKind::AllocatedBytes, &folded_path)
+        .expect("the folded stacks are written");
     let back = Report::read_json(&json_path).expect("the report reads back");
     drop(black_box(
         Report::from_json(&first.to_json()).expect("parses"),

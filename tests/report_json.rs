@@ -40,7 +40,14 @@ fn with_sampling_a_report_carries_the_callsite() {
         .callsites
         .iter()
         .find(|site| site.job_path == ["load_rows"] && site.total_blocks == 3.0)
-        .expect("the rows' callsite");
+        .unwrap_or_else(|| {
+            let rows: Vec<_> = report
+                .callsites
+                .iter()
+                .filter(|site| site.job_path == ["load_rows"])
+                .collect();
+            panic!("the rows' callsite: {rows:#?}")
+        });
     assert_eq!(site.total_bytes, 600.0);
     assert_eq!(site.live_bytes, 600.0, "taken while the rows were alive");
 }
@@ -49,11 +56,24 @@ fn with_sampling_a_report_carries_the_callsite() {
 fn json_round_trips_through_text_and_files() {
     let report = sampled_report();
     let json = report.to_json();
-    assert!(json.contains("\"format_version\": 1"));
+    assert!(json.contains("\"format_version\": 2"));
     assert_eq!(&Report::from_json(&json).unwrap(), report);
     let path = profiling_alloc::output_dir().join("report_json_test.json");
     report.write_json(&path).unwrap();
     assert_eq!(&Report::read_json(&path).unwrap(), report);
+}
+
+#[test]
+fn folded_stacks_are_written_a_line_each() {
+    let report = sampled_report();
+    let path = profiling_alloc::output_dir().join("report_json_test.folded");
+    report
+        .write_folded(FlameKind::AllocatedBytes, &path)
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, report.folded(FlameKind::AllocatedBytes));
+    assert!(text.ends_with('\n') && lines.iter().any(|l| l.starts_with("load_rows;")));
 }
 
 #[test]
@@ -116,22 +136,81 @@ fn text_that_is_not_a_report_is_refused_with_the_reason() {
 #[test]
 fn a_newer_format_is_refused_by_version_before_its_shape() {
     let json = sampled_report().to_json();
-    let newer = json.replacen("\"format_version\": 1", "\"format_version\": 2", 1);
-    let newer_path = profiling_alloc::output_dir().join("report_json_test_v2.json");
+    let newer = json.replacen("\"format_version\": 2", "\"format_version\": 3", 1);
+    let newer_path = profiling_alloc::output_dir().join("report_json_test_v3.json");
     std::fs::write(&newer_path, newer).unwrap();
     match Report::read_json(&newer_path) {
         Err(
             error @ Error::UnsupportedFormat {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             },
         ) => {
             let message = error.to_string();
-            assert!(message.contains("report_json_test_v2.json"), "{message}");
+            assert!(message.contains("report_json_test_v3.json"), "{message}");
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_version_1_report_still_reads_without_the_fields_version_2_added() {
+    let mut value: serde_json::Value = serde_json::from_str(&sampled_report().to_json()).unwrap();
+    value["format_version"] = 1.into();
+    let program = value["program"].as_object_mut().unwrap();
+    for key in [
+        "command_line",
+        "crate_name",
+        "crate_version",
+        "build",
+        "labels",
+    ] {
+        assert!(program.remove(key).is_some(), "version 2 writes {key}");
+    }
+    for site in value["callsites"].as_array_mut().unwrap() {
+        let site = site.as_object_mut().unwrap();
+        site.remove("total_blocks_variance").unwrap();
+        site.remove("total_bytes_variance").unwrap();
+    }
+    let old = Report::from_json(&value.to_string()).unwrap();
+    assert_eq!(old.format_version, 1);
+    assert!(old.program.labels.is_empty() && old.program.build.rustc_version.is_empty());
+    assert_eq!(old.heap, sampled_report().heap);
+}
+
+#[test]
+fn the_program_is_described_for_comparisons() {
+    let report = sampled_report().clone().with_label("git_commit", "3f2a9c1");
+    let program = &report.program;
+    assert_eq!(program.labels["git_commit"], "3f2a9c1");
+    assert!(
+        program.command_line[0].contains("report_json"),
+        "{:?}",
+        program.command_line
+    );
+    assert!(
+        program.build.rustc_version.starts_with("rustc "),
+        "{:?}",
+        program.build
+    );
+    assert!(
+        program.build.target.starts_with(std::env::consts::ARCH),
+        "{:?}",
+        program.build
+    );
+    assert_eq!(program.build.debug_assertions, cfg!(debug_assertions));
+    // `cargo test` sets the package's name and version for the tests it runs.
+    if std::env::var_os("CARGO_PKG_NAME").is_some() {
+        assert_eq!(program.crate_name.as_deref(), Some("profiling-suite"));
+        assert_eq!(
+            program.crate_version.as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["program"]["labels"]["git_commit"], "3f2a9c1");
+    assert!(json["program"]["build"]["opt_level"].is_string());
 }
 
 #[test]

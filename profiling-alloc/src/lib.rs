@@ -287,6 +287,75 @@
 //! caller's memory, counted, but never one of the program's callsites, so
 //! a report never shows up in the next one.
 //!
+//! # pprof profiles, and what a report says about its program
+//!
+//! [`Report::to_pprof`] and [`Report::write_pprof`] give the report as a
+//! gzipped pprof profile (google/pprof's `profile.proto`), which `go tool
+//! pprof`, Pyroscope, Parca, Grafana and speedscope open ([`PprofKind`]):
+//!
+//! - [`PprofKind::Heap`] and [`PprofKind::Allocs`]: Go's heap layout,
+//!   `alloc_objects/count`, `alloc_space/bytes`, `inuse_objects/count`,
+//!   `inuse_space/bytes`, one sample per callsite; the period is the
+//!   sampling mean (`space/bytes`); values are the report's unbiased
+//!   estimates, rounded so that any sum of them stays within one of the
+//!   estimates' sum; labels `job` (the innermost job) and `bytes` (the mean
+//!   block size). Heap shows in-use space first, Allocs allocated space.
+//! - [`PprofKind::JobTime`]: `calls/count` and `busy/nanoseconds` per job
+//!   path, as the job-time flamegraph draws it.
+//!
+//! Stacks start at the job path, as in the flamegraphs. Every location
+//! carries its function, file and line (inlined functions as extra lines of
+//! one location), so viewers need no binary; the one mapping names the
+//! executable and its build id. `go tool pprof -top target/profiling/heap.pb.gz`
+//! reads the showcase's (`scripts/check-pprof.sh` runs that and more).
+//!
+//! A report also says what a comparison of two reports needs to know
+//! ([`ProgramInfo`]): the command line, the package's name and version
+//! (from cargo's environment), the build ([`BuildInfo`]: rustc version,
+//! target, profile, opt-level, debug assertions), the executable and its
+//! build id, and labels: from [`LABELS_VAR`]
+//! (`PROFILING_ALLOC_LABELS=git_commit=3f2a9c1,branch=main`) and from
+//! [`Report::with_label`]. Sampled callsites carry the variance of their
+//! estimates ([`Callsite::total_bytes_variance`]), so a comparison can tell
+//! a change from sampling noise.
+//!
+//! The JSON (format version 2; version 1 files still read) is the
+//! [`Report`]'s fields, with durations as integer nanoseconds and counts
+//! in [`HeapStats`]'s words. Abridged:
+//!
+//! ```json
+//! {
+//!   "format_version": 2,
+//!   "program": {
+//!     "name": "showcase", "pid": 4242, "profiler_version": "0.1.0",
+//!     "captured_at_unix_ms": 1796248800000, "max_rss_bytes": 61865984,
+//!     "executable": "/work/app/target/release/examples/showcase",
+//!     "build_id": "5edcf4bf5390f091789bc9ca08e6ed0dfd545418",
+//!     "command_line": ["target/release/examples/showcase"],
+//!     "crate_name": "app", "crate_version": "1.4.0",
+//!     "build": { "rustc_version": "rustc 1.95.0 (59807616e 2026-04-14)",
+//!                "target": "x86_64-unknown-linux-gnu", "profile": "release",
+//!                "opt_level": "3", "debug_assertions": false },
+//!     "labels": { "git_commit": "3f2a9c1" }
+//!   },
+//!   "settings": { "sampling": { "Poisson": { "mean_bytes": 524288 } }, "..": ".." },
+//!   "heap": { "total_blocks": 1200734, "total_bytes": 107262301, "live_bytes": 53307688, "..": ".." },
+//!   "size_histogram": { "..": ".." },
+//!   "jobs": [ { "name": "app::parse", "calls": 1, "errors": 0, "panics": 0, "cancelled": 0,
+//!               "duration": { "total_ns": 121090000, "p50_ns": 121090000, "..": ".." },
+//!               "allocations": { "measured_calls": 1, "total_blocks": 769000, "total_bytes": 72290000, "..": ".." } } ],
+//!   "job_paths": [ { "path": ["app::parse"], "calls": 1, "total_ns": 121090000,
+//!                    "busy_ns": 121090000, "self_busy_ns": 27320000 } ],
+//!   "callsites": [ { "frames": [ { "function": "app::parse_order", "file": "src/parse.rs", "line": 88 } ],
+//!                    "truncated": false, "job_path": ["app::parse", "app::parse_order"],
+//!                    "samples": 790, "total_blocks": 152518.3, "total_bytes": 25584410.2,
+//!                    "live_blocks": 0.0, "live_bytes": 0.0,
+//!                    "total_blocks_variance": 2.9e7, "total_bytes_variance": 8.1e14,
+//!                    "size_classes": [[128, 152518.3]] } ],
+//!   "dropped_samples": 0
+//! }
+//! ```
+//!
 //! # Reports of one closure, and flamegraphs from tests
 //!
 //! [`Report::capture_of`] runs a closure and reports only what it did: its
@@ -354,6 +423,8 @@
 //! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
 //!   [`testing::flamegraph`]) through `inferno`; folded stacks
 //!   ([`Report::folded`]) work without it.
+//! - `pprof` (default): pprof profiles ([`Report::to_pprof`]) through
+//!   `prost` and `flate2`.
 //!
 //! Profiling behind a feature of your own takes one of two shapes. With the
 //! dependency optional (`profiling = ["dep:profiling-alloc"]`), normal builds
@@ -400,9 +471,11 @@ pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
     JobStats,
 };
+#[cfg(feature = "pprof")]
+pub use output::PprofKind;
 pub use output::{
-    output_dir, testing, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
-    OUTPUT_DIR_VAR,
+    output_dir, testing, BuildInfo, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
+    LABELS_VAR, OUTPUT_DIR_VAR,
 };
 pub use runner::{
     JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,

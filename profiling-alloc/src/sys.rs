@@ -58,8 +58,138 @@ pub(crate) fn thread_stack_bounds() -> Option<(usize, usize)> {
     }
 }
 
+/// The executable's GNU build id in lowercase hex, read from its
+/// `NT_GNU_BUILD_ID` note in memory (the first object `dl_iterate_phdr`
+/// lists is the program itself); `None` when the linker wrote none.
+#[cfg(target_os = "linux")]
+pub(crate) fn executable_build_id() -> Option<String> {
+    /// Room for the id; GNU ld writes 20 bytes (SHA-1), lld up to 32.
+    const MAX: usize = 64;
+    struct Found {
+        bytes: [u8; MAX],
+        len: usize,
+    }
+
+    /// `dl_iterate_phdr`'s callback: looks in the first object only, and
+    /// allocates nothing (the loader's lock is held).
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `dl_iterate_phdr` passes a valid `dl_phdr_info` for the
+        // duration of the call, and `data` is the `Found` the caller passed.
+        let (info, found) = unsafe { (&*info, &mut *data.cast::<Found>()) };
+        for index in 0..usize::from(info.dlpi_phnum) {
+            // SAFETY: `dlpi_phdr` points to `dlpi_phnum` program headers.
+            let header = unsafe { &*info.dlpi_phdr.add(index) };
+            if header.p_type != libc::PT_NOTE {
+                continue;
+            }
+            let start = (info.dlpi_addr as usize).wrapping_add(header.p_vaddr as usize);
+            // SAFETY: a PT_NOTE segment is loaded (part of a PT_LOAD
+            // segment) at `dlpi_addr + p_vaddr` for `p_memsz` bytes, and
+            // stays mapped while the object is loaded (the main program's,
+            // for the whole run).
+            let notes =
+                unsafe { std::slice::from_raw_parts(start as *const u8, header.p_memsz as usize) };
+            if let Some(id) = gnu_build_id(notes) {
+                let len = id.len().min(MAX);
+                found.bytes[..len].copy_from_slice(&id[..len]);
+                found.len = len;
+                break;
+            }
+        }
+        1 // stop: only the program itself
+    }
+
+    let mut found = Found {
+        bytes: [0; MAX],
+        len: 0,
+    };
+    // SAFETY: the callback has the signature `dl_iterate_phdr` expects and
+    // only writes through `data`, which points to `found`, alive for the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(first_object), (&raw mut found).cast());
+    }
+    if found.len == 0 {
+        return None;
+    }
+    Some(
+        found.bytes[..found.len]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The executable's build id: not read on this platform.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn executable_build_id() -> Option<String> {
+    None
+}
+
+/// The descriptor of the `GNU` note of type 3 (`NT_GNU_BUILD_ID`) in a
+/// segment of ELF notes: each a 12-byte header (name size, descriptor size,
+/// type), then the name and the descriptor, each padded to 4 bytes.
+#[cfg(any(target_os = "linux", test))]
+fn gnu_build_id(mut notes: &[u8]) -> Option<&[u8]> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let word = |bytes: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let padded = |n: u32| (n as usize).checked_add(3).map(|n| n & !3);
+    while notes.len() >= 12 {
+        let (name_size, desc_size, kind) = (word(notes, 0)?, word(notes, 4)?, word(notes, 8)?);
+        let name_end = 12usize.checked_add(padded(name_size)?)?;
+        let desc_end = name_end.checked_add(padded(desc_size)?)?;
+        let name = notes.get(12..12 + name_size as usize)?;
+        let desc = notes.get(name_end..name_end.checked_add(desc_size as usize)?)?;
+        if kind == NT_GNU_BUILD_ID && name == b"GNU\0" {
+            return Some(desc);
+        }
+        notes = notes.get(desc_end..)?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_build_id_note_is_found_among_others() {
+        let mut notes = Vec::new();
+        let mut note = |name: &[u8], kind: u32, desc: &[u8]| {
+            notes.extend((name.len() as u32).to_ne_bytes());
+            notes.extend((desc.len() as u32).to_ne_bytes());
+            notes.extend(kind.to_ne_bytes());
+            for part in [name, desc] {
+                notes.extend(part);
+                notes.resize(notes.len().next_multiple_of(4), 0);
+            }
+        };
+        note(b"GNU\0", 1, &[0; 16]); // NT_GNU_ABI_TAG
+        note(b"Go\0", 3, &[9; 3]); // another vendor's type 3
+        note(b"GNU\0", 3, &[0xab, 0xcd, 0x01]);
+        assert_eq!(super::gnu_build_id(&notes), Some(&[0xab, 0xcd, 0x01][..]));
+        assert_eq!(
+            super::gnu_build_id(&notes[..notes.len() - 4]),
+            None,
+            "cut short"
+        );
+        assert_eq!(super::gnu_build_id(&[]), None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn this_test_binary_has_a_build_id() {
+        // GNU ld and lld both write one by default for Rust's Linux targets.
+        let id = super::executable_build_id().expect("a build id note");
+        assert!(
+            id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+
     #[test]
     #[cfg(unix)]
     fn a_running_process_has_a_resident_set() {

@@ -15,6 +15,11 @@ pub struct Frame {
     pub file: Option<String>,
     /// Line in `file`.
     pub line: Option<u32>,
+    /// Whether this frame was inlined into the next one (its caller): both
+    /// come from one instruction address, as a pprof `Location` with
+    /// several lines shows them. Omitted from JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inlined: bool,
 }
 
 impl std::fmt::Display for Frame {
@@ -88,6 +93,14 @@ pub struct Callsite {
     pub live_blocks: f64,
     /// Of those, bytes still live.
     pub live_bytes: f64,
+    /// The variance of the estimate `total_blocks`, as the estimator gives
+    /// it from the samples (0 when every block was counted): a difference
+    /// between two runs within a few `sqrt(variance)` is sampling noise.
+    #[serde(default)]
+    pub total_blocks_variance: f64,
+    /// The variance of the estimate `total_bytes`, likewise (bytes²).
+    #[serde(default)]
+    pub total_bytes_variance: f64,
     /// Blocks per power-of-two size class: `(smallest size, blocks)`.
     pub size_classes: Vec<(u64, f64)>,
 }

@@ -29,6 +29,10 @@ struct Stripe {
     bytes: AtomicU64,
     live_blocks: AtomicI64,
     live_bytes: AtomicI64,
+    /// The estimator's variance of `blocks` (an `f64`'s bits, unscaled).
+    blocks_variance: AtomicU64,
+    /// The estimator's variance of `bytes` (an `f64`'s bits, unscaled).
+    bytes_variance: AtomicU64,
 }
 
 /// Estimated counts of one callsite, in units of 1/[`SCALE`].
@@ -49,6 +53,10 @@ pub(crate) struct CallsiteTotals {
     pub(crate) bytes: u64,
     pub(crate) live_blocks: i64,
     pub(crate) live_bytes: i64,
+    /// Variance of the estimate of `blocks`, in blocks² (not scaled).
+    pub(crate) blocks_variance: f64,
+    /// Variance of the estimate of `bytes`, in bytes² (not scaled).
+    pub(crate) bytes_variance: f64,
 }
 
 /// The stripe of the calling thread: threads take stripes in turn.
@@ -63,6 +71,12 @@ impl CallsiteCounters {
 
     /// Adds a sampled block of `size` bytes standing for `weight` blocks.
     /// Returns the scaled (blocks, bytes) it added, for the free to remove.
+    ///
+    /// Also adds the sample's share of the estimator's variance: a block
+    /// sampled with probability `p = 1 / weight` and counted as `weight`
+    /// contributes `(1 - p) / p² = weight · (weight - 1)` to the variance of
+    /// the block count, `size²` times that to the byte count's
+    /// (Horvitz–Thompson); zero when every block is sampled.
     pub(crate) fn add_sample(&self, size: usize, weight: f64) -> (i64, i64) {
         let blocks = (weight * SCALE).round() as u64;
         let bytes = (weight * size as f64 * SCALE).round() as u64;
@@ -72,6 +86,14 @@ impl CallsiteCounters {
         stripe.bytes.fetch_add(bytes, Relaxed);
         stripe.live_blocks.fetch_add(blocks as i64, Relaxed);
         stripe.live_bytes.fetch_add(bytes as i64, Relaxed);
+        let blocks_variance = weight * (weight - 1.0);
+        if blocks_variance > 0.0 {
+            add_f64(&stripe.blocks_variance, blocks_variance);
+            add_f64(
+                &stripe.bytes_variance,
+                blocks_variance * (size as f64).powi(2),
+            );
+        }
         self.class_blocks[size_class(size) % SIZE_CLASSES].fetch_add(blocks, Relaxed);
         (blocks as i64, bytes as i64)
     }
@@ -104,6 +126,8 @@ impl CallsiteCounters {
             totals.live_bytes = totals
                 .live_bytes
                 .wrapping_add(stripe.live_bytes.load(Relaxed));
+            totals.blocks_variance += f64::from_bits(stripe.blocks_variance.load(Relaxed));
+            totals.bytes_variance += f64::from_bits(stripe.bytes_variance.load(Relaxed));
         }
         totals
     }
@@ -111,6 +135,19 @@ impl CallsiteCounters {
     /// Blocks per size class (index = class).
     pub(crate) fn class_blocks(&self) -> [u64; SIZE_CLASSES] {
         std::array::from_fn(|class| self.class_blocks[class].load(Relaxed))
+    }
+}
+
+/// Adds `value` to the `f64` whose bits `cell` holds. A compare-and-swap
+/// loop: threads sharing a stripe rarely meet here, and a loser only retries.
+fn add_f64(cell: &AtomicU64, value: f64) {
+    let mut current = cell.load(Relaxed);
+    loop {
+        let sum = (f64::from_bits(current) + value).to_bits();
+        match cell.compare_exchange_weak(current, sum, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
     }
 }
 
@@ -143,6 +180,12 @@ mod tests {
         assert_eq!(classes[size_class(100)], 256);
         assert_eq!(classes[size_class(3000)], 512);
         assert_eq!(table[0].read().samples, 0, "zeroed");
+        assert_eq!(table[0].read().bytes_variance, 0.0, "zero bits are 0.0");
+        assert_eq!(
+            (totals.blocks_variance, totals.bytes_variance),
+            (2.0, 2.0 * 3000.0 * 3000.0),
+            "a weight-1 sample adds none, a weight-2 one 2·1 (times size²)"
+        );
         assert_eq!(
             table.as_ptr() as usize % 128,
             0,

@@ -103,6 +103,8 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
         total_bytes: unscaled(totals.bytes),
         live_blocks: unscaled(totals.live_blocks.max(0) as u64),
         live_bytes: unscaled(totals.live_bytes.max(0) as u64),
+        total_blocks_variance: totals.blocks_variance,
+        total_bytes_variance: totals.bytes_variance,
         size_classes: counters
             .class_blocks()
             .iter()
@@ -128,6 +130,9 @@ fn merge(merged: &mut Vec<Callsite>, site: Callsite) {
     existing.total_bytes += site.total_bytes;
     existing.live_blocks += site.live_blocks;
     existing.live_bytes += site.live_bytes;
+    // Samples of different stacks are independent: variances add.
+    existing.total_blocks_variance += site.total_blocks_variance;
+    existing.total_bytes_variance += site.total_bytes_variance;
     existing.truncated |= site.truncated;
     for (min, blocks) in site.size_classes {
         match existing.size_classes.iter_mut().find(|(m, _)| *m == min) {

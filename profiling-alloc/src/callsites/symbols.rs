@@ -48,13 +48,20 @@ fn lookup(ip: usize) -> Vec<Frame> {
             function,
             file: symbol.filename().map(|path| path.display().to_string()),
             line: symbol.lineno(),
+            inlined: false,
         });
     });
+    // Symbols come innermost first: all but the last were inlined into it.
+    let inlined = frames.len().saturating_sub(1);
+    for frame in &mut frames[..inlined] {
+        frame.inlined = true;
+    }
     if frames.is_empty() {
         frames.push(Frame {
             function: format!("{ip:#x}"),
             file: None,
             line: None,
+            inlined: false,
         });
     }
     frames
@@ -301,6 +308,7 @@ mod tests {
             function: name.to_string(),
             file: None,
             line: None,
+            inlined: false,
         }
     }
 
@@ -325,6 +333,7 @@ mod tests {
                 function: "<u64 as core::fmt::Display>::fmt".to_string(),
                 file: Some("/rustc/0123abcd/library/core/src/fmt/num.rs".to_string()),
                 line: Some(12),
+                inlined: false,
             },
             frame("app::report"),
         ];
@@ -343,6 +352,7 @@ mod tests {
             function: name.to_string(),
             file: Some(file.to_string()),
             line: Some(line),
+            inlined: false,
         }
     }
 

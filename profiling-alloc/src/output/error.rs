@@ -63,6 +63,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A pprof profile could not be compressed.
+    #[cfg(feature = "pprof")]
+    #[error("profiling-alloc: compressing the {kind} pprof profile failed: {source}")]
+    Compress {
+        /// The profile asked for.
+        kind: crate::output::PprofKind,
+        /// The compressor's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The flamegraph library failed to draw.
     #[error("profiling-alloc: drawing the {kind} flamegraph failed: {source}")]
     Flamegraph {

@@ -33,6 +33,27 @@ impl Report {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         lines(self, kind)
     }
+
+    /// Writes [`folded`](Report::folded) to `path`, a line each (the file
+    /// speedscope, `inferno-flamegraph` and `flamegraph.pl` read), creating
+    /// its directory if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) naming the file or directory that
+    /// could not be written.
+    pub fn write_folded(
+        &self,
+        kind: FlameKind,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let path = path.as_ref();
+        let mut text = lines(self, kind).join("\n");
+        text.push('\n');
+        super::files::create_parent(path)?;
+        std::fs::write(path, text).map_err(|e| crate::Error::io("writing", path, e))
+    }
 }
 
 pub(super) fn lines(report: &Report, kind: FlameKind) -> Vec<String> {
@@ -74,6 +95,21 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
 
 /// `job;…;outermost frame;…;innermost frame` for one callsite.
 fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
+    let frames = rooted_frames(site, scope);
+    join(
+        site.job_path
+            .iter()
+            .map(String::as_str)
+            .chain(frames.iter().map(|frame| frame.function.as_str())),
+    )
+}
+
+/// A callsite's frames as drawn under its job path, root first: from the
+/// thread's entry (the runtime's start-up and std glue left out) or, inside
+/// a job, from just inside the innermost job's function, which the job's
+/// name stands for; the profiler's own frames (a job's guard or future) left
+/// out.
+pub(super) fn rooted_frames<'a>(site: &'a Callsite, scope: Option<&ReportScope>) -> Vec<&'a Frame> {
     // Callsite frames are innermost first; a flamegraph line is root first.
     // The profiler's own frames in the middle of a stack (a job's guard or
     // future) are noise: the job path already says where jobs begin.
@@ -82,12 +118,7 @@ fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
     if scope.is_some_and(|scope| site.job_path.last() == Some(&scope.name)) {
         // Sampled in a scope itself, outside any job it called: its frames
         // start inside the scope's closure already (`callsites` cut them).
-        return join(
-            site.job_path
-                .iter()
-                .map(String::as_str)
-                .chain(frames.iter().map(|frame| frame.function.as_str())),
-        );
+        return frames;
     }
     if let Some(entry) = frames
         .iter()
@@ -118,12 +149,7 @@ fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
             frames.drain(..=start);
         }
     }
-    let labels = site
-        .job_path
-        .iter()
-        .map(String::as_str)
-        .chain(frames.iter().map(|frame| frame.function.as_str()));
-    join(labels)
+    frames
 }
 
 fn is_profiler(function: &str) -> bool {
@@ -203,6 +229,7 @@ mod tests {
             function: function.to_string(),
             file: None,
             line: None,
+            inlined: false,
         }
     }
 
@@ -217,6 +244,8 @@ mod tests {
             total_bytes: bytes as f64,
             live_blocks: 0.0,
             live_bytes: 0.0,
+            total_blocks_variance: 0.0,
+            total_bytes_variance: 0.0,
             size_classes: vec![(bytes, 1.0)],
         }
     }

@@ -4,6 +4,7 @@
 //! - [`scope`]: `Report::capture_of`, the report of one closure.
 //! - [`summary`]: the text summary (`Display`).
 //! - [`flame_kind`], [`folded`], [`svg`]: folded stacks and inferno SVGs.
+//! - [`pprof`]: gzipped `profile.proto` profiles (feature `pprof`).
 //! - [`files`]: where files go ([`output_dir`]).
 //! - [`testing`]: one call from a test to a file.
 //! - [`error`]: the typed [`Error`] of reading, writing and drawing.
@@ -16,6 +17,8 @@ mod error;
 mod files;
 mod flame_kind;
 mod folded;
+#[cfg(feature = "pprof")]
+mod pprof;
 mod report;
 mod scope;
 mod summary;
@@ -26,5 +29,7 @@ pub mod testing;
 pub use error::Error;
 pub use files::{output_dir, OUTPUT_DIR_VAR};
 pub use flame_kind::FlameKind;
-pub use report::{ProgramInfo, Report, Settings};
+#[cfg(feature = "pprof")]
+pub use pprof::PprofKind;
+pub use report::{BuildInfo, ProgramInfo, Report, Settings, LABELS_VAR};
 pub use scope::ReportScope;

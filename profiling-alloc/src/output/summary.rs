@@ -346,6 +346,7 @@ mod tests {
                     function: function.to_string(),
                     file: Some("/src/app/src/lib.rs".to_string()),
                     line: Some(line),
+                    inlined: false,
                 })
                 .collect(),
             truncated: false,
@@ -355,6 +356,8 @@ mod tests {
             total_bytes: bytes as f64,
             live_blocks: 0.0,
             live_bytes: (bytes / 2) as f64,
+            total_blocks_variance: 0.0,
+            total_bytes_variance: 0.0,
             size_classes: classes.iter().map(|&min| (min, 1.0)).collect(),
         }
     }
