@@ -210,6 +210,30 @@ fn differences_in_how_reports_were_taken_are_warned_of_not_failed() {
 }
 
 #[test]
+fn labels_say_which_commit_each_report_is_of() {
+    let dir = dir("diff_labels");
+    let mut labelled = workload(100);
+    labelled["program"]["labels"] = json!({ "git_commit": "3f2a9c1" });
+    let base = write(&dir, "base.json", &labelled);
+    profiling_alloc()
+        .current_dir(&dir)
+        .args(["diff", "base.json", "base.json", "--format", "markdown"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "`base.json (git_commit=3f2a9c1)` → `base.json (git_commit=3f2a9c1)`",
+        ));
+    profiling_alloc()
+        .arg("diff")
+        .args([&base, &base])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "  base: workload (git_commit=3f2a9c1), sampling every block",
+        ));
+}
+
+#[test]
 fn svg_draws_the_differential_flamegraph() {
     let dir = dir("diff_svg");
     let base = write(&dir, "base.json", &workload(100));

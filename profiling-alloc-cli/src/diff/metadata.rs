@@ -26,6 +26,12 @@ pub fn side(report: &Report, file: &str) -> Side {
     Side {
         file: file.to_string(),
         program: report.program.name.clone(),
+        labels: report
+            .program
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect(),
         sampling: describe_sampling(report),
     }
 }
@@ -60,11 +66,45 @@ pub fn warnings(base: &Report, head: &Report) -> Vec<String> {
         head.program.name.clone(),
         "are they runs of the same workload?",
     );
+    let (b, h) = (&base.program.build, &head.program.build);
+    // Reports of format version 1 do not say how they were built.
+    if !b.rustc_version.is_empty() && !h.rustc_version.is_empty() {
+        let build = "what a program allocates depends on it";
+        differ(
+            "compiler",
+            b.rustc_version.clone(),
+            h.rustc_version.clone(),
+            build,
+        );
+        differ("target", b.target.clone(), h.target.clone(), build);
+        differ(
+            "build profile",
+            format!("{} (opt-level {})", b.profile, b.opt_level),
+            format!("{} (opt-level {})", h.profile, h.opt_level),
+            "optimization changes what a program allocates (inlining, growth of collections)",
+        );
+        differ(
+            "debug assertions",
+            on_off(b.debug_assertions),
+            on_off(h.debug_assertions),
+            build,
+        );
+    }
     for (side, report) in [("base", base), ("head", head)] {
         if !report.heap.active {
             warnings.push(format!(
                 "the {side} report counted nothing (the allocator was not installed): \
                  heap and allocation numbers are left out"
+            ));
+        }
+        let sampled = report.scope.is_none()
+            && matches!(report.settings.sampling, Sampling::Poisson { .. })
+            && !report.callsites.is_empty();
+        if report.format_version < 2 && sampled {
+            warnings.push(format!(
+                "the {side} report (format version {}) carries no callsite variances: \
+                 its sampling noise is estimated from its size classes",
+                report.format_version
             ));
         }
         if report.dropped_samples > 0 {
@@ -77,20 +117,26 @@ pub fn warnings(base: &Report, head: &Report) -> Vec<String> {
     warnings
 }
 
+fn on_off(on: bool) -> String {
+    if on { "on" } else { "off" }.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::test_reports::report;
+    use serde_json::json;
+
+    use crate::diff::test_reports::{callsite, report};
 
     #[test]
     fn the_same_settings_give_no_warning() {
-        let r = report(serde_json::json!({}));
+        let r = report(json!({}));
         assert!(warnings(&r, &r).is_empty());
     }
 
     #[test]
     fn sampling_and_version_differences_are_warned_of() {
-        let base = report(serde_json::json!({}));
+        let base = report(json!({}));
         let mut head = base.clone();
         head.settings.sampling = Sampling::Poisson { mean_bytes: 32768 };
         head.program.profiler_version = "0.2.0".to_string();
@@ -103,8 +149,40 @@ mod tests {
     }
 
     #[test]
+    fn build_differences_are_warned_of_when_both_reports_say() {
+        let build = |profile: &str, opt: &str, assertions: bool| {
+            json!({ "program": { "build": {
+                "rustc_version": "rustc 1.95.0", "target": "x86_64-unknown-linux-gnu",
+                "profile": profile, "opt_level": opt, "debug_assertions": assertions
+            } } })
+        };
+        let base = report(build("release", "3", false));
+        let head = report(build("debug", "0", true));
+        let warnings = warnings(&base, &head);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0]
+            .contains("build profile: base release (opt-level 3), head debug (opt-level 0)"));
+        assert!(warnings[1].contains("debug assertions: base off, head on"));
+        // A version 1 report says nothing of its build: nothing to compare.
+        assert!(super::warnings(&report(json!({})), &head).is_empty());
+    }
+
+    #[test]
+    fn old_sampled_reports_are_said_to_have_estimated_noise() {
+        let old = report(json!({
+            "format_version": 1,
+            "settings": { "sampling": { "Poisson": { "mean_bytes": 4096 } } },
+            "callsites": [callsite(&["f"], &[], 100.0, 1.0, 0.0)]
+        }));
+        let warnings = warnings(&old, &old);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0]
+            .starts_with("the base report (format version 1) carries no callsite variances"));
+    }
+
+    #[test]
     fn dropped_samples_and_missing_counts_are_warned_of() {
-        let base = report(serde_json::json!({}));
+        let base = report(json!({}));
         let mut head = base.clone();
         head.dropped_samples = 1234;
         head.heap.active = false;

@@ -57,6 +57,9 @@ pub struct Side {
     pub file: String,
     /// The program's name in the report.
     pub program: String,
+    /// The report's labels (`git_commit=3f2a9c1`, from
+    /// `PROFILING_ALLOC_LABELS`), as `key=value`.
+    pub labels: Vec<String>,
     /// How its callsites were counted: `"every block (exact)"`, `"Poisson,
     /// one sample per 32.0 KiB (estimates)"`, ...
     pub sampling: String,
@@ -244,6 +247,18 @@ impl Metric {
             Unit::Count => crate::units::count(value),
             Unit::Bytes => crate::units::bytes(value),
             Unit::Nanos => crate::units::duration_ns(value),
+        }
+    }
+}
+
+impl Side {
+    /// The file with the report's labels, if any: `base.json
+    /// (git_commit=3f2a9c1)`.
+    pub fn labelled_file(&self) -> String {
+        if self.labels.is_empty() {
+            self.file.clone()
+        } else {
+            format!("{} ({})", self.file, self.labels.join(", "))
         }
     }
 }

@@ -27,8 +27,8 @@ pub fn render(diff: &Diff, all: bool) -> String {
     let _ = writeln!(
         out,
         "{} → {} · {}\n",
-        code(&diff.base.file),
-        code(&diff.head.file),
+        code(&diff.base.labelled_file()),
+        code(&diff.head.labelled_file()),
         view::thresholds(diff)
     );
     for warning in &diff.warnings {

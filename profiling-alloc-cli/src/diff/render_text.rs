@@ -27,16 +27,18 @@ pub fn render(diff: &Diff, all: bool) -> String {
         diff.head.file,
         view::headline(diff)
     );
-    let _ = writeln!(
-        out,
-        "  base: {}, sampling {}",
-        diff.base.program, diff.base.sampling
-    );
-    let _ = writeln!(
-        out,
-        "  head: {}, sampling {}",
-        diff.head.program, diff.head.sampling
-    );
+    for (word, side) in [("base", &diff.base), ("head", &diff.head)] {
+        let labels = if side.labels.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", side.labels.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {word}: {}{labels}, sampling {}",
+            side.program, side.sampling
+        );
+    }
     let _ = writeln!(out, "  thresholds: {}", view::thresholds(diff));
     for warning in &diff.warnings {
         let _ = writeln!(out, "warning: {warning}");

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 /// callsites, with `patch`'s keys (deeply) replacing the template's.
 pub(crate) fn report(patch: Value) -> Report {
     let mut base = json!({
-        "format_version": 1,
+        "format_version": 2,
         "program": {
             "name": "workload", "pid": 1, "profiler_version": "0.1.0",
             "captured_at_unix_ms": 0, "max_rss_bytes": null
@@ -93,11 +93,13 @@ pub(crate) fn callsite(
         .map(|(i, f)| json!({ "function": f, "file": "/src/app/src/main.rs", "line": 10 + i }))
         .collect();
     let size = if blocks > 0.0 { bytes / blocks } else { 0.0 };
+    // The size class: the largest power of two at or below the size.
+    let class = 1u64 << (63 - (size as u64).max(1).leading_zeros());
     json!({
         "frames": frames, "truncated": false, "job_path": job_path,
         "samples": 10, "total_blocks": blocks, "total_bytes": bytes,
         "live_blocks": 0.0, "live_bytes": live_bytes,
-        "size_classes": [[(size as u64).max(1).next_power_of_two() / 2, blocks]]
+        "size_classes": [[class, blocks]]
     })
 }
 

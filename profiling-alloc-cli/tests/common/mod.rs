@@ -31,7 +31,7 @@ pub fn write(dir: &std::path::Path, name: &str, report: &Value) -> PathBuf {
 /// sampled; `render_bytes` is what `render` allocates per call.
 pub fn workload(render_bytes: u64) -> Value {
     json!({
-        "format_version": 1,
+        "format_version": 2,
         "program": {
             "name": "workload", "pid": 7, "profiler_version": "0.1.0",
             "captured_at_unix_ms": 0, "max_rss_bytes": null
