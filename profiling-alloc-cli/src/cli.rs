@@ -16,8 +16,8 @@ Exit codes:
   3  diff only: a regression (a number over its threshold and beyond its noise)";
 
 /// Reads profiling-alloc reports (the JSON of `Report::write_json`): prints
-/// their summary, draws flamegraphs, and compares two of them as a
-/// regression gate for CI.
+/// their summary, draws flamegraphs, writes pprof profiles, and compares two
+/// of them as a regression gate for CI.
 #[derive(Debug, Parser)]
 #[command(name = "profiling-alloc", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -35,6 +35,9 @@ pub enum Command {
     /// Draw a flamegraph SVG of a report (opens in a browser: hover, click
     /// to zoom, Ctrl-F to search).
     Flamegraph(FlamegraphArgs),
+    /// Write a pprof profile (gzipped profile.proto, symbolized) that `go
+    /// tool pprof`, Pyroscope, Parca, Grafana and speedscope open.
+    Pprof(PprofArgs),
     /// Compare two reports, base (before a change) and head (after it):
     /// exit 0 when every number is within its threshold, 3 on a regression.
     #[command(after_help = DIFF_HELP)]
@@ -84,6 +87,47 @@ impl FlameArg {
             FlameArg::Blocks => profiling_alloc::FlameKind::AllocatedBlocks,
             FlameArg::Live => profiling_alloc::FlameKind::LiveBytes,
             FlameArg::Jobs => profiling_alloc::FlameKind::JobTime,
+        }
+    }
+}
+
+/// `pprof REPORT --kind KIND -o FILE`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  profiling-alloc pprof report.json -o heap.pb.gz\n  go tool pprof -http=: heap.pb.gz"
+)]
+pub struct PprofArgs {
+    /// The report: a JSON file written by `Report::write_json`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Which profile.
+    #[arg(long, value_enum, default_value_t = PprofArg::Heap)]
+    pub kind: PprofArg,
+    /// The file to write, conventionally `*.pb.gz` (its directory is
+    /// created if needed).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// The pprof profiles of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PprofArg {
+    /// Go's heap profile: objects and space allocated and in use, per
+    /// callsite; viewers show in-use space first (`/debug/pprof/heap`).
+    Heap,
+    /// The same profile, allocated space first (`/debug/pprof/allocs`).
+    Allocs,
+    /// Busy time per job path, jobs as frames.
+    Jobs,
+}
+
+impl PprofArg {
+    /// The library's name for it.
+    pub fn kind(self) -> profiling_alloc::PprofKind {
+        match self {
+            PprofArg::Heap => profiling_alloc::PprofKind::Heap,
+            PprofArg::Allocs => profiling_alloc::PprofKind::Allocs,
+            PprofArg::Jobs => profiling_alloc::PprofKind::JobTime,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use profiling_alloc::Report;
 
-use crate::cli::{Command, DiffArgs, FlamegraphArgs, Format, SummaryArgs};
+use crate::cli::{Command, DiffArgs, FlamegraphArgs, Format, PprofArgs, SummaryArgs};
 use crate::diff::{self, Thresholds};
 use crate::error::CliError;
 
@@ -38,6 +38,7 @@ pub fn run(command: Command) -> Result<Outcome, CliError> {
     match command {
         Command::Summary(args) => summary(&args),
         Command::Flamegraph(args) => flamegraph(&args),
+        Command::Pprof(args) => pprof(&args),
         Command::Diff(args) => diff(&args),
     }
 }
@@ -51,6 +52,12 @@ fn summary(args: &SummaryArgs) -> Result<Outcome, CliError> {
 fn flamegraph(args: &FlamegraphArgs) -> Result<Outcome, CliError> {
     let report = Report::read_json(&args.report)?;
     report.write_flamegraph(args.kind.kind(), &args.output)?;
+    Ok(Outcome::Success)
+}
+
+fn pprof(args: &PprofArgs) -> Result<Outcome, CliError> {
+    let report = Report::read_json(&args.report)?;
+    report.write_pprof(args.kind.kind(), &args.output)?;
     Ok(Outcome::Success)
 }
 

@@ -168,6 +168,7 @@ fn help_for_every_subcommand_says_what_it_does() {
     for (command, says) in [
         ("summary", "text summary"),
         ("flamegraph", "Bytes still live when the report was taken"),
+        ("pprof", "go tool pprof -http=: heap.pb.gz"),
         ("diff", "--max-bytes-per-call <JOB=SIZE>"),
     ] {
         profiling_alloc()
@@ -187,4 +188,61 @@ fn help_for_every_subcommand_says_what_it_does() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("profiling-alloc "));
+}
+
+#[test]
+fn pprof_writes_gzipped_profiles() {
+    let dir = dir("pprof");
+    let report = write(&dir, "report.json", &workload(100));
+    for kind in ["heap", "allocs", "jobs"] {
+        let out = dir.join(format!("{kind}.pb.gz"));
+        profiling_alloc()
+            .arg("pprof")
+            .arg(&report)
+            .args(["--kind", kind, "-o"])
+            .arg(&out)
+            .assert()
+            .success()
+            .stdout("");
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "{kind}: gzip");
+    }
+    // The default kind is the heap profile, the same bytes.
+    let default = dir.join("default.pb.gz");
+    profiling_alloc()
+        .arg("pprof")
+        .arg(&report)
+        .arg("-o")
+        .arg(&default)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&default).unwrap(),
+        std::fs::read(dir.join("heap.pb.gz")).unwrap()
+    );
+}
+
+#[test]
+fn pprof_of_a_bad_report_or_into_a_bad_place_is_one_line() {
+    let dir = dir("pprof_bad");
+    let report = write(&dir, "report.json", &workload(100));
+    // A directory where the file should go.
+    profiling_alloc()
+        .arg("pprof")
+        .arg(&report)
+        .arg("-o")
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(format!(
+            "profiling-alloc: writing {}:",
+            dir.display()
+        )))
+        .stderr(predicate::function(|s: &str| s.lines().count() == 1));
+    profiling_alloc()
+        .args(["pprof", "nowhere.json", "-o", "x.pb.gz"])
+        .current_dir(&dir)
+        .assert()
+        .code(1)
+        .stderr("profiling-alloc: reading nowhere.json: No such file or directory (os error 2)\n");
 }
