@@ -48,71 +48,94 @@ pub fn warnings(base: &Report, head: &Report) -> Vec<String> {
             ));
         }
     };
-    differ(
-        "sampling",
-        describe_sampling(base),
-        describe_sampling(head),
-        "callsite numbers are compared, each with its own noise",
-    );
-    differ(
-        "profiler version",
-        base.program.profiler_version.clone(),
-        head.program.profiler_version.clone(),
-        "what is counted may have changed with it",
-    );
-    differ(
-        "program",
-        base.program.name.clone(),
-        head.program.name.clone(),
-        "are they runs of the same workload?",
-    );
-    let (b, h) = (&base.program.build, &head.program.build);
-    // Reports of format version 1 do not say how they were built.
-    if !b.rustc_version.is_empty() && !h.rustc_version.is_empty() {
-        let build = "what a program allocates depends on it";
-        differ(
-            "compiler",
-            b.rustc_version.clone(),
-            h.rustc_version.clone(),
-            build,
-        );
-        differ("target", b.target.clone(), h.target.clone(), build);
-        differ(
-            "build profile",
-            format!("{} (opt-level {})", b.profile, b.opt_level),
-            format!("{} (opt-level {})", h.profile, h.opt_level),
-            "optimization changes what a program allocates (inlining, growth of collections)",
-        );
-        differ(
-            "debug assertions",
-            on_off(b.debug_assertions),
-            on_off(h.debug_assertions),
-            build,
-        );
+    for (what, pick, consequence) in comparable(base, head) {
+        differ(what, pick(base), pick(head), consequence);
     }
     for (side, report) in [("base", base), ("head", head)] {
-        if !report.heap.active {
-            warnings.push(format!(
-                "the {side} report counted nothing (the allocator was not installed): \
-                 heap and allocation numbers are left out"
-            ));
-        }
-        let sampled = report.scope.is_none()
-            && matches!(report.settings.sampling, Sampling::Poisson { .. })
-            && !report.callsites.is_empty();
-        if report.format_version < 2 && sampled {
-            warnings.push(format!(
-                "the {side} report (format version {}) carries no callsite variances: \
-                 its sampling noise is estimated from its size classes",
-                report.format_version
-            ));
-        }
-        if report.dropped_samples > 0 {
-            warnings.push(format!(
-                "the {side} report dropped {} samples (a table was full): its callsite numbers are too low",
-                crate::units::grouped(report.dropped_samples)
-            ));
-        }
+        warnings.extend(alone(side, report));
+    }
+    warnings
+}
+
+/// Reads one fact of how a report was taken, for people.
+type Fact = fn(&Report) -> String;
+
+/// The facts two reports must share to compare number for number, with what
+/// a difference means. The build's are left out when either report does not
+/// say (format version 1).
+fn comparable(base: &Report, head: &Report) -> Vec<(&'static str, Fact, &'static str)> {
+    const BUILD: &str = "what a program allocates depends on it";
+    let mut facts: Vec<(&'static str, Fact, &'static str)> = vec![
+        (
+            "sampling",
+            describe_sampling,
+            "callsite numbers are compared, each with its own noise",
+        ),
+        (
+            "profiler version",
+            |r| r.program.profiler_version.clone(),
+            "what is counted may have changed with it",
+        ),
+        (
+            "program",
+            |r| r.program.name.clone(),
+            "are they runs of the same workload?",
+        ),
+    ];
+    let says = |r: &Report| !r.program.build.rustc_version.is_empty();
+    if says(base) && says(head) {
+        facts.extend([
+            (
+                "compiler",
+                (|r| r.program.build.rustc_version.clone()) as Fact,
+                BUILD,
+            ),
+            ("target", |r| r.program.build.target.clone(), BUILD),
+            (
+                "build profile",
+                |r| {
+                    format!(
+                        "{} (opt-level {})",
+                        r.program.build.profile, r.program.build.opt_level
+                    )
+                },
+                "optimization changes what a program allocates (inlining, growth of collections)",
+            ),
+            (
+                "debug assertions",
+                |r| on_off(r.program.build.debug_assertions),
+                BUILD,
+            ),
+        ]);
+    }
+    facts
+}
+
+/// Warnings about one report alone: nothing counted, noise estimated,
+/// samples dropped.
+fn alone(side: &str, report: &Report) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !report.heap.active {
+        warnings.push(format!(
+            "the {side} report counted nothing (the allocator was not installed): \
+             heap and allocation numbers are left out"
+        ));
+    }
+    let sampled = report.scope.is_none()
+        && matches!(report.settings.sampling, Sampling::Poisson { .. })
+        && !report.callsites.is_empty();
+    if report.format_version < 2 && sampled {
+        warnings.push(format!(
+            "the {side} report (format version {}) carries no callsite variances: \
+             its sampling noise is estimated from its size classes",
+            report.format_version
+        ));
+    }
+    if report.dropped_samples > 0 {
+        warnings.push(format!(
+            "the {side} report dropped {} samples (a table was full): its callsite numbers are too low",
+            crate::units::grouped(report.dropped_samples)
+        ));
     }
     warnings
 }
