@@ -1,0 +1,260 @@
+//! The command line, declared with clap's derive: [`Cli`] and its
+//! subcommands. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diff::threshold::{DEFAULT_MIN_CALLS, DEFAULT_NOISE_SIGMA};
+use crate::units::{JobLimit, Percent};
+
+/// The exit codes, as `--help` lists them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; for diff: every number within its threshold
+  1  a usage error, or a file that cannot be read or written (one line on stderr says which and why)
+  3  diff only: a regression (a number over its threshold and beyond its noise)";
+
+/// Reads profiling-alloc reports (the JSON of `Report::write_json`): prints
+/// their summary, draws flamegraphs, writes pprof profiles, and compares two
+/// of them as a regression gate for CI.
+#[derive(Debug, Parser)]
+#[command(name = "profiling-alloc", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a report's text summary: heap totals, jobs (calls, p50/p95/p99,
+    /// allocations per call), top callsites.
+    Summary(SummaryArgs),
+    /// Draw a flamegraph SVG of a report (opens in a browser: hover, click
+    /// to zoom, Ctrl-F to search).
+    Flamegraph(FlamegraphArgs),
+    /// Write a pprof profile (gzipped profile.proto, symbolized) that `go
+    /// tool pprof`, Pyroscope, Parca, Grafana and speedscope open.
+    Pprof(PprofArgs),
+    /// Compare two reports, base (before a change) and head (after it):
+    /// exit 0 when every number is within its threshold, 3 on a regression.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
+}
+
+/// `summary REPORT`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The report: a JSON file written by `Report::write_json`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+}
+
+/// `flamegraph REPORT --kind KIND -o FILE`.
+#[derive(Debug, Args)]
+pub struct FlamegraphArgs {
+    /// The report: a JSON file written by `Report::write_json`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// What the widths measure.
+    #[arg(long, value_enum, default_value_t = FlameArg::Allocated)]
+    pub kind: FlameArg,
+    /// The SVG file to write (its directory is created if needed).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// The flamegraphs of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlameArg {
+    /// Bytes allocated, by stack, under the job they ran in.
+    Allocated,
+    /// Blocks allocated, by stack.
+    Blocks,
+    /// Bytes still live when the report was taken, by stack: the leak view.
+    Live,
+    /// Busy time per job path.
+    Jobs,
+}
+
+impl FlameArg {
+    /// The library's name for it.
+    pub fn kind(self) -> profiling_alloc::FlameKind {
+        match self {
+            FlameArg::Allocated => profiling_alloc::FlameKind::AllocatedBytes,
+            FlameArg::Blocks => profiling_alloc::FlameKind::AllocatedBlocks,
+            FlameArg::Live => profiling_alloc::FlameKind::LiveBytes,
+            FlameArg::Jobs => profiling_alloc::FlameKind::JobTime,
+        }
+    }
+}
+
+/// `pprof REPORT --kind KIND -o FILE`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  profiling-alloc pprof report.json -o heap.pb.gz\n  go tool pprof -http=: heap.pb.gz"
+)]
+pub struct PprofArgs {
+    /// The report: a JSON file written by `Report::write_json`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Which profile.
+    #[arg(long, value_enum, default_value_t = PprofArg::Heap)]
+    pub kind: PprofArg,
+    /// The file to write, conventionally `*.pb.gz` (its directory is
+    /// created if needed).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// The pprof profiles of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PprofArg {
+    /// Go's heap profile: objects and space allocated and in use, per
+    /// callsite; viewers show in-use space first (`/debug/pprof/heap`).
+    Heap,
+    /// The same profile, allocated space first (`/debug/pprof/allocs`).
+    Allocs,
+    /// Busy time per job path, jobs as frames.
+    Jobs,
+}
+
+impl PprofArg {
+    /// The library's name for it.
+    pub fn kind(self) -> profiling_alloc::PprofKind {
+        match self {
+            PprofArg::Heap => profiling_alloc::PprofKind::Heap,
+            PprofArg::Allocs => profiling_alloc::PprofKind::Allocs,
+            PprofArg::Jobs => profiling_alloc::PprofKind::JobTime,
+        }
+    }
+}
+
+const DIFF_HELP: &str = "\
+What is compared:
+  heap       blocks and bytes allocated, peak, live blocks and bytes, reallocs
+  jobs       matched by name: allocations, bytes allocated, bytes kept per call, the
+             peak of one call; p50/p95/p99 durations; calls (shown, not judged)
+  callsites  matched by job path and the functions of their stacks (not lines):
+             bytes and blocks allocated, live bytes
+  Jobs and callsites only one report has are listed as new or removed.
+
+When a number regresses:
+  Counted numbers (heap, jobs, callsites when every block was sampled) regress when
+  they grow by more than --max-increase. Sampled estimates (Poisson sampling) must
+  also grow by more than --noise-sigma standard deviations of their sampling noise.
+  A peak taken while threads allocated at once must also grow beyond its bound.
+  Durations are judged only with --max-time-increase.
+
+Examples:
+  profiling-alloc diff base.json head.json
+  profiling-alloc diff base.json head.json --format markdown > comment.md
+  profiling-alloc diff base.json head.json --max-increase 2% \\
+      --max-bytes-per-call my_app::parse=16KiB --svg diff.svg
+
+Exit codes:
+  0  every number within its threshold
+  1  a usage error, or a report that cannot be read (one line on stderr says which)
+  3  a regression";
+
+/// `diff BASE HEAD [options]`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The report before the change (JSON written by `Report::write_json`).
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// The report after the change.
+    #[arg(value_name = "HEAD")]
+    pub head: PathBuf,
+    /// The largest increase of a count that passes: allocations, bytes (per
+    /// call for jobs), peaks, callsite totals.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value = "5%",
+        allow_hyphen_values = true
+    )]
+    pub max_increase: Percent,
+    /// The largest increase of a job's p50, p95 or p99 duration that passes.
+    /// Off by default: durations vary between runs and machines.
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
+    pub max_time_increase: Option<Percent>,
+    /// Durations are judged only for jobs with at least this many calls in
+    /// both reports (below 100, a p99 is one outlier).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_CALLS)]
+    pub min_calls: u64,
+    /// An absolute limit on a job's bytes allocated per call in the head,
+    /// whatever the base: JOB=SIZE with SIZE such as 1024, 10KiB, 2MiB, and
+    /// JOB the job's full name or its last segment (repeatable).
+    #[arg(long, value_name = "JOB=SIZE")]
+    pub max_bytes_per_call: Vec<JobLimit>,
+    /// How many standard deviations of sampling noise a sampled estimate
+    /// must grow by to count as a regression (3: a false alarm about once
+    /// in 700 numbers).
+    #[arg(long, value_name = "Z", default_value_t = DEFAULT_NOISE_SIGMA, value_parser = parse_sigma, allow_hyphen_values = true)]
+    pub noise_sigma: f64,
+    /// The output: text for a terminal, json for tools, markdown for a
+    /// pull-request comment.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Show every row, not only those that changed.
+    #[arg(long)]
+    pub all: bool,
+    /// Also write a differential flamegraph of bytes allocated (widths are
+    /// the head's; red grew, blue shrank).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+/// The output formats of `diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal or a CI log.
+    Text,
+    /// The whole comparison as JSON.
+    Json,
+    /// A pull-request comment: a table per section, with marks.
+    Markdown,
+}
+
+fn parse_sigma(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(z) if z.is_finite() && z >= 0.0 => Ok(z),
+        _ => Err(format!(
+            "`{text}` is not a number of standard deviations: write a number of 0 or more, such as 3"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn diff_defaults() {
+        let cli = Cli::try_parse_from(["profiling-alloc", "diff", "a.json", "b.json"]).unwrap();
+        let Command::Diff(args) = cli.command else {
+            panic!("not diff")
+        };
+        assert_eq!(args.max_increase.get(), 5.0);
+        assert_eq!(args.max_time_increase, None);
+        assert_eq!(args.min_calls, 100);
+        assert_eq!(args.noise_sigma, 3.0);
+        assert_eq!(args.format, Format::Text);
+    }
+
+    #[test]
+    fn sigma_must_be_a_number() {
+        assert_eq!(parse_sigma("2.5"), Ok(2.5));
+        assert!(parse_sigma("-1").is_err());
+        assert!(parse_sigma("three").unwrap_err().contains("such as 3"));
+    }
+}

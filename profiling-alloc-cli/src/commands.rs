@@ -1,0 +1,107 @@
+//! What each subcommand does: read the report(s), write what was asked,
+//! and say how it went ([`Outcome`]).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use profiling_alloc::Report;
+
+use crate::cli::{Command, DiffArgs, FlamegraphArgs, Format, PprofArgs, SummaryArgs};
+use crate::diff::{self, Thresholds};
+use crate::error::CliError;
+
+/// How a command that did not fail ended: the exit code's meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; for `diff`, every number within its threshold (exit 0).
+    Success,
+    /// `diff` found a regression (exit 3).
+    Regression,
+}
+
+impl Outcome {
+    /// The process exit code: 0 or 3.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Regression => 3,
+        }
+    }
+}
+
+/// Runs `command`.
+///
+/// # Errors
+///
+/// A [`CliError`] naming the file and what is wrong with it (exit 1).
+pub fn run(command: Command) -> Result<Outcome, CliError> {
+    match command {
+        Command::Summary(args) => summary(&args),
+        Command::Flamegraph(args) => flamegraph(&args),
+        Command::Pprof(args) => pprof(&args),
+        Command::Diff(args) => diff(&args),
+    }
+}
+
+fn summary(args: &SummaryArgs) -> Result<Outcome, CliError> {
+    let report = Report::read_json(&args.report)?;
+    print(&format!("{report}"))?;
+    Ok(Outcome::Success)
+}
+
+fn flamegraph(args: &FlamegraphArgs) -> Result<Outcome, CliError> {
+    let report = Report::read_json(&args.report)?;
+    report.write_flamegraph(args.kind.kind(), &args.output)?;
+    Ok(Outcome::Success)
+}
+
+fn pprof(args: &PprofArgs) -> Result<Outcome, CliError> {
+    let report = Report::read_json(&args.report)?;
+    report.write_pprof(args.kind.kind(), &args.output)?;
+    Ok(Outcome::Success)
+}
+
+fn diff(args: &DiffArgs) -> Result<Outcome, CliError> {
+    let base = Report::read_json(&args.base)?;
+    let head = Report::read_json(&args.head)?;
+    let thresholds = Thresholds {
+        max_increase: args.max_increase,
+        max_time_increase: args.max_time_increase,
+        min_calls: args.min_calls,
+        max_bytes_per_call: args.max_bytes_per_call.clone(),
+        noise_sigma: args.noise_sigma,
+    };
+    let (base_name, head_name) = (shown(&args.base), shown(&args.head));
+    let result = diff::compare(&base, &head, &base_name, &head_name, &thresholds)?;
+    let text = match args.format {
+        Format::Text => diff::render_text::render(&result, args.all),
+        Format::Markdown => diff::render_markdown::render(&result, args.all),
+        Format::Json => result.to_json() + "\n",
+    };
+    print(&text)?;
+    if let Some(svg) = &args.svg {
+        diff::svg::write_differential(&base, &head, (&base_name, &head_name), svg)?;
+    }
+    Ok(if result.regressions() > 0 {
+        Outcome::Regression
+    } else {
+        Outcome::Success
+    })
+}
+
+/// A path as the user gave it.
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Writes `text` to standard output. A reader that went away (`| head`) is
+/// not an error.
+fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::write("standard output", e))
+        }
+        _ => Ok(()),
+    }
+}
