@@ -195,6 +195,13 @@ pub struct DiffArgs {
     /// in 700 numbers).
     #[arg(long, value_name = "Z", default_value_t = DEFAULT_NOISE_SIGMA, value_parser = parse_sigma, allow_hyphen_values = true)]
     pub noise_sigma: f64,
+    /// Also judge each job's bytes kept per call and the peak of one call
+    /// against --max-increase. Off by default: they count only the frees
+    /// made on the calling thread, so a job whose blocks another thread
+    /// frees (a spawned task's, a channel's) keeps a different amount from
+    /// run to run.
+    #[arg(long)]
+    pub judge_kept: bool,
     /// The output: text for a terminal, json for tools, markdown for a
     /// pull-request comment.
     #[arg(long, value_enum, default_value_t = Format::Text)]

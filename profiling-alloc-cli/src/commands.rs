@@ -70,6 +70,7 @@ fn diff(args: &DiffArgs) -> Result<Outcome, CliError> {
         min_calls: args.min_calls,
         max_bytes_per_call: args.max_bytes_per_call.clone(),
         noise_sigma: args.noise_sigma,
+        judge_kept: args.judge_kept,
     };
     let (base_name, head_name) = (shown(&args.base), shown(&args.head));
     let result = diff::compare(&base, &head, &base_name, &head_name, &thresholds)?;

@@ -34,12 +34,12 @@ fn a_planted_regression_exits_3_and_reads_as_a_pr_comment() {
         .stderr("");
     let markdown = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(
-        markdown.starts_with("## ❌ profiling-alloc: 4 regressions\n"),
+        markdown.starts_with("## ❌ profiling-alloc: 3 regressions\n"),
         "{markdown}"
     );
     for row in [
         "| ❌ | `app::render` | bytes allocated / call | 100 B → 120 B | +20.0% |",
-        "| ❌ |  | peak of one call | 100 B → 120 B | +20.0% |",
+        "|  |  | peak of one call | 100 B → 120 B | +20.0% | not judged (--judge-kept) |",
         "| ❌ | `app::render (main.rs:12)` | bytes allocated | 97.7 KiB → 117 KiB | +20.0% |",
         "| ❌ | bytes allocated | 195 KiB → 215 KiB | +10.0% |",
         "`base.json` → `head.json`",
@@ -67,7 +67,7 @@ fn json_output_counts_the_regressions_and_keeps_every_row() {
         .assert()
         .code(3);
     let diff: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
-    assert_eq!(diff["regressions"], 4);
+    assert_eq!(diff["regressions"], 3);
     assert_eq!(diff["within_noise"], 0);
     assert_eq!(diff["thresholds"]["max_increase"], 5.0);
     let render = diff["jobs"]
@@ -265,6 +265,6 @@ fn all_shows_unchanged_rows() {
         .args(["--all", "--format", "markdown"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("|  | `app::parse` | calls | 1,000 → 1,000 | 0.0% |\n| ✅ |  | allocations / call | 20 → 20 | 0.0% |"))
+        .stdout(predicate::str::contains("|  | `app::parse` | calls | 1,000 → 1,000 | 0.0% |  |\n| ✅ |  | allocations / call | 20 → 20 | 0.0% |  |"))
         .stdout(predicate::str::contains("changed rows only").not());
 }

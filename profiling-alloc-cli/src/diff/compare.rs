@@ -246,8 +246,10 @@ fn job_entry(base: Option<&JobStats>, head: Option<&JobStats>, t: &Thresholds) -
 }
 
 /// Allocations, bytes, kept bytes per call and the peak of one call: exact
-/// counts, judged against `--max-increase` (and bytes per call against the
-/// job's absolute limit).
+/// counts. Allocations and bytes per call are judged against
+/// `--max-increase` (and bytes per call against the job's absolute limit);
+/// kept bytes and the peak only with `--judge-kept` (see
+/// [`Thresholds::judge_kept`]).
 fn allocation_rows(
     base: Option<&JobStats>,
     head: Option<&JobStats>,
@@ -289,9 +291,11 @@ fn allocation_rows(
             Metric::KeptBytesPerCall,
             per_call(base, kept),
             per_call(head, kept),
-            judge_exact,
+            |b, h| t.judge_kept(b, h),
         ),
-        row(Metric::PeakBytesMax, peak(base), peak(head), judge_exact),
+        row(Metric::PeakBytesMax, peak(base), peak(head), |b, h| {
+            t.judge_kept(b, h)
+        }),
     ]
 }
 
@@ -374,7 +378,12 @@ mod tests {
     fn per_call_thresholds_hold_at_their_edge() {
         let base = report(json!({ "jobs": [job("j", 3, 20, 1000, 100, 500)] }));
         let head = report(json!({ "jobs": [job("j", 7, 21, 1050, 105, 525)] }));
-        let d = diff(&base, &head, &Thresholds::default());
+        // Kept bytes and the peak are judged with --judge-kept only.
+        let judge_kept = Thresholds {
+            judge_kept: true,
+            ..Thresholds::default()
+        };
+        let d = diff(&base, &head, &judge_kept);
         for metric in [
             Metric::BlocksPerCall,
             Metric::BytesPerCall,
@@ -386,8 +395,11 @@ mod tests {
             assert!(row.changed, "{metric:?}");
         }
         let head = report(json!({ "jobs": [job("j", 7, 22, 1051, 106, 526)] }));
+        assert_eq!(diff(&base, &head, &judge_kept).regressions(), 4);
         let d = diff(&base, &head, &Thresholds::default());
-        assert_eq!(d.regressions(), 4);
+        assert_eq!(d.regressions(), 2, "allocations and bytes per call");
+        let kept = find(&d.jobs, "j", Metric::KeptBytesPerCall);
+        assert_eq!((kept.verdict, kept.changed), (Verdict::NotJudged, true));
     }
 
     #[test]

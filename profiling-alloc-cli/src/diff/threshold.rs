@@ -46,6 +46,12 @@ pub struct Thresholds {
     /// How many standard deviations of sampling noise a sampled estimate
     /// must grow by to count (`--noise-sigma`).
     pub noise_sigma: f64,
+    /// Whether a job's bytes kept per call and the peak of one call are
+    /// judged against `max_increase` (`--judge-kept`). Off by default: they
+    /// count the frees made on the calling thread only, so a job whose
+    /// blocks another thread frees (a spawned task's, a channel's) keeps a
+    /// different amount from run to run.
+    pub judge_kept: bool,
 }
 
 impl Default for Thresholds {
@@ -56,6 +62,7 @@ impl Default for Thresholds {
             min_calls: DEFAULT_MIN_CALLS,
             max_bytes_per_call: Vec::new(),
             noise_sigma: DEFAULT_NOISE_SIGMA,
+            judge_kept: false,
         }
     }
 }
@@ -124,6 +131,20 @@ impl Thresholds {
             changed: increase.abs() > margin.max(tolerance(base, head)),
             noise_margin: margin,
             note,
+        }
+    }
+
+    /// Judges a job's bytes kept per call or a call's peak: exactly, with
+    /// `--judge-kept`, else shown only.
+    pub fn judge_kept(&self, base: f64, head: f64) -> Judgement {
+        if self.judge_kept {
+            return self.judge(base, head, Noise::Exact);
+        }
+        Judgement {
+            verdict: Verdict::NotJudged,
+            changed: head != base,
+            noise_margin: 0.0,
+            note: Some("not judged (--judge-kept)".to_string()),
         }
     }
 
@@ -210,6 +231,19 @@ mod tests {
             max_increase: Percent::new(max_increase).unwrap(),
             ..Thresholds::default()
         }
+    }
+
+    #[test]
+    fn kept_bytes_are_judged_only_when_asked() {
+        let shown = thresholds(5.0).judge_kept(-176.0, 592.0);
+        assert_eq!(shown.verdict, Verdict::NotJudged);
+        assert!(shown.changed);
+        let judged = Thresholds {
+            judge_kept: true,
+            ..thresholds(5.0)
+        };
+        assert_eq!(judged.judge_kept(100.0, 120.0).verdict, Verdict::Regression);
+        assert_eq!(judged.judge_kept(100.0, 104.0).verdict, Verdict::Ok);
     }
 
     #[test]
