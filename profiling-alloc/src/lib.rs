@@ -507,6 +507,7 @@
 #![warn(unreachable_pub)]
 
 mod allocator;
+mod analysis;
 mod callsites;
 #[cfg(feature = "criterion")]
 pub mod criterion;
@@ -515,12 +516,15 @@ mod job;
 mod output;
 mod reentrancy;
 mod runner;
+#[cfg(feature = "server")]
+pub mod server;
 mod sync;
 mod sys;
 mod units;
 mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+pub use analysis::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};
 #[cfg(feature = "callsites")]
 pub use callsites::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,

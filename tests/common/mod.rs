@@ -4,6 +4,8 @@
 //! a runner for test binaries without the test harness ([`quiet`]).
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
+pub mod http;
 pub mod peak;
 pub mod quiet;
 pub mod scripted;

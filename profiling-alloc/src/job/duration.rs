@@ -94,6 +94,24 @@ impl Counts {
         Counts(vec![0; BUCKETS])
     }
 
+    /// Values recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Values recorded whose bucket's midpoint is at most `nanos`.
+    pub(crate) fn at_most(&self, nanos: u64) -> u64 {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|&(bucket, _)| {
+                let (low, width) = bucket_range(bucket);
+                low + width / 2 <= nanos
+            })
+            .map(|(_, &n)| n)
+            .sum()
+    }
+
     /// The value at quantile `q` (0..=1): the midpoint of the bucket holding
     /// the `ceil(q * count)`-th smallest value, capped at `max`. `None` when
     /// empty.

@@ -35,7 +35,7 @@ pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 pub(crate) use path::PathNode;
 pub(crate) use site::function_path;
 pub use site::JobSite;
-pub(crate) use stats::job_paths_within;
+pub(crate) use stats::{job_duration_buckets, job_paths_within};
 pub use stats::{job_paths, job_stats, reset_jobs, JobAllocStats, JobPathStats, JobStats};
 
 /// The calling thread's current job path, if it runs inside a job.

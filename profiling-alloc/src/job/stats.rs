@@ -98,6 +98,40 @@ pub fn job_stats() -> Vec<JobStats> {
         .collect()
 }
 
+/// Per job name (as [`job_stats`] groups them): how many recorded calls
+/// took at most each of `bounds` (cumulative, as a Prometheus histogram's
+/// buckets), how many calls were recorded, and their total nanoseconds. A
+/// call is counted by its histogram bucket's midpoint, so within 1% of its
+/// duration.
+pub(crate) fn job_duration_buckets(bounds: &[Duration]) -> Vec<(String, Vec<u64>, u64, u64)> {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    let mut groups: Vec<(&'static str, Counts, u64)> = Vec::new();
+    for site in site::registered_sites() {
+        let stats = site.stats();
+        let index = match groups.iter().position(|(name, ..)| *name == stats.name) {
+            Some(index) => index,
+            None => {
+                groups.push((stats.name, Counts::new(), 0));
+                groups.len() - 1
+            }
+        };
+        if let Some((_, counts, total)) = groups.get_mut(index) {
+            stats.durations.add_to(counts);
+            *total = total.saturating_add(stats.total_nanos.load(Relaxed));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, counts, total)| {
+            let cumulative = bounds
+                .iter()
+                .map(|bound| counts.at_most(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX)))
+                .collect();
+            (name.to_string(), cumulative, counts.count(), total)
+        })
+        .collect()
+}
+
 fn summarize(sites: &[&'static JobSite]) -> JobStats {
     let first = sites[0];
     let mut counts = Counts::new();

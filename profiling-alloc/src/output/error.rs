@@ -73,6 +73,38 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The live endpoint was asked to listen off loopback without a token
+    /// (anyone who can reach the address could read the profile).
+    #[cfg(feature = "server")]
+    #[error(
+        "profiling-alloc: refusing to serve on {addr} without a token: it is not a loopback address; set a token (PROFILING_ALLOC_TOKEN, or Server::builder().token(..)) or bind 127.0.0.1"
+    )]
+    InsecureAddress {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+    /// The live endpoint could not listen on its address.
+    #[cfg(feature = "server")]
+    #[error("profiling-alloc: listening on {addr} failed: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting of the live endpoint (from the builder or the environment)
+    /// is not valid.
+    #[cfg(feature = "server")]
+    #[error("profiling-alloc: invalid {setting} {value:?}: {reason}")]
+    InvalidSetting {
+        /// The setting: an environment variable's name or a builder method.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The flamegraph library failed to draw.
     #[error("profiling-alloc: drawing the {kind} flamegraph failed: {source}")]
     Flamegraph {

@@ -364,7 +364,7 @@ impl ProgramInfo {
 }
 
 impl BuildInfo {
-    fn current() -> BuildInfo {
+    pub(crate) fn current() -> BuildInfo {
         BuildInfo {
             rustc_version: env!("PROFILING_ALLOC_RUSTC_VERSION").to_string(),
             target: env!("PROFILING_ALLOC_TARGET").to_string(),

@@ -1,0 +1,14 @@
+//! Analysis of what the profiler recorded over time.
+//!
+//! - [`leaks`]: [`LeakDetector`], live bytes per callsite observed at an
+//!   interval, and the callsites whose growth looks like a leak.
+//! - [`trend`]: the statistics behind it (Mann–Kendall, Theil–Sen,
+//!   Benjamini–Hochberg).
+//!
+//! Plain types fed by their callers: nothing here reads the clock or the
+//! allocator, so tests drive them with made-up observations.
+
+mod leaks;
+mod trend;
+
+pub use leaks::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};

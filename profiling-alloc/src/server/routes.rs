@@ -1,0 +1,234 @@
+//! The routing table: a request's path and method to a route, then the
+//! checks every route shares (token, rate limit, query) before its handler,
+//! which runs under `catch_unwind` so that a panic answers 500.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use super::http::{Request, Response};
+use super::rate_limit::RouteClass;
+use super::{page, profiles, snapshots, views, Shared, MAX_PROFILE_SECONDS};
+use crate::FlameKind;
+
+/// What a request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Route {
+    Index,
+    Metrics,
+    Pprof { allocs: bool },
+    ReportJson,
+    Flamegraph(FlameKind),
+    Jobs,
+    Memory,
+    Cpu,
+    Allocations,
+    Leaks,
+    TakeSnapshot,
+    GetSnapshot(String),
+}
+
+/// A route, or why there is none.
+enum Lookup {
+    Route(Route),
+    /// No such path.
+    Missing,
+    /// The path exists with these methods.
+    WrongMethod(&'static str),
+}
+
+/// Finds the route of `method` and `path`.
+fn find(method: &str, path: &str) -> Lookup {
+    let get = matches!(method, "GET" | "HEAD");
+    let route = match path {
+        "/" => Route::Index,
+        "/metrics" => Route::Metrics,
+        "/debug/pprof/heap" => Route::Pprof { allocs: false },
+        "/debug/pprof/allocs" => Route::Pprof { allocs: true },
+        "/report.json" => Route::ReportJson,
+        "/flamegraph/allocated.svg" => Route::Flamegraph(FlameKind::AllocatedBytes),
+        "/flamegraph/blocks.svg" => Route::Flamegraph(FlameKind::AllocatedBlocks),
+        "/flamegraph/live.svg" => Route::Flamegraph(FlameKind::LiveBytes),
+        "/flamegraph/jobs.svg" => Route::Flamegraph(FlameKind::JobTime),
+        "/jobs" => Route::Jobs,
+        "/memory" => Route::Memory,
+        "/cpu" => Route::Cpu,
+        "/allocations" => Route::Allocations,
+        "/leaks" => Route::Leaks,
+        "/snapshot" => {
+            return if method == "POST" {
+                Lookup::Route(Route::TakeSnapshot)
+            } else {
+                Lookup::WrongMethod("POST")
+            };
+        }
+        _ => match path.strip_prefix("/snapshot/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => Route::GetSnapshot(id.to_string()),
+            _ => return Lookup::Missing,
+        },
+    };
+    if get {
+        Lookup::Route(route)
+    } else {
+        Lookup::WrongMethod("GET, HEAD")
+    }
+}
+
+/// The answer to `request`.
+pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
+    let route = match find(&request.method, &request.path) {
+        Lookup::Route(route) => route,
+        Lookup::Missing => {
+            let message = format!("no route {}; GET / lists them", request.path);
+            return Response::error(404, "not_found", &message);
+        }
+        Lookup::WrongMethod(allowed) => {
+            let message = format!("{} takes {allowed}, not {}", request.path, request.method);
+            return Response::error(405, "method_not_allowed", &message)
+                .with_header("Allow", allowed);
+        }
+    };
+    let authorized = shared
+        .token
+        .as_ref()
+        .is_none_or(|token| token.admits(request));
+    if !authorized && route != Route::Index {
+        return Response::error(
+            401,
+            "unauthorized",
+            "send the token as `Authorization: Bearer <token>` or `X-API-Key: <token>`",
+        )
+        .with_header("WWW-Authenticate", "Bearer");
+    }
+    let seconds = match profile_seconds(&route, request) {
+        Ok(seconds) => seconds,
+        Err(response) => return response,
+    };
+    let class = class_of(&route, seconds.is_some());
+    let _permit = match shared.limiter.admit(class, Instant::now()) {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            let message = if refusal.busy {
+                "another snapshot or delta profile is running; one runs at a time".to_string()
+            } else {
+                format!(
+                    "rate limit reached; retry in {} s",
+                    refusal.retry_after_secs
+                )
+            };
+            return Response::error(429, "rate_limited", &message)
+                .with_header("Retry-After", refusal.retry_after_secs.to_string());
+        }
+    };
+    let handled = catch_unwind(AssertUnwindSafe(|| {
+        handle(shared, request, route, seconds, authorized)
+    }));
+    handled.unwrap_or_else(|_| {
+        shared.handler_panics.fetch_add(1, Relaxed);
+        Response::error(
+            500,
+            "internal",
+            "the route panicked; the service is unaffected",
+        )
+    })
+}
+
+/// The rate-limit class of `route`.
+fn class_of(route: &Route, delta: bool) -> RouteClass {
+    match route {
+        Route::Index => RouteClass::Free,
+        Route::Leaks => RouteClass::Analysis,
+        Route::TakeSnapshot => RouteClass::Exclusive,
+        Route::Pprof { .. } if delta => RouteClass::Exclusive,
+        _ => RouteClass::Read,
+    }
+}
+
+/// The `seconds` of a delta profile, checked: `None` when not asked for;
+/// a 400 when not a whole number in 1..=`MAX_PROFILE_SECONDS` or given to
+/// a route that takes none.
+fn profile_seconds(route: &Route, request: &Request) -> Result<Option<u64>, Response> {
+    let Some(text) = request.query("seconds") else {
+        return Ok(None);
+    };
+    if !matches!(route, Route::Pprof { .. }) {
+        let message = format!("{} takes no `seconds`", request.path);
+        return Err(Response::error(400, "bad_query", &message));
+    }
+    match text.parse::<u64>() {
+        Ok(seconds) if (1..=MAX_PROFILE_SECONDS).contains(&seconds) => Ok(Some(seconds)),
+        _ => {
+            let message = format!(
+                "seconds={text:?} is not a whole number of seconds from 1 to {MAX_PROFILE_SECONDS}"
+            );
+            Err(Response::error(400, "bad_query", &message))
+        }
+    }
+}
+
+/// Runs the route.
+fn handle(
+    shared: &Shared,
+    request: &Request,
+    route: Route,
+    seconds: Option<u64>,
+    authorized: bool,
+) -> Response {
+    match route {
+        Route::Index => page::index(shared, authorized),
+        Route::Metrics => super::metrics::respond(shared),
+        Route::Pprof { allocs } => profiles::pprof(shared, allocs, seconds),
+        Route::ReportJson => profiles::report_json(),
+        Route::Flamegraph(kind) => profiles::flamegraph(kind),
+        Route::Jobs => Response::json(&crate::job_stats()),
+        Route::Memory => views::memory(shared),
+        Route::Cpu => views::cpu(shared),
+        Route::Allocations => views::allocations(),
+        Route::Leaks => views::leaks(shared),
+        Route::TakeSnapshot => snapshots::take(shared),
+        Route::GetSnapshot(id) => snapshots::get(shared, &id, request.query("format")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_methods_find_their_route() {
+        assert!(matches!(
+            find("GET", "/metrics"),
+            Lookup::Route(Route::Metrics)
+        ));
+        assert!(matches!(find("HEAD", "/"), Lookup::Route(Route::Index)));
+        assert!(matches!(
+            find("GET", "/snapshot/17-1"),
+            Lookup::Route(Route::GetSnapshot(id)) if id == "17-1"
+        ));
+        assert!(matches!(
+            find("POST", "/snapshot"),
+            Lookup::Route(Route::TakeSnapshot)
+        ));
+        assert!(matches!(
+            find("GET", "/snapshot"),
+            Lookup::WrongMethod("POST")
+        ));
+        assert!(matches!(find("DELETE", "/metrics"), Lookup::WrongMethod(_)));
+        assert!(matches!(find("GET", "/nope"), Lookup::Missing));
+        assert!(matches!(find("GET", "/snapshot/a/b"), Lookup::Missing));
+        assert!(matches!(
+            find("GET", "/flamegraph/cpu.svg"),
+            Lookup::Missing
+        ));
+    }
+
+    #[test]
+    fn only_delta_profiles_and_snapshots_are_exclusive() {
+        let heap = Route::Pprof { allocs: false };
+        assert_eq!(class_of(&heap, false), RouteClass::Read);
+        assert_eq!(class_of(&heap, true), RouteClass::Exclusive);
+        assert_eq!(class_of(&Route::TakeSnapshot, false), RouteClass::Exclusive);
+        assert_eq!(class_of(&Route::Leaks, false), RouteClass::Analysis);
+        assert_eq!(class_of(&Route::Index, false), RouteClass::Free);
+    }
+}

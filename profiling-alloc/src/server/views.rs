@@ -1,0 +1,184 @@
+//! The JSON views of the process: `/memory`, `/cpu`, `/allocations`,
+//! `/leaks`.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::http::Response;
+use super::{lock, process, Shared};
+use crate::units::bytes;
+
+/// How many callsites `/allocations` lists in each order.
+const TOP_CALLSITES: usize = 20;
+
+/// `GET /memory`.
+pub(super) fn memory(shared: &Shared) -> Response {
+    #[derive(Serialize)]
+    struct Limits {
+        warning_bytes: u64,
+        critical_bytes: u64,
+        /// Which number they are held against.
+        measured: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Memory {
+        rss_bytes: Option<u64>,
+        virtual_bytes: Option<u64>,
+        heap_live_bytes: u64,
+        heap_peak_bytes: u64,
+        /// Theil–Sen slope of live heap bytes over the leak observer's window.
+        heap_growth_bytes_per_hour: Option<f64>,
+        growth_window_seconds: Option<f64>,
+        status: &'static str,
+        limits: Option<Limits>,
+        warnings: Vec<String>,
+    }
+    let process = process::memory();
+    let heap = crate::heap_stats();
+    let leaks = lock(&shared.last_leak_report).clone();
+    let growth = leaks.as_ref().filter(|report| report.snapshots >= 2);
+    let (measured, name) = match process.rss_bytes {
+        Some(rss) => (rss, "rss_bytes"),
+        None => (heap.live_bytes, "heap_live_bytes"),
+    };
+    let mut warnings = Vec::new();
+    let mut status = "normal";
+    if let Some((warning, critical)) = shared.settings.memory_limits {
+        if measured >= critical {
+            status = "critical";
+            warnings.push(format!(
+                "{name} {} is at or above the critical limit {}",
+                bytes(measured),
+                bytes(critical)
+            ));
+        } else if measured >= warning {
+            status = "warning";
+            warnings.push(format!(
+                "{name} {} is at or above the warning limit {}",
+                bytes(measured),
+                bytes(warning)
+            ));
+        }
+    }
+    if let Some(report) = &leaks {
+        if !report.suspects.is_empty() {
+            warnings.push(format!(
+                "{} callsite(s) grow like a leak (see /leaks)",
+                report.suspects.len()
+            ));
+        }
+    }
+    Response::json(&Memory {
+        rss_bytes: process.rss_bytes,
+        virtual_bytes: process.virtual_bytes,
+        heap_live_bytes: heap.live_bytes,
+        heap_peak_bytes: heap.peak_bytes,
+        heap_growth_bytes_per_hour: growth.map(|r| r.heap_growth_bytes_per_hour),
+        growth_window_seconds: growth.map(|r| r.window_ms as f64 / 1000.0),
+        status,
+        limits: shared
+            .settings
+            .memory_limits
+            .map(|(warning_bytes, critical_bytes)| Limits {
+                warning_bytes,
+                critical_bytes,
+                measured: name,
+            }),
+        warnings,
+    })
+}
+
+/// `GET /cpu`: CPU time since the previous `/cpu` request (or the
+/// endpoint's start), as a share of one core and of the machine.
+pub(super) fn cpu(shared: &Shared) -> Response {
+    #[derive(Serialize)]
+    struct Cpu {
+        user_seconds_total: Option<f64>,
+        system_seconds_total: Option<f64>,
+        /// Seconds the shares below are measured over.
+        window_seconds: f64,
+        user_share_of_one_core: Option<f64>,
+        system_share_of_one_core: Option<f64>,
+        share_of_one_core: Option<f64>,
+        share_of_machine: Option<f64>,
+        cores: usize,
+        load_average: Option<[f64; 3]>,
+        threads: Option<u64>,
+    }
+    let now = Instant::now();
+    let times = process::cpu_times();
+    let (since, before) = std::mem::replace(&mut *lock(&shared.cpu_baseline), (now, times));
+    let window = now.saturating_duration_since(since).as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = |pick: fn(&process::CpuTimes) -> f64| {
+        let (now, before) = (times.as_ref()?, before.as_ref()?);
+        (window > 0.0).then(|| ((pick(now) - pick(before)) / window).max(0.0))
+    };
+    let user = share(|t| t.user.as_secs_f64());
+    let system = share(|t| t.system.as_secs_f64());
+    let both = user.zip(system).map(|(u, s)| u + s);
+    Response::json(&Cpu {
+        user_seconds_total: times.map(|t| t.user.as_secs_f64()),
+        system_seconds_total: times.map(|t| t.system.as_secs_f64()),
+        window_seconds: window,
+        user_share_of_one_core: user,
+        system_share_of_one_core: system,
+        share_of_one_core: both,
+        share_of_machine: both.map(|b| b / cores as f64),
+        cores,
+        load_average: process::load_average(),
+        threads: times.map(|t| t.threads),
+    })
+}
+
+/// `GET /allocations`: top callsites by bytes allocated and by live bytes,
+/// and the size histogram.
+pub(super) fn allocations() -> Response {
+    #[derive(Serialize)]
+    struct Allocations {
+        sampling: crate::Sampling,
+        /// Whether callsite numbers are estimates (Poisson sampling).
+        estimated: bool,
+        top_by_bytes: Vec<crate::Callsite>,
+        top_by_live_bytes: Vec<crate::Callsite>,
+        size_histogram: crate::SizeHistogram,
+        dropped_samples: u64,
+    }
+    #[cfg(feature = "callsites")]
+    let (by_bytes, by_live, dropped) = {
+        let mut by_bytes = crate::callsites();
+        let mut by_live = crate::live_callsites();
+        by_bytes.truncate(TOP_CALLSITES);
+        by_live.truncate(TOP_CALLSITES);
+        (by_bytes, by_live, crate::dropped_samples())
+    };
+    #[cfg(not(feature = "callsites"))]
+    let (by_bytes, by_live, dropped) = (Vec::new(), Vec::new(), 0);
+    let sampling = crate::sampling();
+    Response::json(&Allocations {
+        sampling,
+        estimated: matches!(sampling, crate::Sampling::Poisson { .. }),
+        top_by_bytes: by_bytes,
+        top_by_live_bytes: by_live,
+        size_histogram: crate::size_histogram(),
+        dropped_samples: dropped,
+    })
+}
+
+/// `GET /leaks`: the analysis of the observations so far.
+pub(super) fn leaks(shared: &Shared) -> Response {
+    #[derive(Serialize)]
+    struct Leaks {
+        interval_seconds: f64,
+        sampling: crate::Sampling,
+        #[serde(flatten)]
+        report: crate::LeakReport,
+    }
+    let report = lock(&shared.leaks).analyze();
+    Response::json(&Leaks {
+        interval_seconds: shared.settings.leak_interval.as_secs_f64(),
+        sampling: crate::sampling(),
+        report,
+    })
+}

@@ -1,0 +1,361 @@
+//! Every route of the live endpoint, through a real HTTP client against a
+//! server on 127.0.0.1: what each answers, and the errors (404, 405, 400,
+//! 401, 429).
+
+mod common;
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::http::{contains, get, gunzip, request};
+use profiling_alloc::server::{RateLimits, Server, ServerHandle};
+use profiling_alloc::{ProfilingAllocator, Report, Sampling};
+
+#[global_allocator]
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Every);
+
+#[profiling_alloc::profile_job]
+fn build_orders(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("order-{i}")).collect()
+}
+
+/// A server on a free loopback port, with room for every test's requests.
+fn server() -> ServerHandle {
+    let dir = std::env::temp_dir().join(format!("pa-server-routes-{}", std::process::id()));
+    Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .rate_limits(RateLimits {
+            reads_per_minute: 10_000,
+            analyses_per_minute: 1_000,
+            exclusive_per_minute: 1_000,
+        })
+        .snapshot_dir(dir)
+        .start()
+        .expect("starting the endpoint")
+}
+
+fn ok(addr: SocketAddr, path: &str) -> common::http::Answer {
+    let answer = get(addr, path);
+    assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
+    answer
+}
+
+#[test]
+fn metrics_are_prometheus_text_with_jobs_and_heap() {
+    black_box(build_orders(100));
+    let endpoint = server();
+    let answer = ok(endpoint.addr(), "/metrics");
+    assert!(answer
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = answer.text();
+    for family in [
+        "# TYPE profiling_alloc_heap_live_bytes gauge",
+        "# TYPE profiling_alloc_allocations_total counter",
+        "# TYPE profiling_alloc_allocation_size_bytes histogram",
+        "# TYPE profiling_alloc_job_duration_seconds histogram",
+        "# TYPE profiling_alloc_leak_suspects gauge",
+        "# TYPE profiling_alloc_build_info gauge",
+        "profiling_alloc_allocation_size_bytes_bucket{le=\"+Inf\"}",
+        "profiling_alloc_job_duration_seconds_bucket{job=\"server_routes::build_orders\",le=\"+Inf\"} ",
+    ] {
+        assert!(text.contains(family), "no {family:?} in\n{text}");
+    }
+    let calls = text
+        .lines()
+        .find(|line| {
+            line.starts_with("profiling_alloc_job_calls_total{job=\"server_routes::build_orders\"}")
+        })
+        .expect("no call counter for build_orders");
+    let count: u64 = calls.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1, "{calls}");
+    // Every sample line is `name{labels} number`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "bad sample line {line:?}");
+    }
+}
+
+#[test]
+fn heap_and_allocs_profiles_are_gzipped_pprof_with_our_functions() {
+    black_box(build_orders(100));
+    let endpoint = server();
+    for path in ["/debug/pprof/heap", "/debug/pprof/allocs"] {
+        let answer = ok(endpoint.addr(), path);
+        let profile = gunzip(&answer.body);
+        for name in ["alloc_space", "inuse_space", "build_orders"] {
+            assert!(contains(&profile, name), "{path} has no {name:?}");
+        }
+    }
+}
+
+#[test]
+fn a_delta_profile_holds_what_was_allocated_during_it_only() {
+    #[inline(never)]
+    fn allocated_before_the_window() -> Vec<u8> {
+        vec![1; 100_000]
+    }
+    #[inline(never)]
+    fn allocated_during_the_window() -> Vec<u8> {
+        vec![2; 100_000]
+    }
+    drop(black_box(allocated_before_the_window()));
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let client = std::thread::spawn(move || get(addr, "/debug/pprof/allocs?seconds=2"));
+    // Allocates until the answer is in, so some of it falls in the window.
+    let mut kept = Vec::new();
+    while !client.is_finished() {
+        kept.push(black_box(allocated_during_the_window()));
+        std::thread::sleep(Duration::from_millis(20));
+        kept.truncate(4);
+    }
+    let answer = client.join().unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let profile = gunzip(&answer.body);
+    assert!(contains(&profile, "allocated_during_the_window"));
+    assert!(!contains(&profile, "allocated_before_the_window"));
+}
+
+#[test]
+fn report_json_reads_back_as_a_report() {
+    black_box(build_orders(10));
+    let endpoint = server();
+    let answer = ok(endpoint.addr(), "/report.json");
+    let report = Report::from_json(&answer.text()).expect("a report");
+    assert!(report
+        .jobs
+        .iter()
+        .any(|job| job.name == "server_routes::build_orders"));
+    assert!(report.heap.total_blocks > 0);
+}
+
+#[test]
+fn flamegraphs_are_svg_and_an_empty_one_says_why() {
+    black_box(build_orders(10));
+    let endpoint = server();
+    for kind in ["allocated", "blocks", "live", "jobs"] {
+        let answer = ok(endpoint.addr(), &format!("/flamegraph/{kind}.svg"));
+        assert_eq!(answer.header("content-type"), Some("image/svg+xml"));
+        assert!(answer.text().contains("<svg"), "{kind}");
+    }
+}
+
+#[test]
+fn jobs_memory_cpu_allocations_and_leaks_answer_json() {
+    black_box(build_orders(10));
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let jobs = ok(addr, "/jobs").json();
+    assert!(jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["name"] == "server_routes::build_orders"));
+    let memory = ok(addr, "/memory").json();
+    assert_eq!(memory["status"], "normal");
+    assert!(memory["rss_bytes"].as_u64().unwrap() > 0);
+    assert!(memory["heap_live_bytes"].as_u64().unwrap() > 0);
+    let cpu = ok(addr, "/cpu").json();
+    assert!(cpu["cores"].as_u64().unwrap() >= 1);
+    assert!(cpu["threads"].as_u64().unwrap() >= 1);
+    assert!(cpu["share_of_one_core"].as_f64().unwrap() >= 0.0);
+    let allocations = ok(addr, "/allocations").json();
+    assert!(!allocations["top_by_bytes"].as_array().unwrap().is_empty());
+    assert_eq!(allocations["estimated"], false);
+    let leaks = ok(addr, "/leaks").json();
+    assert!(leaks["snapshots"].as_u64().unwrap() >= 1);
+    assert!(leaks["suspects"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn memory_limits_set_the_status() {
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .memory_limits(1, 2)
+        .start()
+        .unwrap();
+    let memory = ok(endpoint.addr(), "/memory").json();
+    assert_eq!(memory["status"], "critical");
+    assert!(memory["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("critical limit"));
+}
+
+#[test]
+fn the_index_page_shows_numbers_and_links() {
+    black_box(build_orders(10));
+    let endpoint = server();
+    let answer = ok(endpoint.addr(), "/");
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = answer.text();
+    for part in [
+        "<h2>Heap</h2>",
+        "<h2>Jobs</h2>",
+        "build_orders",
+        "href=\"/metrics\"",
+        "href=\"/debug/pprof/heap\"",
+    ] {
+        assert!(page.contains(part), "no {part:?} in the page");
+    }
+}
+
+#[test]
+fn a_snapshot_is_written_and_downloaded() {
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let taken = request(addr, "POST", "/snapshot", &[]);
+    assert_eq!(taken.status, 200, "{}", taken.text());
+    let snapshot = taken.json();
+    let id = snapshot["id"].as_str().unwrap();
+    assert!(std::path::Path::new(snapshot["path"].as_str().unwrap()).is_file());
+    assert!(snapshot["size_bytes"].as_u64().unwrap() > 0);
+    let json = ok(addr, &format!("/snapshot/{id}"));
+    assert!(Report::from_json(&json.text()).is_ok());
+    let pprof = ok(addr, &format!("/snapshot/{id}?format=pprof"));
+    assert!(contains(&gunzip(&pprof.body), "inuse_space"));
+    assert_eq!(get(addr, "/snapshot/nope").status, 404);
+    assert_eq!(get(addr, &format!("/snapshot/{id}?format=xml")).status, 400);
+}
+
+#[test]
+fn unknown_paths_wrong_methods_and_bad_queries_are_named() {
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let missing = get(addr, "/nope");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "not_found");
+    let wrong = request(addr, "DELETE", "/metrics", &[]);
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.header("allow"), Some("GET, HEAD"));
+    assert_eq!(get(addr, "/snapshot").status, 405);
+    for query in ["seconds=abc", "seconds=100000", "seconds=0", "seconds=-1"] {
+        let bad = get(addr, &format!("/debug/pprof/heap?{query}"));
+        assert_eq!(bad.status, 400, "{query}");
+        let message = bad.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains("seconds"), "{message}");
+    }
+    assert_eq!(get(addr, "/metrics?seconds=5").status, 400);
+}
+
+#[test]
+fn with_a_token_every_route_but_the_index_needs_it() {
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .token("s3cret-token")
+        .start()
+        .unwrap();
+    let addr = endpoint.addr();
+    let refused = get(addr, "/metrics");
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
+    let wrong = request(addr, "GET", "/metrics", &[("Authorization", "Bearer nope")]);
+    assert_eq!(wrong.status, 401);
+    let bearer = request(
+        addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer s3cret-token")],
+    );
+    assert_eq!(bearer.status, 200);
+    let key = request(addr, "GET", "/jobs", &[("X-API-Key", "s3cret-token")]);
+    assert_eq!(key.status, 200);
+    // The index opens without the token, but shows no numbers.
+    let page = get(addr, "/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("This endpoint has a token"));
+    assert!(!page.text().contains("<h2>Heap</h2>"));
+}
+
+#[test]
+fn over_the_rate_limit_is_429_with_retry_after() {
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .rate_limits(RateLimits {
+            reads_per_minute: 3,
+            analyses_per_minute: 1,
+            exclusive_per_minute: 1,
+        })
+        .start()
+        .unwrap();
+    let addr = endpoint.addr();
+    for _ in 0..3 {
+        assert_eq!(get(addr, "/jobs").status, 200);
+    }
+    let limited = get(addr, "/jobs");
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("retry-after"), Some("20"));
+    assert_eq!(get(addr, "/leaks").status, 200);
+    assert_eq!(get(addr, "/leaks").status, 429);
+    // The index is never limited.
+    assert_eq!(get(addr, "/").status, 200);
+}
+
+#[test]
+fn delta_profiles_and_snapshots_run_one_at_a_time() {
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let long = std::thread::spawn(move || get(addr, "/debug/pprof/heap?seconds=5"));
+    let mut busy = None;
+    while !long.is_finished() {
+        let answer = request(addr, "POST", "/snapshot", &[]);
+        if answer.status == 429 {
+            busy = Some(answer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(long.join().unwrap().status, 200);
+    let busy = busy.expect("a snapshot was taken while the delta profile ran");
+    assert!(busy.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("one runs at a time"));
+    assert!(busy.header("retry-after").is_some());
+}
+
+#[test]
+fn the_endpoints_own_work_never_shows_among_the_callsites() {
+    black_box(build_orders(10));
+    let endpoint = server();
+    for path in [
+        "/report.json",
+        "/metrics",
+        "/",
+        "/allocations",
+        "/debug/pprof/heap",
+    ] {
+        ok(endpoint.addr(), path);
+    }
+    let metrics = ok(endpoint.addr(), "/metrics").text();
+    let own = metrics
+        .lines()
+        .find(|l| l.starts_with("profiling_alloc_endpoint_allocated_bytes_total "))
+        .unwrap();
+    let own: u64 = own.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(own > 0, "the endpoint's allocations are reported apart");
+    for site in profiling_alloc::callsites() {
+        for frame in &site.frames {
+            assert!(
+                !frame.function.contains("profiling_alloc::server"),
+                "the endpoint's frame {} was sampled",
+                frame.function
+            );
+        }
+    }
+}
+
+#[test]
+fn shutdown_stops_listening() {
+    let endpoint = server();
+    let addr = endpoint.addr();
+    assert_eq!(get(addr, "/jobs").status, 200);
+    endpoint.shutdown();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
