@@ -301,23 +301,38 @@ fn over_the_rate_limit_is_429_with_retry_after() {
 fn delta_profiles_and_snapshots_run_one_at_a_time() {
     let endpoint = server();
     let addr = endpoint.addr();
-    let long = std::thread::spawn(move || get(addr, "/debug/pprof/heap?seconds=5"));
-    let mut busy = None;
-    while !long.is_finished() {
-        let answer = request(addr, "POST", "/snapshot", &[]);
-        if answer.status == 429 {
-            busy = Some(answer);
-            break;
+    // A 5-second delta profile, and snapshots asked for meanwhile. The first
+    // snapshot may win the race (then the profile is the one refused): try
+    // again until the profile ran and a snapshot was refused during it.
+    for _ in 0..5 {
+        let long = std::thread::spawn(move || get(addr, "/debug/pprof/heap?seconds=5"));
+        let mut busy = None;
+        while !long.is_finished() {
+            let answer = request(addr, "POST", "/snapshot", &[]);
+            if answer.status == 429 {
+                busy = Some(answer);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let long = long.join().unwrap();
+        if long.status == 429 {
+            assert!(long.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("one runs at a time"));
+            continue;
+        }
+        assert_eq!(long.status, 200, "{}", long.text());
+        let busy = busy.expect("a snapshot was taken while the delta profile ran");
+        assert!(busy.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("one runs at a time"));
+        assert!(busy.header("retry-after").is_some());
+        return;
     }
-    assert_eq!(long.join().unwrap().status, 200);
-    let busy = busy.expect("a snapshot was taken while the delta profile ran");
-    assert!(busy.json()["message"]
-        .as_str()
-        .unwrap()
-        .contains("one runs at a time"));
-    assert!(busy.header("retry-after").is_some());
+    panic!("the delta profile never ran");
 }
 
 #[test]

@@ -272,7 +272,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // can be handed out again.
         #[cfg(feature = "callsites")]
         if ENABLED && crate::callsites::record::maybe_tracked(ptr as usize) {
-            crate::callsites::record::take(ptr as usize);
+            crate::callsites::record::free(ptr as usize);
         }
         self.record(Event::Dealloc {
             size: layout.size(),
@@ -298,6 +298,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // `layout.align()`; all are passed through unchanged.
         let new_ptr = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !new_ptr.is_null() {
+            #[cfg(feature = "callsites")]
+            if let Some(tracked) = tracked {
+                crate::callsites::record::reallocated(tracked);
+            }
             self.record(Event::Realloc {
                 new_addr: new_ptr as usize,
                 old_size: layout.size(),

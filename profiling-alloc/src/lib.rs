@@ -201,7 +201,7 @@
 //! - **Bounded memory**: [`DEFAULT_MAX_STACKS`] stacks and
 //!   [`DEFAULT_MAX_TRACKED_BLOCKS`] live sampled blocks
 //!   ([`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`] under `Every`, where every live
-//!   block is a sampled one; at most 128 bytes per tracked block, taken as
+//!   block is a sampled one; at most 160 bytes per tracked block, taken as
 //!   blocks are tracked), or what [`set_sampling_limits`] sets; past that,
 //!   samples are dropped and counted ([`dropped_samples`]; a report's
 //!   summary and flamegraphs then carry a warning), and totals are
@@ -391,6 +391,48 @@
 //! allocations per run, which [`JobProfile::fits`] checks against
 //! [`ResourceLimits`] such as [`ResourceLimits::AWS_LAMBDA`].
 //!
+//! # Inside a running service
+//!
+//! Feature `server` adds the `server` module: an HTTP endpoint on threads of its
+//! own, loopback unless told otherwise and token-protected off loopback,
+//! serving Prometheus metrics, pprof heap profiles (now, or the next N
+//! seconds'), the report, flamegraphs, memory and CPU readings, leak
+//! analysis and snapshots. `server::start_from_env()` is one line in `main`;
+//! the module's docs list every route, its errors and its limits.
+//!
+//! Two analyses work with or without it, as plain functions and types:
+//!
+//! - [`LeakDetector`]: live bytes per callsite observed over time (the
+//!   endpoint feeds one every 60 s); [`LeakDetector::analyze`] names the
+//!   callsites whose growth is a significant, unsaturated trend beyond the
+//!   sampling noise, with growth per hour, confidence and severity.
+//! - [`findings`]: from the lifetimes of sampled blocks
+//!   ([`Callsite::lifetimes`], [`Callsite::reallocated_blocks`]), callsites
+//!   whose blocks mostly live under a microsecond or mostly end in a
+//!   realloc, and jobs near a [`ResourceLimits`]; every [`Report`] carries
+//!   them ([`Report::findings`], [`Report::with_limits`]) and its summary
+//!   lists them.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator =
+//! #     profiling_alloc::ProfilingAllocator::system().sampling(profiling_alloc::Sampling::Every);
+//! # fn main() {
+//! use profiling_alloc::{LeakDetector, Report};
+//!
+//! let mut leaks = LeakDetector::default();
+//! let mut kept = Vec::new();
+//! for minute in 0..10u64 {
+//!     kept.push(vec![0u8; 4096]); // grows every minute
+//!     let report = Report::capture();
+//!     leaks.observe(minute * 60_000, report.heap.live_bytes, report.settings.sampling, &report.callsites);
+//! }
+//! let analysis = leaks.analyze();
+//! assert!(analysis.suspects.iter().any(|s| s.growth_bytes_per_hour > 0.0));
+//! # drop(kept);
+//! # }
+//! ```
+//!
 //! # Allocation benchmarks with criterion
 //!
 //! With the `criterion` feature, [`criterion::AllocatedBytes`][criterion-bytes] and
@@ -469,6 +511,8 @@
 //!   ([`Report::folded`]) work without it.
 //! - `pprof` (default): pprof profiles ([`Report::to_pprof`]) through
 //!   `prost` and `flate2`.
+//! - `server`: the live endpoint (the `server` module); brings in `httparse` and
+//!   turns on `pprof` and `flamegraph`.
 //! - `criterion`: [`criterion::AllocatedBytes`][criterion-bytes] and
 //!   [`criterion::Allocations`][criterion-blocks], bytes and blocks allocated per iteration
 //!   as criterion measurements; brings in `criterion` (without its default
@@ -524,14 +568,19 @@ mod units;
 mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
-pub use analysis::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};
+pub use analysis::{
+    findings, Evidence, Finding, FindingKind, LeakDetector, LeakReport, LeakSuspect, Severity,
+    DEFAULT_LEAK_SNAPSHOTS,
+};
 #[cfg(feature = "callsites")]
 pub use callsites::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
     set_stack_depth, CallsiteOptions, DEFAULT_MAX_STACKS, DEFAULT_MAX_TRACKED_BLOCKS,
     DEFAULT_MAX_TRACKED_BLOCKS_EVERY, DEFAULT_STACK_DEPTH,
 };
-pub use callsites::{sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling};
+pub use callsites::{
+    sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling, LIFETIME_CLASS_BOUNDS_NS,
+};
 pub use heap::{
     heap_stats, measure, reset_peak, size_histogram, AllocDelta, HeapStats, SizeClass,
     SizeHistogram,

@@ -153,6 +153,34 @@ fn gnu_build_id(mut notes: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// Nanoseconds on a monotonic clock (`CLOCK_MONOTONIC`: read through the
+/// vDSO on Linux, no system call), never 0; 0 where there is no such clock
+/// or the read fails. For the lifetimes of sampled blocks: called on the
+/// sampled path, so it must not allocate, lock or panic.
+#[cfg(all(unix, feature = "callsites"))]
+pub(crate) fn monotonic_nanos() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC is a
+    // clock every unix this builds on has.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return 0;
+    }
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000)
+        .saturating_add(nanos)
+        .max(1)
+}
+
+/// No monotonic clock read on this platform: lifetimes are not recorded.
+#[cfg(all(not(unix), feature = "callsites"))]
+pub(crate) fn monotonic_nanos() -> u64 {
+    0
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,11 +4,15 @@
 //!   interval, and the callsites whose growth looks like a leak.
 //! - [`trend`]: the statistics behind it (Mann–Kendall, Theil–Sen,
 //!   Benjamini–Hochberg).
+//! - [`findings`]: wasteful patterns (temporary blocks, growth by realloc)
+//!   and jobs near a limit, each with its evidence.
 //!
 //! Plain types fed by their callers: nothing here reads the clock or the
 //! allocator, so tests drive them with made-up observations.
 
+mod findings;
 mod leaks;
 mod trend;
 
+pub use findings::{findings, Evidence, Finding, FindingKind};
 pub use leaks::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};

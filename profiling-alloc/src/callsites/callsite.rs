@@ -103,4 +103,65 @@ pub struct Callsite {
     pub total_bytes_variance: f64,
     /// Blocks per power-of-two size class: `(smallest size, blocks)`.
     pub size_classes: Vec<(u64, f64)>,
+    /// Freed blocks by how long they lived (estimated like `total_blocks`):
+    /// entry `i` counts lifetimes below [`LIFETIME_CLASS_BOUNDS_NS`]`[i]`
+    /// (and at or above the bound before); the last entry, 10 s and more.
+    /// A block whose life ended in a realloc is counted too. Empty in
+    /// reports of versions that did not record lifetimes, and when the
+    /// platform has no monotonic clock.
+    #[serde(default)]
+    pub lifetimes: Vec<f64>,
+    /// Of the freed blocks, those whose life ended in a realloc (grown,
+    /// shrunk or moved): a `Vec` or `String` growing one push at a time
+    /// shows here.
+    #[serde(default)]
+    pub reallocated_blocks: f64,
+}
+
+/// Upper bounds of [`Callsite::lifetimes`]' classes, in nanoseconds: under
+/// 1 µs, 1–10 µs, 10–100 µs, 0.1–1 ms, 1–10 ms, 10–100 ms, 0.1–1 s, 1–10 s;
+/// a ninth class holds 10 s and more.
+pub const LIFETIME_CLASS_BOUNDS_NS: [u64; 8] = [
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+];
+
+/// The number of lifetime classes (the bounds, and one above them).
+pub(crate) const LIFETIME_CLASSES: usize = LIFETIME_CLASS_BOUNDS_NS.len() + 1;
+
+/// The lifetime class of `nanos`.
+pub(crate) fn lifetime_class(nanos: u64) -> usize {
+    LIFETIME_CLASS_BOUNDS_NS
+        .iter()
+        .position(|&bound| nanos < bound)
+        .unwrap_or(LIFETIME_CLASS_BOUNDS_NS.len())
+}
+
+impl Callsite {
+    /// Freed blocks (estimated): the sum of [`lifetimes`](Self::lifetimes).
+    pub fn freed_blocks(&self) -> f64 {
+        self.lifetimes.iter().sum()
+    }
+
+    /// The share of freed blocks that lived under 1 µs ("temporary": made
+    /// and dropped at once, a buffer that could be reused), or `None` when
+    /// no freed block's lifetime was recorded.
+    pub fn temporary_share(&self) -> Option<f64> {
+        let freed = self.freed_blocks();
+        let under = self.lifetimes.first().copied().unwrap_or(0.0);
+        (freed > 0.0).then(|| under / freed)
+    }
+
+    /// The share of freed blocks whose life ended in a realloc, or `None`
+    /// when none was freed.
+    pub fn reallocated_share(&self) -> Option<f64> {
+        let freed = self.freed_blocks();
+        (freed > 0.0).then(|| (self.reallocated_blocks / freed).min(1.0))
+    }
 }

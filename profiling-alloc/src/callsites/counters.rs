@@ -10,6 +10,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
+use super::callsite::{lifetime_class, LIFETIME_CLASSES};
 use super::leaked::Zeroable;
 use crate::heap::size_class::{size_class, SIZE_CLASSES};
 
@@ -43,6 +44,10 @@ struct Stripe {
 pub(crate) struct CallsiteCounters {
     stripes: [Stripe; STRIPES],
     class_blocks: [AtomicU64; SIZE_CLASSES],
+    /// Freed blocks (scaled) per lifetime class.
+    lifetimes: [AtomicU64; LIFETIME_CLASSES],
+    /// Freed blocks (scaled) whose life ended in a realloc.
+    reallocated: AtomicU64,
 }
 
 /// What [`CallsiteCounters::read`] returns: sums over the stripes.
@@ -132,6 +137,24 @@ impl CallsiteCounters {
         totals
     }
 
+    /// Records the end of a sampled block's life: its scaled share of
+    /// blocks, how long it lived, and whether a realloc ended it.
+    pub(crate) fn add_ended(&self, blocks: i64, lifetime_ns: u64, by_realloc: bool) {
+        let blocks = u64::try_from(blocks).unwrap_or(0);
+        self.lifetimes[lifetime_class(lifetime_ns) % LIFETIME_CLASSES].fetch_add(blocks, Relaxed);
+        if by_realloc {
+            self.reallocated.fetch_add(blocks, Relaxed);
+        }
+    }
+
+    /// Freed blocks (scaled) per lifetime class, and those a realloc ended.
+    pub(crate) fn lifetimes(&self) -> ([u64; LIFETIME_CLASSES], u64) {
+        (
+            std::array::from_fn(|class| self.lifetimes[class].load(Relaxed)),
+            self.reallocated.load(Relaxed),
+        )
+    }
+
     /// Blocks per size class (index = class).
     pub(crate) fn class_blocks(&self) -> [u64; SIZE_CLASSES] {
         std::array::from_fn(|class| self.class_blocks[class].load(Relaxed))
@@ -179,6 +202,10 @@ mod tests {
         let classes = site.class_blocks();
         assert_eq!(classes[size_class(100)], 256);
         assert_eq!(classes[size_class(3000)], 512);
+        site.add_ended(blocks, 500, false);
+        site.add_ended(512, 2_000_000, true);
+        let (lifetimes, reallocated) = site.lifetimes();
+        assert_eq!((lifetimes[0], lifetimes[4], reallocated), (256, 512, 512));
         assert_eq!(table[0].read().samples, 0, "zeroed");
         assert_eq!(table[0].read().bytes_variance, 0.0, "zero bits are 0.0");
         assert_eq!(

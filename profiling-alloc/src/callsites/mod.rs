@@ -42,7 +42,7 @@ pub(crate) mod stack_table;
 #[cfg(feature = "callsites")]
 mod symbols;
 
-pub use callsite::{Callsite, Frame};
+pub use callsite::{Callsite, Frame, LIFETIME_CLASS_BOUNDS_NS};
 #[cfg(feature = "callsites")]
 pub use live_blocks::{DEFAULT_MAX_TRACKED_BLOCKS, DEFAULT_MAX_TRACKED_BLOCKS_EVERY};
 #[cfg(feature = "callsites")]

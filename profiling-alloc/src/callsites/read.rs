@@ -94,6 +94,8 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
         .map(|node| node.names().into_iter().map(str::to_string).collect())
         .unwrap_or_default();
     let totals = counters.read();
+    let (lifetimes, reallocated) = counters.lifetimes();
+    let any_freed = lifetimes.iter().any(|&blocks| blocks > 0);
     Some(Callsite {
         frames,
         truncated: entry.truncated,
@@ -112,6 +114,12 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
             .filter(|(_, &blocks)| blocks > 0)
             .map(|(class, &blocks)| (class_min_size(class), unscaled(blocks)))
             .collect(),
+        lifetimes: if any_freed {
+            lifetimes.iter().map(|&blocks| unscaled(blocks)).collect()
+        } else {
+            Vec::new()
+        },
+        reallocated_blocks: unscaled(reallocated),
     })
 }
 
@@ -141,6 +149,13 @@ fn merge(merged: &mut Vec<Callsite>, site: Callsite) {
         }
     }
     existing.size_classes.sort_unstable_by_key(|&(min, _)| min);
+    existing.reallocated_blocks += site.reallocated_blocks;
+    if existing.lifetimes.len() < site.lifetimes.len() {
+        existing.lifetimes.resize(site.lifetimes.len(), 0.0);
+    }
+    for (sum, blocks) in existing.lifetimes.iter_mut().zip(site.lifetimes) {
+        *sum += blocks;
+    }
 }
 
 /// A count from units of 1/`SCALE` to blocks or bytes, unrounded: the

@@ -64,6 +64,7 @@ fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
         stack: id,
         blocks,
         bytes,
+        born_ns: crate::sys::monotonic_nanos(),
     }) {
         // Counted in the totals, but its free cannot be attributed.
         counters.remove_live(blocks, bytes);
@@ -79,13 +80,45 @@ pub(crate) fn maybe_tracked(addr: usize) -> bool {
     live_blocks::maybe_tracked(addr)
 }
 
-/// A free, or the old block of a realloc, at `addr` that the filter could
-/// not rule out: stops tracking the block and takes it off its callsite's
-/// live counts. For a realloc, [`restore`] undoes it if the realloc fails.
+/// A free at `addr` that the filter could not rule out: stops tracking the
+/// block, takes it off its callsite's live counts and records how long it
+/// lived.
+#[cold]
+#[inline(never)]
+pub(crate) fn free(addr: usize) {
+    no_unwind(|| {
+        if let Some(block) = take_tracked(addr) {
+            record_end(block, false);
+        }
+    });
+}
+
+/// The old block of a realloc at `addr`, if the filter could not rule it
+/// out: stops tracking it and takes it off its callsite's live counts. If
+/// the realloc succeeds, [`reallocated`] records the end of its life; if it
+/// fails, [`restore`] undoes this.
 #[cold]
 #[inline(never)]
 pub(crate) fn take(addr: usize) -> Option<Tracked> {
     no_unwind(|| take_tracked(addr))
+}
+
+/// Records the end of a block [`take`]n by a realloc that succeeded.
+#[cold]
+#[inline(never)]
+pub(crate) fn reallocated(block: Tracked) {
+    no_unwind(|| record_end(block, true));
+}
+
+/// Adds the end of `block`'s life to its callsite's lifetimes.
+fn record_end(block: Tracked, by_realloc: bool) {
+    let now = crate::sys::monotonic_nanos();
+    if block.born_ns == 0 || now == 0 {
+        return;
+    }
+    if let Some(counters) = stack_table::counters(block.stack) {
+        counters.add_ended(block.blocks, now.saturating_sub(block.born_ns), by_realloc);
+    }
 }
 
 fn take_tracked(addr: usize) -> Option<Tracked> {

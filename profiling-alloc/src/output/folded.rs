@@ -247,6 +247,8 @@ mod tests {
             total_blocks_variance: 0.0,
             total_bytes_variance: 0.0,
             size_classes: vec![(bytes, 1.0)],
+            lifetimes: Vec::new(),
+            reallocated_blocks: 0.0,
         }
     }
 

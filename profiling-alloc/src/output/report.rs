@@ -66,6 +66,11 @@ pub struct Report {
     pub callsites: Vec<Callsite>,
     /// Samples that could not be recorded because a table was full.
     pub dropped_samples: u64,
+    /// Wasteful allocation patterns found in the callsites, and jobs near
+    /// a limit when limits were given ([`Report::with_limits`]), each with
+    /// its evidence (see [`findings`](crate::findings)).
+    #[serde(default)]
+    pub findings: Vec<crate::Finding>,
     /// `Some` for a report of one closure ([`Report::capture_of`]): its name
     /// and exact counts; the callsites and job paths are then the closure's
     /// only.
@@ -212,7 +217,9 @@ impl Report {
         );
         #[cfg(not(feature = "callsites"))]
         let (callsites, dropped_samples) = (Vec::new(), 0);
+        let findings = crate::analysis::findings(&callsites, &jobs, None);
         Report {
+            findings,
             format_version: Self::FORMAT_VERSION,
             program: ProgramInfo::current(),
             settings: Settings::current(),
@@ -224,6 +231,16 @@ impl Report {
             dropped_samples,
             scope: None,
         }
+    }
+
+    /// The report with its findings made again, with `limits`: the job
+    /// findings (p95 duration or a call's peak memory within 10% of a
+    /// limit) join the callsite findings.
+    #[must_use]
+    pub fn with_limits(mut self, limits: &crate::ResourceLimits) -> Report {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        self.findings = crate::analysis::findings(&self.callsites, &self.jobs, Some(limits));
+        self
     }
 
     /// The report with one more label (replacing a label of the same key):

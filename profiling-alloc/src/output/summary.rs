@@ -76,8 +76,21 @@ impl fmt::Display for Report {
         }
         write_jobs(f, &self.jobs)?;
         write_callsites(f, self)?;
+        write_findings(f, &self.findings)?;
         Ok(())
     }
+}
+
+/// The findings, one line each (nothing when there are none).
+fn write_findings(f: &mut fmt::Formatter<'_>, findings: &[crate::Finding]) -> fmt::Result {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "\nFindings")?;
+    for finding in findings {
+        writeln!(f, "  - {}", finding.message)?;
+    }
+    Ok(())
 }
 
 /// The warning that samples were dropped: what it means, how to avoid it.
@@ -359,6 +372,8 @@ mod tests {
             total_blocks_variance: 0.0,
             total_bytes_variance: 0.0,
             size_classes: classes.iter().map(|&min| (min, 1.0)).collect(),
+            lifetimes: Vec::new(),
+            reallocated_blocks: 0.0,
         }
     }
 

@@ -141,6 +141,7 @@ pub struct ServerBuilder {
     write_timeout: Duration,
     max_snapshots: usize,
     snapshot_dir: Option<PathBuf>,
+    job_limits: Option<crate::ResourceLimits>,
 }
 
 impl Default for ServerBuilder {
@@ -158,6 +159,7 @@ impl Default for ServerBuilder {
             write_timeout: Duration::from_secs(10),
             max_snapshots: 10,
             snapshot_dir: None,
+            job_limits: None,
         }
     }
 }
@@ -237,6 +239,15 @@ impl ServerBuilder {
     /// [`output_dir`](crate::output_dir)).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// Limits (a serverless platform's, or your own) the jobs are held
+    /// against: a job whose p95 duration or peak memory per call comes
+    /// within 10% of one is a finding in `/allocations`, `/report.json` and
+    /// the page.
+    pub fn job_limits(mut self, limits: crate::ResourceLimits) -> Self {
+        self.job_limits = Some(limits);
         self
     }
 
@@ -450,6 +461,15 @@ impl Shared {
             own_blocks: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
             settings,
+        }
+    }
+
+    /// A report now, with the job limits' findings when limits were set.
+    fn report(&self) -> crate::Report {
+        let report = crate::Report::capture();
+        match &self.settings.job_limits {
+            Some(limits) => report.with_limits(limits),
+            None => report,
         }
     }
 

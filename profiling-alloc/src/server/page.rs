@@ -38,8 +38,10 @@ pub(super) fn index(shared: &Shared, authorized: bool) -> Response {
     let _ = write!(html, "<h1>profiling-alloc: {}</h1>", escape(&program));
     if authorized {
         heap(&mut html);
-        callsites(&mut html);
+        status(&mut html, shared);
+        let sites = callsites(&mut html);
         jobs(&mut html);
+        findings(&mut html, shared, &sites);
     } else {
         html.push_str("<p class=note>This endpoint has a token: send it as <code>Authorization: Bearer &lt;token&gt;</code> or <code>X-API-Key</code> to see the numbers here and to use the routes below.</p>");
     }
@@ -61,7 +63,7 @@ pub(super) fn index(shared: &Shared, authorized: bool) -> Response {
 const HEAD: &str = "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>profiling-alloc</title><style>\
 body{font-family:system-ui,sans-serif;margin:2em;max-width:75em;color:#222}\
 table{border-collapse:collapse;margin-bottom:1.5em}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}\
-td:first-child,th:first-child{text-align:left}.note{color:#666}code{background:#f3f3f3;padding:0 .2em}\
+td,th{white-space:nowrap}td:first-child,th:first-child,td.job,th.job{text-align:left;white-space:normal}.note{color:#666}code{background:#f3f3f3;padding:0 .2em}\
 </style></head><body>";
 
 /// The heap table.
@@ -92,8 +94,34 @@ fn heap(html: &mut String) {
     html.push_str("</table>");
 }
 
-/// The top callsites by bytes allocated.
-fn callsites(html: &mut String) {
+/// The process's memory and the leak observer's verdict.
+fn status(html: &mut String, shared: &Shared) {
+    if let Some(rss) = super::process::memory().rss_bytes {
+        let _ = write!(html, "<p>Resident memory: {}.", bytes(rss));
+    } else {
+        html.push_str("<p>");
+    }
+    match &*super::lock(&shared.last_leak_report) {
+        Some(report) if !report.suspects.is_empty() => {
+            let _ = write!(
+                html,
+                " <strong>{} callsite(s) grow like a leak</strong> (<a href=\"/leaks\">/leaks</a>).</p>",
+                report.suspects.len()
+            );
+        }
+        Some(report) => {
+            let _ = write!(
+                html,
+                " No leak suspects over {} observations.</p>",
+                report.snapshots
+            );
+        }
+        None => html.push_str(" No leak observation yet.</p>"),
+    }
+}
+
+/// The top callsites by bytes allocated; returns them all.
+fn callsites(html: &mut String) -> Vec<crate::Callsite> {
     html.push_str("<h2>Top callsites</h2>");
     #[cfg(feature = "callsites")]
     let sites = crate::callsites();
@@ -103,10 +131,10 @@ fn callsites(html: &mut String) {
         html.push_str(
             "<p class=note>No callsites: sampling is off or nothing was sampled yet.</p>",
         );
-        return;
+        return sites;
     }
     html.push_str(
-        "<table><tr><th>where</th><th>allocated</th><th>blocks</th><th>live</th><th>job</th></tr>",
+        "<table><tr><th>where</th><th>allocated</th><th>blocks</th><th>live</th><th class=job>job</th></tr>",
     );
     for site in sites.iter().take(TOP) {
         let place = site
@@ -115,7 +143,7 @@ fn callsites(html: &mut String) {
             .map_or_else(|| "?".to_string(), ToString::to_string);
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=job>{}</td></tr>",
             escape(&place),
             bytes(whole(site.total_bytes)),
             grouped(whole(site.total_blocks)),
@@ -124,6 +152,31 @@ fn callsites(html: &mut String) {
         );
     }
     html.push_str("</table>");
+    sites
+}
+
+/// The findings, with their evidence.
+fn findings(html: &mut String, shared: &Shared, sites: &[crate::Callsite]) {
+    let jobs = crate::job_stats();
+    let found = crate::findings(sites, &jobs, shared.settings.job_limits.as_ref());
+    if found.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Findings</h2><ul>");
+    for finding in &found {
+        let evidence: Vec<String> = finding
+            .evidence
+            .iter()
+            .map(|e| format!("{} = {}", e.name, e.value))
+            .collect();
+        let _ = write!(
+            html,
+            "<li>{} <span class=note>({})</span></li>",
+            escape(&finding.message),
+            escape(&evidence.join(", "))
+        );
+    }
+    html.push_str("</ul>");
 }
 
 /// The jobs table.

@@ -20,11 +20,11 @@ pub(super) fn pprof(shared: &Shared, allocs: bool, seconds: Option<u64>) -> Resp
         PprofKind::Heap
     };
     let report = match seconds {
-        None => Report::capture(),
+        None => shared.report(),
         Some(seconds) => {
-            let start = Report::capture();
+            let start = shared.report();
             shared.sleep(Duration::from_secs(seconds));
-            allocated_since(Report::capture(), &start)
+            allocated_since(shared.report(), &start)
         }
     };
     match report.to_pprof(kind) {
@@ -69,8 +69,8 @@ fn allocated_since(mut end: Report, start: &Report) -> Report {
 }
 
 /// `GET /report.json`.
-pub(super) fn report_json() -> Response {
-    Response::new(200, JSON, Report::capture().to_json().into_bytes())
+pub(super) fn report_json(shared: &Shared) -> Response {
+    Response::new(200, JSON, shared.report().to_json().into_bytes())
 }
 
 /// `GET /flamegraph/<kind>.svg`: 404 with the reason when there is nothing
@@ -116,6 +116,8 @@ mod tests {
             total_blocks_variance: 0.0,
             total_bytes_variance: 0.0,
             size_classes: Vec::new(),
+            lifetimes: Vec::new(),
+            reallocated_blocks: 0.0,
         }
     }
 

@@ -120,10 +120,14 @@ pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
                 .with_header("Retry-After", refusal.retry_after_secs.to_string());
         }
     };
-    let handled = catch_unwind(AssertUnwindSafe(|| {
+    guarded(shared, || {
         handle(shared, request, route, seconds, authorized)
-    }));
-    handled.unwrap_or_else(|_| {
+    })
+}
+
+/// Runs `route`; a panic inside it is counted and answered 500.
+fn guarded(shared: &Shared, route: impl FnOnce() -> Response) -> Response {
+    catch_unwind(AssertUnwindSafe(route)).unwrap_or_else(|_| {
         shared.handler_panics.fetch_add(1, Relaxed);
         Response::error(
             500,
@@ -178,12 +182,12 @@ fn handle(
         Route::Index => page::index(shared, authorized),
         Route::Metrics => super::metrics::respond(shared),
         Route::Pprof { allocs } => profiles::pprof(shared, allocs, seconds),
-        Route::ReportJson => profiles::report_json(),
+        Route::ReportJson => profiles::report_json(shared),
         Route::Flamegraph(kind) => profiles::flamegraph(kind),
         Route::Jobs => Response::json(&crate::job_stats()),
         Route::Memory => views::memory(shared),
         Route::Cpu => views::cpu(shared),
-        Route::Allocations => views::allocations(),
+        Route::Allocations => views::allocations(shared),
         Route::Leaks => views::leaks(shared),
         Route::TakeSnapshot => snapshots::take(shared),
         Route::GetSnapshot(id) => snapshots::get(shared, &id, request.query("format")),
@@ -220,6 +224,16 @@ mod tests {
             find("GET", "/flamegraph/cpu.svg"),
             Lookup::Missing
         ));
+    }
+
+    #[test]
+    fn a_panicking_route_answers_500_and_is_counted() {
+        let shared = Shared::new(super::super::Server::builder());
+        let response = guarded(&shared, || panic!("a bug in a route"));
+        assert_eq!(response.status, 500);
+        assert_eq!(shared.handler_panics.load(Relaxed), 1);
+        let fine = guarded(&shared, || Response::error(404, "not_found", "x"));
+        assert_eq!(fine.status, 404);
     }
 
     #[test]

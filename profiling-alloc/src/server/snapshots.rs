@@ -71,7 +71,7 @@ impl SnapshotStore {
 
 /// `POST /snapshot`.
 pub(super) fn take(shared: &Shared) -> Response {
-    let report = Report::capture();
+    let report = shared.report();
     match lock(&shared.snapshots).write(&report) {
         Ok(snapshot) => Response::json(&snapshot),
         Err(error) => Response::error(500, "snapshot_failed", &error.to_string()),

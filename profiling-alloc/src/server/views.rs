@@ -133,8 +133,8 @@ pub(super) fn cpu(shared: &Shared) -> Response {
 }
 
 /// `GET /allocations`: top callsites by bytes allocated and by live bytes,
-/// and the size histogram.
-pub(super) fn allocations() -> Response {
+/// the size histogram, and the findings.
+pub(super) fn allocations(shared: &Shared) -> Response {
     #[derive(Serialize)]
     struct Allocations {
         sampling: crate::Sampling,
@@ -144,11 +144,29 @@ pub(super) fn allocations() -> Response {
         top_by_live_bytes: Vec<crate::Callsite>,
         size_histogram: crate::SizeHistogram,
         dropped_samples: u64,
+        findings: Vec<crate::Finding>,
     }
+    let all = {
+        #[cfg(feature = "callsites")]
+        let all = crate::callsites();
+        #[cfg(not(feature = "callsites"))]
+        let all: Vec<crate::Callsite> = Vec::new();
+        all
+    };
+    let findings = crate::findings(
+        &all,
+        &crate::job_stats(),
+        shared.settings.job_limits.as_ref(),
+    );
     #[cfg(feature = "callsites")]
     let (by_bytes, by_live, dropped) = {
-        let mut by_bytes = crate::callsites();
-        let mut by_live = crate::live_callsites();
+        let mut by_live: Vec<crate::Callsite> = all
+            .iter()
+            .filter(|s| s.live_blocks > 0.0)
+            .cloned()
+            .collect();
+        by_live.sort_by(|a, b| b.live_bytes.total_cmp(&a.live_bytes));
+        let mut by_bytes = all;
         by_bytes.truncate(TOP_CALLSITES);
         by_live.truncate(TOP_CALLSITES);
         (by_bytes, by_live, crate::dropped_samples())
@@ -163,6 +181,7 @@ pub(super) fn allocations() -> Response {
         top_by_live_bytes: by_live,
         size_histogram: crate::size_histogram(),
         dropped_samples: dropped,
+        findings,
     })
 }
 

@@ -25,6 +25,8 @@ fn site(name: &str, job: &[&str], live_bytes: f64) -> Callsite {
         total_blocks_variance: 0.0,
         total_bytes_variance: 0.0,
         size_classes: Vec::new(),
+        lifetimes: Vec::new(),
+        reallocated_blocks: 0.0,
     }
 }
 

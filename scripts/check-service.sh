@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Checks the live endpoint with the tools that will read it in production:
+# runs examples/service (with its deliberate leak) and then
+#   - `promtool check metrics` on /metrics            (Debian: prometheus)
+#   - a real Prometheus scraping it for a few intervals and answering a
+#     query for a job's call counter                  (Debian: prometheus)
+#   - `go tool pprof -top` on /debug/pprof/heap and on a 3-second delta of
+#     /debug/pprof/allocs                             (Debian: golang-go)
+#   - a screenshot of / by headless Chromium into target/profiling/
+#                                                     (Debian: chromium)
+# Each tool that is not on PATH is skipped with a line saying so; curl is
+# needed. Exits non-zero when a present tool finds a fault.
+#
+#   scripts/check-service.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+port=$((20000 + RANDOM % 20000))
+addr="127.0.0.1:$port"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release --quiet --features server --example service
+PROFILING_ALLOC_ADDR="$addr" target/release/examples/service --leak --seconds 120 --leak-interval 2 \
+  >"$work/service.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+  curl -sf "http://$addr/jobs" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "== service on http://$addr/"
+sleep 3 # jobs run, callsites are sampled
+
+echo "== promtool check metrics"
+if have promtool; then
+  curl -sf "http://$addr/metrics" | promtool check metrics
+  echo "promtool: no problems"
+else
+  echo "promtool is not on PATH (apt-get install prometheus); skipped"
+fi
+
+echo "== Prometheus scraping the service"
+if have prometheus; then
+  prom_port=$((port + 1))
+  cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: service
+    static_configs:
+      - targets: ["$addr"]
+EOF
+  prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+  pids+=($!)
+  sleep 8
+  # Prometheus keeps its own `job` label (the scrape job); ours arrives as
+  # `exported_job` (see the README's scrape configuration).
+  query='profiling_alloc_job_calls_total{exported_job="service::handle_request"}'
+  answer=$(curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$query")
+  echo "$answer"
+  echo "$answer" | grep -q '"status":"success"'
+  echo "$answer" | grep -q '"result":\[{' || { echo "Prometheus has no sample for $query"; exit 1; }
+  curl -sf "http://127.0.0.1:$prom_port/api/v1/targets" | grep -o '"health":"[a-z]*"' | head -1
+else
+  echo "prometheus is not on PATH (apt-get install prometheus); skipped"
+fi
+
+echo "== go tool pprof"
+if have go; then
+  go tool pprof -top -nodecount=12 "http://$addr/debug/pprof/heap"
+  go tool pprof -top -nodecount=12 -seconds=3 "http://$addr/debug/pprof/allocs"
+else
+  echo "go is not on PATH (apt-get install golang-go); skipped"
+fi
+
+echo "== the index page in headless Chromium"
+if have chromium; then
+  mkdir -p target/profiling
+  chromium --headless --no-sandbox --disable-gpu --window-size=1200,1400 \
+    --screenshot="$PWD/target/profiling/endpoint-index.png" "http://$addr/" >/dev/null 2>&1
+  echo "wrote target/profiling/endpoint-index.png"
+else
+  echo "chromium is not on PATH (apt-get install chromium); skipped"
+fi
+
+echo "== leaks"
+curl -sf "http://$addr/leaks" | grep -E '"(snapshots|callsites_tested|function|growth_bytes_per_hour|severity)"' | head -8
