@@ -513,6 +513,12 @@
 //!   `prost` and `flate2`.
 //! - `server`: the live endpoint (the `server` module); brings in `httparse` and
 //!   turns on `pprof` and `flamegraph`.
+//! - `axum`: `server::router()`, the endpoint's routes as an axum `Router`
+//!   for a service that already serves with axum; brings in `axum` (no
+//!   default features) and `tokio` (`rt`), and turns on `server`.
+//! - `metrics`: `publish_metrics` and `publish_metrics_every`, the same
+//!   numbers as [`prometheus_metrics`] through the `metrics` facade, for a
+//!   service that already runs an exporter; brings in `metrics`.
 //! - `criterion`: [`criterion::AllocatedBytes`][criterion-bytes] and
 //!   [`criterion::Allocations`][criterion-blocks], bytes and blocks allocated per iteration
 //!   as criterion measurements; brings in `criterion` (without its default
@@ -592,9 +598,11 @@ pub use job::{
 #[cfg(feature = "pprof")]
 pub use output::PprofKind;
 pub use output::{
-    output_dir, testing, BuildInfo, Error, FlameKind, ProgramInfo, Report, ReportScope, Settings,
-    LABELS_VAR, OUTPUT_DIR_VAR,
+    output_dir, prometheus_metrics, testing, BuildInfo, Error, FlameKind, ProgramInfo, Report,
+    ReportScope, Settings, LABELS_VAR, OUTPUT_DIR_VAR,
 };
+#[cfg(feature = "metrics")]
+pub use output::{publish_metrics, publish_metrics_every};
 pub use runner::{
     JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,
     ResourceLimits, RunError, RunPhase, Violation,

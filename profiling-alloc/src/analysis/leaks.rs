@@ -1,86 +1,5 @@
-//! Leak detection: which callsites' live bytes keep growing.
-//!
-//! A [`LeakDetector`] is fed snapshots of live bytes per callsite — by a
-//! background observer, every 60 s by default — and keeps the last
-//! `capacity` of them in a ring ([`DEFAULT_LEAK_SNAPSHOTS`] by default). It
-//! never reads the clock: [`LeakDetector::observe`] takes the time, so tests
-//! drive it without waiting. [`LeakDetector::analyze`] returns a
-//! [`LeakReport`].
-//!
-//! # Method
-//!
-//! Callsites are matched across snapshots by their frames and job path. A
-//! callsite missing from a snapshot has 0 live bytes there (all freed, or not
-//! allocated yet), and a callsite is forgotten once it has 0 live bytes in
-//! every snapshot of the ring, so memory is bounded by the ring.
-//!
-//! A callsite is a *suspect* when all of these hold over the window (the
-//! snapshots since the last one taken with [`Sampling::Off`]; at least 4):
-//!
-//! 1. **Monotonic trend.** The one-sided Mann–Kendall test for an increasing
-//!    trend (S statistic, tie-corrected variance, continuity-corrected normal
-//!    score), with the **Benjamini–Hochberg** correction across every
-//!    callsite tested (those with live bytes somewhere in the window), rejects
-//!    "no trend" at a **false discovery rate of 1 %**. Confidence is
-//!    1 − the adjusted p-value.
-//! 2. **Beyond sampling noise.** The growth of the Theil–Sen fit over the
-//!    window (slope × duration) exceeds 3 standard deviations of the
-//!    difference of its two ends. Under Poisson sampling with mean R bytes a
-//!    live-bytes estimate L has variance at most L·R (a sampled block of size
-//!    s weighs s/p with p = 1 − e^(−s/R), so its variance s²(1−p)/p ≤ s·R);
-//!    the bound is taken at the fitted first and last levels, and their sum
-//!    bounds the variance of the difference (estimates that share sampled
-//!    blocks are positively correlated, so it is conservative for real
-//!    leaks). Under [`Sampling::Every`] the variance is 0 and any growth
-//!    passes.
-//! 3. **Not saturated.** The tail of the window (its last third, at least 3
-//!    snapshots) still grows: (a) its Theil–Sen slope is positive and at
-//!    least 25 % of the whole window's, and (b) its median level has risen
-//!    above the end of the head (the Theil–Sen fit of the snapshots before
-//!    the tail, at the last of them) by at least half of what that fit
-//!    predicts up to the tail's median time. (a) catches a plateau in clean
-//!    data; (b), halfway between "still growing as before" and "stopped",
-//!    catches a plateau whose estimate wanders: a cache that keeps replacing
-//!    entries at a constant size is re-sampled as it goes, and its estimate
-//!    drifts by ±√(L·R) over tens of snapshots, enough to fake a rising tail
-//!    slope. A cache that filled up and stopped, or a callsite that appeared
-//!    once and stayed, fails this.
-//!
-//! Growth rates are Theil–Sen slopes (the median of the pairwise slopes,
-//! robust to outliers) in bytes per hour; the heap's rate is the Theil–Sen
-//! slope of the heap's live bytes over the whole ring.
-//!
-//! **Severity** compares the growth with the heap: **critical** when the
-//! callsite would add the whole current heap (the latest heap live bytes, or
-//! the callsite's own live bytes if larger) within 24 hours, **high** within
-//! 7 days, **medium** within 30 days, **low** beyond.
-//!
-//! # Limits
-//!
-//! * Mann–Kendall assumes independent snapshots. Live-bytes estimates of a
-//!   steady callsite whose blocks live across several snapshots are
-//!   positively correlated, which makes the test too eager; the noise and
-//!   saturation rules, not the p-value, keep such callsites out, so treat
-//!   confidence as a ranking more than as a probability.
-//! * With one callsite, at least 6 snapshots are needed for a p-value under
-//!   1 % (5 give 0.014), more when many callsites are tested. The default
-//!   window is 64 snapshots, about an hour at the default interval.
-//! * Growth within the sampling noise over the window is not reported, and
-//!   as the window has a fixed length while the noise grows with the level
-//!   (√(L·R)), a slow leak in a big callsite can stay hidden: a smaller R or
-//!   a longer interval helps. In a simulation of 1 kB blocks sampled at the
-//!   default 512 KiB, a leak from 1 MB was found in ~75 % of hour-long
-//!   windows at 10 MB/h and ~90 % at 30 MB/h (a sampled leak is a sparse
-//!   staircase whose last third is sometimes flat), while a 50 MB cache
-//!   replacing 10 % of its entries a minute was flagged in ~3 % of windows
-//!   after a 24-minute plateau and under 1 % after 44 minutes.
-//! * A plateau is recognized once it covers roughly the last sixth to
-//!   quarter of the window in clean data, later under noise. A callsite
-//!   freed in bulk now and then (a sawtooth) is judged on the window's net
-//!   trend.
-//! * Times are taken as given; a time earlier than the previous snapshot's is
-//!   raised to it. Snapshots at equal times count for the trend test but
-//!   give no slope.
+//! Leak detection: which callsites' live bytes keep growing. The method,
+//! its rules and its limits are documented on [`LeakDetector`].
 
 use std::collections::{HashMap, VecDeque};
 
@@ -130,9 +49,91 @@ struct Series {
 
 /// Finds callsites whose live bytes grow steadily, from periodic snapshots.
 ///
-/// See the [module documentation](self) for the method. Memory is bounded by
-/// the ring: at most `capacity` snapshots, and one series of `capacity`
-/// numbers per callsite with live bytes somewhere in the ring.
+/// A [`LeakDetector`] is fed snapshots of live bytes per callsite — by a
+/// background observer, every 60 s by default — and keeps the last
+/// `capacity` of them in a ring ([`DEFAULT_LEAK_SNAPSHOTS`] by default). It
+/// never reads the clock: [`LeakDetector::observe`] takes the time, so tests
+/// drive it without waiting. [`LeakDetector::analyze`] returns a
+/// [`LeakReport`].
+///
+/// # Method
+///
+/// Callsites are matched across snapshots by their frames and job path. A
+/// callsite missing from a snapshot has 0 live bytes there (all freed, or not
+/// allocated yet), and a callsite is forgotten once it has 0 live bytes in
+/// every snapshot of the ring, so memory is bounded by the ring.
+///
+/// A callsite is a *suspect* when all of these hold over the window (the
+/// snapshots since the last one taken with [`Sampling::Off`]; at least 4):
+///
+/// 1. **Monotonic trend.** The one-sided Mann–Kendall test for an increasing
+///    trend (S statistic, tie-corrected variance, continuity-corrected normal
+///    score), with the **Benjamini–Hochberg** correction across every
+///    callsite tested (those with live bytes somewhere in the window), rejects
+///    "no trend" at a **false discovery rate of 1 %**. Confidence is
+///    1 − the adjusted p-value.
+/// 2. **Beyond sampling noise.** The growth of the Theil–Sen fit over the
+///    window (slope × duration) exceeds 3 standard deviations of the
+///    difference of its two ends. Under Poisson sampling with mean R bytes a
+///    live-bytes estimate L has variance at most L·R (a sampled block of size
+///    s weighs s/p with p = 1 − e^(−s/R), so its variance s²(1−p)/p ≤ s·R);
+///    the bound is taken at the fitted first and last levels, and their sum
+///    bounds the variance of the difference (estimates that share sampled
+///    blocks are positively correlated, so it is conservative for real
+///    leaks). Under [`Sampling::Every`] the variance is 0 and any growth
+///    passes.
+/// 3. **Not saturated.** The tail of the window (its last third, at least 3
+///    snapshots) still grows: (a) its Theil–Sen slope is positive and at
+///    least 25 % of the whole window's, and (b) its median level has risen
+///    above the end of the head (the Theil–Sen fit of the snapshots before
+///    the tail, at the last of them) by at least half of what that fit
+///    predicts up to the tail's median time. (a) catches a plateau in clean
+///    data; (b), halfway between "still growing as before" and "stopped",
+///    catches a plateau whose estimate wanders: a cache that keeps replacing
+///    entries at a constant size is re-sampled as it goes, and its estimate
+///    drifts by ±√(L·R) over tens of snapshots, enough to fake a rising tail
+///    slope. A cache that filled up and stopped, or a callsite that appeared
+///    once and stayed, fails this.
+///
+/// Growth rates are Theil–Sen slopes (the median of the pairwise slopes,
+/// robust to outliers) in bytes per hour; the heap's rate is the Theil–Sen
+/// slope of the heap's live bytes over the whole ring.
+///
+/// **Severity** compares the growth with the heap: **critical** when the
+/// callsite would add the whole current heap (the latest heap live bytes, or
+/// the callsite's own live bytes if larger) within 24 hours, **high** within
+/// 7 days, **medium** within 30 days, **low** beyond.
+///
+/// # Limits
+///
+/// * Mann–Kendall assumes independent snapshots. Live-bytes estimates of a
+///   steady callsite whose blocks live across several snapshots are
+///   positively correlated, which makes the test too eager; the noise and
+///   saturation rules, not the p-value, keep such callsites out, so treat
+///   confidence as a ranking more than as a probability.
+/// * With one callsite, at least 6 snapshots are needed for a p-value under
+///   1 % (5 give 0.014), more when many callsites are tested. The default
+///   window is 64 snapshots, about an hour at the default interval.
+/// * Growth within the sampling noise over the window is not reported, and
+///   as the window has a fixed length while the noise grows with the level
+///   (√(L·R)), a slow leak in a big callsite can stay hidden: a smaller R or
+///   a longer interval helps. In a simulation of 1 kB blocks sampled at the
+///   default 512 KiB, a leak from 1 MB was found in ~75 % of hour-long
+///   windows at 10 MB/h and ~90 % at 30 MB/h (a sampled leak is a sparse
+///   staircase whose last third is sometimes flat), while a 50 MB cache
+///   replacing 10 % of its entries a minute was flagged in ~3 % of windows
+///   after a 24-minute plateau and under 1 % after 44 minutes.
+/// * A plateau is recognized once it covers roughly the last sixth to
+///   quarter of the window in clean data, later under noise. A callsite
+///   freed in bulk now and then (a sawtooth) is judged on the window's net
+///   trend.
+/// * Times are taken as given; a time earlier than the previous snapshot's is
+///   raised to it. Snapshots at equal times count for the trend test but
+///   give no slope.
+///
+/// Memory is bounded by the ring: at most `capacity` snapshots, and one
+/// series of `capacity` numbers per callsite with live bytes somewhere in
+/// the ring.
 #[derive(Clone, Debug)]
 pub struct LeakDetector {
     capacity: usize,
@@ -337,8 +338,8 @@ impl LeakDetector {
         self.ring.len()
     }
 
-    /// Tests every callsite and the heap over the ring; see the
-    /// [module documentation](self). Never fails: with fewer than 4 usable
+    /// Tests every callsite and the heap over the ring, by the rules of
+    /// [`LeakDetector`]. Never fails: with fewer than 4 usable
     /// snapshots there are simply no suspects, and every number is finite.
     pub fn analyze(&self) -> LeakReport {
         let oldest = self.ring.front().map_or(0, |s| s.at_unix_ms);

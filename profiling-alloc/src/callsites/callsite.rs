@@ -133,9 +133,11 @@ pub const LIFETIME_CLASS_BOUNDS_NS: [u64; 8] = [
 ];
 
 /// The number of lifetime classes (the bounds, and one above them).
+#[cfg(feature = "callsites")]
 pub(crate) const LIFETIME_CLASSES: usize = LIFETIME_CLASS_BOUNDS_NS.len() + 1;
 
 /// The lifetime class of `nanos`.
+#[cfg(feature = "callsites")]
 pub(crate) fn lifetime_class(nanos: u64) -> usize {
     LIFETIME_CLASS_BOUNDS_NS
         .iter()

@@ -4,6 +4,8 @@
 //! - [`scope`]: `Report::capture_of`, the report of one closure.
 //! - [`summary`]: the text summary (`Display`).
 //! - [`flame_kind`], [`folded`], [`svg`]: folded stacks and inferno SVGs.
+//! - [`metrics`]: the numbers as metric families: Prometheus text, and the
+//!   `metrics` facade (feature `metrics`, `metrics_facade`).
 //! - [`pprof`]: gzipped `profile.proto` profiles (feature `pprof`).
 //! - [`files`]: where files go ([`output_dir`]).
 //! - [`testing`]: one call from a test to a file.
@@ -17,6 +19,9 @@ mod error;
 mod files;
 mod flame_kind;
 mod folded;
+pub(crate) mod metrics;
+#[cfg(feature = "metrics")]
+mod metrics_facade;
 #[cfg(feature = "pprof")]
 mod pprof;
 mod report;
@@ -29,6 +34,9 @@ pub mod testing;
 pub use error::Error;
 pub use files::{output_dir, OUTPUT_DIR_VAR};
 pub use flame_kind::FlameKind;
+pub use metrics::prometheus_metrics;
+#[cfg(feature = "metrics")]
+pub use metrics_facade::{publish_metrics, publish_metrics_every};
 #[cfg(feature = "pprof")]
 pub use pprof::PprofKind;
 pub use report::{BuildInfo, ProgramInfo, Report, Settings, LABELS_VAR};

@@ -208,7 +208,7 @@ fn parse_head(bytes: &[u8]) -> Result<Head, ReadError> {
 }
 
 /// Splits a request target into its decoded path and query pairs.
-fn split_target(target: &str) -> Result<(String, Vec<(String, String)>), ReadError> {
+pub(super) fn split_target(target: &str) -> Result<(String, Vec<(String, String)>), ReadError> {
     if !target.starts_with('/') {
         return Err(ReadError::Malformed(format!(
             "the request target {target:?} is not a path"
@@ -332,6 +332,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",

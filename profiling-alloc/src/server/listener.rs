@@ -72,8 +72,7 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<TcpStream>>) {
         let next = lock(receiver).recv();
         let Ok(mut stream) = next else { return };
         let ((), delta) = crate::measure(|| serve(shared, &mut stream));
-        shared.own_bytes.fetch_add(delta.total_bytes, Relaxed);
-        shared.own_blocks.fetch_add(delta.total_blocks, Relaxed);
+        shared.count_own(delta.total_bytes, delta.total_blocks);
     }
 }
 

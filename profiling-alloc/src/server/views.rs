@@ -10,6 +10,7 @@ use super::{lock, process, Shared};
 use crate::units::bytes;
 
 /// How many callsites `/allocations` lists in each order.
+#[cfg(feature = "callsites")]
 const TOP_CALLSITES: usize = 20;
 
 /// `GET /memory`.

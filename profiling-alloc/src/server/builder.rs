@@ -1,0 +1,250 @@
+//! [`ServerBuilder`]: the endpoint's settings, their checks, and the
+//! environment variables.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::shared::{spawn_leak_observer, Shared};
+use super::{listener, RateLimits, Server, ServerHandle, ADDR_VAR, DEFAULT_ADDR, TOKEN_VAR};
+use crate::Error;
+
+/// The settings of an endpoint; [`start`](ServerBuilder::start) serves it.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `.start()`"]
+pub struct ServerBuilder {
+    pub(super) addr: SocketAddr,
+    pub(super) token: Option<String>,
+    pub(super) rate_limits: RateLimits,
+    pub(super) leak_interval: Duration,
+    pub(super) leak_snapshots: usize,
+    pub(super) memory_limits: Option<(u64, u64)>,
+    pub(super) workers: usize,
+    pub(super) max_queued_connections: usize,
+    pub(super) request_timeout: Duration,
+    pub(super) write_timeout: Duration,
+    pub(super) max_snapshots: usize,
+    pub(super) snapshot_dir: Option<PathBuf>,
+    pub(super) job_limits: Option<crate::ResourceLimits>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            addr: DEFAULT_ADDR,
+            token: None,
+            rate_limits: RateLimits::default(),
+            leak_interval: Duration::from_secs(60),
+            leak_snapshots: crate::analysis::DEFAULT_LEAK_SNAPSHOTS,
+            memory_limits: None,
+            workers: 4,
+            max_queued_connections: 64,
+            request_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            max_snapshots: 10,
+            snapshot_dir: None,
+            job_limits: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on (port 0 picks a free port; see
+    /// [`ServerHandle::addr`]). A non-loopback address needs a
+    /// [`token`](Self::token).
+    pub fn addr(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The token every route but `/` requires.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Requests per minute for each class of route.
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// How often the leak observer records live bytes per callsite.
+    pub fn leak_interval(mut self, interval: Duration) -> Self {
+        self.leak_interval = interval;
+        self
+    }
+
+    /// How many observations the leak analysis looks back over (the ring's
+    /// size; at least 3).
+    pub fn leak_snapshots(mut self, count: usize) -> Self {
+        self.leak_snapshots = count;
+        self
+    }
+
+    /// Resident-set sizes, in bytes, from which `/memory` reports `warning`
+    /// and `critical`.
+    pub fn memory_limits(mut self, warning_bytes: u64, critical_bytes: u64) -> Self {
+        self.memory_limits = Some((warning_bytes, critical_bytes));
+        self
+    }
+
+    /// Worker threads answering requests (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Connections that may wait for a worker; more are answered 503.
+    pub fn max_queued_connections(mut self, count: usize) -> Self {
+        self.max_queued_connections = count;
+        self
+    }
+
+    /// Time a client has, from connecting, to send its whole request.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Time writing an answer may block.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How many `POST /snapshot` reports are kept; older ones are deleted.
+    pub fn max_snapshots(mut self, count: usize) -> Self {
+        self.max_snapshots = count;
+        self
+    }
+
+    /// Where snapshots are written (default `snapshots/` in
+    /// [`output_dir`](crate::output_dir)).
+    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// Limits (a serverless platform's, or your own) the jobs are held
+    /// against: a job whose p95 duration or peak memory per call comes
+    /// within 10% of one is a finding in `/allocations`, `/report.json` and
+    /// the page.
+    pub fn job_limits(mut self, limits: crate::ResourceLimits) -> Self {
+        self.job_limits = Some(limits);
+        self
+    }
+
+    /// Checks the settings, listens, and starts the endpoint's threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InsecureAddress`] for a non-loopback address without a
+    /// token, [`Error::InvalidSetting`] for an empty token, zero workers, a
+    /// zero interval or timeout or a warning limit above the critical one,
+    /// [`Error::Bind`] when the address cannot be listened on.
+    pub fn start(self) -> Result<ServerHandle, Error> {
+        self.check()?;
+        let listener = TcpListener::bind(self.addr).map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let shared = Arc::new(Shared::new(self));
+        let mut threads = listener::spawn(listener, Arc::clone(&shared))
+            .map_err(|source| Error::Bind { addr, source })?;
+        threads.push(
+            spawn_leak_observer(Arc::clone(&shared))
+                .map_err(|source| Error::Bind { addr, source })?,
+        );
+        Ok(ServerHandle {
+            addr,
+            shared,
+            threads,
+        })
+    }
+
+    /// The settings and the address: a non-loopback address needs a token.
+    fn check(&self) -> Result<(), Error> {
+        self.check_settings()?;
+        if self.token.is_none() && !self.addr.ip().is_loopback() {
+            return Err(Error::InsecureAddress { addr: self.addr });
+        }
+        Ok(())
+    }
+
+    /// Every setting but the address.
+    pub(super) fn check_settings(&self) -> Result<(), Error> {
+        let invalid = |setting, value: String, reason: &str| Error::InvalidSetting {
+            setting,
+            value,
+            reason: reason.to_string(),
+        };
+        if self.token.as_deref() == Some("") {
+            return Err(invalid("token", String::new(), "a token cannot be empty"));
+        }
+        if self.workers == 0 {
+            return Err(invalid(
+                "workers",
+                "0".into(),
+                "at least one worker is needed",
+            ));
+        }
+        for (setting, value) in [
+            ("leak_interval", self.leak_interval),
+            ("request_timeout", self.request_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(
+                    setting,
+                    format!("{value:?}"),
+                    "must be more than zero",
+                ));
+            }
+        }
+        if let Some((warning, critical)) = self.memory_limits {
+            if warning > critical {
+                return Err(invalid(
+                    "memory_limits",
+                    format!("{warning}, {critical}"),
+                    "the warning limit is above the critical one",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ServerBuilder {
+    /// A builder with the address and token from the environment
+    /// ([`ADDR_VAR`], [`TOKEN_VAR`]; unset or empty leaves the default) and
+    /// the rest at the defaults, to adjust before [`start`](Self::start).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] naming the variable when the address does
+    /// not parse as `ip:port`.
+    pub fn from_env() -> Result<ServerBuilder, Error> {
+        let mut builder = Server::builder();
+        if let Some(value) = std::env::var_os(ADDR_VAR).filter(|v| !v.is_empty()) {
+            let text = value.to_string_lossy().into_owned();
+            let addr = text
+                .parse::<SocketAddr>()
+                .map_err(|e| Error::InvalidSetting {
+                    setting: ADDR_VAR,
+                    value: text.clone(),
+                    reason: format!("{e} (expected ip:port, e.g. 127.0.0.1:6464)"),
+                })?;
+            builder = builder.addr(addr);
+        }
+        if let Some(token) = std::env::var_os(TOKEN_VAR).filter(|v| !v.is_empty()) {
+            builder = builder.token(token.to_string_lossy().into_owned());
+        }
+        Ok(builder)
+    }
+}

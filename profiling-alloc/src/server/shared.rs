@@ -1,0 +1,157 @@
+//! What the endpoint's threads share: settings, the token, the rate
+//! limiter, the leak detector and its observer thread, snapshots, counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "axum")]
+use std::sync::Weak;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::builder::ServerBuilder;
+use super::{auth, process, rate_limit, snapshots};
+use crate::analysis::{LeakDetector, LeakReport};
+
+/// What the endpoint's threads share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) settings: ServerBuilder,
+    pub(super) token: Option<auth::Token>,
+    pub(super) limiter: rate_limit::RateLimiter,
+    pub(super) leaks: Mutex<LeakDetector>,
+    pub(super) last_leak_report: Mutex<Option<LeakReport>>,
+    pub(super) snapshots: Mutex<snapshots::SnapshotStore>,
+    pub(super) cpu_baseline: Mutex<(Instant, Option<process::CpuTimes>)>,
+    pub(super) stopping: AtomicBool,
+    /// Paired with `wake`: waits that end early when the endpoint stops.
+    pub(super) sleep: Mutex<()>,
+    pub(super) wake: Condvar,
+    pub(super) requests: AtomicU64,
+    pub(super) own_bytes: AtomicU64,
+    pub(super) own_blocks: AtomicU64,
+    pub(super) handler_panics: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn new(settings: ServerBuilder) -> Shared {
+        let snapshot_dir = settings
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| crate::output_dir().join("snapshots"));
+        Shared {
+            token: settings.token.as_deref().map(auth::Token::new),
+            limiter: rate_limit::RateLimiter::new(settings.rate_limits, Instant::now()),
+            leaks: Mutex::new(LeakDetector::new(settings.leak_snapshots)),
+            last_leak_report: Mutex::new(None),
+            snapshots: Mutex::new(snapshots::SnapshotStore::new(
+                snapshot_dir,
+                settings.max_snapshots,
+            )),
+            cpu_baseline: Mutex::new((Instant::now(), process::cpu_times())),
+            stopping: AtomicBool::new(false),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            requests: AtomicU64::new(0),
+            own_bytes: AtomicU64::new(0),
+            own_blocks: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
+            settings,
+        }
+    }
+
+    /// A report now, with the job limits' findings when limits were set.
+    pub(super) fn report(&self) -> crate::Report {
+        let report = crate::Report::capture();
+        match &self.settings.job_limits {
+            Some(limits) => report.with_limits(limits),
+            None => report,
+        }
+    }
+
+    /// Adds what the endpoint allocated answering one request.
+    pub(super) fn count_own(&self, bytes: u64, blocks: u64) {
+        self.own_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.own_blocks.fetch_add(blocks, Ordering::Relaxed);
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Waits `duration`, or less if the endpoint stops: whether it stopped.
+    pub(super) fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut guard = lock(&self.sleep);
+        while !self.stopping() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = match self.wake.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+/// Locks `mutex`, also after a panic elsewhere poisoned it (the data are
+/// counters and caches, whole at every step).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The thread that feeds the leak detector: one observation at start, then
+/// one per interval, until the endpoint stops.
+pub(super) fn spawn_leak_observer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("profiling-alloc-leaks".into())
+        .spawn(move || {
+            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+            loop {
+                observe_leaks(&shared);
+                if shared.sleep(shared.settings.leak_interval) {
+                    return;
+                }
+            }
+        })
+}
+
+/// The leak observer of a [`router`](super::router): it holds the state
+/// only weakly, and ends at its next wake once every router built on it is
+/// dropped.
+#[cfg(feature = "axum")]
+pub(super) fn spawn_detached_leak_observer(shared: Weak<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("profiling-alloc-leaks".into())
+        .spawn(move || {
+            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+            while let Some(shared) = shared.upgrade() {
+                observe_leaks(&shared);
+                let interval = shared.settings.leak_interval;
+                drop(shared);
+                std::thread::sleep(interval);
+            }
+        })
+        .map(drop)
+}
+
+/// One observation of live bytes per callsite, and the analysis after it.
+fn observe_leaks(shared: &Shared) {
+    let heap = crate::heap_stats();
+    #[cfg(feature = "callsites")]
+    let callsites = crate::live_callsites();
+    #[cfg(not(feature = "callsites"))]
+    let callsites = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut detector = lock(&shared.leaks);
+    detector.observe(now, heap.live_bytes, crate::sampling(), &callsites);
+    let report = detector.analyze();
+    drop(detector);
+    *lock(&shared.last_leak_report) = Some(report);
+}
