@@ -167,7 +167,7 @@ fn findings(html: &mut String, shared: &Shared, sites: &[crate::Callsite]) {
         let evidence: Vec<String> = finding
             .evidence
             .iter()
-            .map(|e| format!("{} = {}", e.name, e.value))
+            .map(|e| format!("{} = {}", e.name, number(e.value)))
             .collect();
         let _ = write!(
             html,
@@ -209,6 +209,16 @@ fn jobs(html: &mut String) {
     html.push_str("</table>");
 }
 
+/// A number for people: a share with three decimals, a count whole and
+/// grouped.
+fn number(value: f64) -> String {
+    if value.abs() < 10.0 && value.fract() != 0.0 {
+        format!("{value:.3}")
+    } else {
+        grouped(whole(value))
+    }
+}
+
 /// Text made safe inside HTML elements and attributes.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -228,6 +238,13 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evidence_reads_as_shares_and_counts() {
+        assert_eq!(number(0.821_000_6), "0.821");
+        assert_eq!(number(68_965.886), "68,966");
+        assert_eq!(number(3.0), "3");
+    }
 
     #[test]
     fn rust_generics_are_escaped() {
