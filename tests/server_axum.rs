@@ -19,9 +19,20 @@ fn work() -> Vec<u8> {
     vec![1; 1000]
 }
 
-/// Serves `app` on a free loopback port from a runtime of its own thread,
-/// telling handlers each request's peer (`ConnectInfo`) when `peers`.
-fn serve_with(app: axum::Router, peers: bool) -> SocketAddr {
+const TOKEN: &str = "router-token";
+
+/// `method path` with the token.
+fn authed(addr: SocketAddr, method: &str, path: &str) -> common::http::Answer {
+    request(
+        addr,
+        method,
+        path,
+        &[("Authorization", "Bearer router-token")],
+    )
+}
+
+/// Serves `app` on a free loopback port from a runtime of its own thread.
+fn serve(app: axum::Router) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -33,19 +44,10 @@ fn serve_with(app: axum::Router, peers: bool) -> SocketAddr {
             .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            if peers {
-                let app = app.into_make_service_with_connect_info::<SocketAddr>();
-                axum::serve(listener, app).await.unwrap();
-            } else {
-                axum::serve(listener, app).await.unwrap();
-            }
+            axum::serve(listener, app).await.unwrap();
         });
     });
     addr
-}
-
-fn serve(app: axum::Router) -> SocketAddr {
-    serve_with(app, true)
 }
 
 #[test]
@@ -56,57 +58,55 @@ fn the_router_serves_the_endpoints_routes_beside_the_services() {
             "/hello",
             axum::routing::get(|| async { "hello from the service" }),
         )
-        .merge(Server::builder().router().unwrap());
+        .merge(Server::builder().token(TOKEN).router().unwrap());
     let addr = serve(app);
     assert_eq!(get(addr, "/hello").text(), "hello from the service");
-    let metrics = get(addr, "/metrics");
+    let metrics = authed(addr, "GET", "/metrics");
     assert_eq!(metrics.status, 200);
     assert!(metrics
         .text()
         .contains("profiling_alloc_job_calls_total{job=\"server_axum::work\"} 1"));
-    let heap = get(addr, "/debug/pprof/heap");
+    let heap = authed(addr, "GET", "/debug/pprof/heap");
     assert_eq!(heap.status, 200);
     assert!(common::http::contains(&gunzip(&heap.body), "inuse_space"));
-    assert_eq!(get(addr, "/jobs").json()[0]["name"], "server_axum::work");
-    let missing = get(addr, "/nope");
-    assert_eq!(missing.status, 404);
-    assert_eq!(missing.json()["error"], "not_found");
-    assert_eq!(get(addr, "/debug/pprof/heap?seconds=abc").status, 400);
-    assert_eq!(request(addr, "DELETE", "/metrics", &[]).status, 405);
-}
-
-#[test]
-fn the_routers_token_is_checked() {
-    let app = Server::builder().token("router-token").router().unwrap();
-    let addr = serve(app);
-    assert_eq!(get(addr, "/metrics").status, 401);
-    let with = request(addr, "GET", "/metrics", &[("X-API-Key", "router-token")]);
-    assert_eq!(with.status, 200);
-    assert!(get(addr, "/").text().contains("This endpoint has a token"));
-}
-
-#[test]
-fn without_a_token_and_without_the_peer_every_request_is_refused() {
-    let addr = serve_with(Server::builder().router().unwrap(), false);
-    let refused = get(addr, "/metrics");
-    assert_eq!(refused.status, 403);
-    let message = refused.json()["message"].as_str().unwrap().to_string();
-    assert!(
-        message.contains("into_make_service_with_connect_info"),
-        "{message}"
-    );
-    // With a token, the peer does not matter.
-    let addr = serve_with(Server::builder().token("t0ken").router().unwrap(), false);
     assert_eq!(
-        request(addr, "GET", "/jobs", &[("X-API-Key", "t0ken")]).status,
-        200
+        authed(addr, "GET", "/jobs").json()[0]["name"],
+        "server_axum::work"
     );
+    assert_eq!(
+        authed(addr, "GET", "/debug/pprof/heap?seconds=abc").status,
+        400
+    );
+    assert_eq!(authed(addr, "DELETE", "/metrics").status, 405);
+    let taken = authed(addr, "POST", "/snapshot").json();
+    let id = taken["id"].as_str().unwrap();
+    assert_eq!(authed(addr, "GET", &format!("/snapshot/{id}")).status, 200);
+    // Paths that are not the endpoint's stay the app's: axum's own 404.
+    let missing = authed(addr, "GET", "/nope");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.is_empty(), "{}", missing.text());
+    assert_eq!(get(addr, "/metrics").status, 401);
 }
 
 #[test]
-fn bad_settings_are_refused() {
+fn an_app_with_a_fallback_of_its_own_keeps_it() {
+    let app = axum::Router::new()
+        .fallback(|| async { "the app's fallback" })
+        .merge(Server::builder().token(TOKEN).router().unwrap());
+    let addr = serve(app);
+    assert_eq!(get(addr, "/elsewhere").text(), "the app's fallback");
+    assert_eq!(authed(addr, "GET", "/memory").status, 200);
+}
+
+#[test]
+fn a_router_needs_a_token_and_good_settings() {
+    let Err(error) = Server::builder().router() else {
+        panic!("a router without a token was built");
+    };
+    assert!(error.to_string().contains("need a token"), "{error}");
     assert!(Server::builder().token("").router().is_err());
     assert!(Server::builder()
+        .token(TOKEN)
         .leak_interval(std::time::Duration::ZERO)
         .router()
         .is_err());

@@ -15,6 +15,10 @@ const DURATION_BOUNDS: [f64; 14] = [
     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0,
 ];
 
+/// The allocation size histogram has a bucket for each size class up to
+/// this one (blocks under 2 TiB).
+const SIZE_BUCKET_CLASSES: u32 = 40;
+
 /// What a family measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -189,18 +193,23 @@ fn heap() -> Vec<Family> {
         Kind::Histogram,
         "Sizes of allocated blocks, by power-of-two size class.",
     );
+    // The same buckets at every scrape (a bucket set that changed over time
+    // would break rate() and histogram_quantile() across the change): one
+    // per size class up to 2 TiB, empty or not; larger blocks only in +Inf.
     let mut cumulative = 0u64;
-    for class in &histogram.classes {
-        cumulative += class.total_blocks;
-        sizes.push(
-            "_bucket",
-            vec![("le", class.max_size.to_string())],
-            n(cumulative),
-        );
+    for class in 0..=SIZE_BUCKET_CLASSES {
+        let upper = (1u64 << (class + 1)) - 1;
+        cumulative += histogram
+            .classes
+            .iter()
+            .find(|c| c.max_size == upper)
+            .map_or(0, |c| c.total_blocks);
+        sizes.push("_bucket", vec![("le", upper.to_string())], n(cumulative));
     }
-    sizes.push("_bucket", vec![("le", "+Inf".into())], n(cumulative));
+    let count = histogram.total_blocks();
+    sizes.push("_bucket", vec![("le", "+Inf".into())], n(count));
     sizes.push("_sum", Vec::new(), n(histogram.total_bytes()));
-    sizes.push("_count", Vec::new(), n(cumulative));
+    sizes.push("_count", Vec::new(), n(count));
     out.push(sizes);
     out
 }
@@ -319,6 +328,8 @@ mod tests {
             .map(|s| s.value)
             .collect();
         assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+        // A fixed set: every class up to 2 TiB, and +Inf.
+        assert_eq!(buckets.len(), SIZE_BUCKET_CLASSES as usize + 2);
         let last = sizes
             .samples
             .iter()

@@ -3,7 +3,6 @@
 //! rate limits and answers as the endpoint's own server, with each request
 //! answered on tokio's blocking pool with sampling suspended.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -17,7 +16,7 @@ use super::shared::{spawn_detached_leak_observer, Shared};
 use crate::Error;
 
 /// The endpoint's routes as an axum `Router`, with the token from
-/// `$PROFILING_ALLOC_TOKEN` when set and every other setting at its
+/// `$PROFILING_ALLOC_TOKEN` (required) and every other setting at its
 /// default: `ServerBuilder::from_env()?.router()`. Merge it into your
 /// application's router at its root (`app.merge(router()?)`): the index
 /// page links to the routes by their absolute paths.
@@ -28,8 +27,6 @@ use crate::Error;
 ///     .route("/", axum::routing::get(|| async { "my service" }))
 ///     .merge(profiling_alloc::server::router()?);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// // The peer address lets the routes answer loopback clients without a token.
-/// let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 /// axum::serve(listener, app).await?;
 /// # Ok(()) }
 /// ```
@@ -45,33 +42,45 @@ impl ServerBuilder {
     /// The endpoint's routes as an axum `Router` with these settings (the
     /// address, workers, queue and timeouts are the service's own then, and
     /// unused), and a leak observer thread that ends once the router is
-    /// dropped. The service binds the address, so without a token the
-    /// router checks each request's peer instead: it answers loopback
-    /// clients only, and needs the app served with
-    /// `into_make_service_with_connect_info::<SocketAddr>()` to know them
-    /// (otherwise every request is refused, 403, saying so). The routes run
-    /// with sampling suspended; the reading of the request by the service's
-    /// own HTTP stack, on its runtime, is the service's and is sampled as
-    /// such. The routes
-    /// include `/` (the index page): merge the router where no route of
-    /// yours has the same path.
+    /// dropped. A token is required: the service chose its address and may
+    /// sit behind a proxy on the same host, so the router cannot tell who
+    /// reaches it. Only the endpoint's paths are routed (`/` among them:
+    /// merge where no route of yours has the same path); the app's other
+    /// paths and its fallback stay its own. The routes run with sampling
+    /// suspended; the reading of the request by the service's own HTTP
+    /// stack, on its runtime, is the service's and is sampled as such.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`] as for [`start`](Self::start) (an empty
-    /// token, a zero interval, warning above critical limits); the
-    /// operating system's error, as [`Error::Bind`] with the builder's
-    /// address, if the observer thread cannot be started.
+    /// [`Error::InvalidSetting`] without a token, and as for
+    /// [`start`](Self::start) (an empty token, a zero interval, warning
+    /// above critical limits); the operating system's error, as
+    /// [`Error::Bind`] with the builder's address, if the observer thread
+    /// cannot be started.
     pub fn router(self) -> Result<axum::Router, Error> {
         self.check_settings()?;
+        if self.token.is_none() {
+            return Err(Error::InvalidSetting {
+                setting: "token",
+                value: String::new(),
+                reason: "the profiling routes of an axum app need a token: the app chose its address and may sit behind a proxy, so loopback peers prove nothing (set PROFILING_ALLOC_TOKEN or .token(..))".into(),
+            });
+        }
         let addr = self.addr;
         let shared = Arc::new(Shared::new(self));
         spawn_detached_leak_observer(Arc::downgrade(&shared))
             .map_err(|source| Error::Bind { addr, source })?;
-        Ok(axum::Router::new().fallback(move |request: Request| {
+        let handler = move |request: Request| {
             let shared = Arc::clone(&shared);
             async move { answer(shared, request).await }
-        }))
+        };
+        // The endpoint's paths only: the rest of the app's paths (and its
+        // fallback) stay its own.
+        let mut router = axum::Router::new();
+        for path in routes::PATHS {
+            router = router.route(path, axum::routing::any(handler.clone()));
+        }
+        Ok(router.route("/snapshot/{id}", axum::routing::any(handler)))
     }
 }
 
@@ -79,9 +88,6 @@ impl ServerBuilder {
 /// for its seconds, not on a runtime worker).
 async fn answer(shared: Arc<Shared>, request: Request) -> AxumResponse {
     let head_only = request.method() == axum::http::Method::HEAD;
-    if let Err(refusal) = loopback_or_token(&shared, &request) {
-        return into_axum(refusal, head_only);
-    }
     let Some(ours) = convert(&request) else {
         return into_axum(
             Response::error(
@@ -109,33 +115,6 @@ async fn answer(shared: Arc<Shared>, request: Request) -> AxumResponse {
     into_axum(response, head_only)
 }
 
-/// Without a token, only loopback clients are answered: the service chose
-/// the address, so the router checks the peer of each request instead
-/// (axum's `ConnectInfo`, present when the service is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()`).
-fn loopback_or_token(shared: &Shared, request: &Request) -> Result<(), Response> {
-    if shared.token.is_some() {
-        return Ok(());
-    }
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    match peer {
-        Some(peer) if peer.ip().is_loopback() => Ok(()),
-        Some(peer) => Err(Response::error(
-            403,
-            "forbidden",
-            &format!("without a token the profiling routes answer loopback clients only, not {peer}; set a token"),
-        )),
-        None => Err(Response::error(
-            403,
-            "forbidden",
-            "without a token the profiling routes answer loopback clients only, and this request's peer is unknown: serve the app with into_make_service_with_connect_info::<SocketAddr>(), or set a token",
-        )),
-    }
-}
-
 /// axum's request as the endpoint's.
 fn convert(request: &Request) -> Option<super::http::Request> {
     let target = request
@@ -161,6 +140,7 @@ fn convert(request: &Request) -> Option<super::http::Request> {
 
 /// The endpoint's response as axum's.
 fn into_axum(response: Response, head_only: bool) -> AxumResponse {
+    let length = response.body.len();
     let body = if head_only {
         Body::empty()
     } else {
@@ -169,6 +149,7 @@ fn into_axum(response: Response, head_only: bool) -> AxumResponse {
     let mut builder = axum::http::Response::builder()
         .status(response.status)
         .header("content-type", response.content_type)
+        .header("content-length", length)
         .header("cache-control", "no-store");
     for (name, value) in &response.headers {
         builder = builder.header(*name, value.as_str());

@@ -77,7 +77,7 @@ impl ServerBuilder {
     }
 
     /// How many observations the leak analysis looks back over (the ring's
-    /// size; at least 3).
+    /// size; from 3 to 100,000).
     pub fn leak_snapshots(mut self, count: usize) -> Self {
         self.leak_snapshots = count;
         self
@@ -155,17 +155,18 @@ impl ServerBuilder {
             source,
         })?;
         let shared = Arc::new(Shared::new(self));
-        let mut threads = listener::spawn(listener, Arc::clone(&shared))
+        let threads = listener::spawn(listener, Arc::clone(&shared))
             .map_err(|source| Error::Bind { addr, source })?;
-        threads.push(
-            spawn_leak_observer(Arc::clone(&shared))
-                .map_err(|source| Error::Bind { addr, source })?,
-        );
-        Ok(ServerHandle {
+        let mut handle = ServerHandle {
             addr,
             shared,
             threads,
-        })
+        };
+        // Should the observer not start, dropping the handle stops the rest.
+        let observer = spawn_leak_observer(Arc::clone(&handle.shared))
+            .map_err(|source| Error::Bind { addr, source })?;
+        handle.threads.push(observer);
+        Ok(handle)
     }
 
     /// The settings and the address: a non-loopback address needs a token.
@@ -187,18 +188,37 @@ impl ServerBuilder {
         if self.token.as_deref() == Some("") {
             return Err(invalid("token", String::new(), "a token cannot be empty"));
         }
-        if self.workers == 0 {
-            return Err(invalid(
-                "workers",
-                "0".into(),
-                "at least one worker is needed",
-            ));
-        }
-        for (setting, value) in [
-            ("leak_interval", self.leak_interval),
-            ("request_timeout", self.request_timeout),
-            ("write_timeout", self.write_timeout),
+        for (setting, value, range) in [
+            ("workers", self.workers, 1..=256),
+            (
+                "max_queued_connections",
+                self.max_queued_connections,
+                0..=65_536,
+            ),
+            ("leak_snapshots", self.leak_snapshots, 3..=100_000),
+            ("max_snapshots", self.max_snapshots, 1..=100_000),
         ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    setting,
+                    value.to_string(),
+                    &format!("must be from {} to {}", range.start(), range.end()),
+                ));
+            }
+        }
+        let hour = Duration::from_secs(3600);
+        for (setting, value, most) in [
+            ("leak_interval", self.leak_interval, 24 * hour),
+            ("request_timeout", self.request_timeout, hour),
+            ("write_timeout", self.write_timeout, hour),
+        ] {
+            if value > most {
+                return Err(invalid(
+                    setting,
+                    format!("{value:?}"),
+                    &format!("must be at most {most:?}"),
+                ));
+            }
             if value.is_zero() {
                 return Err(invalid(
                     setting,

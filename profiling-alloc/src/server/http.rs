@@ -20,8 +20,6 @@ pub(super) struct HttpLimits {
     pub(super) max_body_bytes: usize,
     /// Time from accepting a connection to having its whole request.
     pub(super) request_timeout: Duration,
-    /// Time a response write may block.
-    pub(super) write_timeout: Duration,
 }
 
 /// One request, parsed.
@@ -79,12 +77,17 @@ enum Head {
     Complete(Request, usize, usize),
 }
 
-/// Reads one request from `stream`, within `limits`.
+/// Reads one request from `stream`, within `limits`, counting the request
+/// timeout from `accepted` (when the connection was accepted, so that time
+/// spent waiting for a worker counts too).
 pub(super) fn read_request(
     stream: &mut TcpStream,
+    accepted: Instant,
     limits: &HttpLimits,
 ) -> Result<Request, ReadError> {
-    let deadline = Instant::now() + limits.request_timeout;
+    let deadline = accepted
+        .checked_add(limits.request_timeout)
+        .unwrap_or_else(Instant::now);
     let mut buffer: Vec<u8> = Vec::with_capacity(1024);
     loop {
         if let Head::Complete(request, head_len, body_len) = parse_head(&buffer)? {
@@ -302,8 +305,15 @@ impl Response {
         self
     }
 
-    /// Writes the response (without its body for `HEAD`) and flushes.
-    pub(super) fn write_to(&self, stream: &mut TcpStream, head_only: bool) -> std::io::Result<()> {
+    /// Writes the response (without its body for `HEAD`) and flushes, all
+    /// of it within `timeout`: a client that reads a few bytes now and then
+    /// cannot hold the writer longer.
+    pub(super) fn write_to(
+        &self,
+        stream: &mut TcpStream,
+        head_only: bool,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
             self.status,
@@ -318,11 +328,56 @@ impl Response {
             head.push_str("\r\n");
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(Instant::now);
+        write_before(stream, head.as_bytes(), deadline)?;
         if !head_only {
-            stream.write_all(&self.body)?;
+            write_before(stream, &self.body, deadline)?;
         }
         stream.flush()
+    }
+}
+
+/// Writes `bytes` in chunks, each with the time left before `deadline`.
+fn write_before(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    for chunk in bytes.chunks(64 * 1024) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            stream.set_write_timeout(Some(left))?;
+            match stream.write(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Closes a connection after its answer without a reset: stops writing,
+/// then reads (and drops) what the client still sends, briefly, so that an
+/// unread request body does not make the kernel reset the connection before
+/// the client has read the answer.
+pub(super) fn close_gracefully(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut sink = [0u8; 4096];
+    let mut drained = 0usize;
+    while drained < 256 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
     }
 }
 

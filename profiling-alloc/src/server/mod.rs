@@ -35,7 +35,7 @@
 //!
 //! | route | answer | class |
 //! |---|---|---|
-//! | `GET /` | an HTML page: heap now, top callsites, jobs, links | free |
+//! | `GET /` | an HTML page: heap now, top callsites, jobs, findings, links | read (free, links only, without the token) |
 //! | `GET /metrics` | Prometheus text exposition, prefix `profiling_alloc_`, base units | read |
 //! | `GET /debug/pprof/heap` | gzipped pprof heap profile, default sample in-use space | read |
 //! | `GET /debug/pprof/allocs` | the same, default sample allocated space | read |
@@ -98,11 +98,10 @@ mod shared;
 mod snapshots;
 mod views;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 #[cfg(feature = "axum")]
 pub use self::axum::router;
@@ -163,8 +162,9 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting, lets requests in progress finish (a delta profile
-    /// stops waiting and answers), and joins the endpoint's threads.
+    /// Stops accepting (within a quarter of a second), closes connections
+    /// still queued, lets requests in progress finish (a delta profile stops
+    /// waiting and answers), and joins the endpoint's threads.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -173,17 +173,13 @@ impl ServerHandle {
         if self.threads.is_empty() {
             return;
         }
-        self.shared.stopping.store(true, Ordering::Release);
-        self.shared.wake.notify_all();
-        // Wake the accept loop with a connection of our own.
-        let mut wake_addr = self.addr;
-        if wake_addr.ip().is_unspecified() {
-            wake_addr.set_ip(match wake_addr {
-                SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-            });
+        {
+            // Under the sleepers' lock, so that none checks `stopping`
+            // before the store and waits after the notify.
+            let _sleepers = lock(&self.shared.sleep);
+            self.shared.stopping.store(true, Ordering::Release);
+            self.shared.wake.notify_all();
         }
-        let _ = TcpStream::connect_timeout(&wake_addr, Duration::from_secs(1));
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -199,6 +195,7 @@ impl Drop for ServerHandle {
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
+    use std::time::Duration;
 
     use super::*;
 
@@ -222,6 +219,23 @@ mod tests {
                 "leak_interval",
             ),
             (Server::builder().memory_limits(2, 1), "memory_limits"),
+            (
+                Server::builder().request_timeout(Duration::MAX),
+                "request_timeout",
+            ),
+            (
+                Server::builder().leak_interval(Duration::MAX),
+                "leak_interval",
+            ),
+            (
+                Server::builder().leak_snapshots(usize::MAX),
+                "leak_snapshots",
+            ),
+            (
+                Server::builder().max_queued_connections(usize::MAX),
+                "max_queued_connections",
+            ),
+            (Server::builder().workers(10_000), "workers"),
         ];
         for (builder, name) in cases {
             match builder.addr(([127, 0, 0, 1], 0)).start() {

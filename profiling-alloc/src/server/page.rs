@@ -34,15 +34,16 @@ const LINKS: [(&str, &str); 13] = [
 /// The page.
 pub(super) fn index(shared: &Shared, authorized: bool) -> Response {
     let mut html = String::from(HEAD);
-    let program = std::env::args().next().unwrap_or_default();
-    let _ = write!(html, "<h1>profiling-alloc: {}</h1>", escape(&program));
     if authorized {
+        let program = std::env::args().next().unwrap_or_default();
+        let _ = write!(html, "<h1>profiling-alloc: {}</h1>", escape(&program));
         heap(&mut html);
         status(&mut html, shared);
         let sites = callsites(&mut html);
         jobs(&mut html);
         findings(&mut html, shared, &sites);
     } else {
+        html.push_str("<h1>profiling-alloc</h1>");
         html.push_str("<p class=note>This endpoint has a token: send it as <code>Authorization: Bearer &lt;token&gt;</code> or <code>X-API-Key</code> to see the numbers here and to use the routes below.</p>");
     }
     html.push_str("<h2>Routes</h2><ul>");
@@ -53,9 +54,8 @@ pub(super) fn index(shared: &Shared, authorized: bool) -> Response {
     html.push_str("<li><code>POST /snapshot</code>: write a report to disk; <code>GET /snapshot/{id}</code> fetches it</li></ul>");
     let _ = write!(
         html,
-        "<p class=note>Leak observations every {} s. profiling-alloc {}.</p></body></html>",
+        "<p class=note>Leak observations every {} s.</p></body></html>",
         shared.settings.leak_interval.as_secs_f64(),
-        env!("CARGO_PKG_VERSION")
     );
     Response::new(200, "text/html; charset=utf-8", html.into_bytes())
 }

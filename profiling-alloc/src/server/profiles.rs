@@ -55,6 +55,14 @@ fn allocated_since(mut end: Report, start: &Report) -> Report {
             site.total_bytes_variance =
                 (site.total_bytes_variance - old.total_bytes_variance).max(0.0);
             site.samples = site.samples.saturating_sub(old.samples);
+            site.reallocated_blocks = (site.reallocated_blocks - old.reallocated_blocks).max(0.0);
+            for (now, before) in site.lifetimes.iter_mut().zip(&old.lifetimes) {
+                *now = (*now - before).max(0.0);
+            }
+            for (min, blocks) in &mut site.size_classes {
+                let before = old.size_classes.iter().find(|(m, _)| m == min);
+                *blocks = (*blocks - before.map_or(0.0, |(_, b)| *b)).max(0.0);
+            }
         }
     }
     end.callsites
@@ -65,6 +73,7 @@ fn allocated_since(mut end: Report, start: &Report) -> Report {
     heap.freed_blocks = heap.freed_blocks.saturating_sub(start.heap.freed_blocks);
     heap.freed_bytes = heap.freed_bytes.saturating_sub(start.heap.freed_bytes);
     heap.reallocs = heap.reallocs.saturating_sub(start.heap.reallocs);
+    end.dropped_samples = end.dropped_samples.saturating_sub(start.dropped_samples);
     end
 }
 

@@ -28,6 +28,26 @@ enum Route {
     GetSnapshot(String),
 }
 
+/// Every path with a route (and `/snapshot/{id}` under `/snapshot/`): what
+/// an axum router registers.
+pub(super) const PATHS: [&str; 15] = [
+    "/",
+    "/metrics",
+    "/debug/pprof/heap",
+    "/debug/pprof/allocs",
+    "/report.json",
+    "/flamegraph/allocated.svg",
+    "/flamegraph/blocks.svg",
+    "/flamegraph/live.svg",
+    "/flamegraph/jobs.svg",
+    "/jobs",
+    "/memory",
+    "/cpu",
+    "/allocations",
+    "/leaks",
+    "/snapshot",
+];
+
 /// A route, or why there is none.
 enum Lookup {
     Route(Route),
@@ -104,7 +124,13 @@ pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
         Ok(seconds) => seconds,
         Err(response) => return response,
     };
-    let class = class_of(&route, seconds.is_some());
+    // The index page is free for a client without the token (links only),
+    // and a cheap read otherwise: its numbers cost what `/allocations` does.
+    let class = match class_of(&route, seconds.is_some()) {
+        RouteClass::Free if authorized && shared.token.is_some() => RouteClass::Read,
+        RouteClass::Free if shared.token.is_none() => RouteClass::Read,
+        class => class,
+    };
     let _permit = match shared.limiter.admit(class, Instant::now()) {
         Ok(permit) => permit,
         Err(refusal) => {
@@ -234,6 +260,14 @@ mod tests {
         assert_eq!(shared.handler_panics.load(Relaxed), 1);
         let fine = guarded(&shared, || Response::error(404, "not_found", "x"));
         assert_eq!(fine.status, 404);
+    }
+
+    #[test]
+    fn every_listed_path_has_a_route() {
+        for path in PATHS {
+            let method = if path == "/snapshot" { "POST" } else { "GET" };
+            assert!(matches!(find(method, path), Lookup::Route(_)), "{path}");
+        }
     }
 
     #[test]

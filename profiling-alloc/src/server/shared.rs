@@ -68,6 +68,11 @@ impl Shared {
         }
     }
 
+    /// Counts a request read.
+    pub(super) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Adds what the endpoint allocated answering one request.
     pub(super) fn count_own(&self, bytes: u64, blocks: u64) {
         self.own_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -80,7 +85,12 @@ impl Shared {
 
     /// Waits `duration`, or less if the endpoint stops: whether it stopped.
     pub(super) fn sleep(&self, duration: Duration) -> bool {
-        let deadline = Instant::now() + duration;
+        // The settings are bounded (`check_settings`); a day stands in should
+        // the addition ever overflow.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(duration)
+            .unwrap_or(now + Duration::from_secs(86_400));
         let mut guard = lock(&self.sleep);
         while !self.stopping() {
             let left = deadline.saturating_duration_since(Instant::now());
