@@ -6,11 +6,17 @@
 use super::stack::Bounds;
 use super::Anchor;
 
+/// Below this, an address is not code (the first pages are never mapped).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+const MIN_CODE_ADDRESS: usize = 0x1_0000;
+
 /// Follows the saved frame pointers from this function's frame into `ips`,
 /// from the first caller of `anchor`'s function on; returns how many, and
 /// whether the stack was longer. `None` when the
 /// stack pointer is not inside the thread's own stack (a stack the program
-/// switched to: coroutines, `stacker` segments).
+/// switched to: coroutines, `stacker` segments), or when a "return address"
+/// cannot be one (below 64 KiB, or inside the stack): a frame pointer
+/// register used for something else.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[inline(never)]
 pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
@@ -40,6 +46,13 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<
         let (next, ret) = unsafe { (read_word(frame), read_word(ret_at)) };
         if ret == 0 {
             break;
+        }
+        // A return address points into code: never into the first pages
+        // nor into this thread's stack. Such a value means a frame pointer
+        // register that held something else (code built without frame
+        // pointers): the walk is wrong, and the caller falls back.
+        if ret < MIN_CODE_ADDRESS || (low..top).contains(&ret) {
+            return None;
         }
         // The callee's stack pointer at the call: just above the return
         // address it pushed.
