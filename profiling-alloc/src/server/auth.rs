@@ -22,10 +22,12 @@ impl Token {
 
     /// Whether `request` presents the token.
     pub(super) fn admits(&self, request: &Request) -> bool {
+        // The scheme's name is case-insensitive (RFC 9110, 11.1).
         let bearer = request
             .header("authorization")
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         let api_key = request.header("x-api-key");
         // Both are checked, always, so which one was sent does not show in
         // the time taken either.
@@ -73,6 +75,7 @@ mod tests {
         let token = Token::new("s3cret");
         assert!(token.admits(&request(&[("authorization", "Bearer s3cret")])));
         assert!(token.admits(&request(&[("x-api-key", "s3cret")])));
+        assert!(token.admits(&request(&[("authorization", "bearer s3cret")])));
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn status(html: &mut String, shared: &Shared) {
         Some(report) => {
             let _ = write!(
                 html,
-                " No leak suspects over {} observations.</p>",
+                " No leak suspects over {} observation(s) (a suspect needs at least 4).</p>",
                 report.snapshots
             );
         }

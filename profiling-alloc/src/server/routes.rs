@@ -30,6 +30,7 @@ enum Route {
 
 /// Every path with a route (and `/snapshot/{id}` under `/snapshot/`): what
 /// an axum router registers.
+#[cfg(any(feature = "axum", test))]
 pub(super) const PATHS: [&str; 15] = [
     "/",
     "/metrics",
