@@ -182,6 +182,14 @@ pub(crate) fn monotonic_nanos() -> u64 {
     0
 }
 
+/// Milliseconds since the Unix epoch now, by the system clock (0 if the
+/// clock reads before 1970).
+pub(crate) fn unix_millis_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

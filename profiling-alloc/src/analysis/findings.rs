@@ -95,18 +95,12 @@ fn callsite_findings(site: &Callsite) -> Vec<Finding> {
         .frames
         .first()
         .map_or_else(|| "???".to_string(), ToString::to_string);
-    let finding = |kind, message: String, evidence: Vec<(&str, f64)>| Finding {
+    let finding = |kind, message: String, numbers: &[(&str, f64)]| Finding {
         kind,
         frames: site.frames.clone(),
         job: site.job_path.last().cloned(),
         message,
-        evidence: evidence
-            .into_iter()
-            .map(|(name, value)| Evidence {
-                name: name.to_string(),
-                value,
-            })
-            .collect(),
+        evidence: evidence(numbers),
     };
     if let Some(share) = site.temporary_share() {
         if freed * share >= MIN_BLOCKS && share >= MIN_SHARE {
@@ -118,7 +112,7 @@ fn callsite_findings(site: &Callsite) -> Vec<Finding> {
             found.push(finding(
                 FindingKind::TemporaryBlocks,
                 message,
-                vec![
+                &[
                     ("freed_blocks", freed),
                     ("temporary_share", share),
                     ("total_bytes", site.total_bytes),
@@ -136,7 +130,7 @@ fn callsite_findings(site: &Callsite) -> Vec<Finding> {
             found.push(finding(
                 FindingKind::ReallocGrowth,
                 message,
-                vec![
+                &[
                     ("reallocated_blocks", site.reallocated_blocks),
                     ("reallocated_share", share),
                     ("freed_blocks", freed),
@@ -204,6 +198,7 @@ fn job_findings(job: &JobStats, limits: &ResourceLimits) -> Vec<Finding> {
     found
 }
 
+/// Evidence from `(name, value)` pairs.
 fn evidence(pairs: &[(&str, f64)]) -> Vec<Evidence> {
     pairs
         .iter()

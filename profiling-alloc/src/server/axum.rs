@@ -12,7 +12,7 @@ use axum::response::Response as AxumResponse;
 use super::builder::ServerBuilder;
 use super::http::{split_target, Response};
 use super::routes;
-use super::shared::{spawn_detached_leak_observer, Shared};
+use super::shared::{spawn_leak_observer, Shared};
 use crate::Error;
 
 /// The endpoint's routes as an axum `Router`, with the token from
@@ -68,7 +68,8 @@ impl ServerBuilder {
         }
         let addr = self.addr;
         let shared = Arc::new(Shared::new(self));
-        spawn_detached_leak_observer(Arc::downgrade(&shared))
+        spawn_leak_observer(Arc::downgrade(&shared))
+            .map(drop)
             .map_err(|source| Error::Bind { addr, source })?;
         let handler = move |request: Request| {
             let shared = Arc::clone(&shared);

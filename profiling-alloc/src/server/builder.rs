@@ -163,7 +163,7 @@ impl ServerBuilder {
             threads,
         };
         // Should the observer not start, dropping the handle stops the rest.
-        let observer = spawn_leak_observer(Arc::clone(&handle.shared))
+        let observer = spawn_leak_observer(Arc::downgrade(&handle.shared))
             .map_err(|source| Error::Bind { addr, source })?;
         handle.threads.push(observer);
         Ok(handle)

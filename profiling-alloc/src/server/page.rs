@@ -123,10 +123,7 @@ fn status(html: &mut String, shared: &Shared) {
 /// The top callsites by bytes allocated; returns them all.
 fn callsites(html: &mut String) -> Vec<crate::Callsite> {
     html.push_str("<h2>Top callsites</h2>");
-    #[cfg(feature = "callsites")]
-    let sites = crate::callsites();
-    #[cfg(not(feature = "callsites"))]
-    let sites: Vec<crate::Callsite> = Vec::new();
+    let sites = super::shared::sampled_callsites();
     if sites.is_empty() {
         html.push_str(
             "<p class=note>No callsites: sampling is off or nothing was sampled yet.</p>",
@@ -157,8 +154,7 @@ fn callsites(html: &mut String) -> Vec<crate::Callsite> {
 
 /// The findings, with their evidence.
 fn findings(html: &mut String, shared: &Shared, sites: &[crate::Callsite]) {
-    let jobs = crate::job_stats();
-    let found = crate::findings(sites, &jobs, shared.settings.job_limits.as_ref());
+    let found = shared.findings(sites);
     if found.is_empty() {
         return;
     }

@@ -2,9 +2,7 @@
 //! limiter, the leak detector and its observer thread, snapshots, counters.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[cfg(feature = "axum")]
-use std::sync::Weak;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -68,6 +66,16 @@ impl Shared {
         }
     }
 
+    /// The findings about `sites` and the jobs, with the job limits when
+    /// they were set.
+    pub(super) fn findings(&self, sites: &[crate::Callsite]) -> Vec<crate::Finding> {
+        crate::findings(
+            sites,
+            &crate::job_stats(),
+            self.settings.job_limits.as_ref(),
+        )
+    }
+
     /// Counts a request read.
     pub(super) fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -115,13 +123,15 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The thread that feeds the leak detector: one observation at start, then
-/// one per interval, until the endpoint stops.
-pub(super) fn spawn_leak_observer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+/// one per interval, until the endpoint stops or, for a
+/// [`router`](super::router)'s, until every router built on the state is
+/// dropped (the thread holds it only weakly between observations).
+pub(super) fn spawn_leak_observer(shared: Weak<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("profiling-alloc-leaks".into())
         .spawn(move || {
             let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            loop {
+            while let Some(shared) = shared.upgrade() {
                 observe_leaks(&shared);
                 if shared.sleep(shared.settings.leak_interval) {
                     return;
@@ -130,35 +140,20 @@ pub(super) fn spawn_leak_observer(shared: Arc<Shared>) -> std::io::Result<JoinHa
         })
 }
 
-/// The leak observer of a [`router`](super::router): it holds the state
-/// only weakly, and ends at its next wake once every router built on it is
-/// dropped.
-#[cfg(feature = "axum")]
-pub(super) fn spawn_detached_leak_observer(shared: Weak<Shared>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("profiling-alloc-leaks".into())
-        .spawn(move || {
-            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            while let Some(shared) = shared.upgrade() {
-                observe_leaks(&shared);
-                let interval = shared.settings.leak_interval;
-                drop(shared);
-                std::thread::sleep(interval);
-            }
-        })
-        .map(drop)
+/// Every sampled callsite, resolved (none without the `callsites` feature).
+pub(super) fn sampled_callsites() -> Vec<crate::Callsite> {
+    #[cfg(feature = "callsites")]
+    return crate::callsites();
+    #[cfg(not(feature = "callsites"))]
+    Vec::new()
 }
 
 /// One observation of live bytes per callsite, and the analysis after it.
 fn observe_leaks(shared: &Shared) {
     let heap = crate::heap_stats();
-    #[cfg(feature = "callsites")]
-    let callsites = crate::live_callsites();
-    #[cfg(not(feature = "callsites"))]
-    let callsites = Vec::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut callsites = sampled_callsites();
+    callsites.retain(|site| site.live_blocks > 0.0);
+    let now = crate::sys::unix_millis_now();
     let mut detector = lock(&shared.leaks);
     detector.observe(now, heap.live_bytes, crate::sampling(), &callsites);
     let report = detector.analyze();

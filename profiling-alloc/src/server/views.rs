@@ -147,18 +147,8 @@ pub(super) fn allocations(shared: &Shared) -> Response {
         dropped_samples: u64,
         findings: Vec<crate::Finding>,
     }
-    let all = {
-        #[cfg(feature = "callsites")]
-        let all = crate::callsites();
-        #[cfg(not(feature = "callsites"))]
-        let all: Vec<crate::Callsite> = Vec::new();
-        all
-    };
-    let findings = crate::findings(
-        &all,
-        &crate::job_stats(),
-        shared.settings.job_limits.as_ref(),
-    );
+    let all = super::shared::sampled_callsites();
+    let findings = shared.findings(&all);
     #[cfg(feature = "callsites")]
     let (by_bytes, by_live, dropped) = {
         let mut by_live: Vec<crate::Callsite> = all
