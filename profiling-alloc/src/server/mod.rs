@@ -59,6 +59,48 @@
 //! time 408, a panic inside a route 500 (the service never sees it), and a
 //! full connection queue 503.
 //!
+//! # Scrape configurations
+//!
+//! Prometheus is checked by `scripts/check-service.sh`; the Pyroscope and
+//! Parca configurations follow those tools' documented formats and are not
+//! run by the project's checks.
+//!
+//! ```yaml
+//! # prometheus.yml. Prometheus keeps its own `job` label (the scrape job's
+//! # name), so the profiler's `job` label arrives as `exported_job`; set
+//! # `honor_labels: true` to keep it as `job` instead.
+//! scrape_configs:
+//!   - job_name: my-service
+//!     authorization: { credentials: "<token>" }   # when the endpoint has one
+//!     static_configs: [{ targets: ["127.0.0.1:6464"] }]
+//! ```
+//!
+//! ```text
+//! // Grafana Alloy, forwarding to Pyroscope
+//! pyroscope.scrape "my_service" {
+//!   targets    = [{"__address__" = "127.0.0.1:6464", "service_name" = "my-service"}]
+//!   forward_to = [pyroscope.write.default.receiver]
+//!   profiling_config {
+//!     profile.memory      { enabled = true, path = "/debug/pprof/allocs" }
+//!     profile.process_cpu { enabled = false }
+//!     profile.goroutine   { enabled = false }
+//!     profile.mutex       { enabled = false }
+//!     profile.block       { enabled = false }
+//!   }
+//! }
+//! ```
+//!
+//! ```yaml
+//! # parca.yaml
+//! scrape_configs:
+//!   - job_name: my-service
+//!     static_configs: [{ targets: ["127.0.0.1:6464"] }]
+//!     profiling_config:
+//!       pprof_config:
+//!         memory: { enabled: true, path: /debug/pprof/allocs }
+//!         process_cpu: { enabled: false }
+//! ```
+//!
 //! # Security
 //!
 //! The endpoint binds `127.0.0.1` unless told otherwise. A non-loopback
