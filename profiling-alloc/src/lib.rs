@@ -559,6 +559,8 @@
 mod allocator;
 mod analysis;
 mod callsites;
+#[cfg(feature = "cpu")]
+pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
 mod heap;

@@ -28,7 +28,7 @@ pub(crate) mod sampling;
 #[cfg(feature = "callsites")]
 mod counters;
 #[cfg(feature = "callsites")]
-mod leaked;
+pub(crate) mod leaked;
 #[cfg(feature = "callsites")]
 mod live_blocks;
 #[cfg(feature = "callsites")]
@@ -40,7 +40,7 @@ pub(crate) mod sampler;
 #[cfg(feature = "callsites")]
 pub(crate) mod stack_table;
 #[cfg(feature = "callsites")]
-mod symbols;
+pub(crate) mod symbols;
 
 pub use callsite::{Callsite, Frame, LIFETIME_CLASS_BOUNDS_NS};
 #[cfg(feature = "callsites")]

@@ -86,6 +86,21 @@ pub(crate) fn present(frames: &mut Vec<Frame>, fold: bool) {
     }
 }
 
+/// The resolved frames of a CPU sample (innermost first) as CPU profiles
+/// show them: the profiler's frames at the top kept (a sample there is time
+/// the program spent in the profiler), its job wrappers further down
+/// unwrapped as for callsites; nothing folded.
+#[cfg(feature = "cpu")]
+pub(crate) fn present_cpu(frames: &mut Vec<Frame>) {
+    let top = frames.iter().take_while(|frame| is_profiler(frame)).count();
+    if top == frames.len() {
+        return;
+    }
+    let mut below = frames.split_off(top);
+    unwrap_jobs(&mut below);
+    frames.append(&mut below);
+}
+
 /// A stack sampled inside a scope of one closure (`Report::capture_of`)
 /// keeps only the frames inside the scope: the scope's entry frame
 /// (`job::SCOPE_FRAME`, the innermost one if scopes nest), what called it,

@@ -35,6 +35,8 @@ pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 pub(crate) use path::PathNode;
 pub(crate) use site::function_path;
 pub use site::JobSite;
+#[cfg(feature = "cpu")]
+pub(crate) use stats::add_on_cpu;
 pub(crate) use stats::{job_duration_buckets, job_paths_within};
 pub use stats::{job_paths, job_stats, reset_jobs, JobAllocStats, JobPathStats, JobStats};
 

@@ -149,6 +149,9 @@ pub(crate) struct SiteStats {
     pub(crate) live_bytes_total: AtomicI64,
     pub(crate) live_bytes_max: AtomicI64,
     pub(crate) peak_bytes_max: AtomicU64,
+    /// CPU time sampled inside the job's calls (CPU profiles, feature
+    /// `cpu`), its nested jobs included.
+    pub(crate) on_cpu_nanos: AtomicU64,
 }
 
 /// A sum and a per-call maximum.
@@ -207,6 +210,7 @@ impl SiteStats {
             live_bytes_total: AtomicI64::new(0),
             live_bytes_max: AtomicI64::new(i64::MIN),
             peak_bytes_max: AtomicU64::new(0),
+            on_cpu_nanos: AtomicU64::new(0),
         }
     }
 
@@ -257,6 +261,7 @@ impl SiteStats {
             &self.max_nanos,
             &self.measured_calls,
             &self.peak_bytes_max,
+            &self.on_cpu_nanos,
         ] {
             counter.store(0, Relaxed);
         }

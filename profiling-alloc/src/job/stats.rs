@@ -43,6 +43,13 @@ pub struct JobStats {
     /// What the calls allocated; `None` when no call could be measured (the
     /// allocator is not installed), never zeros standing in for "unknown".
     pub allocations: Option<JobAllocStats>,
+    /// CPU time sampled inside the job's calls (its nested jobs included)
+    /// while CPU profiles ran ([`cpu::start`](crate::cpu::start), feature
+    /// `cpu`), an estimate: samples × period. `None` when no CPU profile has
+    /// run. Next to [`duration`](Self::duration)'s total it says whether the
+    /// job computes or waits, for the calls made while profiling.
+    #[serde(default)]
+    pub on_cpu: Option<Duration>,
 }
 
 /// Allocations of a job's calls, in the words of
@@ -74,6 +81,28 @@ pub struct JobAllocStats {
     /// Highest peak of one call: the most its live bytes rose above its
     /// start.
     pub peak_bytes_max: u64,
+}
+
+/// Whether a CPU profile has added on-CPU time to jobs.
+static CPU_PROFILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Adds sampled CPU time to the jobs of each path: `nanos` to every job on
+/// the path, once per job however often it recurs on it.
+#[cfg(feature = "cpu")]
+pub(crate) fn add_on_cpu(samples: &[(&'static path::PathNode, u64)]) {
+    CPU_PROFILED.store(true, Relaxed);
+    for &(node, nanos) in samples {
+        let mut seen: Vec<&'static JobSite> = Vec::new();
+        let mut at = Some(node);
+        while let Some(n) = at {
+            let site = n.site;
+            if !seen.iter().any(|s| s.stats().name == site.stats().name) {
+                seen.push(site);
+                site.stats().on_cpu_nanos.fetch_add(nanos, Relaxed);
+            }
+            at = n.parent;
+        }
+    }
 }
 
 /// Statistics of every job called so far, in order of first call.
@@ -137,6 +166,7 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
     let mut counts = Counts::new();
     let (mut calls, mut errors, mut panics, mut cancelled) = (0, 0, 0, 0);
     let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
+    let mut on_cpu = 0u64;
     let mut alloc = JobAllocStats {
         live_bytes_max: i64::MIN,
         ..JobAllocStats::default()
@@ -152,6 +182,7 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
         max = max.max(s.max_nanos.load(Relaxed));
         s.durations.add_to(&mut counts);
         add_allocations(&mut alloc, s);
+        on_cpu = on_cpu.saturating_add(s.on_cpu_nanos.load(Relaxed));
     }
     let quantile = |q| counts.quantile(q, max).unwrap_or_default();
     let duration = DurationStats {
@@ -174,6 +205,9 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
         cancelled,
         duration,
         allocations: (alloc.measured_calls > 0).then_some(alloc),
+        on_cpu: CPU_PROFILED
+            .load(Relaxed)
+            .then(|| Duration::from_nanos(on_cpu)),
     }
 }
 

@@ -105,6 +105,47 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// CPU sampling is not available here: another platform than Linux on
+    /// x86_64, or no memory for its buffer.
+    #[cfg(feature = "cpu")]
+    #[error("profiling-alloc: CPU sampling is not available: {reason}")]
+    CpuUnsupported {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A CPU profile is already running (one at a time: the signals are
+    /// the process's).
+    #[cfg(feature = "cpu")]
+    #[error("profiling-alloc: a CPU profile is already running; stop it first (one at a time)")]
+    CpuAlreadyRunning,
+    /// Another handler has `SIGPROF` (another profiler, such as pprof-rs or
+    /// gperftools): the two would take each other's signals.
+    #[cfg(feature = "cpu")]
+    #[error(
+        "profiling-alloc: SIGPROF already has a handler (another CPU profiler?); stop it before starting this one"
+    )]
+    CpuSignalInUse,
+    /// The sampling frequency asked for is 0 or above
+    /// [`cpu::MAX_FREQUENCY_HZ`](crate::cpu::MAX_FREQUENCY_HZ).
+    #[cfg(feature = "cpu")]
+    #[error(
+        "profiling-alloc: invalid CPU sampling frequency {frequency_hz} Hz: it must be 1 to {} Hz (100 is usual)",
+        crate::cpu::MAX_FREQUENCY_HZ
+    )]
+    CpuInvalidFrequency {
+        /// The frequency asked for.
+        frequency_hz: u32,
+    },
+    /// A system call that sets up CPU sampling failed.
+    #[cfg(feature = "cpu")]
+    #[error("profiling-alloc: starting CPU sampling failed in {call}: {source}")]
+    CpuTimer {
+        /// What was being done.
+        call: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The flamegraph library failed to draw.
     #[error("profiling-alloc: drawing the {kind} flamegraph failed: {source}")]
     Flamegraph {

@@ -19,10 +19,15 @@ pub enum FlameKind {
     /// add up: a job is as wide as its own busy time plus its children's,
     /// even when they ran at once. Wall time is in the jobs table.
     JobTime,
+    /// CPU samples per stack, each one period of CPU time
+    /// ([`CpuProfile::flamegraph`](crate::cpu::CpuProfile::flamegraph),
+    /// feature `cpu`); not in a [`Report`](crate::Report).
+    Cpu,
 }
 
 impl FlameKind {
-    /// Every kind, in the order above.
+    /// Every kind a [`Report`](crate::Report) draws, in the order above
+    /// ([`FlameKind::Cpu`] is a [`CpuProfile`](crate::cpu::CpuProfile)'s).
     pub const ALL: [FlameKind; 4] = [
         FlameKind::AllocatedBytes,
         FlameKind::AllocatedBlocks,
@@ -31,22 +36,24 @@ impl FlameKind {
     ];
 
     /// A short name: `"allocated bytes"`, `"allocated blocks"`, `"live
-    /// bytes"`, `"job time"`.
+    /// bytes"`, `"job time"`, `"cpu"`.
     pub fn name(self) -> &'static str {
         match self {
             FlameKind::AllocatedBytes => "allocated bytes",
             FlameKind::AllocatedBlocks => "allocated blocks",
             FlameKind::LiveBytes => "live bytes",
             FlameKind::JobTime => "job time",
+            FlameKind::Cpu => "cpu",
         }
     }
 
-    /// The unit of the counts: `"bytes"`, `"blocks"` or `"µs"`.
+    /// The unit of the counts: `"bytes"`, `"blocks"`, `"µs"` or `"samples"`.
     pub fn unit(self) -> &'static str {
         match self {
             FlameKind::AllocatedBytes | FlameKind::LiveBytes => "bytes",
             FlameKind::AllocatedBlocks => "blocks",
             FlameKind::JobTime => "µs",
+            FlameKind::Cpu => "samples",
         }
     }
 
@@ -58,6 +65,7 @@ impl FlameKind {
             FlameKind::AllocatedBlocks => "Allocated blocks by stack",
             FlameKind::LiveBytes => "Live bytes by stack (not freed when the report was taken)",
             FlameKind::JobTime => "Busy time by job path",
+            FlameKind::Cpu => "CPU time by stack",
         }
     }
 }

@@ -74,6 +74,8 @@ pub(super) fn stacks(report: &Report, kind: FlameKind) -> BTreeMap<String, u64> 
     };
     match kind {
         FlameKind::JobTime => job_time(&report.job_paths, &mut add),
+        // A report holds no CPU samples (see `CpuProfile`).
+        FlameKind::Cpu => {}
         _ => {
             for site in &report.callsites {
                 let weight = match kind {
@@ -110,16 +112,36 @@ fn callsite_stack(site: &Callsite, scope: Option<&ReportScope>) -> String {
 /// name stands for; the profiler's own frames (a job's guard or future) left
 /// out.
 pub(super) fn rooted_frames<'a>(site: &'a Callsite, scope: Option<&ReportScope>) -> Vec<&'a Frame> {
-    // Callsite frames are innermost first; a flamegraph line is root first.
-    // The profiler's own frames in the middle of a stack (a job's guard or
-    // future) are noise: the job path already says where jobs begin.
-    let mut frames: Vec<&Frame> = site.frames.iter().rev().collect();
-    frames.retain(|frame| !is_profiler(&frame.function));
     if scope.is_some_and(|scope| site.job_path.last() == Some(&scope.name)) {
         // Sampled in a scope itself, outside any job it called: its frames
         // start inside the scope's closure already (`callsites` cut them).
+        let mut frames: Vec<&Frame> = site.frames.iter().rev().collect();
+        frames.retain(|frame| !is_profiler(&frame.function));
         return frames;
     }
+    rooted(&site.frames, &site.job_path, 0)
+}
+
+/// A stack's frames (innermost first) as drawn under its job path, root
+/// first, as for [`rooted_frames`]; the innermost `keep_top` frames are kept
+/// even when they are the profiler's (a CPU sample inside the profiler is
+/// time the program spent there).
+pub(crate) fn rooted<'a>(
+    stack: &'a [Frame],
+    job_path: &[String],
+    keep_top: usize,
+) -> Vec<&'a Frame> {
+    // Stack frames are innermost first; a flamegraph line is root first.
+    // The profiler's own frames in the middle of a stack (a job's guard or
+    // future) are noise: the job path already says where jobs begin.
+    let keep_from = stack.len().saturating_sub(keep_top);
+    let mut frames: Vec<&Frame> = stack
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(|&(i, frame)| i >= keep_from || !is_profiler(&frame.function))
+        .map(|(_, frame)| frame)
+        .collect();
     if let Some(entry) = frames
         .iter()
         .rposition(|frame| frame.function.contains(THREAD_ENTRY))
@@ -133,7 +155,7 @@ pub(super) fn rooted_frames<'a>(site: &'a Callsite, scope: Option<&ReportScope>)
             .count();
         frames.drain(..glue.min(frames.len().saturating_sub(1)));
     }
-    if let Some(job) = site.job_path.last() {
+    if let Some(job) = job_path.last() {
         // A default name is the function's full path: the innermost frame of
         // that function is the job's (recursion included). A given name may
         // be a short one that also ends other paths: take the outermost.
@@ -196,7 +218,7 @@ fn job_time(paths: &[JobPathStats], add: &mut impl FnMut(String, f64)) {
 /// stack is `[unknown]`, and a space before a number at the very end (a job
 /// named `step 2`) becomes a no-break space, or the number would be read as
 /// a second count.
-fn join<'a>(labels: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join<'a>(labels: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for label in labels {
         if !out.is_empty() {

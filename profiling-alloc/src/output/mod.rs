@@ -15,16 +15,18 @@
 //! report never shows up among the callsites of the next one; nothing here
 //! prints.
 
+#[cfg(feature = "cpu")]
+pub(crate) mod cpu_flame;
 mod error;
 mod files;
 mod flame_kind;
-mod folded;
+pub(crate) mod folded;
 pub(crate) mod metrics;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
 #[cfg(feature = "pprof")]
 mod pprof;
-mod report;
+pub(crate) mod report;
 mod scope;
 mod summary;
 #[cfg(feature = "flamegraph")]

@@ -347,7 +347,7 @@ impl Report {
 }
 
 impl ProgramInfo {
-    fn current() -> ProgramInfo {
+    pub(crate) fn current() -> ProgramInfo {
         let name = std::env::args_os()
             .next()
             .map(PathBuf::from)

@@ -115,6 +115,10 @@ impl Report {
             return None;
         }
         let why = match kind {
+            FlameKind::Cpu => {
+                "a report holds no CPU samples: take a CpuProfile (cpu::start, feature `cpu`) \
+                 and draw its flamegraph"
+            }
             FlameKind::JobTime
                 if self.job_paths.iter().all(|p| p.busy.is_zero())
                     && self.job_paths.iter().any(|p| !p.total.is_zero()) =>

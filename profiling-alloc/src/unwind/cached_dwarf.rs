@@ -80,7 +80,7 @@ const CACHES: usize = 8;
 static CACHE_POOL: [SpinLock<Option<Box<Cache>>>; CACHES] = [const { SpinLock::new(None) }; CACHES];
 /// Stack a walk needs below its own frame: gimli copies rows of rules
 /// (several KiB) while evaluating, and a cache is built on the stack once.
-const STACK_NEEDED: usize = 128 * 1024;
+pub(super) const STACK_NEEDED: usize = 128 * 1024;
 
 /// Walks the calling thread's stack, from the first caller of `anchor`'s
 /// function on; `None` when it cannot (the stack pointer is not in the
@@ -160,6 +160,76 @@ fn walk_from(
             }
             continue;
         }
+        let Some(slot) = ips.get_mut(len) else {
+            return Some((len, true));
+        };
+        *slot = usize::try_from(ret).unwrap_or(0);
+        len += 1;
+    }
+    Some((len, false))
+}
+
+/// Lists the modules and builds every rule cache now, so that a walk from a
+/// signal handler ([`walk_interrupted`]) finds them ready and never
+/// allocates; false if the modules cannot be listed now.
+#[cfg(feature = "cpu")]
+pub(super) fn prepare() -> bool {
+    // Another thread may be listing them: wait for it here, in ordinary code.
+    let mut tries = 0u32;
+    let walker = loop {
+        if let Some(walker) = walker() {
+            break walker;
+        }
+        tries += 1;
+        if tries > 2000 {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let _ = walker;
+    for pool in &CACHE_POOL {
+        pool.lock().get_or_insert_with(|| Box::new(Cache::new_in()));
+    }
+    true
+}
+
+/// Walks the stack of interrupted code from its registers (the instruction
+/// interrupted, not a return address), reading the stack through `read`;
+/// never allocates and never waits: `None` when no cache is free (the
+/// interrupted code holds one) or the modules are not listed.
+#[cfg(feature = "cpu")]
+pub(super) fn walk_interrupted(
+    regs: super::interrupted::Registers,
+    ips: &mut [usize],
+    read: &mut dyn FnMut(usize) -> Option<usize>,
+) -> Option<(usize, bool)> {
+    let walker = WALKER.get()?;
+    let first = my_cache();
+    let mut slot = (0..CACHES).find_map(|i| {
+        let pool = CACHE_POOL.get(first.wrapping_add(i) % CACHES)?;
+        pool.try_lock()
+    })?;
+    // Built by `prepare`: a slot left empty is not filled here.
+    let cache: &mut Cache = slot.as_mut()?;
+    let mut read_stack = |address: u64| {
+        let at = usize::try_from(address).map_err(drop)?;
+        read(at).map(|word| word as u64).ok_or(())
+    };
+    let mut regs = UnwindRegsX86_64::new(regs.ip as u64, regs.sp as u64, regs.bp as u64);
+    let mut address = FrameAddress::InstructionPointer(regs.ip());
+    let mut len = 0;
+    let mut last_sp = regs.sp();
+    // Errors end the stack where it is, as for the other walks.
+    while let Ok(Some(ret)) = walker.unwind_frame(address, &mut regs, cache, &mut read_stack) {
+        // Callers' frames lie higher: a rule that goes down is wrong.
+        if regs.sp() <= last_sp {
+            break;
+        }
+        last_sp = regs.sp();
+        let Some(next) = FrameAddress::from_return_address(ret) else {
+            break;
+        };
+        address = next;
         let Some(slot) = ips.get_mut(len) else {
             return Some((len, true));
         };

@@ -36,6 +36,8 @@
 mod cached_dwarf;
 #[cfg(feature = "callsites")]
 mod frame_pointers;
+#[cfg(all(target_os = "linux", target_arch = "x86_64", feature = "cpu"))]
+pub(crate) mod interrupted;
 #[cfg(feature = "callsites")]
 mod stack;
 #[cfg(feature = "callsites")]

@@ -35,6 +35,17 @@ pub(super) fn bounds() -> Option<Bounds> {
         .flatten()
 }
 
+/// The calling thread's stack bounds if an earlier walk looked them up;
+/// never looks them up (a signal handler may not: the lookup can lock and
+/// allocate).
+#[cfg(feature = "cpu")]
+pub(super) fn bounds_if_known() -> Option<Bounds> {
+    STACK
+        .try_with(Cell::get)
+        .ok()
+        .filter(|&bounds| bounds != UNKNOWN && bounds != UNAVAILABLE)
+}
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[cold]
 fn look_up() -> Bounds {

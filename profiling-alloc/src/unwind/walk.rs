@@ -288,6 +288,15 @@ mod tests {
             stacks[1].len()
         );
         assert_eq!(stacks[0][..common], stacks[1][..common]);
-        assert!(function_at(stacks[0][1]).contains("the_chosen_walk"));
+        assert!(
+            function_at(stacks[0][1]).contains("the_chosen_walk"),
+            "{:?} by {}",
+            stacks[0]
+                .iter()
+                .take(4)
+                .map(|&ip| function_at(ip))
+                .collect::<Vec<_>>(),
+            stack_unwinder()
+        );
     }
 }

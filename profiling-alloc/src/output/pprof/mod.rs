@@ -7,6 +7,8 @@
 //!   job path.
 
 mod builder;
+#[cfg(feature = "cpu")]
+mod cpu;
 mod heap;
 mod job_time;
 mod proto;
@@ -37,10 +39,14 @@ pub enum PprofKind {
     /// job-time flamegraph draws it: each path's own busy time, its jobs as
     /// frames, so a job's total in a viewer is its busy time.
     JobTime,
+    /// A CPU profile (`samples/count`, `cpu/nanoseconds`), written by
+    /// [`CpuProfile::to_pprof`](crate::cpu::CpuProfile::to_pprof); a
+    /// [`Report`] holds no CPU samples.
+    Cpu,
 }
 
 impl PprofKind {
-    /// Every kind, in the order above.
+    /// Every kind a [`Report`] writes, in the order above.
     pub const ALL: [PprofKind; 3] = [PprofKind::Heap, PprofKind::Allocs, PprofKind::JobTime];
 
     /// A short name: `"heap"`, `"allocs"`, `"job time"`.
@@ -49,6 +55,7 @@ impl PprofKind {
             PprofKind::Heap => "heap",
             PprofKind::Allocs => "allocs",
             PprofKind::JobTime => "job time",
+            PprofKind::Cpu => "cpu",
         }
     }
 }
@@ -94,12 +101,21 @@ impl Report {
     /// # Errors
     ///
     /// [`Error::Compress`] if compressing fails (it writes to memory, so
-    /// only a failing allocation could make it).
+    /// only a failing allocation could make it); [`Error::NoData`] for
+    /// [`PprofKind::Cpu`], which a report has no samples for.
     pub fn to_pprof(&self, kind: PprofKind) -> Result<Vec<u8>, Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let profile = match kind {
             PprofKind::Heap | PprofKind::Allocs => heap::profile(self, kind),
             PprofKind::JobTime => job_time::profile(self),
+            PprofKind::Cpu => {
+                return Err(Error::NoData {
+                    kind: crate::FlameKind::Cpu,
+                    reason: "a report holds no CPU samples: take a CpuProfile \
+                             (cpu::start, feature `cpu`) and call its to_pprof"
+                        .to_string(),
+                })
+            }
         };
         gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress { kind, source })
     }
@@ -115,6 +131,43 @@ impl Report {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let path = path.as_ref();
         let bytes = self.to_pprof(kind)?;
+        create_parent(path)?;
+        std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+    }
+}
+
+#[cfg(feature = "cpu")]
+impl crate::cpu::CpuProfile {
+    /// The profile as a gzipped pprof CPU profile, as Go's
+    /// `/debug/pprof/profile` serves: sample types `samples/count` and
+    /// `cpu/nanoseconds`, period type `cpu/nanoseconds` with the period in
+    /// nanoseconds, one sample per stack with job names as root frames, and
+    /// string labels `thread` and `job` (the innermost job). Open it with
+    /// `go tool pprof`, Pyroscope, Parca or speedscope.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Compress`] if compressing fails.
+    pub fn to_pprof(&self) -> Result<Vec<u8>, Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let profile = cpu::profile(self);
+        gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress {
+            kind: PprofKind::Cpu,
+            source,
+        })
+    }
+
+    /// Writes [`to_pprof`](Self::to_pprof) to `path` (conventionally
+    /// `cpu.pb.gz`), creating its directory if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file or directory that could not be
+    /// written, and those of `to_pprof`.
+    pub fn write_pprof(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let path = path.as_ref();
+        let bytes = self.to_pprof()?;
         create_parent(path)?;
         std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
     }

@@ -1,0 +1,206 @@
+//! CPU sampling (feature `cpu`): where the program spends its CPU time, with
+//! stacks that start at the job, as allocation stacks do.
+//!
+//! [`start`] arms a timer on every thread's own CPU-time clock (and on
+//! threads started while it runs); each time a thread has used another
+//! period of CPU (1/frequency seconds), the kernel interrupts it with
+//! `SIGPROF`, and a signal handler records its stack and its job path.
+//! [`CpuProfiling::stop`] returns the [`CpuProfile`]: samples per stack,
+//! drawn as a flamegraph ([`CpuProfile::write_flamegraph`]), written as a
+//! pprof CPU profile ([`CpuProfile::write_pprof`]) or read as a table of
+//! hot functions ([`CpuProfile::hotspots`]).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), profiling_alloc::Error> {
+//! use profiling_alloc::cpu;
+//!
+//! let profiling = cpu::start(100)?; // 100 samples per CPU-second
+//! // ... the work to profile ...
+//! let profile = profiling.stop();
+//! println!("{}", profile.hotspot_table(10));
+//! profile.write_flamegraph("target/profiling/cpu.svg")?;
+//! profile.write_pprof("target/profiling/cpu.pb.gz")?; // go tool pprof -top
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it counts
+//!
+//! - **Per-thread timers** ([`CpuTimers::PerThread`]): `timer_create` on
+//!   each thread's `CLOCK_THREAD_CPUTIME_ID`, delivered to that thread, the
+//!   first expiry at a random point of the first period. Every busy core
+//!   is counted. Threads are found by listing `/proc/self/task` every 20 ms:
+//!   a thread that lives less than that may be missed, and a new thread's
+//!   first moments are.
+//! - **The process-wide timer** ([`CpuTimers::ProcessWide`]):
+//!   `setitimer(ITIMER_PROF)`, only where per-thread timers cannot be made
+//!   (a seccomp filter, a kernel without POSIX timers), or when
+//!   `PROFILING_ALLOC_CPU_TIMERS=process` asks for it. The kernel merges
+//!   expirations that come while a signal is pending, so beyond two or three
+//!   busy cores it under-counts (golang/go#35057). [`CpuProfile::timers`]
+//!   says which ran.
+//! - Timers fire on the kernel's tick: a delivery that stands for several
+//!   periods counts as several samples (the timer's overrun count).
+//!   [`CpuProfile::capture_ratio`] compares the samples with the CPU time the
+//!   threads' clocks measured.
+//!
+//! # What the handler does, and does not
+//!
+//! It allocates nothing, takes no lock the interrupted code could hold, and
+//! never waits: it walks the interrupted stack with the walk the allocation
+//! sampler chose (frame pointers, or DWARF unwind rules read and cached in
+//! the process, prepared by `start`; never libgcc), reads the thread's job
+//! path from a thread-local, and writes the sample into a preallocated ring
+//! that the session's thread empties every 20 ms. When the ring is full the
+//! sample is dropped and counted ([`CpuProfile::dropped_samples`]). A sample
+//! that lands in the allocator, or in the profiler's own sampled path, is
+//! safe and shows those frames: they are CPU the program spent.
+//!
+//! Where a thread's stack bounds are not known yet (it has had no sampled
+//! allocation), its stack is read through `process_vm_readv`, which reports
+//! a bad address instead of faulting. Where even that is refused, such a
+//! thread's samples hold the interrupted function only.
+//!
+//! The handler stays installed after `stop` (a signal sent just before the
+//! timers were deleted may still arrive, and `SIGPROF`'s default action ends
+//! the process); with no session running it returns at once. `start` refuses
+//! to replace another profiler's `SIGPROF` handler
+//! ([`Error::CpuSignalInUse`]).
+//!
+//! Limits: Linux on x86_64 ([`Error::CpuUnsupported`] elsewhere); one
+//! session at a time ([`Error::CpuAlreadyRunning`]); the thread-local read
+//! assumes this crate is linked into the program, not into a library loaded
+//! with `dlopen` (where thread-locals may allocate on first use).
+
+mod hotspots;
+mod profile;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod buffer;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod handler;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod sampler;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod session;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod timers;
+
+use serde::{Deserialize, Serialize};
+
+pub use hotspots::Hotspot;
+pub use profile::{CpuProfile, CpuStack, CpuThread};
+
+use crate::output::Error;
+
+/// Highest sampling frequency [`start`] accepts, in samples per CPU-second.
+pub const MAX_FREQUENCY_HZ: u32 = 10_000;
+
+/// Which timers made a profile's signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CpuTimers {
+    /// One timer on each thread's own CPU clock: every core counted.
+    PerThread,
+    /// The process-wide `setitimer(ITIMER_PROF)`: under-counts beyond two or
+    /// three busy cores.
+    ProcessWide,
+}
+
+impl CpuTimers {
+    /// `"per-thread"` or `"process-wide"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuTimers::PerThread => "per-thread",
+            CpuTimers::ProcessWide => "process-wide",
+        }
+    }
+}
+
+impl std::fmt::Display for CpuTimers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A running CPU profile, from [`start`]; [`stop`](CpuProfiling::stop) ends
+/// it and returns the profile. Dropped without `stop`, it stops and
+/// discards what it gathered.
+#[derive(Debug)]
+#[must_use = "profiling runs until `stop` is called; dropping this stops it at once"]
+pub struct CpuProfiling {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    session: Option<session::Session>,
+}
+
+/// Starts sampling every thread's CPU use `frequency_hz` times per CPU-second
+/// (100 is the usual rate; up to [`MAX_FREQUENCY_HZ`]).
+///
+/// # Errors
+///
+/// - [`Error::CpuInvalidFrequency`]: `frequency_hz` is 0 or above
+///   [`MAX_FREQUENCY_HZ`].
+/// - [`Error::CpuAlreadyRunning`]: a profile is running (one at a time).
+/// - [`Error::CpuSignalInUse`]: another handler has `SIGPROF`.
+/// - [`Error::CpuUnsupported`]: not Linux on x86_64.
+/// - [`Error::CpuTimer`]: the timers could not be started.
+pub fn start(frequency_hz: u32) -> Result<CpuProfiling, Error> {
+    if frequency_hz == 0 || frequency_hz > MAX_FREQUENCY_HZ {
+        return Err(Error::CpuInvalidFrequency { frequency_hz });
+    }
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let session = session::Session::start(frequency_hz)?;
+        Ok(CpuProfiling {
+            session: Some(session),
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        Err(Error::CpuUnsupported {
+            reason: "CPU sampling needs Linux on x86_64",
+        })
+    }
+}
+
+/// Whether a CPU profile is running.
+pub fn is_running() -> bool {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        session::is_running()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        false
+    }
+}
+
+impl CpuProfiling {
+    /// Stops sampling and returns the profile, its stacks' symbols resolved.
+    pub fn stop(mut self) -> CpuProfile {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if let Some(session) = self.session.take() {
+            return session.stop();
+        }
+        CpuProfile::empty()
+    }
+
+    /// Which timers this profile runs on.
+    pub fn timers(&self) -> CpuTimers {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if let Some(session) = &self.session {
+            return session.timers();
+        }
+        CpuTimers::PerThread
+    }
+}
+
+impl Drop for CpuProfiling {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if let Some(session) = self.session.take() {
+            session.discard();
+        }
+    }
+}

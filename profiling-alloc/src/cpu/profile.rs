@@ -1,0 +1,245 @@
+//! [`CpuProfile`]: what a CPU profile holds, and how it is built from a
+//! session's samples (symbols resolved, job paths named, threads named).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::CpuTimers;
+use crate::callsites::Frame;
+use crate::output::ProgramInfo;
+use crate::StackUnwinder;
+
+/// A CPU profile, from [`CpuProfiling::stop`](super::CpuProfiling::stop):
+/// samples per stack, per job path and per thread.
+///
+/// Each sample stands for one period (1/[`frequency_hz`](Self::frequency_hz)
+/// seconds) of CPU time used by the thread it interrupted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CpuProfile {
+    /// The program profiled.
+    pub program: ProgramInfo,
+    /// Samples asked for per CPU-second.
+    pub frequency_hz: u32,
+    /// CPU time one sample stands for.
+    pub period: Duration,
+    /// Wall time from start to stop.
+    pub duration: Duration,
+    /// Which timers ran.
+    pub timers: CpuTimers,
+    /// How stacks were walked (the allocation sampler's choice).
+    pub unwinder: StackUnwinder,
+    /// Samples taken (counting a delivery that stood for several periods as
+    /// several).
+    pub samples: u64,
+    /// Samples dropped because the buffer was full.
+    pub dropped_samples: u64,
+    /// Threads that ran without a timer (the kernel's limit of queued
+    /// signals, `RLIMIT_SIGPENDING`): their CPU time is not sampled.
+    pub unprofiled_threads: u64,
+    /// Samples per distinct stack, job path and thread, most first.
+    pub stacks: Vec<CpuStack>,
+    /// The threads seen, most CPU first.
+    pub threads: Vec<CpuThread>,
+}
+
+/// One stack of a [`CpuProfile`] and its samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CpuStack {
+    /// Innermost first: the function running when the thread was
+    /// interrupted, then its callers (inlined functions as frames of their
+    /// own).
+    pub frames: Vec<Frame>,
+    /// The jobs the thread ran inside, outermost first (empty outside jobs).
+    pub job_path: Vec<String>,
+    /// The thread's name (or `thread <id>`).
+    pub thread: String,
+    /// Samples of this stack.
+    pub samples: u64,
+    /// Whether the stack was cut short (deeper than 128 frames, or not
+    /// walkable beyond the interrupted function).
+    pub truncated: bool,
+}
+
+/// One thread seen while profiling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CpuThread {
+    /// The kernel's thread id.
+    pub tid: u32,
+    /// The thread's name (or `thread <id>`).
+    pub name: String,
+    /// CPU time it used while profiled (its CPU clock at the end, or when
+    /// it was last seen, less when it was first seen).
+    pub cpu_time: Duration,
+    /// Samples taken on it.
+    pub samples: u64,
+    /// Whether it exited before the profile stopped.
+    pub exited: bool,
+}
+
+/// What a session hands to [`CpuProfile::build`].
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(super) struct Gathered {
+    pub(super) collected: super::sampler::Collected,
+    pub(super) frequency_hz: u32,
+    pub(super) period_ns: u64,
+    pub(super) duration: Duration,
+    pub(super) timers: CpuTimers,
+    pub(super) dropped: u64,
+}
+
+impl CpuProfile {
+    /// A profile with nothing in it.
+    pub(super) fn empty() -> CpuProfile {
+        CpuProfile {
+            program: ProgramInfo::current(),
+            frequency_hz: 0,
+            period: Duration::ZERO,
+            duration: Duration::ZERO,
+            timers: CpuTimers::PerThread,
+            unwinder: crate::stack_unwinder(),
+            samples: 0,
+            dropped_samples: 0,
+            unprofiled_threads: 0,
+            stacks: Vec::new(),
+            threads: Vec::new(),
+        }
+    }
+
+    /// Resolves the samples' symbols and names their job paths and threads.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    pub(super) fn build(gathered: Gathered) -> CpuProfile {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        let Gathered {
+            collected,
+            frequency_hz,
+            period_ns,
+            duration,
+            timers,
+            dropped,
+        } = gathered;
+        let mut profile = CpuProfile {
+            frequency_hz,
+            period: Duration::from_nanos(period_ns),
+            duration,
+            timers,
+            dropped_samples: dropped,
+            unprofiled_threads: collected.unprofiled_threads,
+            ..CpuProfile::empty()
+        };
+        let name_of = |tid: u32| {
+            collected
+                .threads
+                .get(&tid)
+                .map_or_else(|| format!("thread {tid}"), |record| record.name.clone())
+        };
+        let mut per_thread: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut job_nanos: Vec<(&'static crate::job::PathNode, u64)> = Vec::new();
+        let mut index: std::collections::HashMap<(Vec<Frame>, Vec<String>, String), usize> =
+            std::collections::HashMap::new();
+        for (&(tid, job, truncated), stacks) in &collected.stacks {
+            // SAFETY: `job` is 0 or the address of a `&'static PathNode`
+            // (the handler read it from the thread's job path; nodes are
+            // never freed).
+            let node: Option<&'static crate::job::PathNode> =
+                (job != 0).then(|| unsafe { &*(job as *const crate::job::PathNode) });
+            let job_path: Vec<String> = node
+                .map(|node| node.names().into_iter().map(str::to_string).collect())
+                .unwrap_or_default();
+            let thread = name_of(tid);
+            for (ips, &samples) in stacks {
+                let mut frames: Vec<Frame> = ips
+                    .iter()
+                    .flat_map(|&ip| crate::callsites::symbols::resolve(ip))
+                    .collect();
+                crate::callsites::symbols::present_cpu(&mut frames);
+                profile.samples += samples;
+                *per_thread.entry(tid).or_default() += samples;
+                if let Some(node) = node {
+                    job_nanos.push((node, samples.saturating_mul(period_ns)));
+                }
+                // Return addresses of one line resolve alike: one stack.
+                let key = (frames, job_path.clone(), thread.clone());
+                if let Some(stack) = index.get(&key).and_then(|&i| profile.stacks.get_mut(i)) {
+                    stack.samples += samples;
+                    stack.truncated |= truncated;
+                    continue;
+                }
+                index.insert(key.clone(), profile.stacks.len());
+                let (frames, job_path, thread) = key;
+                profile.stacks.push(CpuStack {
+                    frames,
+                    job_path,
+                    thread,
+                    samples,
+                    truncated,
+                });
+            }
+        }
+        crate::job::add_on_cpu(&job_nanos);
+        profile.stacks.sort_by(|a, b| {
+            b.samples
+                .cmp(&a.samples)
+                .then_with(|| a.frames.len().cmp(&b.frames.len()))
+        });
+        profile.threads = collected
+            .threads
+            .iter()
+            .map(|(&tid, record)| CpuThread {
+                tid,
+                name: record.name.clone(),
+                cpu_time: Duration::from_nanos(record.cpu_last.saturating_sub(record.cpu_first)),
+                samples: per_thread.get(&tid).copied().unwrap_or(0),
+                exited: record.exited,
+            })
+            .collect();
+        profile
+            .threads
+            .sort_by(|a, b| b.cpu_time.cmp(&a.cpu_time).then_with(|| a.tid.cmp(&b.tid)));
+        profile
+    }
+
+    /// CPU time the samples stand for: samples × period.
+    pub fn sampled_time(&self) -> Duration {
+        self.period
+            .saturating_mul(u32::try_from(self.samples).unwrap_or(u32::MAX))
+    }
+
+    /// CPU time the profiled threads' own clocks measured while profiling.
+    pub fn cpu_time(&self) -> Duration {
+        self.threads.iter().map(|thread| thread.cpu_time).sum()
+    }
+
+    /// [`sampled_time`](Self::sampled_time) over [`cpu_time`](Self::cpu_time):
+    /// near 1 when every period of CPU was sampled; `None` when no CPU time
+    /// was measured. Below 1 when samples were dropped, when threads ran
+    /// without a timer, or (process-wide timer) when several cores were busy.
+    pub fn capture_ratio(&self) -> Option<f64> {
+        let cpu = self.cpu_time().as_secs_f64();
+        (cpu > 0.0).then(|| self.sampled_time().as_secs_f64() / cpu)
+    }
+
+    /// Samples inside each job (including the jobs it called), by job name,
+    /// most first: the job's on-CPU time is samples × [`period`](Self::period).
+    pub fn job_samples(&self) -> Vec<(String, u64)> {
+        let mut jobs: Vec<(String, u64)> = Vec::new();
+        for stack in &self.stacks {
+            let mut seen: Vec<&str> = Vec::new();
+            for job in &stack.job_path {
+                if seen.contains(&job.as_str()) {
+                    continue;
+                }
+                seen.push(job);
+                match jobs.iter_mut().find(|(name, _)| name == job) {
+                    Some((_, samples)) => *samples += stack.samples,
+                    None => jobs.push((job.clone(), stack.samples)),
+                }
+            }
+        }
+        jobs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        jobs
+    }
+}

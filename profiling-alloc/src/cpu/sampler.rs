@@ -1,0 +1,303 @@
+//! The session's own thread, `cpu-sampler`: every [`TICK`] it lists the
+//! process's threads (`/proc/self/task`), starts a timer on each new one and
+//! drops the timers of threads that exited, and drains the ring of samples
+//! into counts per stack. Everything that allocates happens here (or in
+//! `stop`), never in the signal handler.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::buffer::{Ring, Sample};
+use super::timers::{self, ThreadTimer};
+
+/// How often threads are listed and the ring drained. A thread that lives
+/// less than this may be missed.
+pub(super) const TICK: Duration = Duration::from_millis(20);
+
+/// Samples of one (thread, job path, truncation): their stacks and weights.
+pub(super) type Stacks = HashMap<Box<[usize]>, u64>;
+
+/// One thread seen during the session.
+#[derive(Debug)]
+pub(super) struct ThreadRecord {
+    pub(super) name: String,
+    /// Its CPU clock when first seen, and when last read.
+    pub(super) cpu_first: u64,
+    pub(super) cpu_last: u64,
+    /// Its timer, while it lives (per-thread timers only).
+    pub(super) timer: Option<ThreadTimer>,
+    pub(super) exited: bool,
+    /// Whether the name was read again after the first scan (a new thread
+    /// names itself after it starts: the first read may find its parent's).
+    pub(super) renamed: bool,
+}
+
+/// What a session gathered.
+#[derive(Debug, Default)]
+pub(super) struct Collected {
+    /// Per (thread id, job path node address, truncated).
+    pub(super) stacks: HashMap<(u32, usize, bool), Stacks>,
+    pub(super) threads: HashMap<u32, ThreadRecord>,
+    /// Threads whose timer could not be made (the signal queue limit).
+    pub(super) unprofiled_threads: u64,
+    /// The first error that left a thread unprofiled.
+    pub(super) timer_error: Option<String>,
+}
+
+/// What the session and its thread share.
+#[derive(Debug)]
+pub(super) struct Control {
+    pub(super) stop: Mutex<bool>,
+    pub(super) wake: Condvar,
+}
+
+/// A session's settings, as its thread needs them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Settings {
+    pub(super) generation: u64,
+    pub(super) period_ns: u64,
+    /// Per-thread timers (else the process-wide one, started by `start`).
+    pub(super) per_thread: bool,
+    /// The sampler thread's own id: not profiled.
+    pub(super) own_tid: u32,
+}
+
+impl Collected {
+    /// Lists the threads: records new ones (and starts their timers), reads
+    /// every live one's CPU clock, and stops the timers of those that
+    /// exited. `Err` when the first timer of a session cannot be made at all.
+    pub(super) fn scan(
+        &mut self,
+        settings: &Settings,
+        seed: &mut u64,
+        tids: &mut Vec<u32>,
+    ) -> Result<(), std::io::Error> {
+        if !list_tasks(tids) {
+            return Ok(());
+        }
+        for &tid in tids.iter() {
+            if tid == settings.own_tid {
+                continue;
+            }
+            if let Some(record) = self.threads.get_mut(&tid) {
+                if let Some(now) = timers::thread_cpu_nanos(tid) {
+                    record.cpu_last = now;
+                }
+                if !record.renamed {
+                    record.name = thread_name(tid);
+                    record.renamed = true;
+                }
+                continue;
+            }
+            let cpu = timers::thread_cpu_nanos(tid).unwrap_or(0);
+            let timer = if settings.per_thread {
+                let first = 1 + next_random(seed) % settings.period_ns.max(1);
+                match ThreadTimer::start(tid, settings.period_ns, first, settings.generation) {
+                    Ok(timer) => Some(timer),
+                    Err(error) if self.threads.is_empty() && timers::unavailable(&error) => {
+                        return Err(error);
+                    }
+                    Err(error) => {
+                        self.unprofiled_threads += 1;
+                        self.timer_error
+                            .get_or_insert_with(|| format!("timer_create: {error}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            self.threads.insert(
+                tid,
+                ThreadRecord {
+                    name: thread_name(tid),
+                    cpu_first: cpu,
+                    cpu_last: cpu,
+                    timer,
+                    exited: false,
+                    renamed: false,
+                },
+            );
+        }
+        for (tid, record) in &mut self.threads {
+            if !record.exited && !tids.contains(tid) {
+                record.exited = true;
+                record.timer = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every live thread's CPU clock a last time and deletes the timers.
+    pub(super) fn finish(&mut self) {
+        for (&tid, record) in &mut self.threads {
+            if let Some(now) = timers::thread_cpu_nanos(tid) {
+                record.cpu_last = now;
+                record.name = thread_name(tid);
+            }
+            record.timer = None;
+        }
+    }
+
+    /// Moves every sample of session `generation` from the ring into the
+    /// counts (one reader at a time: the caller's).
+    pub(super) fn drain(&mut self, ring: &Ring, generation: u64) {
+        let stacks = &mut self.stacks;
+        while ring.pop(|sample: &Sample| {
+            if sample.generation != generation {
+                return;
+            }
+            let depth = usize::try_from(sample.depth).unwrap_or(0);
+            let ips = sample.ips.get(..depth).unwrap_or_default();
+            let by_stack = stacks
+                .entry((sample.tid, sample.job, sample.truncated))
+                .or_default();
+            match by_stack.get_mut(ips) {
+                Some(weight) => *weight += u64::from(sample.weight),
+                None => {
+                    by_stack.insert(ips.into(), u64::from(sample.weight));
+                }
+            }
+        }) {}
+    }
+}
+
+/// The sampler thread's loop: scan and drain every tick until told to stop,
+/// then delete the timers. Returns what it gathered.
+pub(super) fn run(
+    ring: &'static Ring,
+    settings: Settings,
+    control: Arc<Control>,
+    mut collected: Collected,
+) -> Collected {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut tids = Vec::with_capacity(64);
+    loop {
+        let _ = collected.scan(&settings, &mut seed, &mut tids);
+        collected.drain(ring, settings.generation);
+        let stop = control.stop.lock().unwrap_or_else(|p| p.into_inner());
+        let (stop, _) = control
+            .wake
+            .wait_timeout_while(stop, TICK, |stop| !*stop)
+            .unwrap_or_else(|p| p.into_inner());
+        if *stop {
+            break;
+        }
+    }
+    collected.finish();
+    collected
+}
+
+/// A xorshift step: the first expirations' offsets.
+pub(super) fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// The thread's name (`/proc/self/task/<tid>/comm`), or its id.
+fn thread_name(tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+        .map(|name| name.trim_end().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("thread {tid}"))
+}
+
+/// The ids of this process's threads into `tids`; false if they cannot be
+/// listed. Reads the directory with `getdents64` into a buffer on the stack:
+/// no allocation per scan.
+fn list_tasks(tids: &mut Vec<u32>) -> bool {
+    tids.clear();
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    let mut buffer = [0u8; 4096];
+    loop {
+        // SAFETY: `buffer` is writable for its length; `fd` is open.
+        let read =
+            unsafe { libc::syscall(libc::SYS_getdents64, fd, buffer.as_mut_ptr(), buffer.len()) };
+        let Ok(read @ 1..) = usize::try_from(read) else {
+            break;
+        };
+        parse_entries(buffer.get(..read).unwrap_or_default(), tids);
+    }
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    true
+}
+
+/// The numeric names in a `getdents64` buffer of `linux_dirent64` records:
+/// `d_ino` (8 bytes), `d_off` (8), `d_reclen` (2), `d_type` (1), then the
+/// NUL-terminated name.
+fn parse_entries(buffer: &[u8], tids: &mut Vec<u32>) {
+    let mut at = 0;
+    while let Some(record) = buffer.get(at..) {
+        let Some(len) = record
+            .get(16..18)
+            .map(|b| usize::from(u16::from_ne_bytes([b[0], b[1]])))
+        else {
+            break;
+        };
+        if len < 20 {
+            break;
+        }
+        let name = record.get(19..len.min(record.len())).unwrap_or_default();
+        let name = name.split(|&b| b == 0).next().unwrap_or_default();
+        if let Some(tid) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok()) {
+            tids.push(tid);
+        }
+        at += len;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_finds_this_thread_and_others() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            // SAFETY: no preconditions.
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let other_tid = rx.recv().unwrap();
+        let mut tids = Vec::new();
+        assert!(list_tasks(&mut tids));
+        // SAFETY: no preconditions.
+        let me = unsafe { libc::gettid() } as u32;
+        assert!(tids.contains(&me) && tids.contains(&other_tid), "{tids:?}");
+        assert!(!tids.contains(&0));
+        done_tx.send(()).unwrap();
+        other.join().unwrap();
+        assert!(!thread_name(me).is_empty());
+    }
+
+    #[test]
+    fn bad_records_end_the_parse() {
+        let mut tids = Vec::new();
+        parse_entries(&[0u8; 10], &mut tids);
+        let mut record = vec![0u8; 24];
+        record[16..18].copy_from_slice(&24u16.to_ne_bytes());
+        record[19..22].copy_from_slice(b"123");
+        record.extend_from_slice(&[0u8; 24]); // a record of length 0
+        parse_entries(&record, &mut tids);
+        assert_eq!(tids, [123]);
+    }
+}

@@ -1,0 +1,236 @@
+//! One CPU profile from start to stop: the order in which the handler, the
+//! timers, the sampler thread and the ring are set up and taken down.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::buffer::{Ring, SLOTS};
+use super::handler::{self, MODE, PER_THREAD, PROCESS_WIDE, RING, RUNNING, SESSION};
+use super::profile::{CpuProfile, Gathered};
+use super::sampler::{self, Collected, Control, Settings};
+use super::timers;
+use super::CpuTimers;
+use crate::output::Error;
+use crate::unwind::interrupted;
+
+/// Whether a session runs (set before its setup, cleared after its end).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The last session's generation.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Environment variable that asks for the process-wide timer.
+const TIMERS_VAR: &str = "PROFILING_ALLOC_CPU_TIMERS";
+
+pub(super) fn is_running() -> bool {
+    ACTIVE.load(Acquire)
+}
+
+/// A running session.
+#[derive(Debug)]
+pub(super) struct Session {
+    generation: u64,
+    frequency_hz: u32,
+    period_ns: u64,
+    timers: CpuTimers,
+    started: Instant,
+    control: Arc<Control>,
+    sampler: Option<JoinHandle<Collected>>,
+}
+
+/// Clears `ACTIVE` unless defused: a start that fails half-way.
+struct ActiveGuard(bool);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0 {
+            SESSION.store(0, SeqCst);
+            ACTIVE.store(false, SeqCst);
+        }
+    }
+}
+
+impl Session {
+    pub(super) fn start(frequency_hz: u32) -> Result<Session, Error> {
+        if ACTIVE
+            .compare_exchange(false, true, AcqRel, Acquire)
+            .is_err()
+        {
+            return Err(Error::CpuAlreadyRunning);
+        }
+        let mut guard = ActiveGuard(true);
+        handler::install()?;
+        let ring = ring()?;
+        interrupted::prepare_for_signals();
+        let period_ns = 1_000_000_000 / u64::from(frequency_hz.max(1));
+        let generation = GENERATION.fetch_add(1, Relaxed) + 1;
+        let process_wide = std::env::var(TIMERS_VAR).is_ok_and(|v| v == "process");
+        let mut collected = Collected::default();
+        let mut seed = generation.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+        let mut settings = Settings {
+            generation,
+            period_ns,
+            per_thread: !process_wide,
+            own_tid: 0,
+        };
+        MODE.store(
+            if process_wide {
+                PROCESS_WIDE
+            } else {
+                PER_THREAD
+            },
+            SeqCst,
+        );
+        SESSION.store(generation, SeqCst);
+        if !process_wide {
+            // The threads there are now, from this thread: a process where
+            // per-thread timers cannot be made falls back at once.
+            let mut tids = Vec::new();
+            if collected.scan(&settings, &mut seed, &mut tids).is_err() {
+                collected = Collected::default();
+                settings.per_thread = false;
+                MODE.store(PROCESS_WIDE, SeqCst);
+            }
+        }
+        if !settings.per_thread {
+            timers::set_process_timer(period_ns).map_err(|source| Error::CpuTimer {
+                call: "setitimer",
+                source,
+            })?;
+        }
+        let control = Arc::new(Control {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let thread_control = Arc::clone(&control);
+        let thread_settings = settings;
+        let spawned = std::thread::Builder::new()
+            .name("cpu-sampler".to_string())
+            .spawn(move || {
+                // SAFETY: no preconditions.
+                let own_tid = u32::try_from(unsafe { libc::gettid() }).unwrap_or(0);
+                let settings = Settings {
+                    own_tid,
+                    ..thread_settings
+                };
+                sampler::run(ring, settings, thread_control, collected)
+            });
+        let sampler = match spawned {
+            Ok(handle) => handle,
+            Err(source) => {
+                if !settings.per_thread {
+                    let _ = timers::set_process_timer(0);
+                }
+                return Err(Error::CpuTimer {
+                    call: "spawning the cpu-sampler thread",
+                    source,
+                });
+            }
+        };
+        guard.0 = false;
+        Ok(Session {
+            generation,
+            frequency_hz,
+            period_ns,
+            timers: if settings.per_thread {
+                CpuTimers::PerThread
+            } else {
+                CpuTimers::ProcessWide
+            },
+            started: Instant::now(),
+            control,
+            sampler: Some(sampler),
+        })
+    }
+
+    pub(super) fn timers(&self) -> CpuTimers {
+        self.timers
+    }
+
+    /// Ends the session: no signal is taken after this returns, and none of
+    /// its samples is lost that the ring accepted.
+    pub(super) fn stop(mut self) -> CpuProfile {
+        let duration = self.started.elapsed();
+        let collected = self.end();
+        let gathered = Gathered {
+            collected,
+            frequency_hz: self.frequency_hz,
+            period_ns: self.period_ns,
+            duration,
+            timers: self.timers,
+            dropped: RING.get().map_or(0, |ring| ring.dropped.swap(0, Relaxed)),
+        };
+        let profile = CpuProfile::build(gathered);
+        ACTIVE.store(false, SeqCst);
+        profile
+    }
+
+    /// Ends the session and throws its samples away.
+    pub(super) fn discard(mut self) {
+        let _ = self.end();
+        if let Some(ring) = RING.get() {
+            ring.dropped.store(0, Relaxed);
+        }
+        ACTIVE.store(false, SeqCst);
+    }
+
+    /// Stops the signals, the timers and the sampler thread; waits for
+    /// handlers still running; drains what is left.
+    fn end(&mut self) -> Collected {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        // Handlers that start from now on return at once.
+        SESSION.store(0, SeqCst);
+        if self.timers == CpuTimers::ProcessWide {
+            let _ = timers::set_process_timer(0);
+        }
+        {
+            let mut stop = self.control.stop.lock().unwrap_or_else(|p| p.into_inner());
+            *stop = true;
+        }
+        self.control.wake.notify_all();
+        let mut collected = self
+            .sampler
+            .take()
+            .and_then(|sampler| sampler.join().ok())
+            .unwrap_or_default();
+        // Handlers that loaded the session before it was cleared finish
+        // their sample (a bounded walk); give them a moment.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while RUNNING.load(SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        if let Some(ring) = RING.get() {
+            collected.drain(ring, self.generation);
+        }
+        collected
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.sampler.is_some() {
+            let _ = self.end();
+            ACTIVE.store(false, SeqCst);
+        }
+    }
+}
+
+/// The ring, made by the first session (untracked: the profiler's own
+/// memory, kept for the rest of the program).
+fn ring() -> Result<&'static Ring, Error> {
+    if let Some(ring) = RING.get() {
+        return Ok(ring);
+    }
+    let made = {
+        let _untracked = crate::reentrancy::Untracked::enter();
+        Ring::new(SLOTS)
+    };
+    let ring = made.ok_or(Error::CpuUnsupported {
+        reason: "no memory for the sample buffer",
+    })?;
+    let _ = RING.set(ring);
+    RING.get().ok_or(Error::CpuUnsupported {
+        reason: "no memory for the sample buffer",
+    })
+}
