@@ -17,7 +17,10 @@
 //! - `heap.pb.gz`, `jobs.pb.gz`: pprof profiles (`go tool pprof -top
 //!   target/profiling/heap.pb.gz`; Pyroscope, Parca and speedscope open them);
 //! - `allocations.folded`: folded stacks of bytes allocated (speedscope,
-//!   inferno, flamegraph.pl).
+//!   inferno, flamegraph.pl);
+//! - `cpu.svg`, `cpu.pb.gz`: where the pipeline spent its CPU time, sampled
+//!   at about 1 kHz per thread (`profiling_alloc::cpu`, Linux x86_64), each
+//!   stack under its job; the hot functions are printed too.
 //!
 //! `cargo run --release --example showcase`
 
@@ -210,6 +213,15 @@ async fn aggregate(totals_by_city: HashMap<String, Vec<u64>>) -> Vec<String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // CPU samples of the whole pipeline: about 1,000 per CPU-second (997:
+    // not in step with anything periodic), each under the job it ran in.
+    let cpu_profiling = match profiling_alloc::cpu::start(997) {
+        Ok(profiling) => Some(profiling),
+        Err(error) => {
+            eprintln!("no CPU profile: {error}");
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()?;
@@ -222,6 +234,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         totals_by_city,
     } = enrich(&orders);
     let summary = runtime.block_on(aggregate(totals_by_city));
+    let cpu_profile = cpu_profiling.map(|profiling| profiling.stop());
 
     println!(
         "{} orders from {} customers, {} bad line(s): {}",
@@ -241,7 +254,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // are still alive (they are what live.svg shows).
     let report = Report::capture();
     println!("\n{report}");
-    let written = write_files(&report)?;
+    let mut written = write_files(&report)?;
+    if let Some(cpu) = &cpu_profile {
+        println!("\n{}", cpu.hotspot_table(12));
+        let dir = profiling_alloc::output_dir();
+        for (path, result) in [
+            (
+                dir.join("cpu.svg"),
+                cpu.write_flamegraph(dir.join("cpu.svg")),
+            ),
+            (
+                dir.join("cpu.pb.gz"),
+                cpu.write_pprof(dir.join("cpu.pb.gz")),
+            ),
+        ] {
+            result?;
+            written.push(path);
+        }
+    }
     drop((orders, by_customer));
 
     profile_parse()?;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Opens the showcase's pprof profiles with Go's own pprof, the reference
 # reader of the format: `go tool pprof -top` on the heap profile (in-use
-# space, its default), again with `-sample_index=alloc_space`, and on the
-# job-time profile. Runs the showcase first unless its files are there.
+# space, its default), again with `-sample_index=alloc_space`, on the
+# job-time profile and on the CPU profile. Runs the showcase first unless its files are there.
 #
 # Needs `go` on PATH (Debian: `apt-get install golang-go`); without it, says
 # so and exits 0, so that CI machines without Go pass.
@@ -35,4 +35,9 @@ run -top -nodecount=10 -sample_index=alloc_objects -tagfocus='job=parse' "$heap"
 run -traces -sample_index=alloc_space "$heap" | head -40
 if [ $# -eq 0 ]; then
   run -top -nodecount=10 "$jobs"
+  # The CPU profile (Linux x86_64 builds write it).
+  if [ -f "$dir/cpu.pb.gz" ]; then
+    run -top -nodecount=12 "$dir/cpu.pb.gz"
+    run -top -nodecount=8 -tagfocus='job=showcase::parse' "$dir/cpu.pb.gz" || true
+  fi
 fi

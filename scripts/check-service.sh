@@ -4,8 +4,9 @@
 #   - `promtool check metrics` on /metrics            (Debian: prometheus)
 #   - a real Prometheus scraping it for a few intervals and answering a
 #     query for a job's call counter                  (Debian: prometheus)
-#   - `go tool pprof -top` on /debug/pprof/heap and on a 3-second delta of
-#     /debug/pprof/allocs                             (Debian: golang-go)
+#   - `go tool pprof -top` on /debug/pprof/heap, on a 3-second delta of
+#     /debug/pprof/allocs and on a 3-second CPU profile
+#     (/debug/pprof/profile)                          (Debian: golang-go)
 #   - a screenshot of / by headless Chromium into target/profiling/
 #                                                     (Debian: chromium)
 # Each tool that is not on PATH is skipped with a line saying so; curl is
@@ -76,6 +77,7 @@ echo "== go tool pprof"
 if have go; then
   go tool pprof -top -nodecount=12 "http://$addr/debug/pprof/heap"
   go tool pprof -top -nodecount=12 -seconds=3 "http://$addr/debug/pprof/allocs"
+  go tool pprof -top -nodecount=12 -seconds=3 "http://$addr/debug/pprof/profile"
 else
   echo "go is not on PATH (apt-get install golang-go); skipped"
 fi
@@ -86,6 +88,10 @@ if have chromium; then
   chromium --headless --no-sandbox --disable-gpu --window-size=1200,1400 \
     --screenshot="$PWD/target/profiling/endpoint-index.png" "http://$addr/" >/dev/null 2>&1
   echo "wrote target/profiling/endpoint-index.png"
+  curl -sf "http://$addr/flamegraph/cpu.svg?seconds=3" -o target/profiling/endpoint-cpu.svg
+  chromium --headless --no-sandbox --disable-gpu --window-size=1200,900 \
+    --screenshot="$PWD/target/profiling/endpoint-cpu.png" "file://$PWD/target/profiling/endpoint-cpu.svg" >/dev/null 2>&1
+  echo "wrote target/profiling/endpoint-cpu.png (the CPU flamegraph of 3 s)"
 else
   echo "chromium is not on PATH (apt-get install chromium); skipped"
 fi

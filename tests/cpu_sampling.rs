@@ -125,6 +125,11 @@ fn three_to_one() {
         samples_in(&profile, "sleeper") <= 2,
         "a sleeping job used no CPU"
     );
+    // The walk the handler took: CI names the one a build should take.
+    println!("stacks walked by {}", profile.unwinder);
+    if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
+        assert_eq!(profile.unwinder.name(), expected);
+    }
     // Job statistics gained on-CPU time.
     let stats = job_stats();
     let three_stats = stats
@@ -206,6 +211,24 @@ fn capture_ratio(frequency: u32) {
         profile.dropped_samples
     );
     assert!((0.95..=1.05).contains(&ratio), "{ratio:.3}");
+    // These threads never allocated: their stacks were read through copies
+    // (their bounds unknown), and still reach the thread's closure.
+    let walked: u64 = profile
+        .stacks
+        .iter()
+        .filter(|s| s.thread.starts_with("busy-"))
+        .filter(|s| {
+            s.frames
+                .iter()
+                .any(|f| f.function.contains("capture_ratio::{{closure}}"))
+        })
+        .map(|s| s.samples)
+        .sum();
+    assert!(
+        walked * 10 >= samples * 9,
+        "{walked} of {samples} samples walked to the thread's closure\n{:#?}",
+        profile.stacks.iter().take(3).collect::<Vec<_>>()
+    );
     assert_eq!(profile.timers, cpu::CpuTimers::PerThread);
 }
 
@@ -343,6 +366,30 @@ fn under_allocation() {
     assert!(exited.exited && exited.samples > 0, "{exited:?}");
 }
 
+/// The process-wide timer, as asked for by the environment (where
+/// per-thread timers cannot be made it is the fallback): one busy thread is
+/// sampled in full.
+fn process_wide_timer() {
+    let rounds = rounds_for_20us();
+    std::env::set_var("PROFILING_ALLOC_CPU_TIMERS", "process");
+    let profiling = cpu::start(250).expect("start");
+    std::env::remove_var("PROFILING_ALLOC_CPU_TIMERS");
+    assert_eq!(profiling.timers(), cpu::CpuTimers::ProcessWide);
+    let start = thread_cpu();
+    while thread_cpu() - start < Duration::from_millis(1000) {
+        one_part(rounds);
+    }
+    let cpu = thread_cpu() - start;
+    let profile = profiling.stop();
+    let ratio = samples_in(&profile, "one_part") as f64 / (cpu.as_secs_f64() * 250.0);
+    println!(
+        "process-wide timer at 250 Hz, one busy thread: {:.1}% of expected",
+        ratio * 100.0
+    );
+    assert_eq!(profile.timers, cpu::CpuTimers::ProcessWide);
+    assert!((0.85..=1.1).contains(&ratio), "{ratio:.3}");
+}
+
 /// Typed errors: a bad frequency, a second profile.
 fn errors() {
     assert!(matches!(
@@ -408,6 +455,7 @@ fn main() {
     capture_ratio(100);
     capture_ratio(1000);
     no_allocation_in_the_handler();
+    process_wide_timer();
     under_allocation();
     start_stop_churn();
     println!("cpu_sampling: all checks passed");

@@ -454,3 +454,66 @@ fn write_pprof_writes_the_same_bytes_to_a_file() {
         .unwrap_err();
     assert!(error.to_string().contains("/proc/nonexistent"), "{error}");
 }
+
+#[profile_job]
+fn spin_job(rounds: u64) -> u64 {
+    let mut x = std::hint::black_box(3u64);
+    for i in 0..rounds {
+        x = x.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(i);
+    }
+    std::hint::black_box(x)
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn the_cpu_profile_has_go_s_layout_and_the_profile_s_samples() {
+    let profiling = profiling_alloc::cpu::start(1000).expect("start");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(400) {
+        spin_job(50_000);
+    }
+    let cpu = profiling.stop();
+    let profile = decode(&cpu.to_pprof().unwrap());
+    let types: Vec<(&str, &str)> = profile
+        .sample_type
+        .iter()
+        .map(|t| (text(&profile, t.r#type), text(&profile, t.unit)))
+        .collect();
+    assert_eq!(types, [("samples", "count"), ("cpu", "nanoseconds")]);
+    let period_type = profile.period_type.as_ref().unwrap();
+    assert_eq!(
+        (
+            text(&profile, period_type.r#type),
+            text(&profile, period_type.unit)
+        ),
+        ("cpu", "nanoseconds")
+    );
+    assert_eq!(profile.period, 1_000_000, "1 kHz: a millisecond a sample");
+    assert_eq!(text(&profile, profile.default_sample_type), "cpu");
+    assert!(profile.duration_nanos >= 400_000_000);
+    // Every sample: nanoseconds = samples × period, a thread label; the
+    // samples add up to the profile's.
+    let mut total = 0;
+    for sample in &profile.sample {
+        assert_eq!(sample.value[1], sample.value[0] * profile.period);
+        assert!(label(&profile, sample, "thread").is_some());
+        total += sample.value[0];
+    }
+    assert_eq!(total as u64, cpu.samples);
+    // The job is the root frame of its samples, labelled with it.
+    let in_job: i64 = profile
+        .sample
+        .iter()
+        .filter(|sample| {
+            let frames = root_first(&profile, sample);
+            frames[0].ends_with("spin_job")
+                && label(&profile, sample, "job")
+                    .is_some_and(|l| text(&profile, l.str).ends_with("spin_job"))
+        })
+        .map(|sample| sample.value[0])
+        .sum();
+    assert!(
+        in_job * 10 >= total * 8,
+        "{in_job} of {total} samples in the job"
+    );
+}

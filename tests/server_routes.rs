@@ -376,3 +376,73 @@ fn shutdown_stops_listening() {
     endpoint.shutdown();
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[profiling_alloc::profile_job]
+fn spin_for_cpu(rounds: u64) -> u64 {
+    let mut x = black_box(7u64);
+    for i in 0..rounds {
+        x = x.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(i);
+    }
+    black_box(x)
+}
+
+#[test]
+fn cpu_profiles_and_flamegraphs_sample_the_next_seconds() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    let endpoint = server();
+    let addr = endpoint.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Relaxed) {
+                spin_for_cpu(20_000);
+            }
+        })
+    };
+    let answer = ok(addr, "/debug/pprof/profile?seconds=1&frequency=250");
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let profile = gunzip(&answer.body);
+    for name in [
+        "samples",
+        "cpu",
+        "nanoseconds",
+        "spin_for_cpu",
+        "thread",
+        "job",
+    ] {
+        assert!(contains(&profile, name), "the CPU profile has no {name:?}");
+    }
+    let svg = ok(addr, "/flamegraph/cpu.svg?seconds=1").text();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("spin_for_cpu"),
+        "{svg:.300}"
+    );
+    // One at a time: a second profile while the first runs is refused.
+    let first = std::thread::spawn(move || get(addr, "/debug/pprof/profile?seconds=2").status);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = get(addr, "/flamegraph/cpu.svg?seconds=1");
+    assert_eq!(second.status, 429, "{}", second.text());
+    assert!(second.header("retry-after").is_some());
+    assert_eq!(first.join().unwrap(), 200);
+    // Bad queries are named.
+    for query in [
+        "frequency=5000",
+        "frequency=0",
+        "frequency=fast",
+        "seconds=0",
+        "seconds=301",
+    ] {
+        let answer = get(addr, &format!("/debug/pprof/profile?{query}"));
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
+        let name = query.split('=').next().unwrap();
+        assert!(answer.text().contains(name), "{}", answer.text());
+    }
+    stop.store(true, Relaxed);
+    busy.join().unwrap();
+}

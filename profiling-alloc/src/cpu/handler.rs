@@ -16,7 +16,7 @@
 //! session running, it returns at once.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::OnceLock;
 
@@ -70,7 +70,10 @@ extern "C" fn on_sigprof(
 ///
 /// `info` and `context` must be the handler's arguments.
 unsafe fn sample(info: *const libc::siginfo_t, context: *const libc::c_void) {
-    let generation = SESSION.load(Acquire);
+    // SeqCst, as `RUNNING`'s increment before it and `end`'s store and load:
+    // either `end` sees this handler running, or this handler sees the
+    // session ended.
+    let generation = SESSION.load(SeqCst);
     let Some(ring) = RING.get() else {
         return;
     };
@@ -166,10 +169,13 @@ pub(super) fn install() -> Result<(), Error> {
     action.sa_sigaction = ours;
     // No SA_ONSTACK: the walk needs more stack than an alternate stack has.
     action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-    // SAFETY: `sa_mask` is a valid sigset to empty; `action` is a complete
+    // Every signal blocked while the handler runs: another handler that
+    // interrupted it (and perhaps never returned, `siglongjmp`) would leave
+    // a claimed slot of the ring unpublished.
+    // SAFETY: `sa_mask` is a valid sigset to fill; `action` is a complete
     // disposition whose handler has the `SA_SIGINFO` signature.
     let installed = unsafe {
-        libc::sigemptyset(&raw mut action.sa_mask);
+        libc::sigfillset(&raw mut action.sa_mask);
         libc::sigaction(libc::SIGPROF, &raw const action, std::ptr::null_mut())
     };
     if installed != 0 {

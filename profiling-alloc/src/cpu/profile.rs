@@ -188,6 +188,7 @@ impl CpuProfile {
         profile.threads = collected
             .threads
             .iter()
+            .chain(collected.retired.iter().map(|(tid, record)| (tid, record)))
             .map(|(&tid, record)| CpuThread {
                 tid,
                 name: record.name.clone(),

@@ -39,6 +39,8 @@ pub(super) struct Collected {
     /// Per (thread id, job path node address, truncated).
     pub(super) stacks: HashMap<(u32, usize, bool), Stacks>,
     pub(super) threads: HashMap<u32, ThreadRecord>,
+    /// Threads that exited and whose id a later thread took.
+    pub(super) retired: Vec<(u32, ThreadRecord)>,
     /// Threads whose timer could not be made (the signal queue limit).
     pub(super) unprofiled_threads: u64,
     /// The first error that left a thread unprofiled.
@@ -76,9 +78,16 @@ impl Collected {
         if !list_tasks(tids) {
             return Ok(());
         }
+        tids.sort_unstable();
         for &tid in tids.iter() {
             if tid == settings.own_tid {
                 continue;
+            }
+            if self.threads.get(&tid).is_some_and(|record| record.exited) {
+                // The id of a thread that exited, taken by a new one.
+                if let Some(old) = self.threads.remove(&tid) {
+                    self.retired.push((tid, old));
+                }
             }
             if let Some(record) = self.threads.get_mut(&tid) {
                 if let Some(now) = timers::thread_cpu_nanos(tid) {
@@ -95,6 +104,9 @@ impl Collected {
                 let first = 1 + next_random(seed) % settings.period_ns.max(1);
                 match ThreadTimer::start(tid, settings.period_ns, first, settings.generation) {
                     Ok(timer) => Some(timer),
+                    // A thread that exited since the listing: not a reason
+                    // to give up on per-thread timers.
+                    Err(_) if timers::thread_cpu_nanos(tid).is_none() => continue,
                     Err(error) if self.threads.is_empty() && timers::unavailable(&error) => {
                         return Err(error);
                     }
@@ -121,7 +133,7 @@ impl Collected {
             );
         }
         for (tid, record) in &mut self.threads {
-            if !record.exited && !tids.contains(tid) {
+            if !record.exited && tids.binary_search(tid).is_err() {
                 record.exited = true;
                 record.timer = None;
             }

@@ -148,8 +148,9 @@ impl Session {
         self.timers
     }
 
-    /// Ends the session: no signal is taken after this returns, and none of
-    /// its samples is lost that the ring accepted.
+    /// Ends the session: its timers are deleted, and every sample the ring
+    /// accepted is counted (a handler still running after a second's wait
+    /// writes a sample of an ended session, which the next drain discards).
     pub(super) fn stop(mut self) -> CpuProfile {
         let duration = self.started.elapsed();
         let collected = self.end();

@@ -136,9 +136,13 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
         .max()
         .unwrap_or(3)
         .max(3);
+    // With a CPU profile run: the share of the calls' wall time that was
+    // spent on a CPU (the rest waited: I/O, locks, sleeps, the scheduler).
+    let cpu_profiled = jobs.iter().any(|job| job.on_cpu.is_some());
+    let on_cpu_header = if cpu_profiled { "  on-CPU" } else { "" };
     writeln!(
         f,
-        "  {:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>10}  {:>10}",
+        "  {:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>10}  {:>10}{on_cpu_header}",
         "job",
         "calls",
         "failed",
@@ -160,9 +164,17 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
             ),
             _ => ("-".into(), "-".into(), "-".into()),
         };
+        let on_cpu = match job.on_cpu {
+            _ if !cpu_profiled => String::new(),
+            Some(on_cpu) if !d.total.is_zero() => format!(
+                "  {:>5.0}%",
+                100.0 * on_cpu.as_secs_f64() / d.total.as_secs_f64()
+            ),
+            _ => format!("  {:>6}", "-"),
+        };
         writeln!(
             f,
-            "  {name:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {allocs:>11}  {per_call_bytes:>10}  {peak:>10}",
+            "  {name:<width$}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {allocs:>11}  {per_call_bytes:>10}  {peak:>10}{on_cpu}",
             grouped(job.calls),
             grouped(job.errors.saturating_add(job.panics)),
             duration(d.p50),

@@ -40,6 +40,8 @@
 //! | `GET /debug/pprof/heap` | gzipped pprof heap profile, default sample in-use space | read |
 //! | `GET /debug/pprof/allocs` | the same, default sample allocated space | read |
 //! | `GET /debug/pprof/{heap,allocs}?seconds=N` | allocations of the next N seconds (1–300), live blocks at the end | exclusive |
+//! | `GET /debug/pprof/profile?seconds=N&frequency=HZ` | a pprof CPU profile of the next N seconds (default 30, 1–300) at HZ samples per CPU-second (default 100, up to 1,000): see [`cpu`](crate::cpu) | exclusive |
+//! | `GET /flamegraph/cpu.svg?seconds=N&frequency=HZ` | the same as a flamegraph | exclusive |
 //! | `GET /report.json` | the whole [`Report`](crate::Report) | read |
 //! | `GET /flamegraph/{allocated,blocks,live,jobs}.svg` | an inferno flamegraph | read |
 //! | `GET /jobs` | [`job_stats`](crate::job_stats) as JSON | read |
@@ -82,7 +84,8 @@
 //!   forward_to = [pyroscope.write.default.receiver]
 //!   profiling_config {
 //!     profile.memory      { enabled = true, path = "/debug/pprof/allocs" }
-//!     profile.process_cpu { enabled = false }
+//!     // /debug/pprof/profile?seconds=N, N just under the scrape interval
+//!     profile.process_cpu { enabled = true }
 //!     profile.goroutine   { enabled = false }
 //!     profile.mutex       { enabled = false }
 //!     profile.block       { enabled = false }
@@ -98,7 +101,7 @@
 //!     profiling_config:
 //!       pprof_config:
 //!         memory: { enabled: true, path: /debug/pprof/allocs }
-//!         process_cpu: { enabled: false }
+//!         process_cpu: { enabled: true }   # /debug/pprof/profile?seconds=N
 //! ```
 //!
 //! # Security

@@ -12,12 +12,20 @@ use crate::units::{bytes, duration, grouped, whole};
 const TOP: usize = 10;
 
 /// The routes the page links to, with what each gives.
-const LINKS: [(&str, &str); 13] = [
+const LINKS: [(&str, &str); 15] = [
     ("/metrics", "Prometheus metrics"),
     ("/debug/pprof/heap", "heap profile (pprof, in-use space)"),
     (
         "/debug/pprof/allocs",
         "allocation profile (pprof, allocated space)",
+    ),
+    (
+        "/debug/pprof/profile?seconds=10",
+        "CPU profile of the next 10 s (pprof)",
+    ),
+    (
+        "/flamegraph/cpu.svg?seconds=10",
+        "flamegraph: CPU time of the next 10 s",
     ),
     ("/report.json", "the whole report (JSON)"),
     ("/flamegraph/allocated.svg", "flamegraph: bytes allocated"),

@@ -77,6 +77,46 @@ fn allocated_since(mut end: Report, start: &Report) -> Report {
     end
 }
 
+/// `GET /debug/pprof/profile` or `/flamegraph/cpu.svg`: CPU samples of the
+/// next `seconds` at `frequency` Hz, as a pprof CPU profile or a flamegraph.
+/// 429 (with `Retry-After`) when the program runs a CPU profile of its own.
+pub(super) fn cpu(shared: &Shared, seconds: u64, frequency: u32, svg: bool) -> Response {
+    let profiling = match crate::cpu::start(frequency) {
+        Ok(profiling) => profiling,
+        Err(Error::CpuAlreadyRunning) => {
+            return Response::error(
+                429,
+                "rate_limited",
+                "the program is running a CPU profile of its own; one runs at a time",
+            )
+            .with_header("Retry-After", seconds.to_string());
+        }
+        Err(error @ (Error::CpuUnsupported { .. } | Error::CpuSignalInUse)) => {
+            return Response::error(501, "unsupported", &error.to_string());
+        }
+        Err(error) => return failed(&error),
+    };
+    shared.sleep(Duration::from_secs(seconds));
+    let profile = profiling.stop();
+    if svg {
+        let mut bytes = Vec::new();
+        return match profile.flamegraph(&mut bytes) {
+            Ok(()) => Response::new(200, "image/svg+xml", bytes),
+            Err(Error::NoData { reason, .. }) => Response::error(
+                404,
+                "no_data",
+                &format!("nothing to draw in the CPU flamegraph: {reason}"),
+            ),
+            Err(error) => failed(&error),
+        };
+    }
+    match profile.to_pprof() {
+        Ok(bytes) => Response::new(200, PPROF, bytes)
+            .with_header("Content-Disposition", "attachment; filename=\"cpu.pb.gz\""),
+        Err(error) => failed(&error),
+    }
+}
+
 /// `GET /report.json`.
 pub(super) fn report_json(shared: &Shared) -> Response {
     Response::new(200, JSON, shared.report().to_json().into_bytes())

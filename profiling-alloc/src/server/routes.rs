@@ -16,7 +16,13 @@ use crate::FlameKind;
 enum Route {
     Index,
     Metrics,
-    Pprof { allocs: bool },
+    Pprof {
+        allocs: bool,
+    },
+    /// A CPU profile of the next N seconds: pprof, or a flamegraph.
+    CpuProfile {
+        svg: bool,
+    },
     ReportJson,
     Flamegraph(FlameKind),
     Jobs,
@@ -31,11 +37,13 @@ enum Route {
 /// Every path with a route (and `/snapshot/{id}` under `/snapshot/`): what
 /// an axum router registers.
 #[cfg(any(feature = "axum", test))]
-pub(super) const PATHS: [&str; 15] = [
+pub(super) const PATHS: [&str; 17] = [
     "/",
     "/metrics",
     "/debug/pprof/heap",
     "/debug/pprof/allocs",
+    "/debug/pprof/profile",
+    "/flamegraph/cpu.svg",
     "/report.json",
     "/flamegraph/allocated.svg",
     "/flamegraph/blocks.svg",
@@ -66,6 +74,8 @@ fn find(method: &str, path: &str) -> Lookup {
         "/metrics" => Route::Metrics,
         "/debug/pprof/heap" => Route::Pprof { allocs: false },
         "/debug/pprof/allocs" => Route::Pprof { allocs: true },
+        "/debug/pprof/profile" => Route::CpuProfile { svg: false },
+        "/flamegraph/cpu.svg" => Route::CpuProfile { svg: true },
         "/report.json" => Route::ReportJson,
         "/flamegraph/allocated.svg" => Route::Flamegraph(FlameKind::AllocatedBytes),
         "/flamegraph/blocks.svg" => Route::Flamegraph(FlameKind::AllocatedBlocks),
@@ -132,11 +142,15 @@ pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
         RouteClass::Free if shared.token.is_none() => RouteClass::Read,
         class => class,
     };
+    let frequency = match cpu_frequency(&route, request) {
+        Ok(frequency) => frequency,
+        Err(response) => return response,
+    };
     let _permit = match shared.limiter.admit(class, Instant::now()) {
         Ok(permit) => permit,
         Err(refusal) => {
             let message = if refusal.busy {
-                "another snapshot or delta profile is running; one runs at a time".to_string()
+                "another snapshot, delta or CPU profile is running; one runs at a time".to_string()
             } else {
                 format!(
                     "rate limit reached; retry in {} s",
@@ -148,7 +162,7 @@ pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
         }
     };
     guarded(shared, || {
-        handle(shared, request, route, seconds, authorized)
+        handle(shared, request, route, (seconds, frequency), authorized)
     })
 }
 
@@ -171,18 +185,20 @@ fn class_of(route: &Route, delta: bool) -> RouteClass {
         Route::Leaks => RouteClass::Analysis,
         Route::TakeSnapshot => RouteClass::Exclusive,
         Route::Pprof { .. } if delta => RouteClass::Exclusive,
+        Route::CpuProfile { .. } => RouteClass::Exclusive,
         _ => RouteClass::Read,
     }
 }
 
-/// The `seconds` of a delta profile, checked: `None` when not asked for;
-/// a 400 when not a whole number in 1..=`MAX_PROFILE_SECONDS` or given to
-/// a route that takes none.
+/// The `seconds` of a delta or CPU profile, checked: `None` when not asked
+/// for (a CPU profile's default is [`CPU_DEFAULT_SECONDS`]); a 400 when not
+/// a whole number in 1..=`MAX_PROFILE_SECONDS` or given to a route that
+/// takes none.
 fn profile_seconds(route: &Route, request: &Request) -> Result<Option<u64>, Response> {
     let Some(text) = request.query("seconds") else {
-        return Ok(None);
+        return Ok(matches!(route, Route::CpuProfile { .. }).then_some(CPU_DEFAULT_SECONDS));
     };
-    if !matches!(route, Route::Pprof { .. }) {
+    if !matches!(route, Route::Pprof { .. } | Route::CpuProfile { .. }) {
         let message = format!("{} takes no `seconds`", request.path);
         return Err(Response::error(400, "bad_query", &message));
     }
@@ -197,18 +213,50 @@ fn profile_seconds(route: &Route, request: &Request) -> Result<Option<u64>, Resp
     }
 }
 
-/// Runs the route.
+/// Seconds a CPU profile runs when the request does not say (as Go's
+/// `/debug/pprof/profile`).
+const CPU_DEFAULT_SECONDS: u64 = 30;
+/// Samples per CPU-second when the request does not say.
+const CPU_DEFAULT_FREQUENCY: u32 = 100;
+/// Most samples per CPU-second a request may ask for.
+const CPU_MAX_FREQUENCY: u32 = 1000;
+
+/// The `frequency` of a CPU profile, checked: the default when not given, a
+/// 400 when not a whole number of hertz in 1..=[`CPU_MAX_FREQUENCY`]. Other
+/// routes ignore it, as they ignore any parameter they do not take.
+fn cpu_frequency(route: &Route, request: &Request) -> Result<u32, Response> {
+    let (Route::CpuProfile { .. }, Some(text)) = (route, request.query("frequency")) else {
+        return Ok(CPU_DEFAULT_FREQUENCY);
+    };
+    match text.parse::<u32>() {
+        Ok(hz) if (1..=CPU_MAX_FREQUENCY).contains(&hz) => Ok(hz),
+        _ => {
+            let message = format!(
+                "frequency={text:?} is not a whole number of samples per CPU-second from 1 to {CPU_MAX_FREQUENCY}"
+            );
+            Err(Response::error(400, "bad_query", &message))
+        }
+    }
+}
+
+/// Runs the route; `(seconds, frequency)` as checked.
 fn handle(
     shared: &Shared,
     request: &Request,
     route: Route,
-    seconds: Option<u64>,
+    (seconds, frequency): (Option<u64>, u32),
     authorized: bool,
 ) -> Response {
     match route {
         Route::Index => page::index(shared, authorized),
         Route::Metrics => super::metrics::respond(shared),
         Route::Pprof { allocs } => profiles::pprof(shared, allocs, seconds),
+        Route::CpuProfile { svg } => profiles::cpu(
+            shared,
+            seconds.unwrap_or(CPU_DEFAULT_SECONDS),
+            frequency,
+            svg,
+        ),
         Route::ReportJson => profiles::report_json(shared),
         Route::Flamegraph(kind) => profiles::flamegraph(kind),
         Route::Jobs => Response::json(&crate::job_stats()),

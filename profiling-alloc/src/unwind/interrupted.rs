@@ -9,7 +9,6 @@
 //! ([`prepare_for_signals`]). Anything else gives the interrupted
 //! instruction alone: a flat profile rather than a wrong one.
 
-use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
@@ -99,13 +98,6 @@ pub(crate) fn copy_reads_work() -> bool {
     COPY_READS.load(Acquire)
 }
 
-thread_local! {
-    /// Where the last successful probe of this thread's stack started (0:
-    /// none): the pages from there down to `DWARF_STACK_NEEDED` below it are
-    /// mapped. `const`, no destructor: readable from a signal handler.
-    static PROBED_AT: Cell<usize> = const { Cell::new(0) };
-}
-
 /// Fills `ips` with the interrupted code's stack, innermost first: the
 /// interrupted instruction (stored plus one, as a return address is, so that
 /// symbol lookups of `ip - 1` find it), then the return addresses of its
@@ -143,30 +135,19 @@ pub(crate) fn walk(regs: Registers, ips: &mut [usize]) -> (usize, bool) {
 }
 
 /// Whether the stack below the handler's frame has room for the DWARF walk:
-/// from the known bounds, or by probing each page below once per thread.
+/// from the known bounds (when the handler runs on that stack), or by
+/// probing each page below it (one `process_vm_readv`).
 fn room_for_dwarf(known: Option<Bounds>) -> bool {
     let marker = 0u8;
     let here = std::ptr::from_ref(&marker) as usize;
-    if let Some((low, _)) = known {
-        return here
-            .checked_sub(low)
-            .is_some_and(|room| room >= DWARF_STACK_NEEDED);
+    if let Some((low, top)) = known {
+        return (low..top).contains(&here)
+            && here
+                .checked_sub(low)
+                .is_some_and(|room| room >= DWARF_STACK_NEEDED);
     }
-    // The probe found room from a point at or below this one's page: the
-    // same pages (or fewer) are needed now.
-    let probed = PROBED_AT.try_with(Cell::get).unwrap_or(0);
-    if probed != 0 && probed <= here && here - probed < DWARF_STACK_NEEDED {
-        return true;
-    }
-    let Some(lowest) = here.checked_sub(DWARF_STACK_NEEDED) else {
-        return false;
-    };
-    if probe_pages(lowest, here) {
-        let _ = PROBED_AT.try_with(|cell| cell.set(here));
-        true
-    } else {
-        false
-    }
+    here.checked_sub(DWARF_STACK_NEEDED)
+        .is_some_and(|lowest| probe_pages(lowest, here))
 }
 
 /// Whether one word of every page from `low` up to `high` can be read.
@@ -255,10 +236,10 @@ impl Reader {
                 if !readable(at, *sp, *bounds) {
                     return None;
                 }
-                // SAFETY: the handler runs on the interrupted thread, below
-                // `sp` on the same stack, so `at..at + 8`, between `sp` and
-                // the top of that stack (`readable`), is mapped memory of
-                // this thread.
+                // SAFETY: `sp` lies within the thread's stack bounds (checked
+                // when the reader was made), and a thread's stack is mapped
+                // from any point in it to its top: `at..at + 8`, between `sp`
+                // and the top (`readable`), is mapped memory.
                 Some(unsafe { read_word(at) })
             }
             Reader::Copied(copy) => copy.read(at),

@@ -40,10 +40,12 @@ pub(super) fn bounds() -> Option<Bounds> {
 /// allocate).
 #[cfg(feature = "cpu")]
 pub(super) fn bounds_if_known() -> Option<Bounds> {
+    // A signal may land between the two halves of the first write: only a
+    // pair with both halves set is used.
     STACK
         .try_with(Cell::get)
         .ok()
-        .filter(|&bounds| bounds != UNKNOWN && bounds != UNAVAILABLE)
+        .filter(|&(low, high)| low > 1 && high > low)
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
