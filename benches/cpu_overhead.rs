@@ -66,6 +66,20 @@ fn run(frequency: Option<u32>) -> (Duration, Duration, u64, Duration) {
     (thread, process, samples, stopping.elapsed())
 }
 
+/// CPU the process uses while a profile runs and nothing else does: the
+/// sampler thread's listing of threads and draining, per second; and what
+/// starting and stopping cost.
+fn idle_cost() -> (Duration, Duration) {
+    let before = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let profiling = cpu::start(100).expect("starting the CPU profile");
+    let started = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = clock(libc::CLOCK_PROCESS_CPUTIME_ID) - started;
+    drop(profiling.stop());
+    let start_stop = clock(libc::CLOCK_PROCESS_CPUTIME_ID) - before - idle;
+    (idle, start_stop)
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -90,6 +104,7 @@ fn main() {
             stops[m].push(stop);
         }
     }
+    let (idle, start_stop) = idle_cost();
     let base_thread = median(thread[0].clone());
     let base_process = median(process[0].clone());
     println!(
@@ -99,6 +114,11 @@ fn main() {
         "  unprofiled: {:>8.2} ms / {:>8.2} ms",
         base_thread.as_secs_f64() * 1e3,
         base_process.as_secs_f64() * 1e3
+    );
+    println!(
+        "  idle profile: {:.2} ms of CPU per second (the cpu-sampler thread); start + stop {:.2} ms",
+        idle.as_secs_f64() * 1e3,
+        start_stop.as_secs_f64() * 1e3
     );
     for m in 1..3 {
         let (t, p) = (median(thread[m].clone()), median(process[m].clone()));

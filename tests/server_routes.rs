@@ -418,6 +418,18 @@ fn cpu_profiles_and_flamegraphs_sample_the_next_seconds() {
     ] {
         assert!(contains(&profile, name), "the CPU profile has no {name:?}");
     }
+    // Jobs gained on-CPU time, and /metrics says so.
+    let metrics = ok(addr, "/metrics").text();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "profiling_alloc_job_cpu_seconds_total{job=\"server_routes::spin_for_cpu\"}",
+            )
+        })
+        .unwrap_or_else(|| panic!("no on-CPU counter in\n{metrics}"));
+    let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(seconds > 0.2, "{line}");
     let svg = ok(addr, "/flamegraph/cpu.svg?seconds=1").text();
     assert!(
         svg.starts_with("<?xml") && svg.contains("spin_for_cpu"),

@@ -433,6 +433,17 @@
 //! # }
 //! ```
 //!
+//! # CPU time
+//!
+//! Feature `cpu` (Linux x86_64) adds the [`cpu`][cpu-module] module:
+//! [`cpu::start`][cpu-start] samples every thread's stack each period of
+//! CPU time it uses (timers on each thread's own CPU clock, a signal handler
+//! that never allocates, locks or waits), with the job path as root frames,
+//! so a CPU flamegraph says which job burns the time; stopping returns a
+//! [`CpuProfile`][cpu-profile]: flamegraph, pprof CPU profile, hot
+//! functions, and each job's on-CPU time in [`JobStats::on_cpu`]. The
+//! module's docs say how it counts and what the handler does and does not.
+//!
 //! # Allocation benchmarks with criterion
 //!
 //! With the `criterion` feature, [`criterion::AllocatedBytes`][criterion-bytes] and
@@ -511,8 +522,10 @@
 //!   ([`Report::folded`]) work without it.
 //! - `pprof` (default): pprof profiles ([`Report::to_pprof`]) through
 //!   `prost` and `flate2`.
+//! - `cpu`: CPU sampling (the `cpu` module), Linux x86_64; no dependency of
+//!   its own; turns on `callsites` (its stack walks).
 //! - `server`: the live endpoint (the `server` module); brings in `httparse` and
-//!   turns on `pprof` and `flamegraph`.
+//!   turns on `pprof`, `flamegraph` and `cpu` (CPU profiles on demand).
 //! - `axum`: `server::router()`, the endpoint's routes as an axum `Router`
 //!   for a service that already serves with axum; brings in `axum` (no
 //!   default features) and `tokio` (`rt`), and turns on `server`.
@@ -546,6 +559,18 @@
     doc = "[criterion-bytes]: crate::criterion::AllocatedBytes\n\
            [criterion-blocks]: crate::criterion::Allocations\n\
            [criterion-module]: crate::criterion"
+)]
+#![cfg_attr(
+    feature = "cpu",
+    doc = "[cpu-module]: crate::cpu\n\
+           [cpu-start]: crate::cpu::start\n\
+           [cpu-profile]: crate::cpu::CpuProfile"
+)]
+#![cfg_attr(
+    not(feature = "cpu"),
+    doc = "[cpu-module]: #feature-flags\n\
+           [cpu-start]: #feature-flags\n\
+           [cpu-profile]: #feature-flags"
 )]
 #![cfg_attr(
     not(feature = "criterion"),

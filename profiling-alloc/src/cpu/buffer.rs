@@ -13,8 +13,9 @@ use crate::callsites::leaked::{leak_zeroed, Zeroable};
 
 /// Most frames a sample holds.
 pub(super) const MAX_FRAMES: usize = 128;
-/// Slots in the ring: at 1 kHz on 32 busy cores, 64 ms of samples; the drain
-/// empties it every 20 ms.
+/// Slots in the ring: at 1 kHz on 20 busy cores, 100 ms of samples, the
+/// longest the drain waits (it comes every 20 ms while the ring fills
+/// faster than a quarter per visit).
 pub(super) const SLOTS: usize = 2048;
 /// Compare-and-swap attempts a writer makes before dropping its sample (other
 /// handlers took the positions it tried).

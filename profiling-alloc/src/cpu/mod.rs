@@ -10,16 +10,29 @@
 //! pprof CPU profile ([`CpuProfile::write_pprof`]) or read as a table of
 //! hot functions ([`CpuProfile::hotspots`]).
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), profiling_alloc::Error> {
+//! # if !cfg!(all(target_os = "linux", target_arch = "x86_64")) { return Ok(()); }
 //! use profiling_alloc::cpu;
 //!
-//! let profiling = cpu::start(100)?; // 100 samples per CPU-second
-//! // ... the work to profile ...
+//! #[profiling_alloc::profile_job]
+//! fn checksum(data: &[u8]) -> u64 {
+//!     data.iter().fold(0u64, |sum, &b| sum.rotate_left(5) ^ u64::from(b))
+//! }
+//!
+//! let profiling = cpu::start(1000)?; // samples per CPU-second, per thread
+//! let data = vec![7u8; 1 << 20];
+//! let start = std::time::Instant::now();
+//! while start.elapsed() < std::time::Duration::from_millis(200) {
+//!     std::hint::black_box(checksum(&data));
+//! }
 //! let profile = profiling.stop();
-//! println!("{}", profile.hotspot_table(10));
-//! profile.write_flamegraph("target/profiling/cpu.svg")?;
-//! profile.write_pprof("target/profiling/cpu.pb.gz")?; // go tool pprof -top
+//! println!("{}", profile.hotspot_table(10)); // self %, total %, samples, function, job
+//! assert!(profile.job_samples().iter().any(|(job, _)| job.ends_with("checksum")));
+//!
+//! let dir = std::env::temp_dir();
+//! profile.write_flamegraph(dir.join("cpu.svg"))?; // each stack under its job
+//! profile.write_pprof(dir.join("cpu.pb.gz"))?; // go tool pprof -top cpu.pb.gz
 //! # Ok(())
 //! # }
 //! ```
@@ -29,9 +42,10 @@
 //! - **Per-thread timers** ([`CpuTimers::PerThread`]): `timer_create` on
 //!   each thread's `CLOCK_THREAD_CPUTIME_ID`, delivered to that thread, the
 //!   first expiry at a random point of the first period. Every busy core
-//!   is counted. Threads are found by listing `/proc/self/task` every 20 ms:
-//!   a thread that lives less than that may be missed, and a new thread's
-//!   first moments are.
+//!   is counted. Threads are found by listing `/proc/self/task` every 20 ms,
+//!   or up to every 100 ms while no thread starts or exits: a thread that
+//!   lives less than that may be missed, and a new thread's first moments
+//!   are.
 //! - **The process-wide timer** ([`CpuTimers::ProcessWide`]):
 //!   `setitimer(ITIMER_PROF)`, only where per-thread timers cannot be made
 //!   (a seccomp filter, a kernel without POSIX timers), or when
@@ -51,7 +65,7 @@
 //! sampler chose (frame pointers, or DWARF unwind rules read and cached in
 //! the process, prepared by `start`; never libgcc), reads the thread's job
 //! path from a thread-local, and writes the sample into a preallocated ring
-//! that the session's thread empties every 20 ms. When the ring is full the
+//! that the session's thread empties every 20 to 100 ms. When the ring is full the
 //! sample is dropped and counted ([`CpuProfile::dropped_samples`]). A sample
 //! that lands in the allocator, or in the profiler's own sampled path, is
 //! safe and shows those frames: they are CPU the program spent.
@@ -67,10 +81,22 @@
 //! to replace another profiler's `SIGPROF` handler
 //! ([`Error::CpuSignalInUse`]).
 //!
-//! Limits: Linux on x86_64 ([`Error::CpuUnsupported`] elsewhere); one
-//! session at a time ([`Error::CpuAlreadyRunning`]); the thread-local read
-//! assumes this crate is linked into the program, not into a library loaded
-//! with `dlopen` (where thread-locals may allocate on first use).
+//! Limits:
+//!
+//! - Linux on x86_64 ([`Error::CpuUnsupported`] elsewhere); one profile at
+//!   a time ([`Error::CpuAlreadyRunning`]).
+//! - The handler reads thread-locals, which is safe when this crate is
+//!   linked into the program, not into a library loaded with `dlopen`
+//!   (where a thread-local's first use may allocate).
+//! - A frame-pointer walk loses the caller of a function interrupted in
+//!   its first instructions (before it saved its frame pointer).
+//! - Blocking calls that `SA_RESTART` does not restart (`epoll_wait`,
+//!   `nanosleep`, ...) may return `EINTR` while profiling; CPU-time timers
+//!   fire on threads that run, so this is rare.
+//! - Stop profiling before `exec`: the process-wide timer survives it, and
+//!   the new program would die of its signal.
+//! - Corrupt unwind tables could make the DWARF walk misbehave; the
+//!   walk's reads are checked, its length bounded.
 
 mod hotspots;
 mod profile;

@@ -1,19 +1,25 @@
-//! The session's own thread, `cpu-sampler`: every [`TICK`] it lists the
-//! process's threads (`/proc/self/task`), starts a timer on each new one and
-//! drops the timers of threads that exited, and drains the ring of samples
-//! into counts per stack. Everything that allocates happens here (or in
+//! The session's own thread, `cpu-sampler`: every tick (20 ms, lengthened
+//! to 100 ms while nothing changes) it lists the process's threads
+//! (`/proc/self/task`), starts a timer on each new one and drops the timers
+//! of threads that exited, and drains the ring of samples into counts per
+//! stack. Everything that allocates happens here (or in
 //! `stop`), never in the signal handler.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::buffer::{Ring, Sample};
+use super::buffer::{Ring, Sample, SLOTS};
 use super::timers::{self, ThreadTimer};
 
-/// How often threads are listed and the ring drained. A thread that lives
-/// less than this may be missed.
-pub(super) const TICK: Duration = Duration::from_millis(20);
+/// How often threads are listed and the ring drained, at first and after
+/// any change (a thread started or exited, the ring a quarter full). A
+/// thread that lives less than a tick may be missed.
+const TICK: Duration = Duration::from_millis(20);
+/// The longest tick, reached by doubling while nothing changes: a waking
+/// thread costs about 100 µs of CPU here, so fewer wake-ups are most of
+/// the sampler's cost.
+const LONGEST_TICK: Duration = Duration::from_millis(100);
 
 /// Samples of one (thread, job path, truncation): their stacks and weights.
 pub(super) type Stacks = HashMap<Box<[usize]>, u64>;
@@ -68,16 +74,22 @@ pub(super) struct Settings {
 impl Collected {
     /// Lists the threads: records new ones (and starts their timers), reads
     /// every live one's CPU clock, and stops the timers of those that
-    /// exited. `Err` when the first timer of a session cannot be made at all.
+    /// exited; true if a thread started or exited. `Err` when, at the
+    /// start, the threads cannot be listed or the first timer cannot be made
+    /// at all (the session then falls back to the process-wide timer).
     pub(super) fn scan(
         &mut self,
         settings: &Settings,
         seed: &mut u64,
         tids: &mut Vec<u32>,
-    ) -> Result<(), std::io::Error> {
+    ) -> Result<bool, std::io::Error> {
         if !list_tasks(tids) {
-            return Ok(());
+            if self.threads.is_empty() {
+                return Err(std::io::Error::last_os_error());
+            }
+            return Ok(false);
         }
+        let mut changed = false;
         tids.sort_unstable();
         for &tid in tids.iter() {
             if tid == settings.own_tid {
@@ -99,6 +111,7 @@ impl Collected {
                 }
                 continue;
             }
+            changed = true;
             let cpu = timers::thread_cpu_nanos(tid).unwrap_or(0);
             let timer = if settings.per_thread {
                 let first = 1 + next_random(seed) % settings.period_ns.max(1);
@@ -136,9 +149,10 @@ impl Collected {
             if !record.exited && tids.binary_search(tid).is_err() {
                 record.exited = true;
                 record.timer = None;
+                changed = true;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Reads every live thread's CPU clock a last time and deletes the timers.
@@ -153,10 +167,13 @@ impl Collected {
     }
 
     /// Moves every sample of session `generation` from the ring into the
-    /// counts (one reader at a time: the caller's).
-    pub(super) fn drain(&mut self, ring: &Ring, generation: u64) {
+    /// counts (one reader at a time: the caller's); returns how many samples
+    /// it took out.
+    pub(super) fn drain(&mut self, ring: &Ring, generation: u64) -> usize {
         let stacks = &mut self.stacks;
+        let mut taken = 0;
         while ring.pop(|sample: &Sample| {
+            taken += 1;
             if sample.generation != generation {
                 return;
             }
@@ -172,6 +189,7 @@ impl Collected {
                 }
             }
         }) {}
+        taken
     }
 }
 
@@ -186,13 +204,21 @@ pub(super) fn run(
     let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut tids = Vec::with_capacity(64);
+    let mut tick = TICK;
     loop {
-        let _ = collected.scan(&settings, &mut seed, &mut tids);
-        collected.drain(ring, settings.generation);
+        let changed = collected
+            .scan(&settings, &mut seed, &mut tids)
+            .unwrap_or(false);
+        let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
+        tick = if changed || busy {
+            TICK
+        } else {
+            (tick * 2).min(LONGEST_TICK)
+        };
         let stop = control.stop.lock().unwrap_or_else(|p| p.into_inner());
         let (stop, _) = control
             .wake
-            .wait_timeout_while(stop, TICK, |stop| !*stop)
+            .wait_timeout_while(stop, tick, |stop| !*stop)
             .unwrap_or_else(|p| p.into_inner());
         if *stop {
             break;

@@ -44,7 +44,7 @@ pub struct JobStats {
     /// allocator is not installed), never zeros standing in for "unknown".
     pub allocations: Option<JobAllocStats>,
     /// CPU time sampled inside the job's calls (its nested jobs included)
-    /// while CPU profiles ran ([`cpu::start`](crate::cpu::start), feature
+    /// while CPU profiles ran (`cpu::start`, feature
     /// `cpu`), an estimate: samples × period. `None` when no CPU profile has
     /// run. Next to [`duration`](Self::duration)'s total it says whether the
     /// job computes or waits, for the calls made while profiling.

@@ -20,14 +20,14 @@ pub enum FlameKind {
     /// even when they ran at once. Wall time is in the jobs table.
     JobTime,
     /// CPU samples per stack, each one period of CPU time
-    /// ([`CpuProfile::flamegraph`](crate::cpu::CpuProfile::flamegraph),
+    /// (`cpu::CpuProfile::flamegraph`,
     /// feature `cpu`); not in a [`Report`](crate::Report).
     Cpu,
 }
 
 impl FlameKind {
     /// Every kind a [`Report`](crate::Report) draws, in the order above
-    /// ([`FlameKind::Cpu`] is a [`CpuProfile`](crate::cpu::CpuProfile)'s).
+    /// ([`FlameKind::Cpu`] is a `cpu::CpuProfile`'s).
     pub const ALL: [FlameKind; 4] = [
         FlameKind::AllocatedBytes,
         FlameKind::AllocatedBlocks,

@@ -40,7 +40,7 @@ pub enum PprofKind {
     /// frames, so a job's total in a viewer is its busy time.
     JobTime,
     /// A CPU profile (`samples/count`, `cpu/nanoseconds`), written by
-    /// [`CpuProfile::to_pprof`](crate::cpu::CpuProfile::to_pprof); a
+    /// `cpu::CpuProfile::to_pprof` (feature `cpu`); a
     /// [`Report`] holds no CPU samples.
     Cpu,
 }
