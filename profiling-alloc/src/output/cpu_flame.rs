@@ -77,7 +77,7 @@ impl CpuProfile {
             String::new()
         };
         options.subtitle = Some(format!(
-            "{}: {} samples at {} Hz, {} ms of CPU each ({} timers{capture}); job names and [thread] are root frames{dropped}",
+            "{}: {} samples at {} Hz, {:.3} ms of CPU each ({} timers{capture}); job names and [thread] are root frames{dropped}",
             self.program.name,
             self.samples,
             self.frequency_hz,
