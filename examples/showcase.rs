@@ -213,8 +213,13 @@ async fn aggregate(totals_by_city: HashMap<String, Vec<u64>>) -> Vec<String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // CPU samples of the whole pipeline: about 1,000 per CPU-second (997:
-    // not in step with anything periodic), each under the job it ran in.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()?;
+
+    // CPU samples of the whole pipeline, each under the job it ran in:
+    // about 1,000 per CPU-second (997: not in step with anything periodic),
+    // started after the runtime's worker threads, so that it finds them.
     let cpu_profiling = match profiling_alloc::cpu::start(997) {
         Ok(profiling) => Some(profiling),
         Err(error) => {
@@ -222,10 +227,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             None
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()?;
-
     let text = generate(ORDERS, 0x2545_f491_4f6c_dd1d);
     let (orders, bad) = parse(&text);
     drop(text);

@@ -441,7 +441,8 @@
 //! that never allocates, locks or waits), with the job path as root frames,
 //! so a CPU flamegraph says which job burns the time; stopping returns a
 //! [`CpuProfile`][cpu-profile]: flamegraph, pprof CPU profile, hot
-//! functions, and each job's on-CPU time in [`JobStats::on_cpu`]. The
+//! functions, and each job's on-CPU time against its wall time in
+//! [`JobStats::cpu`]. The
 //! module's docs say how it counts and what the handler does and does not.
 //!
 //! # Allocation benchmarks with criterion
@@ -619,8 +620,8 @@ pub use heap::{
     SizeHistogram,
 };
 pub use job::{
-    job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobPathStats,
-    JobStats,
+    job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobCpuStats,
+    JobPathStats, JobStats,
 };
 #[cfg(feature = "pprof")]
 pub use output::PprofKind;

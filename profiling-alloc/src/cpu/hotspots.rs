@@ -83,8 +83,8 @@ impl CpuProfile {
         hotspots
     }
 
-    /// A text table of the `rows` hottest functions (self %, total %,
-    /// samples, function, job), under a line that says how the profile was
+    /// A text table of the `rows` hottest functions by self time (self %,
+    /// total %, self samples, function, job), under a line that says how the profile was
     /// taken and how much of the CPU time it caught.
     pub fn hotspot_table(&self, rows: usize) -> String {
         let mut out = String::new();
@@ -126,7 +126,8 @@ impl CpuProfile {
             "{:>7} {:>8} {:>9}  {:<60} job",
             "self %", "total %", "samples", "function"
         );
-        for hotspot in hotspots.iter().take(rows) {
+        // Functions with no self time are in the totals of those they call.
+        for hotspot in hotspots.iter().filter(|h| h.self_samples > 0).take(rows) {
             let _ = writeln!(
                 out,
                 "{:>6.1}% {:>7.1}% {:>9}  {:<60} {}",

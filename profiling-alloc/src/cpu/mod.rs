@@ -53,8 +53,11 @@
 //!   expirations that come while a signal is pending, so beyond two or three
 //!   busy cores it under-counts (golang/go#35057). [`CpuProfile::timers`]
 //!   says which ran.
-//! - Timers fire on the kernel's tick: a delivery that stands for several
-//!   periods counts as several samples (the timer's overrun count).
+//! - Timers fire on the kernel's tick (`CONFIG_HZ`, often 250 Hz): a
+//!   delivery that stands for several periods counts as several samples of
+//!   the same stack (the timer's overrun count), so above the tick's rate
+//!   the samples stay right in number but distinct stacks come at most at
+//!   the tick's rate.
 //!   [`CpuProfile::capture_ratio`] compares the samples with the CPU time the
 //!   threads' clocks measured.
 //!
@@ -93,6 +96,10 @@
 //! - Blocking calls that `SA_RESTART` does not restart (`epoll_wait`,
 //!   `nanosleep`, ...) may return `EINTR` while profiling; CPU-time timers
 //!   fire on threads that run, so this is rare.
+//! - A thread found by the listing is sampled from then on: a thread
+//!   started within the last 100 ms (a runtime's workers created just
+//!   after `start`) may have run unsampled. Start the profile after the
+//!   threads that matter, or let it run a little longer.
 //! - Stop profiling before `exec`: the process-wide timer survives it, and
 //!   the new program would die of its signal.
 //! - Corrupt unwind tables could make the DWARF walk misbehave; the

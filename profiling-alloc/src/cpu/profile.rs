@@ -158,7 +158,9 @@ impl CpuProfile {
                 crate::callsites::symbols::present_cpu(&mut frames);
                 profile.samples += samples;
                 *per_thread.entry(tid).or_default() += samples;
-                if let Some(node) = node {
+                // The job's own bookkeeping (its guard, clock reads,
+                // statistics) runs outside the wall time it measures.
+                if let Some(node) = node.filter(|_| !in_job_bookkeeping(&frames)) {
                     job_nanos.push((node, samples.saturating_mul(period_ns)));
                 }
                 // Return addresses of one line resolve alike: one stack.
@@ -243,4 +245,23 @@ impl CpuProfile {
         jobs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         jobs
     }
+}
+
+/// Whether a sample landed in the profiler's job bookkeeping: the frames
+/// from the leaf up to the first of the program's own (skipping the standard
+/// library, the C library and the vDSO, which the bookkeeping calls: clock
+/// reads) include a job guard's, a job future's or a measurement's.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn in_job_bookkeeping(frames: &[Frame]) -> bool {
+    let profiler = |frame: &Frame| {
+        frame.function.starts_with("profiling_alloc::")
+            || frame.function.starts_with("<profiling_alloc::")
+    };
+    frames
+        .iter()
+        .take_while(|frame| profiler(frame) || frame.is_std_library() || frame.file.is_none())
+        .any(|frame| {
+            frame.function.contains("profiling_alloc::job::")
+                || frame.function.contains("profiling_alloc::heap::measure")
+        })
 }

@@ -46,6 +46,7 @@ impl Drop for ActiveGuard {
     fn drop(&mut self) {
         if self.0 {
             SESSION.store(0, SeqCst);
+            crate::job::set_cpu_profiling(false);
             ACTIVE.store(false, SeqCst);
         }
     }
@@ -83,6 +84,7 @@ impl Session {
             SeqCst,
         );
         SESSION.store(generation, SeqCst);
+        crate::job::set_cpu_profiling(true);
         if !process_wide {
             // The threads there are now, from this thread: a process where
             // per-thread timers cannot be made falls back at once.
@@ -182,6 +184,7 @@ impl Session {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         // Handlers that start from now on return at once.
         SESSION.store(0, SeqCst);
+        crate::job::set_cpu_profiling(false);
         if self.timers == CpuTimers::ProcessWide {
             let _ = timers::set_process_timer(0);
         }

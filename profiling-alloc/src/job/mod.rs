@@ -36,9 +36,11 @@ pub(crate) use path::PathNode;
 pub(crate) use site::function_path;
 pub use site::JobSite;
 #[cfg(feature = "cpu")]
-pub(crate) use stats::add_on_cpu;
+pub(crate) use stats::{add_on_cpu, set_cpu_profiling};
 pub(crate) use stats::{job_duration_buckets, job_paths_within};
-pub use stats::{job_paths, job_stats, reset_jobs, JobAllocStats, JobPathStats, JobStats};
+pub use stats::{
+    job_paths, job_stats, reset_jobs, JobAllocStats, JobCpuStats, JobPathStats, JobStats,
+};
 
 /// The calling thread's current job path, if it runs inside a job.
 #[cfg(feature = "callsites")]

@@ -152,6 +152,10 @@ pub(crate) struct SiteStats {
     /// CPU time sampled inside the job's calls (CPU profiles, feature
     /// `cpu`), its nested jobs included.
     pub(crate) on_cpu_nanos: AtomicU64,
+    /// Calls that ended while a CPU profile ran, and their wall time: what
+    /// `on_cpu_nanos` is compared with.
+    pub(crate) profiled_calls: AtomicU64,
+    pub(crate) profiled_nanos: AtomicU64,
 }
 
 /// A sum and a per-call maximum.
@@ -211,6 +215,8 @@ impl SiteStats {
             live_bytes_max: AtomicI64::new(i64::MIN),
             peak_bytes_max: AtomicU64::new(0),
             on_cpu_nanos: AtomicU64::new(0),
+            profiled_calls: AtomicU64::new(0),
+            profiled_nanos: AtomicU64::new(0),
         }
     }
 
@@ -230,6 +236,10 @@ impl SiteStats {
             }
         }
         self.total_nanos.fetch_add(nanos, Relaxed);
+        if super::stats::cpu_profiling() {
+            self.profiled_calls.fetch_add(1, Relaxed);
+            self.profiled_nanos.fetch_add(nanos, Relaxed);
+        }
         if nanos < self.min_nanos.load(Relaxed) {
             self.min_nanos.fetch_min(nanos, Relaxed);
         }
@@ -262,6 +272,8 @@ impl SiteStats {
             &self.measured_calls,
             &self.peak_bytes_max,
             &self.on_cpu_nanos,
+            &self.profiled_calls,
+            &self.profiled_nanos,
         ] {
             counter.store(0, Relaxed);
         }

@@ -43,13 +43,37 @@ pub struct JobStats {
     /// What the calls allocated; `None` when no call could be measured (the
     /// allocator is not installed), never zeros standing in for "unknown".
     pub allocations: Option<JobAllocStats>,
-    /// CPU time sampled inside the job's calls (its nested jobs included)
-    /// while CPU profiles ran (`cpu::start`, feature
-    /// `cpu`), an estimate: samples × period. `None` when no CPU profile has
-    /// run. Next to [`duration`](Self::duration)'s total it says whether the
-    /// job computes or waits, for the calls made while profiling.
+    /// The job's CPU time while CPU profiles ran (`cpu::start`, feature
+    /// `cpu`) against its wall time then: does it compute or wait? `None`
+    /// when no CPU profile has run.
     #[serde(default)]
-    pub on_cpu: Option<Duration>,
+    pub cpu: Option<JobCpuStats>,
+}
+
+/// A job's CPU time while CPU profiles ran, in [`JobStats::cpu`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobCpuStats {
+    /// CPU time sampled inside the job's calls (its nested jobs included,
+    /// its own bookkeeping not), an estimate: samples × period. Threads are
+    /// sampled from when the profiler finds them (within 100 ms of their
+    /// start), so a job on a thread started just before is under-counted.
+    pub on_cpu: Duration,
+    /// Calls that ended while a CPU profile ran.
+    pub profiled_calls: u64,
+    /// Their wall time (an async call's from first poll to completion).
+    pub profiled_wall: Duration,
+}
+
+impl JobCpuStats {
+    /// [`on_cpu`](Self::on_cpu) over [`profiled_wall`](Self::profiled_wall):
+    /// near 1 for a job that computes on one thread, near 0 for one that
+    /// waits (above 1 when it runs on several threads at once, or by the
+    /// sampling's noise on a few samples); `None` without profiled calls.
+    pub fn on_cpu_share(&self) -> Option<f64> {
+        let wall = self.profiled_wall.as_secs_f64();
+        (self.profiled_calls > 0 && wall > 0.0).then(|| self.on_cpu.as_secs_f64() / wall)
+    }
 }
 
 /// Allocations of a job's calls, in the words of
@@ -83,8 +107,25 @@ pub struct JobAllocStats {
     pub peak_bytes_max: u64,
 }
 
-/// Whether a CPU profile has added on-CPU time to jobs.
+/// Whether a CPU profile has run (jobs then have CPU statistics).
 static CPU_PROFILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether a CPU profile runs now: calls that end meanwhile count their wall
+/// time apart.
+static CPU_PROFILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a CPU profile runs now.
+pub(crate) fn cpu_profiling() -> bool {
+    CPU_PROFILING.load(Relaxed)
+}
+
+/// Marks a CPU profile as running (or not).
+#[cfg(feature = "cpu")]
+pub(crate) fn set_cpu_profiling(running: bool) {
+    if running {
+        CPU_PROFILED.store(true, Relaxed);
+    }
+    CPU_PROFILING.store(running, Relaxed);
+}
 
 /// Adds sampled CPU time to the jobs of each path: `nanos` to every job on
 /// the path, once per job however often it recurs on it.
@@ -166,7 +207,7 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
     let mut counts = Counts::new();
     let (mut calls, mut errors, mut panics, mut cancelled) = (0, 0, 0, 0);
     let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
-    let mut on_cpu = 0u64;
+    let (mut on_cpu, mut profiled_calls, mut profiled_nanos) = (0u64, 0u64, 0u64);
     let mut alloc = JobAllocStats {
         live_bytes_max: i64::MIN,
         ..JobAllocStats::default()
@@ -183,6 +224,8 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
         s.durations.add_to(&mut counts);
         add_allocations(&mut alloc, s);
         on_cpu = on_cpu.saturating_add(s.on_cpu_nanos.load(Relaxed));
+        profiled_calls += s.profiled_calls.load(Relaxed);
+        profiled_nanos = profiled_nanos.saturating_add(s.profiled_nanos.load(Relaxed));
     }
     let quantile = |q| counts.quantile(q, max).unwrap_or_default();
     let duration = DurationStats {
@@ -205,9 +248,11 @@ fn summarize(sites: &[&'static JobSite]) -> JobStats {
         cancelled,
         duration,
         allocations: (alloc.measured_calls > 0).then_some(alloc),
-        on_cpu: CPU_PROFILED
-            .load(Relaxed)
-            .then(|| Duration::from_nanos(on_cpu)),
+        cpu: CPU_PROFILED.load(Relaxed).then(|| JobCpuStats {
+            on_cpu: Duration::from_nanos(on_cpu),
+            profiled_calls,
+            profiled_wall: Duration::from_nanos(profiled_nanos),
+        }),
     }
 }
 

@@ -266,14 +266,14 @@ fn jobs() -> Vec<Family> {
     }
     out.push(durations);
     // On-CPU time, once a CPU profile has run (feature `cpu`).
-    if stats.iter().any(|job| job.on_cpu.is_some()) {
+    if stats.iter().any(|job| job.cpu.is_some()) {
         let mut on_cpu = Family::empty(
             "job_cpu_seconds_total",
             Kind::Counter,
             "CPU time sampled inside the job's calls while CPU profiles ran (an estimate).",
         );
         for job in &stats {
-            let seconds = job.on_cpu.map_or(0.0, |d| d.as_secs_f64());
+            let seconds = job.cpu.map_or(0.0, |cpu| cpu.on_cpu.as_secs_f64());
             on_cpu.push("", vec![("job", job.name.clone())], seconds);
         }
         out.push(on_cpu);

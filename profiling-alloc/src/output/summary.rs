@@ -136,9 +136,10 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
         .max()
         .unwrap_or(3)
         .max(3);
-    // With a CPU profile run: the share of the calls' wall time that was
-    // spent on a CPU (the rest waited: I/O, locks, sleeps, the scheduler).
-    let cpu_profiled = jobs.iter().any(|job| job.on_cpu.is_some());
+    // With a CPU profile run: the share of the wall time of the calls made
+    // while profiling that was spent on a CPU (the rest waited: I/O, locks,
+    // sleeps, the scheduler).
+    let cpu_profiled = jobs.iter().any(|job| job.cpu.is_some());
     let on_cpu_header = if cpu_profiled { "  on-CPU" } else { "" };
     writeln!(
         f,
@@ -164,13 +165,11 @@ fn write_jobs(f: &mut fmt::Formatter<'_>, jobs: &[JobStats]) -> fmt::Result {
             ),
             _ => ("-".into(), "-".into(), "-".into()),
         };
-        let on_cpu = match job.on_cpu {
+        // Against the wall time of the calls made while profiling.
+        let on_cpu = match job.cpu.and_then(|cpu| cpu.on_cpu_share()) {
             _ if !cpu_profiled => String::new(),
-            Some(on_cpu) if !d.total.is_zero() => format!(
-                "  {:>5.0}%",
-                100.0 * on_cpu.as_secs_f64() / d.total.as_secs_f64()
-            ),
-            _ => format!("  {:>6}", "-"),
+            Some(share) => format!("  {:>5.0}%", 100.0 * share),
+            None => format!("  {:>6}", "-"),
         };
         writeln!(
             f,

@@ -297,6 +297,14 @@ mod tests {
         assert!(matches!(find("GET", "/snapshot/a/b"), Lookup::Missing));
         assert!(matches!(
             find("GET", "/flamegraph/cpu.svg"),
+            Lookup::Route(Route::CpuProfile { svg: true })
+        ));
+        assert!(matches!(
+            find("GET", "/debug/pprof/profile"),
+            Lookup::Route(Route::CpuProfile { svg: false })
+        ));
+        assert!(matches!(
+            find("GET", "/flamegraph/gpu.svg"),
             Lookup::Missing
         ));
     }
@@ -327,5 +335,7 @@ mod tests {
         assert_eq!(class_of(&Route::TakeSnapshot, false), RouteClass::Exclusive);
         assert_eq!(class_of(&Route::Leaks, false), RouteClass::Analysis);
         assert_eq!(class_of(&Route::Index, false), RouteClass::Free);
+        let cpu = Route::CpuProfile { svg: false };
+        assert_eq!(class_of(&cpu, true), RouteClass::Exclusive);
     }
 }
