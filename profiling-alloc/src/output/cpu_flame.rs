@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::Error;
-use super::files::create_parent;
+use super::files::{write_file, write_lines};
 use super::folded::{join, rooted};
 use crate::cpu::{CpuProfile, CpuStack};
 
@@ -31,11 +31,7 @@ impl CpuProfile {
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_folded(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
-        let mut text = self.folded().join("\n");
-        text.push('\n');
-        create_parent(path)?;
-        std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
+        write_lines(path.as_ref(), &self.folded())
     }
 
     /// Draws the CPU flamegraph ([`FlameKind::Cpu`](crate::FlameKind::Cpu))
@@ -98,11 +94,9 @@ impl CpuProfile {
     /// there is no sample.
     #[cfg(feature = "flamegraph")]
     pub fn write_flamegraph(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
         let mut svg = Vec::new();
         self.flamegraph(&mut svg)?;
-        create_parent(path)?;
-        std::fs::write(path, svg).map_err(|e| Error::io("writing", path, e))
+        write_file(path.as_ref(), svg)
     }
 }
 

@@ -135,8 +135,23 @@ pub(crate) fn file_in_output_dir(name: &str, extension: &str) -> Result<PathBuf,
     Ok(output_dir().join(format!("{name}.{extension}")))
 }
 
+/// Writes `bytes` to the file `path`, creating its directory first; the
+/// error names the file or directory that could not be written.
+pub(crate) fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), Error> {
+    create_parent(path)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+}
+
+/// Writes `lines` to the file `path`, each ended by a newline (folded
+/// stacks), as [`write_file`] does.
+pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<(), Error> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write_file(path, text)
+}
+
 /// Creates the directory `path` will be written in.
-pub(crate) fn create_parent(path: &Path) -> Result<(), Error> {
+fn create_parent(path: &Path) -> Result<(), Error> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))

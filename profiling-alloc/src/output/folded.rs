@@ -48,11 +48,7 @@ impl Report {
         path: impl AsRef<std::path::Path>,
     ) -> Result<(), crate::Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
-        let mut text = lines(self, kind).join("\n");
-        text.push('\n');
-        super::files::create_parent(path)?;
-        std::fs::write(path, text).map_err(|e| crate::Error::io("writing", path, e))
+        super::files::write_lines(path.as_ref(), &lines(self, kind))
     }
 }
 

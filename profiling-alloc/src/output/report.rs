@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::files::create_parent;
+use super::files::write_file;
 use crate::callsites::Callsite;
 use crate::callsites::Sampling;
 use crate::heap::HeapStats;
@@ -290,9 +290,7 @@ impl Report {
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
-        create_parent(path)?;
-        std::fs::write(path, self.to_json()).map_err(|e| Error::io("writing", path, e))
+        write_file(path.as_ref(), self.to_json())
     }
 
     /// Reads a report written by [`write_json`](Report::write_json).

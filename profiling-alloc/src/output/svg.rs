@@ -7,7 +7,7 @@ use std::path::Path;
 use inferno::flamegraph::{self, color::BasicPalette, color::MultiPalette, Options, Palette};
 
 use super::error::Error;
-use super::files::create_parent;
+use super::files::write_file;
 use super::flame_kind::FlameKind;
 use super::report::Report;
 use crate::callsites::Sampling;
@@ -56,11 +56,9 @@ impl Report {
     /// the file that could not be written. Nothing is written when there is
     /// no data.
     pub fn write_flamegraph(&self, kind: FlameKind, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
         let mut svg = Vec::new();
         self.flamegraph(kind, &mut svg)?;
-        create_parent(path)?;
-        std::fs::write(path, svg).map_err(|e| Error::io("writing", path, e))
+        write_file(path.as_ref(), svg)
     }
 
     fn options(&self, kind: FlameKind) -> Options<'static> {

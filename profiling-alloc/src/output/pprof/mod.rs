@@ -20,7 +20,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::files::create_parent;
+use super::files::write_file;
 use super::report::Report;
 
 /// Which pprof profile [`Report::to_pprof`] writes.
@@ -129,10 +129,8 @@ impl Report {
     /// written, and those of `to_pprof`.
     pub fn write_pprof(&self, kind: PprofKind, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
         let bytes = self.to_pprof(kind)?;
-        create_parent(path)?;
-        std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+        write_file(path.as_ref(), bytes)
     }
 }
 
@@ -166,10 +164,8 @@ impl crate::cpu::CpuProfile {
     /// written, and those of `to_pprof`.
     pub fn write_pprof(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
         let bytes = self.to_pprof()?;
-        create_parent(path)?;
-        std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+        write_file(path.as_ref(), bytes)
     }
 }
 
