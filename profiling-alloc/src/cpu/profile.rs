@@ -253,13 +253,13 @@ impl CpuProfile {
 /// reads) include a job guard's, a job future's or a measurement's.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn in_job_bookkeeping(frames: &[Frame]) -> bool {
-    let profiler = |frame: &Frame| {
-        frame.function.starts_with("profiling_alloc::")
-            || frame.function.starts_with("<profiling_alloc::")
-    };
+    use crate::output::folded::is_profiler;
+
     frames
         .iter()
-        .take_while(|frame| profiler(frame) || frame.is_std_library() || frame.file.is_none())
+        .take_while(|frame| {
+            is_profiler(&frame.function) || frame.is_std_library() || frame.file.is_none()
+        })
         .any(|frame| {
             frame.function.contains("profiling_alloc::job::")
                 || frame.function.contains("profiling_alloc::heap::measure")

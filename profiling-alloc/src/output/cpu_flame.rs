@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::Error;
-use super::files::{write_file, write_lines};
-use super::folded::{join, rooted};
+use super::files::write_lines;
+use super::folded::{is_profiler, join, rooted};
 use crate::cpu::{CpuProfile, CpuStack};
 
 impl CpuProfile {
@@ -43,12 +43,12 @@ impl CpuProfile {
     /// when writing fails.
     #[cfg(feature = "flamegraph")]
     pub fn flamegraph(&self, writer: impl std::io::Write) -> Result<(), Error> {
-        use inferno::flamegraph::{self, color::BasicPalette, Options, Palette};
+        use inferno::flamegraph::{color::BasicPalette, Palette};
 
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let kind = crate::FlameKind::Cpu;
-        let lines = self.folded();
-        if lines.is_empty() {
+        let stacks = stacks(self);
+        if stacks.is_empty() {
             return Err(Error::NoData {
                 kind,
                 reason: "no CPU sample was taken: nothing ran long enough on a CPU while \
@@ -56,10 +56,7 @@ impl CpuProfile {
                     .to_string(),
             });
         }
-        let mut options = Options::default();
-        options.title = kind.title().to_string();
-        options.count_name = kind.unit().to_string();
-        options.deterministic = true;
+        let mut options = super::svg::options(kind);
         options.colors = Palette::Basic(BasicPalette::Hot);
         let capture = self.capture_ratio().map_or_else(String::new, |ratio| {
             format!(", {:.0}% of the measured CPU time sampled", ratio * 100.0)
@@ -80,8 +77,7 @@ impl CpuProfile {
             self.period.as_secs_f64() * 1000.0,
             self.timers,
         ));
-        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer)
-            .map_err(|source| Error::Flamegraph { kind, source })
+        super::svg::draw(kind, &stacks, options, writer)
     }
 
     /// Writes the CPU flamegraph to the file `path` (its directory created
@@ -96,7 +92,7 @@ impl CpuProfile {
     pub fn write_flamegraph(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let mut svg = Vec::new();
         self.flamegraph(&mut svg)?;
-        write_file(path.as_ref(), svg)
+        super::files::write_file(path.as_ref(), svg)
     }
 }
 
@@ -133,9 +129,6 @@ pub(crate) fn profiler_top(stack: &CpuStack) -> usize {
     stack
         .frames
         .iter()
-        .take_while(|frame| {
-            frame.function.starts_with("profiling_alloc::")
-                || frame.function.starts_with("<profiling_alloc::")
-        })
+        .take_while(|frame| is_profiler(&frame.function))
         .count()
 }

@@ -170,7 +170,8 @@ pub(crate) fn rooted<'a>(
     frames
 }
 
-fn is_profiler(function: &str) -> bool {
+/// Whether `function` is the profiler's own (by its path).
+pub(crate) fn is_profiler(function: &str) -> bool {
     function.starts_with("profiling_alloc::") || function.starts_with("<profiling_alloc::")
 }
 

@@ -1,6 +1,7 @@
 //! Flamegraph SVGs through `inferno`, with titles and units that say what
 //! the widths measure.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -12,6 +13,40 @@ use super::flame_kind::FlameKind;
 use super::report::Report;
 use crate::callsites::Sampling;
 use crate::units::{bytes, grouped};
+
+/// The options every flamegraph of `kind` starts from: its title and unit,
+/// and the same SVG for the same stacks.
+pub(crate) fn options(kind: FlameKind) -> Options<'static> {
+    let mut options = Options::default();
+    options.title = kind.title().to_string();
+    options.count_name = kind.unit().to_string();
+    options.deterministic = true;
+    options
+}
+
+/// Draws `stacks` (folded stack, count) as the `kind` flamegraph into
+/// `writer`.
+pub(crate) fn draw(
+    kind: FlameKind,
+    stacks: &BTreeMap<String, u64>,
+    mut options: Options<'_>,
+    writer: impl Write,
+) -> Result<(), Error> {
+    // inferno sums all counts in a u64 and takes differences as isize: a
+    // report read from a file may hold counts that overflow either, so
+    // scale them all down when their total is that large.
+    let total = stacks.values().fold(0u128, |sum, &n| sum + u128::from(n));
+    let divisor = total.div_ceil(i64::MAX as u128).max(1);
+    let lines: Vec<String> = stacks
+        .iter()
+        .map(|(stack, &count)| format!("{stack} {}", u128::from(count) / divisor))
+        .collect();
+    if divisor > 1 {
+        options.notes = format!("counts divided by {divisor} to fit");
+    }
+    flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer)
+        .map_err(|source| Error::Flamegraph { kind, source })
+}
 
 impl Report {
     /// Draws the `kind` flamegraph of this report as an SVG into `writer`.
@@ -30,21 +65,7 @@ impl Report {
         if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
             return Err(Error::NoData { kind, reason });
         }
-        // inferno sums all counts in a u64 and takes differences as isize: a
-        // report read from a file may hold counts that overflow either, so
-        // scale them all down when their total is that large.
-        let total = stacks.values().fold(0u128, |sum, &n| sum + u128::from(n));
-        let divisor = total.div_ceil(i64::MAX as u128).max(1);
-        let lines: Vec<String> = stacks
-            .iter()
-            .map(|(stack, &count)| format!("{stack} {}", u128::from(count) / divisor))
-            .collect();
-        let mut options = self.options(kind);
-        if divisor > 1 {
-            options.notes = format!("counts divided by {divisor} to fit");
-        }
-        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), writer)
-            .map_err(|source| Error::Flamegraph { kind, source })
+        draw(kind, &stacks, self.options(kind), writer)
     }
 
     /// Writes the `kind` flamegraph to the file `path` (its directory is
@@ -62,10 +83,7 @@ impl Report {
     }
 
     fn options(&self, kind: FlameKind) -> Options<'static> {
-        let mut options = Options::default();
-        options.title = kind.title().to_string();
-        options.count_name = kind.unit().to_string();
-        options.deterministic = true;
+        let mut options = options(kind);
         match kind {
             FlameKind::JobTime => {
                 options.name_type = "Job:".to_string();

@@ -99,16 +99,7 @@ pub(super) fn cpu(shared: &Shared, seconds: u64, frequency: u32, svg: bool) -> R
     shared.sleep(Duration::from_secs(seconds));
     let profile = profiling.stop();
     if svg {
-        let mut bytes = Vec::new();
-        return match profile.flamegraph(&mut bytes) {
-            Ok(()) => Response::new(200, "image/svg+xml", bytes),
-            Err(Error::NoData { reason, .. }) => Response::error(
-                404,
-                "no_data",
-                &format!("nothing to draw in the CPU flamegraph: {reason}"),
-            ),
-            Err(error) => failed(&error),
-        };
+        return svg_answer(FlameKind::Cpu, |bytes| profile.flamegraph(bytes));
     }
     match profile.to_pprof() {
         Ok(bytes) => Response::new(200, PPROF, bytes)
@@ -125,8 +116,14 @@ pub(super) fn report_json(shared: &Shared) -> Response {
 /// `GET /flamegraph/<kind>.svg`: 404 with the reason when there is nothing
 /// to draw (sampling off, no jobs yet).
 pub(super) fn flamegraph(kind: FlameKind) -> Response {
+    svg_answer(kind, |svg| Report::capture().flamegraph(kind, svg))
+}
+
+/// The SVG `draw` writes, or a 404 with the reason when there is nothing
+/// to draw.
+fn svg_answer(kind: FlameKind, draw: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Response {
     let mut svg = Vec::new();
-    match Report::capture().flamegraph(kind, &mut svg) {
+    match draw(&mut svg) {
         Ok(()) => Response::new(200, "image/svg+xml", svg),
         Err(Error::NoData { reason, .. }) => Response::error(
             404,
