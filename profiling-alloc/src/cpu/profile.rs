@@ -80,6 +80,10 @@ pub struct CpuThread {
     pub exited: bool,
 }
 
+/// A stack as a profile tells it apart: frames, job path, thread name.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+type StackKey = (Vec<Frame>, Vec<String>, String);
+
 /// What a session hands to [`CpuProfile::build`].
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub(super) struct Gathered {
@@ -138,7 +142,8 @@ impl CpuProfile {
         };
         let mut per_thread: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
         let mut job_nanos: Vec<(&'static crate::job::PathNode, u64)> = Vec::new();
-        let mut index: std::collections::HashMap<(Vec<Frame>, Vec<String>, String), usize> =
+        // Return addresses of one line resolve alike: one stack.
+        let mut merged: std::collections::HashMap<StackKey, (u64, bool)> =
             std::collections::HashMap::new();
         for (&(tid, job, truncated), stacks) in &collected.stacks {
             // SAFETY: `job` is 0 or the address of a `&'static PathNode`
@@ -163,24 +168,25 @@ impl CpuProfile {
                 if let Some(node) = node.filter(|_| !in_job_bookkeeping(&frames)) {
                     job_nanos.push((node, samples.saturating_mul(period_ns)));
                 }
-                // Return addresses of one line resolve alike: one stack.
-                let key = (frames, job_path.clone(), thread.clone());
-                if let Some(stack) = index.get(&key).and_then(|&i| profile.stacks.get_mut(i)) {
-                    stack.samples += samples;
-                    stack.truncated |= truncated;
-                    continue;
-                }
-                index.insert(key.clone(), profile.stacks.len());
-                let (frames, job_path, thread) = key;
-                profile.stacks.push(CpuStack {
+                let stack = merged
+                    .entry((frames, job_path.clone(), thread.clone()))
+                    .or_default();
+                stack.0 += samples;
+                stack.1 |= truncated;
+            }
+        }
+        profile.stacks = merged
+            .into_iter()
+            .map(
+                |((frames, job_path, thread), (samples, truncated))| CpuStack {
                     frames,
                     job_path,
                     thread,
                     samples,
                     truncated,
-                });
-            }
-        }
+                },
+            )
+            .collect();
         crate::job::add_on_cpu(&job_nanos);
         profile.stacks.sort_by(|a, b| {
             b.samples

@@ -168,24 +168,35 @@ fn probe_pages(low: usize, high: usize) -> bool {
         count += 1;
         at = at.saturating_add(PAGE);
     }
-    let local = libc::iovec {
-        iov_base: words.as_mut_ptr().cast(),
-        iov_len: count * 8,
+    let (Some(words), Some(remote)) = (words.get_mut(..count), remote.get(..count)) else {
+        return false;
     };
-    // SAFETY: `local` describes `words`, writable and as long as the
-    // `count` remote words; remote addresses are only read by the kernel,
-    // which reports an unmapped one as a short count instead of faulting.
+    copy_in(words, remote) == count * 8
+}
+
+/// Copies the memory `remote` describes, in order, into `into` (at most its
+/// length) with `process_vm_readv`; returns the bytes copied, which stop
+/// short at the first unmapped byte (0 on a refusal).
+fn copy_in(into: &mut [usize], remote: &[libc::iovec]) -> usize {
+    let local = libc::iovec {
+        iov_base: into.as_mut_ptr().cast(),
+        iov_len: std::mem::size_of_val(into),
+    };
+    // SAFETY: `local` describes `into`, writable for its whole length, and
+    // the kernel writes no more than that; the remote ranges are only read,
+    // by the kernel, which reports unmapped memory as a short count or an
+    // error instead of faulting.
     let read = unsafe {
         libc::process_vm_readv(
             PID.load(Relaxed),
             &raw const local,
             1,
             remote.as_ptr(),
-            count as libc::c_ulong,
+            remote.len() as libc::c_ulong,
             0,
         )
     };
-    usize::try_from(read).is_ok_and(|read| read == count * 8)
+    usize::try_from(read).unwrap_or(0)
 }
 
 /// Follows saved frame pointers from the interrupted frame pointer into
@@ -289,29 +300,12 @@ impl CopyReader {
     }
 
     fn fill(&mut self, base: usize) {
-        let local = libc::iovec {
-            iov_base: self.words.as_mut_ptr().cast(),
-            iov_len: WINDOW,
-        };
         let remote = libc::iovec {
             iov_base: base as *mut libc::c_void,
             iov_len: WINDOW,
         };
-        // SAFETY: `local` describes `self.words` (`WINDOW` writable bytes);
-        // the remote range is only read, by the kernel, which returns a
-        // short count or -1 for unmapped memory instead of faulting.
-        let read = unsafe {
-            libc::process_vm_readv(
-                PID.load(Relaxed),
-                &raw const local,
-                1,
-                &raw const remote,
-                1,
-                0,
-            )
-        };
         self.base = base;
-        self.valid = usize::try_from(read).unwrap_or(0);
+        self.valid = copy_in(&mut self.words, &[remote]);
     }
 }
 
