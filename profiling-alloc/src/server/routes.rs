@@ -202,12 +202,20 @@ fn profile_seconds(route: &Route, request: &Request) -> Result<Option<u64>, Resp
         let message = format!("{} takes no `seconds`", request.path);
         return Err(Response::error(400, "bad_query", &message));
     }
-    match text.parse::<u64>() {
-        Ok(seconds) if (1..=MAX_PROFILE_SECONDS).contains(&seconds) => Ok(Some(seconds)),
+    whole_number("seconds", text, MAX_PROFILE_SECONDS, "seconds").map(Some)
+}
+
+/// The query parameter `name`'s `text` as a whole number from 1 to `max`,
+/// or a 400 that says so (in `unit`).
+fn whole_number<T>(name: &str, text: &str, max: T, unit: &str) -> Result<T, Response>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+{
+    match text.parse::<T>() {
+        Ok(value) if (T::from(1)..=max).contains(&value) => Ok(value),
         _ => {
-            let message = format!(
-                "seconds={text:?} is not a whole number of seconds from 1 to {MAX_PROFILE_SECONDS}"
-            );
+            let message =
+                format!("{name}={text:?} is not a whole number of {unit} from 1 to {max}");
             Err(Response::error(400, "bad_query", &message))
         }
     }
@@ -228,15 +236,12 @@ fn cpu_frequency(route: &Route, request: &Request) -> Result<u32, Response> {
     let (Route::CpuProfile { .. }, Some(text)) = (route, request.query("frequency")) else {
         return Ok(CPU_DEFAULT_FREQUENCY);
     };
-    match text.parse::<u32>() {
-        Ok(hz) if (1..=CPU_MAX_FREQUENCY).contains(&hz) => Ok(hz),
-        _ => {
-            let message = format!(
-                "frequency={text:?} is not a whole number of samples per CPU-second from 1 to {CPU_MAX_FREQUENCY}"
-            );
-            Err(Response::error(400, "bad_query", &message))
-        }
-    }
+    whole_number(
+        "frequency",
+        text,
+        CPU_MAX_FREQUENCY,
+        "samples per CPU-second",
+    )
 }
 
 /// Runs the route; `(seconds, frequency)` as checked.
