@@ -87,7 +87,13 @@
 //! Limits:
 //!
 //! - Linux on x86_64 ([`Error::CpuUnsupported`] elsewhere); one profile at
-//!   a time ([`Error::CpuAlreadyRunning`]).
+//!   a time ([`Error::CpuAlreadyRunning`]); 1 to [`MAX_FREQUENCY_HZ`] Hz
+//!   here, 1 to 1,000 Hz on the endpoint (feature `server`), where CPU
+//!   profiles share the exclusive budget (one at a time, 5 a minute by
+//!   default) with delta profiles and snapshots: scrape every 15 s or
+//!   slower.
+//! - The first profile of a process resolves symbols (debug info is loaded
+//!   once), which takes a few seconds in a large binary.
 //! - The handler reads thread-locals, which is safe when this crate is
 //!   linked into the program, not into a library loaded with `dlopen`
 //!   (where a thread-local's first use may allocate).
