@@ -363,6 +363,8 @@ fn under_allocation() {
     let short_lived = std::thread::Builder::new()
         .name("short-lived".into())
         .spawn(|| {
+            // Found by the sampler's listing (every 20 to 100 ms) first.
+            std::thread::sleep(Duration::from_millis(150));
             let start = thread_cpu();
             while thread_cpu() - start < Duration::from_millis(200) {
                 burn(10_000);
@@ -378,8 +380,8 @@ fn under_allocation() {
     set_sampling(before);
     let exited = profile.threads.iter().find(|t| t.name == "short-lived");
     println!(
-        "under allocation: {} samples, {calls} outer calls, {captured} backtraces, {} dropped; short-lived thread {:?}",
-        profile.samples, profile.dropped_samples, exited.map(|t| (t.samples, t.exited))
+        "under allocation: {} samples, {calls} outer calls, {captured} backtraces, {} dropped, {} threads without a timer; short-lived thread {:?}",
+        profile.samples, profile.dropped_samples, profile.unprofiled_threads, exited.map(|t| (t.samples, t.exited))
     );
     assert!(
         samples_in(&profile, "inner_job") > 0,
@@ -394,7 +396,18 @@ fn under_allocation() {
         "nested job paths"
     );
     let exited = exited.expect("the short-lived thread was seen");
-    assert!(exited.exited && exited.samples > 0, "{exited:?}");
+    let mut by_thread: Vec<(&str, u64)> = Vec::new();
+    for stack in &profile.stacks {
+        match by_thread.iter_mut().find(|(t, _)| *t == stack.thread) {
+            Some((_, n)) => *n += stack.samples,
+            None => by_thread.push((&stack.thread, stack.samples)),
+        }
+    }
+    assert!(
+        exited.exited && exited.samples > 0,
+        "{exited:?}\nsamples by thread {by_thread:?}\nthreads {:?}",
+        profile.threads
+    );
 }
 
 /// The process-wide timer, as asked for by the environment (where

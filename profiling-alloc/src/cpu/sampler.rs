@@ -146,7 +146,13 @@ impl Collected {
             );
         }
         for (tid, record) in &mut self.threads {
-            if !record.exited && tids.binary_search(tid).is_err() {
+            // A listing of /proc/self/task can miss a live thread (entries
+            // move while threads come and go): one is gone when its clock
+            // is, not when a listing misses it.
+            if !record.exited
+                && tids.binary_search(tid).is_err()
+                && timers::thread_cpu_nanos(*tid).is_none()
+            {
                 record.exited = true;
                 record.timer = None;
                 changed = true;
