@@ -42,6 +42,23 @@ fn rounds_for_20us() -> u64 {
     ((20e-6 / per_round) as u64).max(1)
 }
 
+/// Burns about `cpu` of the calling thread's CPU time as one piece of
+/// fixed work (`rounds` take 20 µs), with no system call in it; returns the
+/// CPU time it took, by the thread's clock.
+///
+/// Not a loop that reads the clock until `cpu` has passed: a thread that
+/// enters the kernel every few microseconds, while other threads wait for
+/// a core, ends its time slices in those calls rather than at the kernel's
+/// tick. Its CPU-time timer is checked only at ticks, so its expirations
+/// come late, and those still pending when it exits are lost (the `cpu`
+/// module's limits).
+fn burn_cpu(cpu: Duration, rounds: u64) -> Duration {
+    let start = thread_cpu();
+    let pieces = (cpu.as_secs_f64() / 20e-6).round() as u64;
+    burn(rounds.saturating_mul(pieces));
+    thread_cpu() - start
+}
+
 /// The calling thread's CPU time.
 fn thread_cpu() -> Duration {
     let mut now = libc::timespec {
@@ -100,19 +117,20 @@ fn three_to_one() {
         .unwrap();
     // Each pair's length varies (the ratio stays 3:1): calls of one fixed
     // length drift slowly in phase against the kernel's tick, which makes
-    // the split noisier than the sample count says.
-    let until = thread_cpu() + Duration::from_secs(3);
+    // the split noisier than the sample count says. About 3 s of CPU (a
+    // pair takes 80 µs), the clock read around the loop only (`burn_cpu`
+    // says why).
+    let started = thread_cpu();
     let mut rng = 0x9e37_79b9u64;
-    while thread_cpu() < until {
-        for _ in 0..100 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let pair = rounds / 2 + rng % rounds;
-            three_parts(pair);
-            one_part(pair);
-        }
+    for _ in 0..37_500 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let pair = rounds / 2 + rng % rounds;
+        three_parts(pair);
+        one_part(pair);
     }
+    let looped = thread_cpu() - started;
     sleeping.join().unwrap();
     let profile = profiling.stop();
     let (three, one) = (
@@ -147,12 +165,14 @@ fn three_to_one() {
         .find(|j| j.name.ends_with("three_parts"))
         .unwrap();
     let sleeper_stats = stats.iter().find(|j| j.name.ends_with("sleeper")).unwrap();
-    // Jobs that compute are on a CPU for all of their wall time: the two
-    // together within 5% (their bookkeeping left out); each alone within
-    // the noise of a tick-driven timer against calls of fixed length
-    // (their phase drifts slowly against the tick's).
+    // The two computing jobs' on-CPU time together is the loop's CPU time
+    // by the thread's clock, within 5% (the loop's own work and the jobs'
+    // bookkeeping are under 1%). Against wall time, a job that computes is
+    // on a CPU for at most all of it (up to the noise of a tick-driven
+    // timer against calls of fixed length), and for all of it only when
+    // no other program wants the cores: not asserted.
     let one_stats = stats.iter().find(|j| j.name.ends_with("one_part")).unwrap();
-    let (mut on_cpu, mut wall) = (Duration::ZERO, Duration::ZERO);
+    let mut on_cpu = Duration::ZERO;
     for job in [three_stats, one_stats] {
         let cpu = job.cpu.expect("CPU statistics after a profile");
         let share = cpu.on_cpu_share().unwrap();
@@ -164,15 +184,18 @@ fn three_to_one() {
             cpu.profiled_calls,
             share * 100.0
         );
-        assert!((0.75..=1.25).contains(&share), "{share:.3}");
+        assert!(share <= 1.25, "{share:.3}");
         assert_eq!(
             cpu.profiled_calls, job.calls,
             "every call ran while profiled"
         );
         on_cpu += cpu.on_cpu;
-        wall += cpu.profiled_wall;
     }
-    let both = on_cpu.as_secs_f64() / wall.as_secs_f64();
+    let both = on_cpu.as_secs_f64() / looped.as_secs_f64();
+    println!(
+        "the two jobs: {on_cpu:?} on a CPU of the loop's {looped:?}: {:.1}%",
+        both * 100.0
+    );
     assert!((0.95..=1.05).contains(&both), "{both:.3}");
     let sleeper = sleeper_stats.cpu.unwrap();
     assert!(sleeper.on_cpu_share().unwrap() < 0.05, "{sleeper:?}");
@@ -219,11 +242,7 @@ fn capture_ratio(frequency: u32) {
                     // before the clock starts.
                     std::thread::sleep(Duration::from_millis(60));
                     barrier.wait();
-                    let start = thread_cpu();
-                    while thread_cpu() - start < Duration::from_millis(1500) {
-                        burn(rounds);
-                    }
-                    thread_cpu() - start
+                    burn_cpu(Duration::from_millis(1500), rounds)
                 })
                 .unwrap()
         })
@@ -272,12 +291,7 @@ fn no_allocation_in_the_handler() {
         .name("no-alloc".into())
         .spawn(move || {
             std::thread::sleep(Duration::from_millis(60));
-            let (_, delta) = measure(|| {
-                let start = thread_cpu();
-                while thread_cpu() - start < Duration::from_millis(500) {
-                    burn(rounds);
-                }
-            });
+            let (_, delta) = measure(|| burn_cpu(Duration::from_millis(500), rounds));
             delta
         })
         .unwrap();
@@ -316,6 +330,7 @@ fn inner_job(rng: &mut u64) -> u64 {
 /// that starts and exits while profiled, at 997 Hz: no deadlock, no crash,
 /// exact totals.
 fn under_allocation() {
+    let rounds = rounds_for_20us();
     let before = profiling_alloc::sampling();
     set_sampling(Sampling::Every);
     let profiling = cpu::start(997).expect("start");
@@ -362,13 +377,10 @@ fn under_allocation() {
     std::thread::sleep(Duration::from_millis(500));
     let short_lived = std::thread::Builder::new()
         .name("short-lived".into())
-        .spawn(|| {
+        .spawn(move || {
             // Found by the sampler's listing (every 20 to 100 ms) first.
             std::thread::sleep(Duration::from_millis(150));
-            let start = thread_cpu();
-            while thread_cpu() - start < Duration::from_millis(200) {
-                burn(10_000);
-            }
+            burn_cpu(Duration::from_millis(200), rounds);
         })
         .unwrap();
     short_lived.join().unwrap();
@@ -419,8 +431,11 @@ fn process_wide_timer() {
     let profiling = cpu::start(250).expect("start");
     std::env::remove_var("PROFILING_ALLOC_CPU_TIMERS");
     assert_eq!(profiling.timers(), cpu::CpuTimers::ProcessWide);
+    // About a second of calls, the clock read around them only (see
+    // `burn_cpu`: a clock read per call would hide the thread from the
+    // tick, and the process-wide timer has no overrun count to catch up).
     let start = thread_cpu();
-    while thread_cpu() - start < Duration::from_millis(1000) {
+    for _ in 0..50_000 {
         one_part(rounds);
     }
     let cpu = thread_cpu() - start;

@@ -60,6 +60,20 @@
 //!   the tick's rate.
 //!   [`CpuProfile::capture_ratio`] compares the samples with the CPU time the
 //!   threads' clocks measured.
+//! - The kernel checks a thread's timer only at the ticks that find the
+//!   thread running. A thread that enters the kernel every few microseconds
+//!   (reading its own CPU clock, waking other threads) while other threads
+//!   wait for a core ends its time slices in those calls, before the tick:
+//!   its expirations come late and are counted at the next delivery (the
+//!   overrun again), in fewer, heavier samples. Those still pending when
+//!   the thread exits, or when the profile stops, are lost, and its
+//!   [`CpuThread`] shows fewer samples than its CPU time. Measured here, 7
+//!   threads on 2 cores: a thread reading its CPU clock every 10 µs got 0
+//!   to 194 of 200 samples by the time it exited; the same work without
+//!   the reads, one a millisecond. The process-wide timer, which has no
+//!   overrun count, loses them outright: a thread reading its clock every
+//!   20 µs on 2 cores shared with three busy programs got 18–27% of its
+//!   samples.
 //!
 //! # What the handler does, and does not
 //!

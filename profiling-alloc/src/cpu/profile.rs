@@ -74,7 +74,9 @@ pub struct CpuThread {
     /// CPU time it used while profiled (its CPU clock at the end, or when
     /// it was last seen, less when it was first seen).
     pub cpu_time: Duration,
-    /// Samples taken on it.
+    /// Samples taken on it: about `cpu_time` / period, fewer for a thread
+    /// the kernel's tick seldom finds running (see the module's "How it
+    /// counts").
     pub samples: u64,
     /// Whether it exited before the profile stopped.
     pub exited: bool,
