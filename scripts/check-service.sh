@@ -62,7 +62,7 @@ EOF
   pids+=($!)
   sleep 8
   # Prometheus keeps its own `job` label (the scrape job); ours arrives as
-  # `exported_job` (see the README's scrape configuration).
+  # `exported_job` (see the scrape configuration in the `server` module's docs).
   query='profiling_alloc_job_calls_total{exported_job="service::handle_request"}'
   answer=$(curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$query")
   echo "$answer"
