@@ -158,6 +158,14 @@ fn testing_flamegraph_draws_only_the_closure() {
     assert!(titles
         .iter()
         .any(|t| t.starts_with("scoped_reports_tokenize")));
+    // The subtitle says what the drawing holds (every block), not the
+    // program's mode (`Off` here).
+    assert!(
+        svg.contains("every block of the closure sampled: exact"),
+        "{}",
+        &svg[..svg.len().min(2000)]
+    );
+    assert!(!svg.contains("sampling now off"));
     for title in &titles {
         for outside in OUTSIDE {
             assert!(!title.contains(outside), "`{outside}` in {title}");

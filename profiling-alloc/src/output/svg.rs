@@ -100,6 +100,9 @@ impl Report {
                     _ => Palette::Multi(MultiPalette::Rust),
                 };
                 let how = match self.settings.sampling {
+                    _ if self.scope.is_some() => {
+                        "every block of the closure sampled: exact".to_string()
+                    }
                     Sampling::Every => "every allocation sampled: exact".to_string(),
                     Sampling::Poisson { mean_bytes } => format!(
                         "Poisson sampling, one sample per {} on average: estimates",
