@@ -63,7 +63,8 @@ pub struct CpuStack {
     pub truncated: bool,
 }
 
-/// One thread seen while profiling.
+/// One thread seen while profiling. A thread id the kernel gave again to a
+/// later thread shows twice, each thread with its own samples and CPU time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CpuThread {
@@ -136,48 +137,30 @@ impl CpuProfile {
             unprofiled_threads: collected.unprofiled_threads,
             ..CpuProfile::empty()
         };
+        let mut merging = Merging::default();
         let name_of = |tid: u32| {
             collected
                 .threads
                 .get(&tid)
                 .map_or_else(|| format!("thread {tid}"), |record| record.name.clone())
         };
-        let mut per_thread: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
-        let mut job_nanos: Vec<(&'static crate::job::PathNode, u64)> = Vec::new();
-        // Return addresses of one line resolve alike: one stack.
-        let mut merged: std::collections::HashMap<StackKey, (u64, bool)> =
-            std::collections::HashMap::new();
-        for (&(tid, job, truncated), stacks) in &collected.stacks {
-            // SAFETY: `job` is 0 or the address of a `&'static PathNode`
-            // (the handler read it from the thread's job path; nodes are
-            // never freed).
-            let node: Option<&'static crate::job::PathNode> =
-                (job != 0).then(|| unsafe { &*(job as *const crate::job::PathNode) });
-            let job_path: Vec<String> = node
-                .map(|node| node.names().into_iter().map(str::to_string).collect())
-                .unwrap_or_default();
-            let thread = name_of(tid);
-            for (ips, &samples) in stacks {
-                let mut frames: Vec<Frame> = ips
-                    .iter()
-                    .flat_map(|&ip| crate::callsites::symbols::resolve(ip))
-                    .collect();
-                crate::callsites::symbols::present_cpu(&mut frames);
-                profile.samples += samples;
-                *per_thread.entry(tid).or_default() += samples;
-                // The job's own bookkeeping (its guard, clock reads,
-                // statistics) runs outside the wall time it measures.
-                if let Some(node) = node.filter(|_| !in_job_bookkeeping(&frames)) {
-                    job_nanos.push((node, samples.saturating_mul(period_ns)));
-                }
-                let stack = merged
-                    .entry((frames, job_path.clone(), thread.clone()))
-                    .or_default();
-                stack.0 += samples;
-                stack.1 |= truncated;
-            }
+        let per_thread = merging.add(&collected.stacks, name_of, period_ns);
+        let mut threads: Vec<CpuThread> = collected
+            .threads
+            .iter()
+            .map(|(&tid, record)| {
+                CpuThread::of(tid, record, per_thread.get(&tid).copied().unwrap_or(0))
+            })
+            .collect();
+        for (tid, record, stacks) in &collected.retired {
+            let samples = merging.add(stacks, |_| record.name.clone(), period_ns);
+            let samples = samples.get(tid).copied().unwrap_or(0);
+            threads.push(CpuThread::of(*tid, record, samples));
         }
-        profile.stacks = merged
+        crate::job::add_on_cpu(&merging.job_nanos);
+        profile.samples = merging.samples;
+        profile.stacks = merging
+            .merged
             .into_iter()
             .map(
                 |((frames, job_path, thread), (samples, truncated))| CpuStack {
@@ -189,24 +172,12 @@ impl CpuProfile {
                 },
             )
             .collect();
-        crate::job::add_on_cpu(&job_nanos);
         profile.stacks.sort_by(|a, b| {
             b.samples
                 .cmp(&a.samples)
                 .then_with(|| a.frames.len().cmp(&b.frames.len()))
         });
-        profile.threads = collected
-            .threads
-            .iter()
-            .chain(collected.retired.iter().map(|(tid, record)| (tid, record)))
-            .map(|(&tid, record)| CpuThread {
-                tid,
-                name: record.name.clone(),
-                cpu_time: Duration::from_nanos(record.cpu_last.saturating_sub(record.cpu_first)),
-                samples: per_thread.get(&tid).copied().unwrap_or(0),
-                exited: record.exited,
-            })
-            .collect();
+        profile.threads = threads;
         profile
             .threads
             .sort_by(|a, b| b.cpu_time.cmp(&a.cpu_time).then_with(|| a.tid.cmp(&b.tid)));
@@ -255,6 +226,78 @@ impl CpuProfile {
     }
 }
 
+/// Samples of every thread, merged into stacks as a profile tells them
+/// apart.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[derive(Default)]
+struct Merging {
+    /// Return addresses of one line resolve alike: one stack.
+    merged: std::collections::HashMap<StackKey, (u64, bool)>,
+    /// CPU time per job path, its bookkeeping left out.
+    job_nanos: Vec<(&'static crate::job::PathNode, u64)>,
+    samples: u64,
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+impl Merging {
+    /// Resolves and merges `stacks`, naming threads with `name_of`; returns
+    /// the samples per thread id.
+    fn add(
+        &mut self,
+        stacks: &super::sampler::StacksByThread,
+        name_of: impl Fn(u32) -> String,
+        period_ns: u64,
+    ) -> std::collections::HashMap<u32, u64> {
+        let mut per_thread = std::collections::HashMap::new();
+        for (&(tid, job, truncated), stacks) in stacks {
+            // SAFETY: `job` is 0 or the address of a `&'static PathNode`
+            // (the handler read it from the thread's job path; nodes are
+            // never freed).
+            let node: Option<&'static crate::job::PathNode> =
+                (job != 0).then(|| unsafe { &*(job as *const crate::job::PathNode) });
+            let job_path: Vec<String> = node
+                .map(|node| node.names().into_iter().map(str::to_string).collect())
+                .unwrap_or_default();
+            let thread = name_of(tid);
+            for (ips, &samples) in stacks {
+                let mut frames: Vec<Frame> = ips
+                    .iter()
+                    .flat_map(|&ip| crate::callsites::symbols::resolve(ip))
+                    .collect();
+                crate::callsites::symbols::present_cpu(&mut frames);
+                self.samples += samples;
+                *per_thread.entry(tid).or_default() += samples;
+                // The job's own bookkeeping (its guard, clock reads,
+                // statistics) runs outside the wall time it measures.
+                if let Some(node) = node.filter(|_| !in_job_bookkeeping(&frames)) {
+                    self.job_nanos
+                        .push((node, samples.saturating_mul(period_ns)));
+                }
+                let stack = self
+                    .merged
+                    .entry((frames, job_path.clone(), thread.clone()))
+                    .or_default();
+                stack.0 += samples;
+                stack.1 |= truncated;
+            }
+        }
+        per_thread
+    }
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+impl CpuThread {
+    fn of(tid: u32, record: &super::sampler::ThreadRecord, samples: u64) -> CpuThread {
+        CpuThread {
+            tid,
+            name: record.name.clone(),
+            cpu_time: Duration::from_nanos(record.cpu_last.saturating_sub(record.cpu_first)),
+            samples,
+            exited: record.exited,
+        }
+    }
+}
+
 /// Whether a sample landed in the profiler's job bookkeeping: the frames
 /// from the leaf up to the first of the program's own (skipping the standard
 /// library, the C library and the vDSO, which the bookkeeping calls: clock
@@ -272,4 +315,58 @@ fn in_job_bookkeeping(frames: &[Frame]) -> bool {
             frame.function.contains("profiling_alloc::job::")
                 || frame.function.contains("profiling_alloc::heap::measure")
         })
+}
+
+#[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::sampler::{Collected, Stacks, StacksByThread, ThreadRecord};
+    use super::*;
+
+    fn record(name: &str, cpu_ms: u64, exited: bool) -> ThreadRecord {
+        ThreadRecord {
+            name: name.to_string(),
+            cpu_first: 0,
+            cpu_last: cpu_ms * 1_000_000,
+            timer: None,
+            exited,
+            renamed: true,
+        }
+    }
+
+    fn samples_of(tid: u32, weight: u64) -> StacksByThread {
+        let mut stacks = Stacks::new();
+        stacks.insert(Box::from([]), weight);
+        StacksByThread::from([((tid, 0, false), stacks)])
+    }
+
+    #[test]
+    fn a_reused_thread_id_keeps_each_threads_samples_apart() {
+        let mut collected = Collected {
+            stacks: samples_of(7, 30),
+            ..Collected::default()
+        };
+        collected.threads.insert(7, record("new", 30, false));
+        collected.threads.insert(8, record("idle", 0, false));
+        collected
+            .retired
+            .push((7, record("old", 10, true), samples_of(7, 10)));
+        let profile = CpuProfile::build(Gathered {
+            collected,
+            frequency_hz: 1000,
+            period_ns: 1_000_000,
+            duration: Duration::from_millis(50),
+            timers: CpuTimers::PerThread,
+            dropped: 0,
+        });
+        assert_eq!(profile.samples, 40);
+        let thread = |name: &str| profile.threads.iter().find(|t| t.name == name).unwrap();
+        assert_eq!((thread("new").tid, thread("new").samples), (7, 30));
+        assert_eq!((thread("old").tid, thread("old").samples), (7, 10));
+        assert!(thread("old").exited && !thread("new").exited);
+        assert_eq!(thread("idle").samples, 0);
+        let stack = |name: &str| profile.stacks.iter().find(|s| s.thread == name).unwrap();
+        assert_eq!((stack("new").samples, stack("old").samples), (30, 10));
+        assert_eq!(profile.capture_ratio(), Some(1.0));
+    }
 }

@@ -24,6 +24,9 @@ const LONGEST_TICK: Duration = Duration::from_millis(100);
 /// Samples of one (thread, job path, truncation): their stacks and weights.
 pub(super) type Stacks = HashMap<Box<[usize]>, u64>;
 
+/// Samples per (thread id, job path node address, truncated).
+pub(super) type StacksByThread = HashMap<(u32, usize, bool), Stacks>;
+
 /// One thread seen during the session.
 #[derive(Debug)]
 pub(super) struct ThreadRecord {
@@ -42,11 +45,12 @@ pub(super) struct ThreadRecord {
 /// What a session gathered.
 #[derive(Debug, Default)]
 pub(super) struct Collected {
-    /// Per (thread id, job path node address, truncated).
-    pub(super) stacks: HashMap<(u32, usize, bool), Stacks>,
+    /// The samples of the threads in `threads`.
+    pub(super) stacks: StacksByThread,
     pub(super) threads: HashMap<u32, ThreadRecord>,
-    /// Threads that exited and whose id a later thread took.
-    pub(super) retired: Vec<(u32, ThreadRecord)>,
+    /// Threads that exited and whose id a later thread took, with their
+    /// own samples.
+    pub(super) retired: Vec<(u32, ThreadRecord, StacksByThread)>,
     /// Threads whose timer could not be made (the signal queue limit).
     pub(super) unprofiled_threads: u64,
     /// The first error that left a thread unprofiled.
@@ -96,9 +100,12 @@ impl Collected {
                 continue;
             }
             if self.threads.get(&tid).is_some_and(|record| record.exited) {
-                // The id of a thread that exited, taken by a new one.
+                // The id of a thread that exited, taken by a new one: the
+                // samples drained so far are the old thread's (the new one
+                // has no timer until now).
                 if let Some(old) = self.threads.remove(&tid) {
-                    self.retired.push((tid, old));
+                    let samples = self.stacks.extract_if(|key, _| key.0 == tid).collect();
+                    self.retired.push((tid, old, samples));
                 }
             }
             if let Some(record) = self.threads.get_mut(&tid) {
@@ -199,8 +206,10 @@ impl Collected {
     }
 }
 
-/// The sampler thread's loop: scan and drain every tick until told to stop,
-/// then delete the timers. Returns what it gathered.
+/// The sampler thread's loop: drain and scan every tick until told to stop,
+/// then delete the timers. Returns what it gathered. Draining first gives
+/// the samples of a thread whose id the scan finds reused to the thread
+/// that exited.
 pub(super) fn run(
     ring: &'static Ring,
     settings: Settings,
@@ -212,10 +221,10 @@ pub(super) fn run(
     let mut tids = Vec::with_capacity(64);
     let mut tick = TICK;
     loop {
+        let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
         let changed = collected
             .scan(&settings, &mut seed, &mut tids)
             .unwrap_or(false);
-        let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
         tick = if changed || busy {
             TICK
         } else {
