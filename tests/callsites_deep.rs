@@ -13,8 +13,11 @@ use std::hint::black_box;
 
 use profiling_alloc::{callsites, set_sampling, set_stack_depth, ProfilingAllocator, Sampling};
 
+// Sampling off until the test turns it on: under the default Poisson
+// sampling, an allocation before the test (the runtime's, the runner's) is
+// sampled now and then, and that sample would choose the walk.
 #[global_allocator]
-static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Off);
 
 /// Frames of recursion below the allocation: deeper than the default depth
 /// of 64, and than the 64-frame buffers the choice once compared.

@@ -13,9 +13,11 @@ use profiling_alloc::{
 };
 
 // Sampling starts in the test, after the limits are set (they take effect
-// when the tables are created, at the first sample).
+// when the tables are created, at the first sample). Off until then: under
+// the default Poisson sampling, an allocation before the test is sampled now
+// and then, and that sample would create the tables.
 #[global_allocator]
-static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
+static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Off);
 
 // Each box is its own block: the point of the test.
 #[allow(clippy::vec_box)]
