@@ -70,7 +70,10 @@ pub struct CpuStack {
 pub struct CpuThread {
     /// The kernel's thread id.
     pub tid: u32,
-    /// The thread's name (or `thread <id>`).
+    /// The thread's name as the kernel keeps it (`/proc/self/task/<tid>/comm`,
+    /// as `top` and `perf` show it): at most 15 bytes, so a longer name is
+    /// cut (`tokio-runtime-worker` reads `tokio-runtime-w`). `thread <id>`
+    /// when it could not be read.
     pub name: String,
     /// CPU time it used while profiled (its CPU clock at the end, or when
     /// it was last seen, less when it was first seen).
