@@ -17,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have() { command -v "$1" >/dev/null 2>&1; }
-port=$((20000 + RANDOM % 20000))
+# Below Linux's ephemeral ports (32768 up), which outgoing connections take.
+port=$((20000 + RANDOM % 12000))
 addr="127.0.0.1:$port"
 work=$(mktemp -d)
 pids=()
@@ -31,10 +32,19 @@ cargo build --release --quiet --features server --example service
 PROFILING_ALLOC_ADDR="$addr" target/release/examples/service --leak --seconds 120 --leak-interval 2 \
   >"$work/service.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 50); do
-  curl -sf "http://$addr/jobs" >/dev/null 2>&1 && break
+ready=no
+for _ in $(seq 1 100); do
+  if curl -sf "http://$addr/jobs" >/dev/null 2>&1; then
+    ready=yes
+    break
+  fi
   sleep 0.2
 done
+if [ "$ready" != yes ]; then
+  echo "the service did not answer on http://$addr/ within 20 s; its output:"
+  cat "$work/service.log"
+  exit 1
+fi
 echo "== service on http://$addr/"
 sleep 3 # jobs run, callsites are sampled
 
@@ -60,11 +70,16 @@ EOF
   prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
     --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
   pids+=($!)
-  sleep 8
   # Prometheus keeps its own `job` label (the scrape job); ours arrives as
   # `exported_job` (see the scrape configuration in the `server` module's docs).
+  # Asked every second until a scrape has landed (30 s at most).
   query='profiling_alloc_job_calls_total{exported_job="service::handle_request"}'
-  answer=$(curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$query")
+  answer=""
+  for _ in $(seq 1 30); do
+    sleep 1
+    answer=$(curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$query" || true)
+    case "$answer" in *'"result":[{'*) break ;; esac
+  done
   echo "$answer"
   echo "$answer" | grep -q '"status":"success"'
   echo "$answer" | grep -q '"result":\[{' || { echo "Prometheus has no sample for $query"; exit 1; }
