@@ -424,15 +424,16 @@ fn under_allocation() {
 
 /// The process-wide timer, as asked for by the environment (where
 /// per-thread timers cannot be made it is the fallback): one busy thread is
-/// sampled in full. At 100 Hz, 2.5 ticks a period: at the tick's own rate
-/// (250 Hz here) a tick that does not find the process running loses its
-/// expiration, and this timer has no overrun count to catch up.
+/// sampled in full. Asked for 1 kHz, it runs at 100 Hz: it fires at most
+/// once a tick (250 Hz here) and has no overrun count, so at 1 kHz it
+/// would count a quarter of the CPU time.
 fn process_wide_timer() {
     let rounds = rounds_for_20us();
     std::env::set_var("PROFILING_ALLOC_CPU_TIMERS", "process");
-    let profiling = cpu::start(100).expect("start");
+    let profiling = cpu::start(1000).expect("start");
     std::env::remove_var("PROFILING_ALLOC_CPU_TIMERS");
     assert_eq!(profiling.timers(), cpu::CpuTimers::ProcessWide);
+    assert_eq!(profiling.frequency_hz(), cpu::PROCESS_WIDE_MAX_FREQUENCY_HZ);
     // About a second of calls, the clock read around them only (see
     // `burn_cpu`: a clock read per call would hide the thread from the
     // tick, and the process-wide timer has no overrun count to catch up).
@@ -442,12 +443,15 @@ fn process_wide_timer() {
     }
     let cpu = thread_cpu() - start;
     let profile = profiling.stop();
+    assert_eq!(profile.timers, cpu::CpuTimers::ProcessWide);
+    assert_eq!(profile.frequency_hz, 100);
+    assert_eq!(profile.period, Duration::from_millis(10));
     let ratio = samples_in(&profile, "one_part") as f64 / (cpu.as_secs_f64() * 100.0);
     println!(
-        "process-wide timer at 100 Hz, one busy thread: {:.1}% of expected",
+        "process-wide timer asked for 1 kHz, ran at {} Hz, one busy thread: {:.1}% of expected",
+        profile.frequency_hz,
         ratio * 100.0
     );
-    assert_eq!(profile.timers, cpu::CpuTimers::ProcessWide);
     assert!((0.85..=1.1).contains(&ratio), "{ratio:.3}");
 }
 

@@ -51,8 +51,15 @@
 //!   (a seccomp filter, a kernel without POSIX timers), or when
 //!   `PROFILING_ALLOC_CPU_TIMERS=process` asks for it. The kernel merges
 //!   expirations that come while a signal is pending, so beyond two or three
-//!   busy cores it under-counts (golang/go#35057). [`CpuProfile::timers`]
-//!   says which ran.
+//!   busy cores it under-counts (golang/go#35057). It also has no overrun
+//!   count: it fires at most once a tick, so it runs at
+//!   [`PROCESS_WIDE_MAX_FREQUENCY_HZ`] (100 Hz) at most, below the tick's
+//!   rate, where the ticks after one that missed the process catch up.
+//!   Asked for more, it would count a tick's worth of CPU as one period
+//!   (measured here, one busy thread on a 250 Hz kernel: 99.5% of its CPU
+//!   time at 250 Hz, 49.9% at 500 Hz, 25.0% at 1 kHz).
+//!   [`CpuProfile::timers`] says which ran, and
+//!   [`CpuProfile::frequency_hz`] at what frequency.
 //! - Timers fire on the kernel's tick (`CONFIG_HZ`, often 250 Hz): a
 //!   delivery that stands for several periods counts as several samples of
 //!   the same stack (the timer's overrun count), so above the tick's rate
@@ -149,6 +156,11 @@ use crate::output::Error;
 /// Highest sampling frequency [`start`] accepts, in samples per CPU-second.
 pub const MAX_FREQUENCY_HZ: u32 = 10_000;
 
+/// Highest frequency the process-wide timer runs at: where that timer is
+/// used, a higher frequency asked of [`start`] runs at this one (see the
+/// module's "How it counts").
+pub const PROCESS_WIDE_MAX_FREQUENCY_HZ: u32 = 100;
+
 /// Which timers made a profile's signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,7 +200,9 @@ pub struct CpuProfiling {
 }
 
 /// Starts sampling every thread's CPU use `frequency_hz` times per CPU-second
-/// (100 is the usual rate; up to [`MAX_FREQUENCY_HZ`]).
+/// (100 is the usual rate; up to [`MAX_FREQUENCY_HZ`]; at most
+/// [`PROCESS_WIDE_MAX_FREQUENCY_HZ`] under the process-wide timer, see
+/// [`CpuProfiling::frequency_hz`]).
 ///
 /// # Errors
 ///
@@ -246,6 +260,17 @@ impl CpuProfiling {
             return session.timers();
         }
         CpuTimers::PerThread
+    }
+
+    /// Samples per CPU-second this profile takes: the frequency given to
+    /// [`start`], or [`PROCESS_WIDE_MAX_FREQUENCY_HZ`] if that was higher
+    /// and the process-wide timer runs.
+    pub fn frequency_hz(&self) -> u32 {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if let Some(session) = &self.session {
+            return session.frequency_hz();
+        }
+        0
     }
 }
 

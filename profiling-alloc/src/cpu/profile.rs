@@ -20,7 +20,9 @@ use crate::StackUnwinder;
 pub struct CpuProfile {
     /// The program profiled.
     pub program: ProgramInfo,
-    /// Samples asked for per CPU-second.
+    /// Samples per CPU-second taken: the frequency asked for, or
+    /// [`PROCESS_WIDE_MAX_FREQUENCY_HZ`](super::PROCESS_WIDE_MAX_FREQUENCY_HZ)
+    /// if that was higher and the process-wide timer ran.
     pub frequency_hz: u32,
     /// CPU time one sample stands for.
     pub period: Duration,

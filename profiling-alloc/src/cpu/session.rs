@@ -12,7 +12,7 @@ use super::handler::{self, MODE, PER_THREAD, PROCESS_WIDE, RING, RUNNING, SESSIO
 use super::profile::{CpuProfile, Gathered};
 use super::sampler::{self, Collected, Control, Settings};
 use super::timers;
-use super::CpuTimers;
+use super::{CpuTimers, PROCESS_WIDE_MAX_FREQUENCY_HZ};
 use crate::output::Error;
 use crate::unwind::interrupted;
 
@@ -37,6 +37,40 @@ pub(super) struct Session {
     started: Instant,
     control: Arc<Control>,
     sampler: Option<JoinHandle<Collected>>,
+}
+
+/// Starts the timers: per-thread ones on the threads there are now (listed
+/// from this thread), or the process-wide one when asked for or when
+/// per-thread timers cannot be made. Returns the frequency that runs: the
+/// process-wide timer's is at most [`PROCESS_WIDE_MAX_FREQUENCY_HZ`], and
+/// `settings.period_ns` is set to match.
+fn arm_timers(
+    frequency_hz: u32,
+    settings: &mut Settings,
+    collected: &mut Collected,
+    seed: &mut u64,
+) -> Result<u32, Error> {
+    if settings.per_thread {
+        let mut tids = Vec::new();
+        if collected.scan(settings, seed, &mut tids).is_ok() {
+            return Ok(frequency_hz);
+        }
+        *collected = Collected::default();
+        settings.per_thread = false;
+        MODE.store(PROCESS_WIDE, SeqCst);
+    }
+    let frequency_hz = frequency_hz.min(PROCESS_WIDE_MAX_FREQUENCY_HZ);
+    settings.period_ns = period_ns(frequency_hz);
+    timers::set_process_timer(settings.period_ns).map_err(|source| Error::CpuTimer {
+        call: "setitimer",
+        source,
+    })?;
+    Ok(frequency_hz)
+}
+
+/// Nanoseconds of CPU between samples at `frequency_hz`.
+fn period_ns(frequency_hz: u32) -> u64 {
+    1_000_000_000 / u64::from(frequency_hz.max(1))
 }
 
 /// Clears `ACTIVE` unless defused: a start that fails half-way.
@@ -64,14 +98,13 @@ impl Session {
         handler::install()?;
         let ring = ring()?;
         interrupted::prepare_for_signals();
-        let period_ns = 1_000_000_000 / u64::from(frequency_hz.max(1));
         let generation = GENERATION.fetch_add(1, Relaxed) + 1;
         let process_wide = std::env::var(TIMERS_VAR).is_ok_and(|v| v == "process");
         let mut collected = Collected::default();
         let mut seed = generation.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
         let mut settings = Settings {
             generation,
-            period_ns,
+            period_ns: period_ns(frequency_hz),
             per_thread: !process_wide,
             own_tid: 0,
         };
@@ -85,22 +118,8 @@ impl Session {
         );
         SESSION.store(generation, SeqCst);
         crate::job::set_cpu_profiling(true);
-        if !process_wide {
-            // The threads there are now, from this thread: a process where
-            // per-thread timers cannot be made falls back at once.
-            let mut tids = Vec::new();
-            if collected.scan(&settings, &mut seed, &mut tids).is_err() {
-                collected = Collected::default();
-                settings.per_thread = false;
-                MODE.store(PROCESS_WIDE, SeqCst);
-            }
-        }
-        if !settings.per_thread {
-            timers::set_process_timer(period_ns).map_err(|source| Error::CpuTimer {
-                call: "setitimer",
-                source,
-            })?;
-        }
+        let frequency_hz = arm_timers(frequency_hz, &mut settings, &mut collected, &mut seed)?;
+        let period_ns = settings.period_ns;
         let control = Arc::new(Control {
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -148,6 +167,10 @@ impl Session {
 
     pub(super) fn timers(&self) -> CpuTimers {
         self.timers
+    }
+
+    pub(super) fn frequency_hz(&self) -> u32 {
+        self.frequency_hz
     }
 
     /// Ends the session: its timers are deleted, and every sample the ring
