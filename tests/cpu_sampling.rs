@@ -312,6 +312,79 @@ fn no_allocation_in_the_handler() {
     assert_eq!(delta.total_blocks, 0, "the handler allocated");
 }
 
+/// A thread started while profiling, after a quiet spell (the sampler's
+/// listing slowed to every 100 ms): its first allocation wakes the sampler,
+/// which starts its timer then rather than at the next listing. The
+/// profile saw it from about its start (its `cpu_time` is nearly all of its
+/// CPU time), and its CPU time is sampled.
+///
+/// Then a thread that names itself 50 ms after its first allocation, and
+/// exits before the profile stops: the profile has that name, not the one
+/// the first listing read (its parent's).
+fn a_thread_started_while_profiling() {
+    let rounds = rounds_for_20us();
+    let profiling = cpu::start(1000).expect("start");
+    std::thread::sleep(Duration::from_millis(400));
+    // The thread lives until the profile stopped, so that the profile reads
+    // its clock at the end (an exited thread's is its last reading).
+    let (burnt, stopped) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let started_late = {
+        let (burnt, stopped) = (Arc::clone(&burnt), Arc::clone(&stopped));
+        std::thread::Builder::new()
+            .name("started-late".into())
+            .spawn(move || {
+                let first = black_box(vec![0u8; 64]);
+                drop(first);
+                burn_cpu(Duration::from_millis(100), rounds);
+                let lifetime_cpu = thread_cpu();
+                burnt.wait();
+                stopped.wait();
+                lifetime_cpu
+            })
+            .unwrap()
+    };
+    burnt.wait();
+    let named_late = std::thread::spawn(move || {
+        let first = black_box(vec![0u8; 64]);
+        drop(first);
+        std::thread::sleep(Duration::from_millis(50));
+        // SAFETY: names the calling thread; a NUL-terminated name under 16
+        // bytes.
+        let named =
+            unsafe { libc::pthread_setname_np(libc::pthread_self(), c"named-late".as_ptr()) };
+        assert_eq!(named, 0);
+        burn_cpu(Duration::from_millis(20), rounds);
+    });
+    named_late.join().unwrap();
+    let profile = profiling.stop();
+    stopped.wait();
+    let lifetime_cpu = started_late.join().unwrap();
+    let thread = |name: &str| {
+        profile
+            .threads
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no thread named {name} in {:?}", profile.threads))
+    };
+    let started = thread("started-late");
+    let unseen = lifetime_cpu.saturating_sub(started.cpu_time);
+    let ratio = started.samples as f64 / (lifetime_cpu.as_secs_f64() * 1000.0);
+    println!(
+        "a thread started after 400 ms of profiling: seen after {:.2} ms of its {:.1} ms of CPU; {} samples, {:.1}% of expected",
+        unseen.as_secs_f64() * 1000.0,
+        lifetime_cpu.as_secs_f64() * 1000.0,
+        started.samples,
+        ratio * 100.0
+    );
+    assert!(
+        unseen < Duration::from_millis(10),
+        "{started:?}, {lifetime_cpu:?} of CPU"
+    );
+    assert!(ratio >= 0.8, "{started:?}, {lifetime_cpu:?} of CPU");
+    let named = thread("named-late");
+    assert!(named.exited && named.samples > 0, "{named:?}");
+}
+
 #[profile_job]
 fn outer_job(rng: &mut u64) -> u64 {
     let mut kept = 0u64;
@@ -520,6 +593,7 @@ fn main() {
     capture_ratio(100);
     capture_ratio(1000);
     no_allocation_in_the_handler();
+    a_thread_started_while_profiling();
     process_wide_timer();
     under_allocation();
     start_stop_churn();

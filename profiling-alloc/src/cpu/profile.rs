@@ -74,8 +74,11 @@ pub struct CpuThread {
     pub tid: u32,
     /// The thread's name as the kernel keeps it (`/proc/self/task/<tid>/comm`,
     /// as `top` and `perf` show it): at most 15 bytes, so a longer name is
-    /// cut (`tokio-runtime-worker` reads `tokio-runtime-w`). `thread <id>`
-    /// when it could not be read.
+    /// cut (`tokio-runtime-worker` reads `tokio-runtime-w`). Read at the
+    /// end for a thread still running; for one that exited, as last read
+    /// while it ran (again at each listing for 200 ms after it was first
+    /// listed, as a new thread names itself after it starts). `thread
+    /// <id>` when it could not be read.
     pub name: String,
     /// CPU time it used while profiled (its CPU clock at the end, or when
     /// it was last seen, less when it was first seen).
@@ -335,7 +338,7 @@ mod tests {
             cpu_last: cpu_ms * 1_000_000,
             timer: None,
             exited,
-            renamed: true,
+            seen_at: std::time::Instant::now(),
         }
     }
 

@@ -1,13 +1,16 @@
 //! The session's own thread, `cpu-sampler`: every tick (20 ms, lengthened
-//! to 100 ms while nothing changes) it lists the process's threads
+//! to 100 ms while nothing changes), and at once when a thread starts (its
+//! first allocation wakes it), it lists the process's threads
 //! (`/proc/self/task`), starts a timer on each new one and drops the timers
 //! of threads that exited, and drains the ring of samples into counts per
 //! stack. Everything that allocates happens here (or in
 //! `stop`), never in the signal handler.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Acquire;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::buffer::{Ring, Sample, SLOTS};
 use super::timers::{self, ThreadTimer};
@@ -20,6 +23,15 @@ const TICK: Duration = Duration::from_millis(20);
 /// thread costs about 100 µs of CPU here, so fewer wake-ups are most of
 /// the sampler's cost.
 const LONGEST_TICK: Duration = Duration::from_millis(100);
+/// How long after a thread is first listed its name is read again at each
+/// listing: a new thread names itself after it starts, and the listing its
+/// first allocation asks for can come before that (long before, when it
+/// waits for a core), so the first reading may be its parent's name.
+const NAME_SETTLES: Duration = Duration::from_millis(200);
+/// The shortest time between two listings when threads start: a program
+/// that starts threads by the thousand keeps the sampler to 500 listings a
+/// second.
+const SHORTEST_GAP: Duration = Duration::from_millis(2);
 
 /// Samples of one (thread, job path, truncation): their stacks and weights.
 pub(super) type Stacks = HashMap<Box<[usize]>, u64>;
@@ -37,9 +49,9 @@ pub(super) struct ThreadRecord {
     /// Its timer, while it lives (per-thread timers only).
     pub(super) timer: Option<ThreadTimer>,
     pub(super) exited: bool,
-    /// Whether the name was read again after the first scan (a new thread
-    /// names itself after it starts: the first read may find its parent's).
-    pub(super) renamed: bool,
+    /// When it was first listed: its name is read again at each listing
+    /// for [`NAME_SETTLES`] after that.
+    pub(super) seen_at: Instant,
 }
 
 /// What a session gathered.
@@ -57,12 +69,23 @@ pub(super) struct Collected {
     pub(super) timer_error: Option<String>,
 }
 
-/// What the session and its thread share.
+/// What a session and its thread share. One for the process (one session
+/// runs at a time), static so that a thread's first allocation can wake the
+/// sampler ([`super::session::thread_started`]).
 #[derive(Debug)]
 pub(super) struct Control {
     pub(super) stop: Mutex<bool>,
+    /// A thread started: list the threads now, not at the next tick.
+    pub(super) new_thread: AtomicBool,
     pub(super) wake: Condvar,
 }
+
+/// The session's [`Control`].
+pub(super) static CONTROL: Control = Control {
+    stop: Mutex::new(false),
+    new_thread: AtomicBool::new(false),
+    wake: Condvar::new(),
+};
 
 /// A session's settings, as its thread needs them.
 #[derive(Clone, Copy, Debug)]
@@ -112,9 +135,8 @@ impl Collected {
                 if let Some(now) = timers::thread_cpu_nanos(tid) {
                     record.cpu_last = now;
                 }
-                if !record.renamed {
+                if record.seen_at.elapsed() < NAME_SETTLES {
                     record.name = thread_name(tid);
-                    record.renamed = true;
                 }
                 continue;
             }
@@ -148,7 +170,7 @@ impl Collected {
                     cpu_last: cpu,
                     timer,
                     exited: false,
-                    renamed: false,
+                    seen_at: Instant::now(),
                 },
             );
         }
@@ -168,12 +190,16 @@ impl Collected {
         Ok(changed)
     }
 
-    /// Reads every live thread's CPU clock a last time and deletes the timers.
+    /// Reads every live thread's CPU clock a last time, marks those gone
+    /// since the last listing as exited, and deletes the timers.
     pub(super) fn finish(&mut self) {
         for (&tid, record) in &mut self.threads {
-            if let Some(now) = timers::thread_cpu_nanos(tid) {
-                record.cpu_last = now;
-                record.name = thread_name(tid);
+            match timers::thread_cpu_nanos(tid) {
+                Some(now) => {
+                    record.cpu_last = now;
+                    record.name = thread_name(tid);
+                }
+                None => record.exited = true,
             }
             record.timer = None;
         }
@@ -210,17 +236,13 @@ impl Collected {
 /// then delete the timers. Returns what it gathered. Draining first gives
 /// the samples of a thread whose id the scan finds reused to the thread
 /// that exited.
-pub(super) fn run(
-    ring: &'static Ring,
-    settings: Settings,
-    control: Arc<Control>,
-    mut collected: Collected,
-) -> Collected {
+pub(super) fn run(ring: &'static Ring, settings: Settings, mut collected: Collected) -> Collected {
     let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut tids = Vec::with_capacity(64);
     let mut tick = TICK;
     loop {
+        let listed = Instant::now();
         let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
         let changed = collected
             .scan(&settings, &mut seed, &mut tids)
@@ -230,13 +252,21 @@ pub(super) fn run(
         } else {
             (tick * 2).min(LONGEST_TICK)
         };
-        let stop = control.stop.lock().unwrap_or_else(|p| p.into_inner());
-        let (stop, _) = control
+        let stop = CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner());
+        let (stop, _) = CONTROL
             .wake
-            .wait_timeout_while(stop, tick, |stop| !*stop)
+            .wait_timeout_while(stop, tick, |stop| {
+                !*stop && !CONTROL.new_thread.load(Acquire)
+            })
             .unwrap_or_else(|p| p.into_inner());
         if *stop {
             break;
+        }
+        drop(stop);
+        // Cleared before the listing: a thread that starts during it wakes
+        // the next wait at once.
+        if CONTROL.new_thread.swap(false, Acquire) {
+            std::thread::sleep(SHORTEST_GAP.saturating_sub(listed.elapsed()));
         }
     }
     collected.finish();

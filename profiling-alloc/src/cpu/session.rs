@@ -1,16 +1,15 @@
 //! One CPU profile from start to stop: the order in which the handler, the
 //! timers, the sampler thread and the ring are set up and taken down.
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::buffer::{Ring, SLOTS};
 use super::handler::{self, MODE, PER_THREAD, PROCESS_WIDE, RING, RUNNING, SESSION};
 use super::profile::{CpuProfile, Gathered};
-use super::sampler::{self, Collected, Control, Settings};
+use super::sampler::{self, Collected, Settings, CONTROL};
 use super::timers;
 use super::{CpuTimers, PROCESS_WIDE_MAX_FREQUENCY_HZ};
 use crate::output::Error;
@@ -35,7 +34,6 @@ pub(super) struct Session {
     period_ns: u64,
     timers: CpuTimers,
     started: Instant,
-    control: Arc<Control>,
     sampler: Option<JoinHandle<Collected>>,
 }
 
@@ -71,6 +69,20 @@ fn arm_timers(
 /// Nanoseconds of CPU between samples at `frequency_hz`.
 fn period_ns(frequency_hz: u32) -> u64 {
     1_000_000_000 / u64::from(frequency_hz.max(1))
+}
+
+/// A thread's first allocation (see `heap::slot_table`): while per-thread
+/// timers run, wakes the sampler to list the threads now, so that a thread
+/// started while profiling gets its timer at once, not at the next tick (up
+/// to 100 ms later). In the allocator: no lock and no allocation, an atomic
+/// store and `Condvar::notify_one` (an atomic add and a futex wake), once
+/// per thread. A wake that comes between the sampler's check of the flag
+/// and its wait is late, not lost: the flag is seen at the next tick.
+pub(crate) fn thread_started() {
+    if SESSION.load(Relaxed) != 0 && MODE.load(Relaxed) == PER_THREAD {
+        CONTROL.new_thread.store(true, Release);
+        CONTROL.wake.notify_one();
+    }
 }
 
 /// Clears `ACTIVE` unless defused: a start that fails half-way.
@@ -120,11 +132,8 @@ impl Session {
         crate::job::set_cpu_profiling(true);
         let frequency_hz = arm_timers(frequency_hz, &mut settings, &mut collected, &mut seed)?;
         let period_ns = settings.period_ns;
-        let control = Arc::new(Control {
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-        });
-        let thread_control = Arc::clone(&control);
+        *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        CONTROL.new_thread.store(false, Relaxed);
         let thread_settings = settings;
         let spawned = std::thread::Builder::new()
             .name("cpu-sampler".to_string())
@@ -135,7 +144,7 @@ impl Session {
                     own_tid,
                     ..thread_settings
                 };
-                sampler::run(ring, settings, thread_control, collected)
+                sampler::run(ring, settings, collected)
             });
         let sampler = match spawned {
             Ok(handle) => handle,
@@ -160,7 +169,6 @@ impl Session {
                 CpuTimers::ProcessWide
             },
             started: Instant::now(),
-            control,
             sampler: Some(sampler),
         })
     }
@@ -211,11 +219,8 @@ impl Session {
         if self.timers == CpuTimers::ProcessWide {
             let _ = timers::set_process_timer(0);
         }
-        {
-            let mut stop = self.control.stop.lock().unwrap_or_else(|p| p.into_inner());
-            *stop = true;
-        }
-        self.control.wake.notify_all();
+        *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        CONTROL.wake.notify_all();
         let mut collected = self
             .sampler
             .take()

@@ -152,6 +152,9 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
                 slot.claimed.store(false, Release);
                 return None;
             }
+            // A new thread (most often): a CPU profile gives it its timer now.
+            #[cfg(feature = "cpu")]
+            crate::cpu::thread_started();
             return Some(slot);
         }
     }
