@@ -46,11 +46,12 @@
 //!   start, every 20 ms (up to every 100 ms while no thread starts or
 //!   exits), and at once when a thread allocates for the first time (its
 //!   first allocation wakes the sampler, at most one listing every 2 ms).
-//!   A thread started while profiling is so sampled from its first
-//!   allocation, within a tick (measured here: its timer started after 0 to
-//!   4 ms of its CPU time, where the next listing came 12 to 17 ms in). One
-//!   that allocates nothing waits for the next listing, and one that lives
-//!   less than that may be missed.
+//!   A thread started while profiling is so sampled from about its first
+//!   allocation, usually within a tick (measured here: its timer started
+//!   after 0 to 4.5 ms of its CPU time, where the next listing came 12 to
+//!   17 ms in). One that allocates nothing, or past the allocator's
+//!   per-thread counters (1,024 threads at once), waits for the next
+//!   listing, and one that lives less than that may be missed.
 //! - **The process-wide timer** ([`CpuTimers::ProcessWide`]):
 //!   `setitimer(ITIMER_PROF)`, only where per-thread timers cannot be made
 //!   (a seccomp filter, a kernel without POSIX timers), or when
@@ -59,7 +60,9 @@
 //!   busy cores it under-counts (golang/go#35057). It also has no overrun
 //!   count: it fires at most once a tick, so it runs at
 //!   [`PROCESS_WIDE_MAX_FREQUENCY_HZ`] (100 Hz) at most, below the tick's
-//!   rate, where the ticks after one that missed the process catch up.
+//!   rate (250 or 1,000 Hz on most kernels; a kernel built with 100 Hz
+//!   ticks cannot catch up), where the ticks after one that missed the
+//!   process catch up.
 //!   Asked for more, it would count a tick's worth of CPU as one period
 //!   (measured here, one busy thread on a 250 Hz kernel: 99.5% of its CPU
 //!   time at 250 Hz, 49.9% at 500 Hz, 25.0% at 1 kHz).
@@ -94,7 +97,7 @@
 //! sampler chose (frame pointers, or DWARF unwind rules read and cached in
 //! the process, prepared by `start`; never libgcc), reads the thread's job
 //! path from a thread-local, and writes the sample into a preallocated ring
-//! that the session's thread empties every 20 to 100 ms. When the ring is full the
+//! that the session's thread empties at each listing (every 20 to 100 ms). When the ring is full the
 //! sample is dropped and counted ([`CpuProfile::dropped_samples`]). A sample
 //! that lands in the allocator, or in the profiler's own sampled path, is
 //! safe and shows those frames: they are CPU the program spent.
@@ -114,8 +117,9 @@
 //!
 //! - Linux on x86_64 ([`Error::CpuUnsupported`] elsewhere); one profile at
 //!   a time ([`Error::CpuAlreadyRunning`]); 1 to [`MAX_FREQUENCY_HZ`] Hz
-//!   here, 1 to 1,000 Hz on the endpoint (feature `server`), where CPU
-//!   profiles share the exclusive budget (one at a time, 5 a minute by
+//!   here (at most [`PROCESS_WIDE_MAX_FREQUENCY_HZ`] under the
+//!   process-wide timer), 1 to 1,000 Hz on the endpoint (feature
+//!   `server`), where CPU profiles share the exclusive budget (one at a time, 5 a minute by
 //!   default) with delta profiles and snapshots: scrape every 15 s or
 //!   slower.
 //! - The first profile of a process resolves symbols (debug info is loaded
@@ -128,10 +132,9 @@
 //! - Blocking calls that `SA_RESTART` does not restart (`epoll_wait`,
 //!   `nanosleep`, ...) may return `EINTR` while profiling; CPU-time timers
 //!   fire on threads that run, so this is rare.
-//! - A thread found by the listing is sampled from then on: a thread
-//!   started within the last 100 ms (a runtime's workers created just
-//!   after `start`) may have run unsampled. Start the profile after the
-//!   threads that matter, or let it run a little longer.
+//! - A thread is sampled from when a listing finds it: a thread that
+//!   allocates is found at its first allocation, one that does not within
+//!   100 ms, and may have run unsampled until then.
 //! - Stop profiling before `exec`: the process-wide timer survives it, and
 //!   the new program would die of its signal.
 //! - Corrupt unwind tables could make the DWARF walk misbehave; the

@@ -100,15 +100,17 @@ pub(super) struct Settings {
 
 impl Collected {
     /// Lists the threads: records new ones (and starts their timers), reads
-    /// every live one's CPU clock, and stops the timers of those that
-    /// exited; true if a thread started or exited. `Err` when, at the
-    /// start, the threads cannot be listed or the first timer cannot be made
-    /// at all (the session then falls back to the process-wide timer).
+    /// every live one's CPU clock (not in a `quick` listing, which only
+    /// looks for threads that started or exited), and stops the timers of
+    /// those that exited; true if a thread started or exited. `Err` when, at
+    /// the start, the threads cannot be listed or the first timer cannot be
+    /// made at all (the session then falls back to the process-wide timer).
     pub(super) fn scan(
         &mut self,
         settings: &Settings,
         seed: &mut u64,
         tids: &mut Vec<u32>,
+        quick: bool,
     ) -> Result<bool, std::io::Error> {
         if !list_tasks(tids) {
             if self.threads.is_empty() {
@@ -122,22 +124,7 @@ impl Collected {
             if tid == settings.own_tid {
                 continue;
             }
-            if self.threads.get(&tid).is_some_and(|record| record.exited) {
-                // The id of a thread that exited, taken by a new one: the
-                // samples drained so far are the old thread's (the new one
-                // has no timer until now).
-                if let Some(old) = self.threads.remove(&tid) {
-                    let samples = self.stacks.extract_if(|key, _| key.0 == tid).collect();
-                    self.retired.push((tid, old, samples));
-                }
-            }
-            if let Some(record) = self.threads.get_mut(&tid) {
-                if let Some(now) = timers::thread_cpu_nanos(tid) {
-                    record.cpu_last = now;
-                }
-                if record.seen_at.elapsed() < NAME_SETTLES {
-                    record.name = thread_name(tid);
-                }
+            if self.update_known(tid, quick) {
                 continue;
             }
             changed = true;
@@ -190,16 +177,52 @@ impl Collected {
         Ok(changed)
     }
 
+    /// Updates a thread listed before and returns true; false for a thread
+    /// to record. That is a new thread under the id of one that exited
+    /// (seen gone, or its clock now behind the last reading: the id was
+    /// given again between two listings): the old one is retired with the
+    /// samples drained so far, which are its own (the new one had no timer).
+    /// A `quick` listing reads no clock or name.
+    fn update_known(&mut self, tid: u32, quick: bool) -> bool {
+        let Some(record) = self.threads.get_mut(&tid) else {
+            return false;
+        };
+        if quick && !record.exited {
+            return true;
+        }
+        let now = timers::thread_cpu_nanos(tid);
+        if !record.exited && now.is_none_or(|now| now >= record.cpu_last) {
+            if let Some(now) = now {
+                record.cpu_last = now;
+            }
+            if record.seen_at.elapsed() < NAME_SETTLES {
+                record.name = thread_name(tid);
+            }
+            return true;
+        }
+        if let Some(mut old) = self.threads.remove(&tid) {
+            old.exited = true;
+            old.timer = None;
+            let samples = self.stacks.extract_if(|key, _| key.0 == tid).collect();
+            self.retired.push((tid, old, samples));
+        }
+        false
+    }
+
     /// Reads every live thread's CPU clock a last time, marks those gone
-    /// since the last listing as exited, and deletes the timers.
+    /// since the last listing as exited (a clock behind the last reading is
+    /// a new thread's under the same id: the old one is gone too), and
+    /// deletes the timers.
     pub(super) fn finish(&mut self) {
         for (&tid, record) in &mut self.threads {
-            match timers::thread_cpu_nanos(tid) {
-                Some(now) => {
-                    record.cpu_last = now;
-                    record.name = thread_name(tid);
+            if !record.exited {
+                match timers::thread_cpu_nanos(tid) {
+                    Some(now) if now >= record.cpu_last => {
+                        record.cpu_last = now;
+                        record.name = thread_name(tid);
+                    }
+                    _ => record.exited = true,
                 }
-                None => record.exited = true,
             }
             record.timer = None;
         }
@@ -241,11 +264,19 @@ pub(super) fn run(ring: &'static Ring, settings: Settings, mut collected: Collec
     let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut tids = Vec::with_capacity(64);
     let mut tick = TICK;
+    let mut woken = false;
+    let mut fully_listed = Instant::now();
     loop {
         let listed = Instant::now();
         let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
+        // A listing a new thread asked for only looks for new threads, but
+        // one in a tick reads every clock and the new threads' names.
+        let quick = woken && fully_listed.elapsed() < TICK;
+        if !quick {
+            fully_listed = listed;
+        }
         let changed = collected
-            .scan(&settings, &mut seed, &mut tids)
+            .scan(&settings, &mut seed, &mut tids, quick)
             .unwrap_or(false);
         tick = if changed || busy {
             TICK
@@ -265,7 +296,8 @@ pub(super) fn run(ring: &'static Ring, settings: Settings, mut collected: Collec
         drop(stop);
         // Cleared before the listing: a thread that starts during it wakes
         // the next wait at once.
-        if CONTROL.new_thread.swap(false, Acquire) {
+        woken = CONTROL.new_thread.swap(false, Acquire);
+        if woken {
             std::thread::sleep(SHORTEST_GAP.saturating_sub(listed.elapsed()));
         }
     }
@@ -350,6 +382,66 @@ fn parse_entries(buffer: &[u8], tids: &mut Vec<u32>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A record of the calling thread as a listing would make it, its clock
+    /// last read at `cpu_last`.
+    fn record_of_this_thread(cpu_last: u64) -> (u32, Collected) {
+        // SAFETY: no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let mut collected = Collected::default();
+        collected.threads.insert(
+            tid,
+            ThreadRecord {
+                name: "before".into(),
+                cpu_first: 0,
+                cpu_last,
+                timer: None,
+                exited: false,
+                seen_at: Instant::now(),
+            },
+        );
+        collected
+            .stacks
+            .insert((tid, 0, false), Stacks::from([(Box::from([1usize]), 3)]));
+        (tid, collected)
+    }
+
+    #[test]
+    fn a_clock_behind_its_last_reading_is_a_new_thread_under_a_reused_id() {
+        let (tid, mut collected) = record_of_this_thread(0);
+        assert!(collected.update_known(tid, false), "a clock that went on");
+        assert!(collected.threads[&tid].cpu_last > 0);
+        assert!(collected.retired.is_empty());
+
+        let (tid, mut collected) = record_of_this_thread(u64::MAX);
+        assert!(!collected.update_known(tid, false), "to be recorded anew");
+        assert!(!collected.threads.contains_key(&tid));
+        let (retired_tid, old, samples) = &collected.retired[0];
+        assert_eq!(*retired_tid, tid);
+        assert!(old.exited);
+        assert_eq!(samples.values().flat_map(|s| s.values()).sum::<u64>(), 3);
+        assert!(collected.stacks.is_empty(), "the samples went with it");
+    }
+
+    #[test]
+    fn a_quick_listing_reads_no_clock() {
+        let (tid, mut collected) = record_of_this_thread(u64::MAX);
+        assert!(collected.update_known(tid, true));
+        assert_eq!(collected.threads[&tid].cpu_last, u64::MAX);
+    }
+
+    #[test]
+    fn stopping_marks_a_thread_under_a_reused_id_as_exited() {
+        let (tid, mut collected) = record_of_this_thread(u64::MAX);
+        collected.finish();
+        let record = &collected.threads[&tid];
+        assert!(record.exited);
+        assert_eq!(record.name, "before", "not the new thread's name");
+        let (tid, mut collected) = record_of_this_thread(0);
+        collected.finish();
+        let record = &collected.threads[&tid];
+        assert!(!record.exited && record.cpu_last > 0);
+    }
 
     #[test]
     fn listing_finds_this_thread_and_others() {

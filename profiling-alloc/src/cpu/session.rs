@@ -50,7 +50,7 @@ fn arm_timers(
 ) -> Result<u32, Error> {
     if settings.per_thread {
         let mut tids = Vec::new();
-        if collected.scan(settings, seed, &mut tids).is_ok() {
+        if collected.scan(settings, seed, &mut tids, false).is_ok() {
             return Ok(frequency_hz);
         }
         *collected = Collected::default();
@@ -75,12 +75,15 @@ fn period_ns(frequency_hz: u32) -> u64 {
 /// timers run, wakes the sampler to list the threads now, so that a thread
 /// started while profiling gets its timer at once, not at the next tick (up
 /// to 100 ms later). In the allocator: no lock and no allocation, an atomic
-/// store and `Condvar::notify_one` (an atomic add and a futex wake), once
-/// per thread. A wake that comes between the sampler's check of the flag
-/// and its wait is late, not lost: the flag is seen at the next tick.
+/// swap and, unless a wake is already pending, `Condvar::notify_one` (an
+/// atomic add and a futex wake), once per thread. A wake that comes between
+/// the sampler's check of the flag and its wait is late, not lost: the flag
+/// is seen at the next tick.
 pub(crate) fn thread_started() {
-    if SESSION.load(Relaxed) != 0 && MODE.load(Relaxed) == PER_THREAD {
-        CONTROL.new_thread.store(true, Release);
+    if SESSION.load(Relaxed) != 0
+        && MODE.load(Relaxed) == PER_THREAD
+        && !CONTROL.new_thread.swap(true, Release)
+    {
         CONTROL.wake.notify_one();
     }
 }

@@ -56,8 +56,9 @@ pub struct JobStats {
 pub struct JobCpuStats {
     /// CPU time sampled inside the job's calls (its nested jobs included,
     /// its own bookkeeping not), an estimate: samples × period. Threads are
-    /// sampled from when the profiler finds them (within 100 ms of their
-    /// start), so a job on a thread started just before is under-counted.
+    /// sampled from when the profiler finds them (at their first
+    /// allocation, or within 100 ms of their start for a thread that does
+    /// not allocate), so such a thread's first jobs may be under-counted.
     pub on_cpu: Duration,
     /// Calls that ended while a CPU profile ran.
     pub profiled_calls: u64,

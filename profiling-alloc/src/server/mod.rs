@@ -40,7 +40,7 @@
 //! | `GET /debug/pprof/heap` | gzipped pprof heap profile, default sample in-use space | read |
 //! | `GET /debug/pprof/allocs` | the same, default sample allocated space | read |
 //! | `GET /debug/pprof/{heap,allocs}?seconds=N` | allocations of the next N seconds (1–300), live blocks at the end | exclusive |
-//! | `GET /debug/pprof/profile?seconds=N&frequency=HZ` | a pprof CPU profile of the next N seconds (default 30, 1–300) at HZ samples per CPU-second (default 100, up to 1,000): see [`cpu`](crate::cpu) | exclusive |
+//! | `GET /debug/pprof/profile?seconds=N&frequency=HZ` | a pprof CPU profile of the next N seconds (default 30, 1–300) at HZ samples per CPU-second (default 100, up to 1,000; 100 under the process-wide timer): see [`cpu`](crate::cpu) | exclusive |
 //! | `GET /flamegraph/cpu.svg?seconds=N&frequency=HZ` | the same as a flamegraph | exclusive |
 //! | `GET /report.json` | the whole [`Report`](crate::Report) | read |
 //! | `GET /flamegraph/{allocated,blocks,live,jobs}.svg` | an inferno flamegraph | read |
