@@ -5,7 +5,9 @@
 //!
 //! Two measures: the workload thread's own CPU time (it includes the signal
 //! handler, which runs on that thread) and the whole process's CPU time
-//! (which adds the `cpu-sampler` thread's scans and drains).
+//! (which adds the `cpu-sampler` thread's scans and drains). Then what an
+//! idle profile costs, and what a profile adds to a process that starts
+//! threads one after another (each wakes the sampler).
 //!
 //! `cargo bench --bench cpu_overhead`
 
@@ -20,6 +22,8 @@ static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
 const ROUNDS: usize = 11;
 /// Job calls per run (about 0.3 s of CPU here in a release build).
 const CALLS: u64 = 60_000;
+/// Threads per run of the churn measure.
+const CHURN_THREADS: u32 = 2_000;
 
 #[profile_job]
 #[inline(never)]
@@ -80,6 +84,37 @@ fn idle_cost() -> (Duration, Duration) {
     (idle, start_stop)
 }
 
+/// Threads started and joined one after another, each allocating (its
+/// first allocation wakes the sampler to list the threads): the process's
+/// CPU time without a profile and at 100 Hz, medians of [`ROUNDS`] rounds
+/// of [`CHURN_THREADS`] threads, run alternately.
+fn churn_cost() -> (Duration, Duration) {
+    let churn = |profiled: bool| {
+        let profiling = profiled.then(|| cpu::start(100).expect("starting the CPU profile"));
+        let before = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+        for i in 0..CHURN_THREADS {
+            let thread = std::thread::spawn(move || black_box(vec![i as u8; 64]).len());
+            black_box(thread.join().expect("a churn thread"));
+        }
+        let used = clock(libc::CLOCK_PROCESS_CPUTIME_ID) - before;
+        drop(profiling.map(cpu::CpuProfiling::stop));
+        used
+    };
+    let (mut unprofiled, mut profiled) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let first = round % 2 == 0;
+        for profile in [first, !first] {
+            let used = churn(profile);
+            if profile {
+                profiled.push(used);
+            } else {
+                unprofiled.push(used);
+            }
+        }
+    }
+    (median(unprofiled), median(profiled))
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -105,6 +140,7 @@ fn main() {
         }
     }
     let (idle, start_stop) = idle_cost();
+    let (churn_unprofiled, churn_profiled) = churn_cost();
     let base_thread = median(thread[0].clone());
     let base_process = median(process[0].clone());
     println!(
@@ -119,6 +155,12 @@ fn main() {
         "  idle profile: {:.2} ms of CPU per second (the cpu-sampler thread); start + stop {:.2} ms",
         idle.as_secs_f64() * 1e3,
         start_stop.as_secs_f64() * 1e3
+    );
+    println!(
+        "  thread churn ({CHURN_THREADS} threads started and joined in turn): {:.2} ms unprofiled, {:.2} ms at 100 Hz, ratio {:.3}x (process CPU)",
+        churn_unprofiled.as_secs_f64() * 1e3,
+        churn_profiled.as_secs_f64() * 1e3,
+        churn_profiled.as_secs_f64() / churn_unprofiled.as_secs_f64()
     );
     for m in 1..3 {
         let (t, p) = (median(thread[m].clone()), median(process[m].clone()));
