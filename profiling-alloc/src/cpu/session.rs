@@ -30,8 +30,9 @@ pub(super) fn is_running() -> bool {
 #[derive(Debug)]
 pub(super) struct Session {
     generation: u64,
+    /// The frequency that runs (see [`arm_timers`]); its period is
+    /// [`period_ns`] of it.
     frequency_hz: u32,
-    period_ns: u64,
     timers: CpuTimers,
     started: Instant,
     sampler: Option<JoinHandle<Collected>>,
@@ -134,7 +135,6 @@ impl Session {
         SESSION.store(generation, SeqCst);
         crate::job::set_cpu_profiling(true);
         let frequency_hz = arm_timers(frequency_hz, &mut settings, &mut collected, &mut seed)?;
-        let period_ns = settings.period_ns;
         *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = false;
         CONTROL.new_thread.store(false, Relaxed);
         let thread_settings = settings;
@@ -165,7 +165,6 @@ impl Session {
         Ok(Session {
             generation,
             frequency_hz,
-            period_ns,
             timers: if settings.per_thread {
                 CpuTimers::PerThread
             } else {
@@ -193,7 +192,7 @@ impl Session {
         let gathered = Gathered {
             collected,
             frequency_hz: self.frequency_hz,
-            period_ns: self.period_ns,
+            period_ns: period_ns(self.frequency_hz),
             duration,
             timers: self.timers,
             dropped: RING.get().map_or(0, |ring| ring.dropped.swap(0, Relaxed)),
