@@ -495,7 +495,7 @@
 //! and the readings say so, in one way: [`HeapStats::active`] and
 //! [`AllocDelta::active`] are `false` (and their `Display` says "allocator
 //! not installed"); numbers derived from readings are `None`
-//! ([`JobStats::allocations`], [`JobProfile::total_blocks_per_run`]).
+//! ([`JobStats::allocations`], [`JobProfile::heap`]).
 //! Durations are still recorded. Zeros are never passed off as data.
 //!
 //! # Overhead
@@ -632,8 +632,9 @@ pub use output::{
 #[cfg(feature = "metrics")]
 pub use output::{publish_metrics, publish_metrics_every};
 pub use runner::{
-    JobProfile, JobResult, LimitExceeded, MemorySource, PeakMemory, ProfileConfig, ProfileRunner,
-    ResourceLimits, RunError, RunPhase, Violation,
+    ByteStats, CpuClock, HeapUse, JobProfile, JobResult, LimitExceeded, MachineInfo, MemoryNeed,
+    ProfileConfig, ProfileRunner, ResidentSource, ResidentUse, ResourceLimits, RunError, RunHeap,
+    RunPhase, RunResident, RunResources, Violation,
 };
 #[cfg(feature = "callsites")]
 pub use unwind::stack_unwinder;

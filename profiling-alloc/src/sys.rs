@@ -1,4 +1,5 @@
-//! Platform calls: the process's largest resident set (`getrusage`) and the
+//! Platform calls: the process's resident memory and its peak (`/proc`,
+//! `getrusage`), CPU clocks, and the
 //! bounds of the calling thread's stack (`pthread_getattr_np`). Each returns
 //! `None` where the platform does not have it.
 
@@ -33,6 +34,135 @@ pub(crate) fn max_rss_bytes() -> Option<u64> {
 #[cfg(not(unix))]
 pub(crate) fn max_rss_bytes() -> Option<u64> {
     None
+}
+
+/// CPU time used so far by the whole process (every thread, user and
+/// kernel: `CLOCK_PROCESS_CPUTIME_ID`); `None` where the clock is missing.
+#[cfg(unix)]
+pub(crate) fn process_cpu_time() -> Option<std::time::Duration> {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time used so far by the calling thread (`CLOCK_THREAD_CPUTIME_ID`);
+/// `None` where the clock is missing.
+#[cfg(unix)]
+pub(crate) fn thread_cpu_time() -> Option<std::time::Duration> {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+#[cfg(unix)]
+fn cpu_clock(clock: libc::clockid_t) -> Option<std::time::Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; an id the platform does
+    // not know makes clock_gettime fail with EINVAL, which is handled.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u32::try_from(now.tv_nsec).ok()?;
+    Some(std::time::Duration::new(secs, nanos))
+}
+
+/// CPU time of the process: not read on this platform.
+#[cfg(not(unix))]
+pub(crate) fn process_cpu_time() -> Option<std::time::Duration> {
+    None
+}
+
+/// CPU time of the thread: not read on this platform.
+#[cfg(not(unix))]
+pub(crate) fn thread_cpu_time() -> Option<std::time::Duration> {
+    None
+}
+
+/// The process's resident memory as the kernel counts it, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resident {
+    /// Resident now (`VmRSS`); `None` where only the peak is known.
+    pub(crate) now: Option<u64>,
+    /// The high-water mark (`VmHWM`, or `getrusage`'s `ru_maxrss`): since
+    /// the process started, or since [`reset_resident_peak`] last succeeded.
+    pub(crate) peak: u64,
+}
+
+/// Sets the process's resident high-water mark to its resident set now, so
+/// that the next [`resident`] reading's peak is the peak since this call
+/// (Linux 4.0 and later: writes `5` to `/proc/self/clear_refs`, which
+/// changes nothing else). Returns `false` where that is not possible (other
+/// platforms, or a `/proc` the process may not write); the peak then
+/// stays the process's since it started. `getrusage`'s `ru_maxrss` is the
+/// same mark, so the process's own readings of it restart too.
+pub(crate) fn reset_resident_peak() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/clear_refs")
+            .and_then(|mut file| file.write_all(b"5"))
+            .is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// The process's resident memory now and its high-water mark: `VmRSS` and
+/// `VmHWM` of `/proc/self/status` on Linux (read into a buffer on the
+/// stack: no allocation), `getrusage`'s `ru_maxrss` for the peak
+/// elsewhere on unix; `None` where neither can be read.
+pub(crate) fn resident() -> Option<Resident> {
+    #[cfg(target_os = "linux")]
+    if let Some(resident) = proc_status_resident() {
+        return Some(resident);
+    }
+    max_rss_bytes().map(|peak| Resident { now: None, peak })
+}
+
+#[cfg(target_os = "linux")]
+fn proc_status_resident() -> Option<Resident> {
+    use std::io::Read as _;
+    // /proc/self/status is about 1.5 KiB; the fields read come early.
+    let mut buffer = [0u8; 8192];
+    let mut file = std::fs::File::open("/proc/self/status").ok()?;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(buffer.get_mut(filled..)?) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_status_resident(buffer.get(..filled)?)
+}
+
+/// `VmRSS` and `VmHWM` (in kB) of `/proc/<pid>/status` text, as bytes.
+#[cfg(any(target_os = "linux", test))]
+fn parse_status_resident(status: &[u8]) -> Option<Resident> {
+    let field = |name: &[u8]| -> Option<u64> {
+        let line = status
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(name))?;
+        let mut digits = line
+            .iter()
+            .skip_while(|b| !b.is_ascii_digit())
+            .take_while(|b| b.is_ascii_digit())
+            .peekable();
+        digits.peek()?;
+        let kib = digits.fold(0u64, |n, &d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        Some(kib.saturating_mul(1024))
+    };
+    let now = field(b"VmRSS:")?;
+    let peak = field(b"VmHWM:")?.max(now);
+    Some(Resident {
+        now: Some(now),
+        peak,
+    })
 }
 
 /// The calling thread's stack, `(lowest, highest)` address, or `None` when
@@ -224,6 +354,63 @@ mod tests {
         assert!(
             id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
             "{id}"
+        );
+    }
+
+    #[test]
+    fn resident_fields_are_read_from_status_text() {
+        let status = b"Name:\tcargo\nVmPeak:\t  99 kB\nVmHWM:\t    2136 kB\nVmRSS:\t    1024 kB\nRssAnon:\t 152 kB\n";
+        assert_eq!(
+            super::parse_status_resident(status),
+            Some(super::Resident {
+                now: Some(1024 * 1024),
+                peak: 2136 * 1024
+            })
+        );
+        assert_eq!(super::parse_status_resident(b"VmRSS:\t kB\n"), None);
+        assert_eq!(super::parse_status_resident(b""), None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_resident_peak_restarts_when_reset() {
+        // Touch 32 MiB, let it go, and reset: the peak falls back to the
+        // resident set now (where /proc/self/clear_refs may be written).
+        let mut big = vec![0u8; 32 << 20];
+        for page in big.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        std::hint::black_box(&big);
+        let before = super::resident().expect("/proc/self/status");
+        assert!(before.peak >= 32 << 20, "{before:?}");
+        drop(big);
+        if super::reset_resident_peak() {
+            let after = super::resident().expect("/proc/self/status");
+            assert!(after.peak < before.peak, "{before:?} then {after:?}");
+            assert!(after.peak >= after.now.unwrap_or(0));
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn cpu_clocks_advance_with_work() {
+        let (thread, process) = (super::thread_cpu_time(), super::process_cpu_time());
+        let (thread, process) = (
+            thread.expect("thread clock"),
+            process.expect("process clock"),
+        );
+        let mut x = 1u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        let thread_spent = super::thread_cpu_time().unwrap() - thread;
+        let process_spent = super::process_cpu_time().unwrap() - process;
+        assert!(thread_spent > std::time::Duration::ZERO);
+        // The process clock counts this thread too (read a moment later,
+        // so allow for the reads themselves).
+        assert!(
+            process_spent + std::time::Duration::from_millis(1) >= thread_spent,
+            "{process_spent:?} < {thread_spent:?}"
         );
     }
 

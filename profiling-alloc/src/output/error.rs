@@ -34,6 +34,34 @@ pub enum Error {
         /// Where, 1-based (0 when not known).
         column: usize,
     },
+    /// The text is not JSON, or not JSON of the kind expected: a job
+    /// profile, a price sheet, a QoS baseline or a deployment file.
+    #[error("profiling-alloc: {} is not a valid {what}: {message}", origin(.path))]
+    InvalidData {
+        /// What was expected: `"price sheet"`, `"QoS baseline"`, ...
+        what: &'static str,
+        /// The file read, if it came from one.
+        path: Option<PathBuf>,
+        /// What is wrong: the parser's message with its line and column, or
+        /// the rule a value breaks.
+        message: String,
+    },
+    /// A file of a kind this crate writes, in a version this build cannot
+    /// read.
+    #[error(
+        "profiling-alloc: {} is a {what} of version {found}; this version of profiling-alloc reads version {supported}",
+        origin(.path)
+    )]
+    UnsupportedVersion {
+        /// The kind of file: `"price sheet"`, `"QoS baseline"`, ...
+        what: &'static str,
+        /// The file read, if it came from one.
+        path: Option<PathBuf>,
+        /// The version in the file.
+        found: u64,
+        /// The version this build reads.
+        supported: u64,
+    },
     /// The report was written in a format this version cannot read.
     #[error(
         "profiling-alloc: {} has report format version {found}; this version of profiling-alloc reads versions up to {supported}",
@@ -93,9 +121,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A setting of the live endpoint (from the builder or the environment)
-    /// is not valid.
-    #[cfg(feature = "server")]
+    /// A setting is not valid: of the live endpoint (from its builder or
+    /// the environment), or of a plan (a rate of 0, a negative target).
     #[error("profiling-alloc: invalid {setting} {value:?}: {reason}")]
     InvalidSetting {
         /// The setting: an environment variable's name or a builder method.

@@ -151,6 +151,26 @@ pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<(), Error> {
 }
 
 /// Creates the directory `path` will be written in.
+/// The text of the file `path`.
+pub(crate) fn read_text_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))
+}
+
+/// `text` read as the JSON of `what` (`"job profile"`, `"price sheet"`),
+/// from `path` if it came from a file: serde's message, with its line and
+/// column, when it is not.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+    path: Option<&Path>,
+) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| Error::InvalidData {
+        what,
+        path: path.map(Path::to_path_buf),
+        message: e.to_string(),
+    })
+}
+
 fn create_parent(path: &Path) -> Result<(), Error> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {

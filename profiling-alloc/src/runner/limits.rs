@@ -1,5 +1,6 @@
 //! Resource limits a [`JobProfile`] can be checked against, with presets for
-//! serverless platforms.
+//! serverless platforms' maxima. Which size of a platform a job needs, and
+//! what it costs, is [`sizing`](crate::sizing)'s question.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::profile::{JobProfile, MemorySource};
+use super::profile::JobProfile;
 use crate::units::{bytes, duration};
 
 const MIB: u64 = 1024 * 1024;
@@ -16,9 +17,10 @@ const GIB: u64 = 1024 * MIB;
 /// A duration limit and a memory limit (either may be absent), as a
 /// platform enforces them per invocation.
 ///
-/// The presets hold each platform's documented maxima. Your function's
-/// configured limits are usually lower: build those with
-/// [`ResourceLimits::new`].
+/// The presets hold each platform's documented maxima: nearly every job
+/// fits them, which says little. Your function's configured limits are
+/// usually lower: build those with [`ResourceLimits::new`]; to find the
+/// size a job needs and its cost, use [`sizing`](crate::sizing).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResourceLimits {
@@ -27,8 +29,15 @@ pub struct ResourceLimits {
     /// The longest an invocation may run (`max_duration_ns` in JSON).
     #[serde(rename = "max_duration_ns", with = "crate::units::nanos::option")]
     pub max_duration: Option<Duration>,
-    /// The most memory an invocation may use, in bytes.
+    /// The most memory an invocation may use, in bytes: a platform counts
+    /// the whole process's resident memory.
     pub max_memory_bytes: Option<u64>,
+    /// Resident memory the runtime holds before the job runs (the process,
+    /// its libraries, the platform's client): counted against
+    /// `max_memory_bytes` with the job's own need. 0 unless set
+    /// ([`with_baseline`](Self::with_baseline)).
+    #[serde(default)]
+    pub baseline_bytes: u64,
 }
 
 impl ResourceLimits {
@@ -40,6 +49,7 @@ impl ResourceLimits {
         name: Cow::Borrowed("AWS Lambda (maximum)"),
         max_duration: Some(Duration::from_secs(900)),
         max_memory_bytes: Some(10_240 * MIB),
+        baseline_bytes: 0,
     };
 
     /// Google Cloud Run functions, HTTP-triggered: a 60-minute (3,600 s)
@@ -50,6 +60,7 @@ impl ResourceLimits {
         name: Cow::Borrowed("Google Cloud Run functions, HTTP (maximum)"),
         max_duration: Some(Duration::from_secs(3_600)),
         max_memory_bytes: Some(32 * GIB),
+        baseline_bytes: 0,
     };
 
     /// Google Cloud Functions 1st gen: a 540-second (9-minute) maximum
@@ -59,6 +70,7 @@ impl ResourceLimits {
         name: Cow::Borrowed("Google Cloud Functions 1st gen (maximum)"),
         max_duration: Some(Duration::from_secs(540)),
         max_memory_bytes: Some(8 * GIB),
+        baseline_bytes: 0,
     };
 
     /// Azure Functions on the Consumption plan: a 10-minute maximum timeout
@@ -68,6 +80,7 @@ impl ResourceLimits {
         name: Cow::Borrowed("Azure Functions, Consumption plan (maximum)"),
         max_duration: Some(Duration::from_secs(600)),
         max_memory_bytes: Some(1_536 * MIB),
+        baseline_bytes: 0,
     };
 
     /// Cloudflare Workers: 128 MB of memory per isolate and 30 s of CPU time
@@ -78,6 +91,7 @@ impl ResourceLimits {
         name: Cow::Borrowed("Cloudflare Workers (default CPU limit)"),
         max_duration: Some(Duration::from_secs(30)),
         max_memory_bytes: Some(128 * MIB),
+        baseline_bytes: 0,
     };
 
     /// Limits of your own: e.g. a Lambda function configured with a 30 s
@@ -92,7 +106,17 @@ impl ResourceLimits {
             name: name.into(),
             max_duration,
             max_memory_bytes,
+            baseline_bytes: 0,
         }
+    }
+
+    /// The same limits with `bytes` of resident memory held by the runtime
+    /// before the job runs: a minimal Rust function on AWS Lambda reports
+    /// about 15 MB used (see the sizing data's `runtime_baseline_bytes`).
+    #[must_use]
+    pub fn with_baseline(mut self, bytes: u64) -> Self {
+        self.baseline_bytes = bytes;
+        self
     }
 }
 
@@ -109,19 +133,20 @@ pub enum Violation {
         #[serde(rename = "limit_ns", with = "crate::units::nanos")]
         limit: Duration,
     },
-    /// The peak memory (plus its error bound) is above the memory limit.
+    /// The job's resident need plus the runtime's baseline is above the
+    /// memory limit.
     Memory {
-        /// The peak memory plus its error bound: the most it may have been,
-        /// in bytes.
-        #[serde(rename = "measured_bytes")]
-        measured: u64,
-        /// What `measured` is.
-        source: MemorySource,
+        /// The job's [`MemoryNeed`](crate::MemoryNeed), in bytes.
+        #[serde(rename = "need_bytes")]
+        need: u64,
+        /// The limits' runtime baseline, in bytes.
+        #[serde(rename = "baseline_bytes")]
+        baseline: u64,
         /// The limit, in bytes.
         #[serde(rename = "limit_bytes")]
         limit: u64,
     },
-    /// The limit is on memory but the profile has no memory number.
+    /// The limit is on memory but the profile has no memory need.
     MemoryUnknown {
         /// The limit, in bytes.
         #[serde(rename = "limit_bytes")]
@@ -140,18 +165,20 @@ impl fmt::Display for Violation {
                 duration(*limit)
             ),
             Violation::Memory {
-                measured,
-                source,
+                need,
+                baseline,
                 limit,
             } => write!(
                 f,
-                "memory: peak {} ({source}), over the limit of {}",
-                bytes(*measured),
+                "memory: needs {} resident ({} for the job + {} runtime baseline), over the limit of {}",
+                bytes(need.saturating_add(*baseline)),
+                bytes(*need),
+                bytes(*baseline),
                 bytes(*limit)
             ),
             Violation::MemoryUnknown { limit } => write!(
                 f,
-                "memory: limit {} but no peak was measured (no allocator, no getrusage)",
+                "memory: limit {} but the job's memory need was not measured (no allocator, no resident reading)",
                 bytes(*limit)
             ),
         }
@@ -182,13 +209,14 @@ fn list(violations: &[Violation]) -> String {
 
 impl JobProfile {
     /// Checks the profile against `limits`: the slowest run against the
-    /// duration limit, [`peak_memory`](JobProfile::peak_memory) plus its
-    /// error bound (the most the peak may have been) against the memory
-    /// limit.
+    /// duration limit, the job's [`memory_need`](JobProfile::memory_need)
+    /// (its heap peak plus the resident overhead measured beside it) plus
+    /// the limits' [`baseline_bytes`](ResourceLimits::baseline_bytes)
+    /// against the memory limit.
     ///
-    /// A heap peak leaves out the allocator's overhead, thread stacks and
-    /// code, which a platform's memory limit counts: leave headroom, or
-    /// compare [`max_rss_bytes`](JobProfile::max_rss_bytes) too.
+    /// The slowest run is this machine's: a platform that gives a smaller
+    /// CPU share runs the job slower ([`sizing`](crate::sizing) predicts by
+    /// how much).
     ///
     /// # Errors
     ///
@@ -204,13 +232,14 @@ impl JobProfile {
             }
         }
         if let Some(limit) = limits.max_memory_bytes {
-            match &self.peak_memory {
-                Some(peak) if peak.bytes.saturating_add(peak.error_bound) > limit => violations
-                    .push(Violation::Memory {
-                        measured: peak.bytes.saturating_add(peak.error_bound),
-                        source: peak.source,
+            match &self.memory_need {
+                Some(need) if need.bytes.saturating_add(limits.baseline_bytes) > limit => {
+                    violations.push(Violation::Memory {
+                        need: need.bytes,
+                        baseline: limits.baseline_bytes,
                         limit,
-                    }),
+                    });
+                }
                 Some(_) => {}
                 None => violations.push(Violation::MemoryUnknown { limit }),
             }
@@ -231,25 +260,31 @@ impl JobProfile {
 mod tests {
     use super::*;
     use crate::job::DurationStats;
-    use crate::runner::PeakMemory;
+    use crate::runner::{CpuClock, MachineInfo, MemoryNeed};
 
-    fn profile(slowest: Duration, peak: Option<u64>) -> JobProfile {
+    fn profile(slowest: Duration, need: Option<u64>) -> JobProfile {
         JobProfile {
             name: "ingest".into(),
             sample_size: 10,
             warmup_runs: 2,
+            errors: 0,
             duration: DurationStats {
                 max: slowest,
                 ..DurationStats::default()
             },
-            peak_memory: peak.map(|bytes| PeakMemory {
+            cpu_time: None,
+            cpu_clock: CpuClock::Process,
+            on_cpu_share: None,
+            heap: None,
+            resident: None,
+            memory_need: need.map(|bytes| MemoryNeed {
                 bytes,
-                source: MemorySource::HeapPeak,
-                error_bound: 0,
+                heap_peak_bytes: Some(bytes),
+                resident_overhead_bytes: Some(0),
+                resident_growth_bytes: Some(0),
             }),
-            total_blocks_per_run: None,
-            total_bytes_per_run: None,
-            max_rss_bytes: None,
+            runs: Vec::new(),
+            machine: MachineInfo::this(),
         }
     }
 
@@ -290,16 +325,23 @@ mod tests {
     }
 
     #[test]
-    fn the_error_bound_counts_against_the_memory_limit() {
-        let mut near = profile(Duration::ZERO, Some(MIB - 10));
+    fn the_runtime_baseline_counts_against_the_memory_limit() {
+        let job = profile(Duration::ZERO, Some(MIB / 2));
         let limits = ResourceLimits::new("1 MiB", None, Some(MIB));
-        assert_eq!(near.fits(&limits), Ok(()));
-        near.peak_memory.as_mut().unwrap().error_bound = 64 * 1024;
-        let exceeded = near.fits(&limits).unwrap_err();
-        assert!(matches!(
-            exceeded.violations[..],
-            [Violation::Memory { measured, .. }] if measured == MIB - 10 + 64 * 1024
-        ));
+        assert_eq!(job.fits(&limits), Ok(()));
+        let exceeded = job.fits(&limits.with_baseline(MIB / 2 + 1)).unwrap_err();
+        assert_eq!(
+            exceeded.violations,
+            [Violation::Memory {
+                need: MIB / 2,
+                baseline: MIB / 2 + 1,
+                limit: MIB
+            }]
+        );
+        assert!(
+            exceeded.to_string().contains("runtime baseline"),
+            "{exceeded}"
+        );
     }
 
     #[test]
@@ -310,12 +352,12 @@ mod tests {
         let back: ResourceLimits = serde_json::from_str(&json).unwrap();
         assert_eq!(back, limits);
         let violation = Violation::Memory {
-            measured: 10,
-            source: MemorySource::HeapPeak,
+            need: 10,
+            baseline: 2,
             limit: 5,
         };
         let json = serde_json::to_string(&violation).unwrap();
-        assert!(json.contains(r#""measured_bytes":10"#), "{json}");
+        assert!(json.contains(r#""need_bytes":10"#), "{json}");
     }
 
     #[test]
