@@ -596,6 +596,7 @@ mod reentrancy;
 mod runner;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod sizing;
 mod sync;
 mod sys;
 mod units;

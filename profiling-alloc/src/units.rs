@@ -40,6 +40,30 @@ pub(crate) fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A memory size as platforms state them: whole GiB (`4 GiB`) or MiB
+/// (`1,769 MiB`) when it is one, else as [`bytes`].
+pub(crate) fn memory_size(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    if n >= GIB && n.is_multiple_of(GIB) {
+        format!("{} GiB", grouped(n / GIB))
+    } else if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", grouped(n / MIB))
+    } else {
+        bytes(n)
+    }
+}
+
+/// vCPUs: whole ones plainly (`2 vCPU`), a share with three decimals
+/// (`0.583 vCPU`).
+pub(crate) fn vcpus(n: f64) -> String {
+    if n.fract() == 0.0 {
+        format!("{n:.0} vCPU")
+    } else {
+        format!("{n:.3} vCPU")
+    }
+}
+
 /// A duration with three significant digits or so: `850 ns`, `12.4 µs`,
 /// `3.20 ms`, `1.50 s`.
 pub(crate) fn duration(d: Duration) -> String {
@@ -52,6 +76,15 @@ pub(crate) fn duration(d: Duration) -> String {
         format!("{:.2} ms", nanos as f64 / 1e6)
     } else {
         format!("{:.2} s", nanos as f64 / 1e9)
+    }
+}
+
+/// A duration given in seconds, for people (`"unbounded"` when not finite).
+pub(crate) fn duration_secs(seconds: f64) -> String {
+    if seconds.is_finite() && seconds >= 0.0 {
+        duration(Duration::from_secs_f64(seconds.min(1e12)))
+    } else {
+        "unbounded".to_string()
     }
 }
 

@@ -1,0 +1,218 @@
+//! [`Baseline`]: the QoS baseline file. Per job, the latency percentiles,
+//! error rate and memory need that were measured, so that a later run can
+//! be held against them: `profiling-alloc diff BASELINE REPORT` and the
+//! live endpoint's job findings (`Server::builder().job_baseline(..)`)
+//! read it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::demand::JobDemand;
+use crate::runner::JobProfile;
+use crate::{Error, Report};
+
+/// What a baseline file's `kind` says.
+pub(crate) const KIND: &str = "profiling-alloc-baseline";
+/// The version of the baseline format this build writes and reads.
+pub const BASELINE_VERSION: u64 = 1;
+
+/// A QoS baseline: per job, what was measured, as JSON:
+///
+/// ```json
+/// { "kind": "profiling-alloc-baseline", "version": 1,
+///   "created_at_unix_ms": 1796248800000,
+///   "jobs": [{ "name": "search", "calls": 200, "p50_ns": 11800000,
+///              "p95_ns": 14000000, "p99_ns": 16200000, "max_ns": 17000000,
+///              "error_rate": 0.0, "memory_need_bytes": 1258291 }] }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Baseline {
+    /// `"profiling-alloc-baseline"`.
+    pub kind: String,
+    /// The format's version ([`BASELINE_VERSION`]).
+    pub version: u64,
+    /// When it was made, milliseconds since the Unix epoch.
+    pub created_at_unix_ms: u64,
+    /// One entry per job.
+    pub jobs: Vec<JobBaseline>,
+}
+
+/// One job's baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobBaseline {
+    /// The job's name.
+    pub name: String,
+    /// Calls (runs) measured.
+    pub calls: u64,
+    /// Median duration.
+    #[serde(rename = "p50_ns", with = "crate::units::nanos")]
+    pub p50: Duration,
+    /// 95th percentile.
+    #[serde(rename = "p95_ns", with = "crate::units::nanos")]
+    pub p95: Duration,
+    /// 99th percentile.
+    #[serde(rename = "p99_ns", with = "crate::units::nanos")]
+    pub p99: Duration,
+    /// Slowest.
+    #[serde(rename = "max_ns", with = "crate::units::nanos")]
+    pub max: Duration,
+    /// Failed calls per call.
+    pub error_rate: f64,
+    /// What the job needs resident (a runtime's baseline aside); `None`
+    /// when not measured.
+    pub memory_need_bytes: Option<u64>,
+}
+
+impl JobBaseline {
+    /// The baseline of `demand`, with `need` its memory need.
+    pub(crate) fn of(demand: &JobDemand, need: Option<u64>) -> JobBaseline {
+        let (p50, p95, p99, max) = demand.measured();
+        JobBaseline {
+            name: demand.name.clone(),
+            calls: demand.calls,
+            p50,
+            p95,
+            p99,
+            max,
+            error_rate: demand.error_rate(),
+            memory_need_bytes: need,
+        }
+    }
+
+    /// The baseline of a job profile.
+    pub fn from_profile(profile: &JobProfile) -> JobBaseline {
+        JobBaseline::of(
+            &JobDemand::from_profile(profile),
+            profile.memory_need.map(|need| need.bytes),
+        )
+    }
+}
+
+impl Baseline {
+    /// A baseline of `jobs`.
+    pub fn new(jobs: Vec<JobBaseline>) -> Baseline {
+        Baseline {
+            kind: KIND.to_string(),
+            version: BASELINE_VERSION,
+            created_at_unix_ms: crate::sys::unix_millis_now(),
+            jobs,
+        }
+    }
+
+    /// The baseline of job profiles.
+    pub fn from_profiles<'a>(profiles: impl IntoIterator<Item = &'a JobProfile>) -> Baseline {
+        Baseline::new(
+            profiles
+                .into_iter()
+                .map(JobBaseline::from_profile)
+                .collect(),
+        )
+    }
+
+    /// The baseline of a report's jobs (each call's heap peak, on its
+    /// thread, as its memory need).
+    pub fn from_report(report: &Report) -> Baseline {
+        Baseline::new(
+            report
+                .jobs
+                .iter()
+                .filter_map(JobDemand::from_job_stats)
+                .map(|demand| {
+                    let need = demand.memory.measured_bytes;
+                    JobBaseline::of(&demand, need)
+                })
+                .collect(),
+        )
+    }
+
+    /// The job `name`'s baseline.
+    pub fn job(&self, name: &str) -> Option<&JobBaseline> {
+        self.jobs.iter().find(|job| job.name == name)
+    }
+
+    /// The baseline as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the baseline to `path` (its directory is created if needed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file or directory that could not be written.
+    pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        crate::output::write_file(path.as_ref(), self.to_json() + "\n")
+    }
+
+    /// A baseline from its JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidData`] saying what is wrong, or that the text is
+    /// another kind of file; [`Error::UnsupportedVersion`].
+    pub fn from_json(text: &str) -> Result<Baseline, Error> {
+        Baseline::parse(text, None)
+    }
+
+    /// Reads a baseline file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], and the errors of [`from_json`](Self::from_json)
+    /// naming the file.
+    pub fn read_json(path: impl AsRef<Path>) -> Result<Baseline, Error> {
+        let path = path.as_ref();
+        let text = crate::output::read_text_file(path)?;
+        Baseline::parse(&text, Some(path))
+    }
+
+    fn parse(text: &str, path: Option<&Path>) -> Result<Baseline, Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        super::check_header(text, KIND, "QoS baseline", BASELINE_VERSION, path)?;
+        crate::output::parse_json(text, "QoS baseline", path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_baseline_reads_back_and_names_its_kind() {
+        let baseline = Baseline::new(vec![JobBaseline {
+            name: "search".into(),
+            calls: 200,
+            p50: Duration::from_millis(12),
+            p95: Duration::from_millis(14),
+            p99: Duration::from_millis(16),
+            max: Duration::from_millis(17),
+            error_rate: 0.01,
+            memory_need_bytes: Some(1 << 20),
+        }]);
+        let json = baseline.to_json();
+        assert!(json.contains(r#""p95_ns": 14000000"#), "{json}");
+        assert!(
+            json.contains(r#""kind": "profiling-alloc-baseline""#),
+            "{json}"
+        );
+        let back = Baseline::from_json(&json).unwrap();
+        assert_eq!(back, baseline);
+        assert_eq!(back.job("search").unwrap().calls, 200);
+        assert!(back.job("other").is_none());
+
+        let newer = json.replace(r#""version": 1"#, r#""version": 7"#);
+        let error = Baseline::from_json(&newer).unwrap_err().to_string();
+        assert!(
+            error.contains("version 7") && error.contains("reads version 1"),
+            "{error}"
+        );
+        let error = Baseline::from_json("[]").unwrap_err().to_string();
+        assert!(error.contains("not a valid QoS baseline"), "{error}");
+    }
+}

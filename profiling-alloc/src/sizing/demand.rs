@@ -1,0 +1,337 @@
+//! [`JobDemand`]: what a job asks of a platform, in the model's terms: its
+//! runs' wall and CPU time, its errors, and the memory it needs resident.
+//! Made from a [`JobProfile`] (run by run) or from a job of a report (its
+//! percentiles).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{CpuShare, RunTime};
+use crate::job::{DurationStats, JobStats};
+use crate::runner::JobProfile;
+
+/// What a job asks of a platform: the input of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobDemand {
+    /// The job's name.
+    pub name: String,
+    /// Where the numbers come from, for people: `"job profile: 200 runs
+    /// after 5 warm-ups"`.
+    pub source: String,
+    /// Calls (measured runs) the numbers summarize.
+    pub calls: u64,
+    /// Of them, those that failed.
+    pub errors: u64,
+    /// The calls' durations.
+    pub durations: Durations,
+    /// What the job needs resident.
+    pub memory: MemoryDemand,
+}
+
+/// A job's durations: each run's wall and CPU time (from a job profile), or
+/// percentiles and an on-CPU share (from a report's job).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Durations {
+    /// Each measured run.
+    Runs(Vec<MeasuredRun>),
+    /// Percentiles of the calls, and the share of their wall time on a CPU
+    /// where a CPU profile measured it.
+    Summary {
+        /// Wall time of the calls.
+        duration: DurationStats,
+        /// CPU ÷ wall time; `None` when not measured.
+        on_cpu_share: Option<f64>,
+    },
+}
+
+/// One run's times.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MeasuredRun {
+    /// Wall time.
+    #[serde(rename = "wall_ns", with = "crate::units::nanos")]
+    pub wall: Duration,
+    /// CPU time; `None` when not measured.
+    #[serde(rename = "cpu_ns", with = "crate::units::nanos::option")]
+    pub cpu: Option<Duration>,
+}
+
+/// What a job needs resident, besides the platform runtime's baseline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryDemand {
+    /// The job's measured need (heap peak plus the resident overhead
+    /// measured beside it, or its resident growth); `None` when not
+    /// measured.
+    pub measured_bytes: Option<u64>,
+    /// Its heap peak alone.
+    pub heap_peak_bytes: Option<u64>,
+    /// Whether the allocator's resident overhead was measured (else a plan
+    /// adds an assumed share of the heap peak).
+    pub overhead_measured: bool,
+}
+
+/// Predicted durations of a job at one CPU share, seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Prediction {
+    pub(crate) p50: f64,
+    pub(crate) p95: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+    /// The runs (or one run at the mean) to bill: wall and CPU time there.
+    pub(crate) billed: Vec<RunTime>,
+}
+
+impl JobDemand {
+    /// The demand of a job profile: each measured run.
+    pub fn from_profile(profile: &JobProfile) -> JobDemand {
+        let runs = profile
+            .runs
+            .iter()
+            .filter(|run| run.phase.is_measured())
+            .map(|run| MeasuredRun {
+                wall: run.wall,
+                cpu: run.cpu,
+            })
+            .collect();
+        let need = profile.memory_need;
+        JobDemand {
+            name: profile.name.clone(),
+            source: format!(
+                "job profile: {} runs after {} warm-ups",
+                profile.sample_size, profile.warmup_runs
+            ),
+            calls: profile.sample_size as u64,
+            errors: profile.errors as u64,
+            durations: Durations::Runs(runs),
+            memory: MemoryDemand {
+                measured_bytes: need.map(|n| n.bytes),
+                heap_peak_bytes: need.and_then(|n| n.heap_peak_bytes),
+                overhead_measured: need.is_some_and(|n| {
+                    n.resident_overhead_bytes.is_some() || n.heap_peak_bytes.is_none()
+                }),
+            },
+        }
+    }
+
+    /// The demand of a job of a report (or of [`job_stats`](crate::job_stats)):
+    /// its duration percentiles, its on-CPU share where a CPU profile ran,
+    /// and the largest peak of one call (on the calling thread) as its heap
+    /// need. `None` for a job with no calls.
+    pub fn from_job_stats(job: &JobStats) -> Option<JobDemand> {
+        if job.calls == 0 {
+            return None;
+        }
+        let peak = job.allocations.as_ref().map(|a| a.peak_bytes_max);
+        Some(JobDemand {
+            name: job.name.clone(),
+            source: format!("report: {} calls", crate::units::grouped(job.calls)),
+            calls: job.calls,
+            errors: job.errors.saturating_add(job.panics),
+            durations: Durations::Summary {
+                duration: job.duration,
+                on_cpu_share: job.cpu.as_ref().and_then(|cpu| cpu.on_cpu_share()),
+            },
+            memory: MemoryDemand {
+                measured_bytes: peak,
+                heap_peak_bytes: peak,
+                overhead_measured: false,
+            },
+        })
+    }
+
+    /// Errors per call.
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.calls as f64
+        }
+    }
+
+    /// Whether CPU time was measured (else the model takes every run as
+    /// computing throughout: the slowest prediction).
+    pub(crate) fn cpu_measured(&self) -> bool {
+        match &self.durations {
+            Durations::Runs(runs) => runs.iter().all(|run| run.cpu.is_some()),
+            Durations::Summary { on_cpu_share, .. } => on_cpu_share.is_some(),
+        }
+    }
+
+    /// The runs in the model's terms (one at each percentile, and one at the
+    /// mean, for a summary).
+    fn run_times(&self) -> Vec<RunTime> {
+        let time = |wall: Duration, cpu: Option<Duration>| RunTime {
+            wall: wall.as_secs_f64(),
+            cpu: cpu.unwrap_or(wall).as_secs_f64(),
+        };
+        match &self.durations {
+            Durations::Runs(runs) => runs.iter().map(|run| time(run.wall, run.cpu)).collect(),
+            Durations::Summary {
+                duration,
+                on_cpu_share,
+            } => {
+                let share = on_cpu_share.unwrap_or(1.0);
+                [
+                    duration.mean,
+                    duration.p50,
+                    duration.p95,
+                    duration.p99,
+                    duration.max,
+                ]
+                .iter()
+                .map(|&wall| RunTime {
+                    wall: wall.as_secs_f64(),
+                    cpu: wall.as_secs_f64() * share,
+                })
+                .collect()
+            }
+        }
+    }
+
+    /// Threads the job computed on at once: total CPU time over the time
+    /// spent computing (1 for a job on one thread).
+    pub(crate) fn parallelism(&self) -> f64 {
+        let runs = self.run_times();
+        let cpu: f64 = runs.iter().map(|r| r.cpu).sum();
+        let computing: f64 = runs.iter().map(|r| r.wall.min(r.cpu)).sum();
+        if computing > 0.0 {
+            (cpu / computing).max(1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// CPU seconds a call uses on this machine, on average.
+    pub(crate) fn cpu_per_call(&self) -> f64 {
+        match &self.durations {
+            Durations::Summary { .. } => self.run_times().first().map_or(0.0, |r| r.cpu),
+            Durations::Runs(_) => {
+                let runs = self.run_times();
+                runs.iter().map(|r| r.cpu).sum::<f64>() / runs.len().max(1) as f64
+            }
+        }
+    }
+
+    /// The durations where the job gets `share`.
+    pub(crate) fn predict(&self, share: CpuShare) -> Prediction {
+        let runs: Vec<RunTime> = self.run_times().iter().map(|r| r.at(share)).collect();
+        match &self.durations {
+            Durations::Runs(_) => {
+                let mut walls: Vec<f64> = runs.iter().map(|r| r.wall).collect();
+                walls.sort_by(f64::total_cmp);
+                let n = walls.len();
+                let rank = |q: f64| {
+                    let index = ((q * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+                    walls.get(index).copied().unwrap_or(0.0)
+                };
+                Prediction {
+                    p50: rank(0.50),
+                    p95: rank(0.95),
+                    p99: rank(0.99),
+                    max: rank(1.0),
+                    billed: runs,
+                }
+            }
+            Durations::Summary { .. } => {
+                let at = |i: usize| runs.get(i).map_or(0.0, |r| r.wall);
+                Prediction {
+                    p50: at(1),
+                    p95: at(2),
+                    p99: at(3),
+                    max: at(4),
+                    billed: runs.first().copied().into_iter().collect(),
+                }
+            }
+        }
+    }
+
+    /// The wall-time percentiles as measured: `(p50, p95, p99, max)`.
+    pub(crate) fn measured(&self) -> (Duration, Duration, Duration, Duration) {
+        match &self.durations {
+            Durations::Runs(runs) => {
+                let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+                let stats = DurationStats::of_runs(&mut walls);
+                (stats.p50, stats.p95, stats.p99, stats.max)
+            }
+            Durations::Summary { duration, .. } => {
+                (duration.p50, duration.p95, duration.p99, duration.max)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(pairs: &[(u64, u64)]) -> JobDemand {
+        JobDemand {
+            name: "job".into(),
+            source: "test".into(),
+            calls: pairs.len() as u64,
+            errors: 0,
+            durations: Durations::Runs(
+                pairs
+                    .iter()
+                    .map(|&(wall, cpu)| MeasuredRun {
+                        wall: Duration::from_millis(wall),
+                        cpu: Some(Duration::from_millis(cpu)),
+                    })
+                    .collect(),
+            ),
+            memory: MemoryDemand::default(),
+        }
+    }
+
+    #[test]
+    fn percentiles_are_of_the_predicted_runs() {
+        // Nine runs of 10 ms computing and one of 100 ms waiting.
+        let mut pairs = vec![(10, 10); 9];
+        pairs.push((100, 1));
+        let demand = runs(&pairs);
+        let half = CpuShare {
+            vcpus: 0.5,
+            speed: 1.0,
+            max_threads: None,
+        };
+        let predicted = demand.predict(half);
+        assert!((predicted.p50 - 0.020).abs() < 1e-9);
+        // The slow run waits: 99 ms of it unchanged, its 1 ms doubled.
+        assert!((predicted.max - 0.101).abs() < 1e-9, "{predicted:?}");
+        assert_eq!(predicted.billed.len(), 10);
+        assert!((demand.cpu_per_call() - 0.0091).abs() < 1e-9);
+        assert_eq!(demand.parallelism(), 1.0);
+    }
+
+    #[test]
+    fn a_summary_predicts_its_percentiles() {
+        let demand = JobDemand {
+            durations: Durations::Summary {
+                duration: DurationStats {
+                    mean: Duration::from_millis(10),
+                    p50: Duration::from_millis(8),
+                    p95: Duration::from_millis(20),
+                    p99: Duration::from_millis(40),
+                    max: Duration::from_millis(50),
+                    ..DurationStats::default()
+                },
+                on_cpu_share: Some(0.5),
+            },
+            ..runs(&[])
+        };
+        let predicted = demand.predict(CpuShare {
+            vcpus: 0.25,
+            speed: 1.0,
+            max_threads: None,
+        });
+        // Half waiting, half computing four times slower: 2.5 x.
+        assert!((predicted.p95 - 0.050).abs() < 1e-9, "{predicted:?}");
+        assert!((predicted.billed[0].wall - 0.025).abs() < 1e-9);
+        assert!(demand.cpu_measured());
+    }
+}
