@@ -6,18 +6,20 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diff::threshold::{DEFAULT_MIN_CALLS, DEFAULT_NOISE_SIGMA};
-use crate::units::{JobLimit, Percent};
+use crate::units::{DurationArg, JobLimit, Percent, Rate};
 
 /// The exit codes, as `--help` lists them.
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success; for diff: every number within its threshold
   1  a usage error, or a file that cannot be read or written (one line on stderr says which and why)
-  3  diff only: a regression (a number over its threshold and beyond its noise)";
+  3  diff: a regression (a number over its threshold and beyond its noise);
+     plan: a job that fits no platform";
 
 /// Reads profiling-alloc reports (the JSON of `Report::write_json`): prints
-/// their summary, draws flamegraphs, writes pprof profiles, and compares two
-/// of them as a regression gate for CI.
+/// their summary, draws flamegraphs, writes pprof profiles, compares two of
+/// them as a regression gate for CI, and plans where jobs run and what that
+/// costs.
 #[derive(Debug, Parser)]
 #[command(name = "profiling-alloc", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -42,6 +44,23 @@ pub enum Command {
     /// exit 0 when every number is within its threshold, 3 on a regression.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Decide where each job runs: every serverless platform's cheapest
+    /// fitting size next to a VM's, with predicted p95/p99, the cost of a
+    /// million calls and of a month, and why each option fits or not.
+    #[command(after_help = PLAN_HELP)]
+    Plan(PlanArgs),
+    /// Print the built-in price sheet (platforms' rules and prices, dated,
+    /// with sources) as JSON, a start for one of your own; or, given a
+    /// FILE, check that sheet and print it back.
+    Prices(PricesArgs),
+}
+
+/// `prices [FILE]`.
+#[derive(Debug, Args)]
+pub struct PricesArgs {
+    /// A price sheet to check (default: print the built-in one).
+    #[arg(value_name = "FILE")]
+    pub sheet: Option<PathBuf>,
 }
 
 /// `summary REPORT`.
@@ -215,7 +234,65 @@ pub struct DiffArgs {
     pub svg: Option<PathBuf>,
 }
 
-/// The output formats of `diff`.
+const PLAN_HELP: &str = "\
+FILE is one of:
+  a report (Report::write_json): its jobs, from their percentiles
+  a job profile (JobProfile::write_json), or a JSON array of them: run by run
+  a deployment file (this command's --format json): planned again
+
+The model: waiting stays as measured; computing scales with the CPU share a size
+gives (Lambda: memory / 1,769 MB of a vCPU), up to the job's own parallelism.
+Memory: the job's need plus the platform runtime's baseline must fit the size.
+Prices and rules come from a dated price sheet built in (2026-12-07), or --prices.
+
+Examples:
+  profiling-alloc plan profile.json --rate 50/s --p95 200ms
+  profiling-alloc plan report.json --rate 3000/min --p95 200ms --format markdown
+  profiling-alloc plan profile.json --rate 50/s --format json > deployment.json
+  profiling-alloc plan deployment.json --rate 100/s --platform aws-lambda-arm64 --platform vm-aws
+
+Exit codes:
+  0  every job fits somewhere
+  1  a usage error, or a file that cannot be read (one line on stderr says which)
+  3  a job fits nowhere";
+
+/// `plan FILE --rate RATE [options]`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// A report, a job profile or an array of them, or a deployment file.
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+    /// Calls the job must serve: 50/s, 3000/min, 2/h, 1e6/day.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Rate,
+    /// The p95 duration to meet: 200ms, 1.5s.
+    #[arg(long, value_name = "DURATION")]
+    pub p95: Option<DurationArg>,
+    /// The p99 duration to meet.
+    #[arg(long, value_name = "DURATION")]
+    pub p99: Option<DurationArg>,
+    /// A price sheet of your own, in the built-in one's format.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Consider only this platform (repeatable): an id such as
+    /// aws-lambda-arm64, gcp-cloud-run, azure-functions-flex,
+    /// cloudflare-workers, vm-aws, vm-gcp, vm-azure.
+    #[arg(long = "platform", value_name = "ID")]
+    pub platforms: Vec<String>,
+    /// The share of a VM's vCPUs the calls may use.
+    #[arg(long, value_name = "PERCENT", default_value = "60%")]
+    pub utilization: Percent,
+    /// The output: text for a terminal, json (the deployment file) for
+    /// tools, markdown for a decision document.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the jobs' QoS baseline (p50/p95/p99, error rate, memory
+    /// need), which diff and the live endpoint hold later runs against.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+}
+
+/// The output formats of `diff` and `plan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned columns for a terminal or a CI log.

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use profiling_alloc::Report;
 
-use crate::cli::{Command, DiffArgs, FlamegraphArgs, Format, PprofArgs, SummaryArgs};
+use crate::cli::{
+    Command, DiffArgs, FlamegraphArgs, Format, PlanArgs, PprofArgs, PricesArgs, SummaryArgs,
+};
 use crate::diff::{self, Thresholds};
 use crate::error::CliError;
 
@@ -17,6 +19,8 @@ pub enum Outcome {
     Success,
     /// `diff` found a regression (exit 3).
     Regression,
+    /// `plan` found a job that fits no platform (exit 3).
+    NoFit,
 }
 
 impl Outcome {
@@ -24,7 +28,7 @@ impl Outcome {
     pub fn code(self) -> u8 {
         match self {
             Outcome::Success => 0,
-            Outcome::Regression => 3,
+            Outcome::Regression | Outcome::NoFit => 3,
         }
     }
 }
@@ -40,7 +44,56 @@ pub fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Flamegraph(args) => flamegraph(&args),
         Command::Pprof(args) => pprof(&args),
         Command::Diff(args) => diff(&args),
+        Command::Plan(args) => plan(&args),
+        Command::Prices(args) => prices(&args),
     }
+}
+
+fn prices(args: &PricesArgs) -> Result<Outcome, CliError> {
+    use profiling_alloc::sizing::Prices;
+    let prices = match &args.sheet {
+        Some(path) => Prices::read_json(path)?,
+        None => Prices::built_in(),
+    };
+    print(&(prices.to_json() + "\n"))?;
+    Ok(Outcome::Success)
+}
+
+fn plan(args: &PlanArgs) -> Result<Outcome, CliError> {
+    use profiling_alloc::sizing::{self, Baseline, PlanSettings, Prices};
+    let prices = match &args.prices {
+        Some(path) => Prices::read_json(path)?,
+        None => Prices::built_in(),
+    };
+    let demands = sizing::read_demands(&args.input)?;
+    if demands.is_empty() {
+        return Err(CliError::NothingToPlan(shown(&args.input)));
+    }
+    let mut settings = PlanSettings::new(args.rate.per_second())
+        .platforms(args.platforms.iter().cloned())
+        .vm_utilization(args.utilization.fraction());
+    if let Some(p95) = args.p95 {
+        settings = settings.p95_target(p95.0);
+    }
+    if let Some(p99) = args.p99 {
+        settings = settings.p99_target(p99.0);
+    }
+    let plan = sizing::plan(&demands, &settings, &prices)?;
+    let text = match args.format {
+        Format::Text => plan.to_text(),
+        Format::Markdown => plan.to_markdown(),
+        Format::Json => plan.to_json() + "\n",
+    };
+    print(&text)?;
+    if let Some(path) = &args.write_baseline {
+        let baseline = Baseline::new(plan.jobs.iter().map(|job| job.baseline.clone()).collect());
+        baseline.write_json(path)?;
+    }
+    Ok(if plan.fits() {
+        Outcome::Success
+    } else {
+        Outcome::NoFit
+    })
 }
 
 fn summary(args: &SummaryArgs) -> Result<Outcome, CliError> {

@@ -26,6 +26,9 @@ pub enum CliError {
     /// The differential flamegraph has nothing to draw.
     #[error("profiling-alloc: no differential flamegraph: {0}")]
     NothingToDraw(String),
+    /// The file holds no job to plan.
+    #[error("profiling-alloc: {0} holds no job to plan (a report whose jobs were never called, or an empty array)")]
+    NothingToPlan(String),
     /// inferno failed to draw.
     #[error("profiling-alloc: drawing the differential flamegraph failed: {0}")]
     Draw(#[source] std::io::Error),

@@ -49,6 +49,94 @@ impl fmt::Display for Percent {
     }
 }
 
+/// A call rate read from the command line: `50/s`, `3000/min`, `2/h`,
+/// `1e6/day`, or `50` (per second). Above 0.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Rate(f64);
+
+impl Rate {
+    /// Calls per second.
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Rate, String> {
+        let (number, unit) = match text.trim().split_once('/') {
+            Some((number, unit)) => (number.trim(), unit.trim()),
+            None => (text.trim(), "s"),
+        };
+        let seconds = match unit.to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" => 1.0,
+            "min" | "minute" | "m" => 60.0,
+            "h" | "hour" => 3600.0,
+            "d" | "day" => 86_400.0,
+            _ => {
+                return Err(format!(
+                    "`{text}` has an unknown unit `/{unit}`: use /s, /min, /h or /day, such as 50/s"
+                ))
+            }
+        };
+        let calls: f64 = number.parse().map_err(|_| {
+            format!(
+                "`{text}` is not a rate: write calls per unit of time, such as 50/s or 3000/min"
+            )
+        })?;
+        if !(calls.is_finite() && calls > 0.0) {
+            return Err(format!(
+                "`{text}` is not a rate a plan can serve: give more than 0 calls, such as 50/s"
+            ));
+        }
+        Ok(Rate(calls / seconds))
+    }
+}
+
+/// A duration read from the command line: `200ms`, `1.5s`, `500us` (or
+/// `500µs`), `250000ns`, `2min`. Above 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DurationArg(pub std::time::Duration);
+
+impl FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DurationArg, String> {
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let nanos_per_unit = match unit.trim() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "min" => 60e9,
+            "" => {
+                return Err(format!(
+                    "`{text}` has no unit: write a duration such as 200ms, 1.5s or 500us"
+                ))
+            }
+            other => return Err(format!(
+                "`{text}` has an unknown unit `{other}`: use ns, us, ms, s or min, such as 200ms"
+            )),
+        };
+        let value: f64 = number.parse().map_err(|_| {
+            format!("`{text}` is not a duration: write a number and a unit, such as 200ms")
+        })?;
+        let nanos = value * nanos_per_unit;
+        if !(nanos.is_finite() && nanos >= 1.0) {
+            return Err(format!(
+                "`{text}` is not a target a call can meet: give a duration above 0, such as 200ms"
+            ));
+        }
+        Ok(DurationArg(std::time::Duration::from_nanos(nanos as u64)))
+    }
+}
+
 /// A number of bytes read from the command line: `1024`, `512B`, `10KiB`,
 /// `2MiB`, `1.5GiB` (units are powers of 1024; a space before the unit and
 /// any letter case are accepted).
@@ -219,6 +307,55 @@ pub fn change(percent: Option<f64>, base: Option<f64>, head: Option<f64>) -> Str
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rates_take_a_unit_of_time() {
+        assert_eq!("50/s".parse::<Rate>().unwrap().per_second(), 50.0);
+        assert_eq!("50".parse::<Rate>().unwrap().per_second(), 50.0);
+        assert_eq!("3000/min".parse::<Rate>().unwrap().per_second(), 50.0);
+        assert_eq!("7200/h".parse::<Rate>().unwrap().per_second(), 2.0);
+        assert_eq!("86400/day".parse::<Rate>().unwrap().per_second(), 1.0);
+        assert!("0/s".parse::<Rate>().unwrap_err().contains("more than 0"));
+        assert!("-3/s".parse::<Rate>().unwrap_err().contains("more than 0"));
+        assert!("50/week"
+            .parse::<Rate>()
+            .unwrap_err()
+            .contains("unknown unit `/week`"));
+        assert!("fast".parse::<Rate>().unwrap_err().contains("not a rate"));
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        use std::time::Duration;
+        assert_eq!(
+            "200ms".parse::<DurationArg>().unwrap().0,
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            "1.5s".parse::<DurationArg>().unwrap().0,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            "500µs".parse::<DurationArg>().unwrap().0,
+            Duration::from_micros(500)
+        );
+        assert_eq!(
+            "2min".parse::<DurationArg>().unwrap().0,
+            Duration::from_secs(120)
+        );
+        assert!("200"
+            .parse::<DurationArg>()
+            .unwrap_err()
+            .contains("no unit"));
+        assert!("0ms"
+            .parse::<DurationArg>()
+            .unwrap_err()
+            .contains("above 0"));
+        assert!("3 days"
+            .parse::<DurationArg>()
+            .unwrap_err()
+            .contains("unknown unit"));
+    }
     use super::*;
 
     #[test]

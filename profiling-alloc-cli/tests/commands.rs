@@ -164,12 +164,15 @@ fn help_for_every_subcommand_says_what_it_does() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Exit codes:"))
-        .stdout(predicate::str::contains("3  diff only: a regression"));
+        .stdout(predicate::str::contains("3  diff: a regression"))
+        .stdout(predicate::str::contains("plan: a job that fits no platform"));
     for (command, says) in [
         ("summary", "text summary"),
         ("flamegraph", "Bytes still live when the report was taken"),
         ("pprof", "go tool pprof -http=: heap.pb.gz"),
         ("diff", "--max-bytes-per-call <JOB=SIZE>"),
+        ("plan", "--rate <RATE>"),
+        ("prices", "built-in price sheet"),
     ] {
         profiling_alloc()
             .args([command, "--help"])

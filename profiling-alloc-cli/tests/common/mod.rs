@@ -99,3 +99,37 @@ pub fn set(report: &mut Value, pointer: &str, value: Value) {
         .pointer_mut(pointer)
         .unwrap_or_else(|| panic!("no {pointer} in the report")) = value;
 }
+
+/// A job profile as `JobProfile::write_json` writes it: measured runs of
+/// `(wall ms, CPU ms)` after no warm-up, needing `need_bytes` resident
+/// (heap peak and overhead both measured).
+pub fn job_profile(name: &str, runs: &[(u64, u64)], need_bytes: u64) -> Value {
+    let ms = |n: u64| n * 1_000_000;
+    let walls: Vec<u64> = runs.iter().map(|&(wall, _)| ms(wall)).collect();
+    let max = walls.iter().copied().max().unwrap_or(0);
+    let stats = json!({
+        "total_ns": walls.iter().sum::<u64>(), "mean_ns": max, "min_ns": max,
+        "p50_ns": max, "p95_ns": max, "p99_ns": max, "max_ns": max
+    });
+    json!({
+        "name": name,
+        "sample_size": runs.len(),
+        "warmup_runs": 0,
+        "errors": 0,
+        "duration": stats,
+        "cpu_time": null,
+        "cpu_clock": "process",
+        "on_cpu_share": null,
+        "heap": null,
+        "resident": null,
+        "memory_need": {
+            "bytes": need_bytes, "heap_peak_bytes": need_bytes,
+            "resident_overhead_bytes": 0, "resident_growth_bytes": 0
+        },
+        "runs": runs.iter().enumerate().map(|(i, &(wall, cpu))| json!({
+            "phase": { "measured": i + 1 }, "wall_ns": ms(wall), "cpu_ns": ms(cpu),
+            "heap": null, "resident": null, "failed": false
+        })).collect::<Vec<_>>(),
+        "machine": { "logical_cpus": 2, "os": "linux", "arch": "x86_64" }
+    })
+}

@@ -324,6 +324,14 @@ impl Prices {
         Ok(prices)
     }
 
+    /// The sheet as pretty-printed JSON, in the format
+    /// [`from_json`](Self::from_json) reads: a start for a sheet of your
+    /// own (`profiling-alloc prices > mine.json`).
+    pub fn to_json(&self) -> String {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// The serverless platform `id`.
     pub fn platform(&self, id: &str) -> Option<&ServerlessPlatform> {
         self.serverless.iter().find(|p| p.id == id)
@@ -437,6 +445,7 @@ mod tests {
         let prices = Prices::from_json(BUILT_IN).expect("the shipped sheet");
         assert_eq!(prices.as_of, "2026-12-07");
         assert_eq!(Prices::built_in(), prices);
+        assert_eq!(Prices::from_json(&prices.to_json()).unwrap(), prices);
         for platform in &prices.serverless {
             assert!(
                 !platform.sources.is_empty(),
