@@ -228,6 +228,11 @@ pub struct DiffArgs {
     /// Show every row, not only those that changed.
     #[arg(long)]
     pub all: bool,
+    /// Compare reports of different programs (another executable or
+    /// crate), which is otherwise refused (exit 1): a warning still says
+    /// so.
+    #[arg(long)]
+    pub allow_different_programs: bool,
     /// Also write a differential flamegraph of bytes allocated (widths are
     /// the head's; red grew, blue shrank).
     #[arg(long, value_name = "FILE")]

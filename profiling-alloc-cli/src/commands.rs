@@ -117,6 +117,11 @@ fn pprof(args: &PprofArgs) -> Result<Outcome, CliError> {
 fn diff(args: &DiffArgs) -> Result<Outcome, CliError> {
     let base = Report::read_json(&args.base)?;
     let head = Report::read_json(&args.head)?;
+    if !args.allow_different_programs {
+        if let Some(differences) = diff::metadata::program_differences(&base, &head) {
+            return Err(diff::CompareError::DifferentPrograms { differences }.into());
+        }
+    }
     let thresholds = Thresholds {
         max_increase: args.max_increase,
         max_time_increase: args.max_time_increase,

@@ -268,3 +268,31 @@ fn all_shows_unchanged_rows() {
         .stdout(predicate::str::contains("|  | `app::parse` | calls | 1,000 → 1,000 | 0.0% |  |\n| ✅ |  | allocations / call | 20 → 20 | 0.0% |  |"))
         .stdout(predicate::str::contains("changed rows only").not());
 }
+
+#[test]
+fn reports_of_different_programs_are_refused_unless_allowed() {
+    let dir = dir("different_programs");
+    let base = workload(100);
+    let mut other = base.clone();
+    other["program"]["name"] = json!("another-service");
+    let (base, other) = (write(&dir, "base.json", &base), write(&dir, "other.json", &other));
+    profiling_alloc()
+        .arg("diff")
+        .arg(&base)
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "the reports are of different programs (executable: base workload, head another-service)",
+        ))
+        .stderr(predicate::str::contains("--allow-different-programs"));
+    profiling_alloc()
+        .arg("diff")
+        .arg(&base)
+        .arg(&other)
+        .arg("--allow-different-programs")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("the reports differ in program"));
+}

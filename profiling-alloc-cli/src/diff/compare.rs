@@ -19,6 +19,13 @@ pub enum CompareError {
         /// The jobs the reports have, comma-separated.
         known: String,
     },
+    /// The reports are of different programs (another executable or
+    /// crate): their numbers say nothing of a change.
+    #[error("profiling-alloc: the reports are of different programs ({differences}); compare runs of one program, or pass --allow-different-programs")]
+    DifferentPrograms {
+        /// What differs, as `executable: base a, head b`.
+        differences: String,
+    },
     /// A `--max-bytes-per-call` names a job by a short name that ends more
     /// than one job's name.
     #[error("profiling-alloc: --max-bytes-per-call names the job `{job}`, which could be any of {matches}: give the full name")]

@@ -21,6 +21,39 @@ pub fn describe_sampling(report: &Report) -> String {
     }
 }
 
+/// What makes `base` and `head` reports of different programs: another
+/// executable name, or another crate (when both say). `None` when they are
+/// of one program.
+pub fn program_differences(base: &Report, head: &Report) -> Option<String> {
+    let mut differences = Vec::new();
+    if executable(&base.program.name) != executable(&head.program.name) {
+        differences.push(format!(
+            "executable: base {}, head {}",
+            base.program.name, head.program.name
+        ));
+    }
+    if let (Some(b), Some(h)) = (&base.program.crate_name, &head.program.crate_name) {
+        if b != h {
+            differences.push(format!("crate: base {b}, head {h}"));
+        }
+    }
+    (!differences.is_empty()).then(|| differences.join("; "))
+}
+
+/// An executable's name without the hash cargo gives test and bench
+/// binaries (`runner-787daa3f0239360b` is `runner`), which changes with
+/// every build of other code.
+fn executable(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((stem, hash))
+            if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            stem
+        }
+        _ => name,
+    }
+}
+
 /// The [`Side`] of a report read from `file`.
 pub fn side(report: &Report, file: &str) -> Side {
     Side {
@@ -79,7 +112,7 @@ fn comparable(base: &Report, head: &Report) -> Vec<(&'static str, Fact, &'static
         (
             "program",
             |r| r.program.name.clone(),
-            "are they runs of the same workload?",
+            "they are compared only with --allow-different-programs: their numbers say nothing of a change",
         ),
     ];
     let says = |r: &Report| !r.program.build.rustc_version.is_empty();
@@ -150,6 +183,30 @@ mod tests {
     use serde_json::json;
 
     use crate::diff::test_reports::{callsite, report};
+
+    #[test]
+    fn another_executable_or_crate_is_another_program() {
+        let base = report(json!({}));
+        assert_eq!(program_differences(&base, &base), None);
+        let mut head = base.clone();
+        head.program.name = "other".to_string();
+        let differences = program_differences(&base, &head).unwrap();
+        assert!(differences.starts_with("executable: base "), "{differences}");
+        assert!(differences.ends_with(", head other"), "{differences}");
+        let (mut built, mut rebuilt) = (base.clone(), base.clone());
+        built.program.name = "runner-787daa3f0239360b".into();
+        rebuilt.program.name = "runner-0123456789abcdef".into();
+        assert_eq!(program_differences(&built, &rebuilt), None, "a test binary rebuilt");
+        let mut head = base.clone();
+        head.program.crate_name = Some("b".into());
+        assert_eq!(program_differences(&base, &head), None, "only one says");
+        let mut base = base;
+        base.program.crate_name = Some("a".into());
+        assert_eq!(
+            program_differences(&base, &head).as_deref(),
+            Some("crate: base a, head b")
+        );
+    }
 
     #[test]
     fn the_same_settings_give_no_warning() {
