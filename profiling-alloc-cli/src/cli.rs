@@ -160,6 +160,10 @@ What is compared:
              bytes and blocks allocated, live bytes
   Jobs and callsites only one report has are listed as new or removed.
 
+Against a QoS baseline (BASE a file of plan --write-baseline or Baseline::write_json):
+  jobs       p50/p95/p99 (against --max-time-increase, 10% unless given), the error
+             rate (beyond its binomial noise), the peak of one call against the need
+
 When a number regresses:
   Counted numbers (heap, jobs, callsites when every block was sampled) regress when
   they grow by more than --max-increase. Sampled estimates (Poisson sampling) must
@@ -170,6 +174,7 @@ When a number regresses:
 Examples:
   profiling-alloc diff base.json head.json
   profiling-alloc diff base.json head.json --format markdown > comment.md
+  profiling-alloc diff baseline.json head.json     # a QoS baseline as BASE
   profiling-alloc diff base.json head.json --max-increase 2% \\
       --max-bytes-per-call my_app::parse=16KiB --svg diff.svg
 
@@ -181,7 +186,8 @@ Exit codes:
 /// `diff BASE HEAD [options]`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The report before the change (JSON written by `Report::write_json`).
+    /// The report before the change (JSON written by `Report::write_json`),
+    /// or a QoS baseline (`plan --write-baseline`).
     #[arg(value_name = "BASE")]
     pub base: PathBuf,
     /// The report after the change.

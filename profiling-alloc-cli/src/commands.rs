@@ -115,31 +115,62 @@ fn pprof(args: &PprofArgs) -> Result<Outcome, CliError> {
 }
 
 fn diff(args: &DiffArgs) -> Result<Outcome, CliError> {
-    let base = Report::read_json(&args.base)?;
+    let base_text =
+        std::fs::read_to_string(&args.base).map_err(|source| profiling_alloc::Error::Io {
+            action: "reading",
+            path: args.base.clone(),
+            source,
+        })?;
     let head = Report::read_json(&args.head)?;
+    let thresholds = thresholds(args);
+    let (base_name, head_name) = (shown(&args.base), shown(&args.head));
+    if diff::baseline::is_baseline(&base_text) {
+        let baseline = profiling_alloc::sizing::Baseline::read_json(&args.base)?;
+        let result = diff::baseline::compare(&baseline, &head, &base_name, &head_name, &thresholds);
+        return finish_diff(args, &result, None);
+    }
+    let base = Report::read_json(&args.base)?;
     if !args.allow_different_programs {
         if let Some(differences) = diff::metadata::program_differences(&base, &head) {
             return Err(diff::CompareError::DifferentPrograms { differences }.into());
         }
     }
-    let thresholds = Thresholds {
+    let result = diff::compare(&base, &head, &base_name, &head_name, &thresholds)?;
+    finish_diff(args, &result, Some((&base, &head)))
+}
+
+fn thresholds(args: &DiffArgs) -> Thresholds {
+    Thresholds {
         max_increase: args.max_increase,
         max_time_increase: args.max_time_increase,
         min_calls: args.min_calls,
         max_bytes_per_call: args.max_bytes_per_call.clone(),
         noise_sigma: args.noise_sigma,
         judge_kept: args.judge_kept,
-    };
+    }
+}
+
+/// Prints the comparison, draws the differential flamegraph of two reports
+/// if asked, and says whether it found a regression.
+fn finish_diff(
+    args: &DiffArgs,
+    result: &diff::Diff,
+    reports: Option<(&Report, &Report)>,
+) -> Result<Outcome, CliError> {
     let (base_name, head_name) = (shown(&args.base), shown(&args.head));
-    let result = diff::compare(&base, &head, &base_name, &head_name, &thresholds)?;
     let text = match args.format {
-        Format::Text => diff::render_text::render(&result, args.all),
-        Format::Markdown => diff::render_markdown::render(&result, args.all),
+        Format::Text => diff::render_text::render(result, args.all),
+        Format::Markdown => diff::render_markdown::render(result, args.all),
         Format::Json => result.to_json() + "\n",
     };
     print(&text)?;
     if let Some(svg) = &args.svg {
-        diff::svg::write_differential(&base, &head, (&base_name, &head_name), svg)?;
+        let Some((base, head)) = reports else {
+            return Err(CliError::NothingToDraw(
+                "the base is a QoS baseline, which has no stacks".to_string(),
+            ));
+        };
+        diff::svg::write_differential(base, head, (&base_name, &head_name), svg)?;
     }
     Ok(if result.regressions() > 0 {
         Outcome::Regression

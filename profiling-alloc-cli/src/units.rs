@@ -120,9 +120,11 @@ impl FromStr for DurationArg {
                     "`{text}` has no unit: write a duration such as 200ms, 1.5s or 500us"
                 ))
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "`{text}` has an unknown unit `{other}`: use ns, us, ms, s or min, such as 200ms"
-            )),
+            ))
+            }
         };
         let value: f64 = number.parse().map_err(|_| {
             format!("`{text}` is not a duration: write a number and a unit, such as 200ms")

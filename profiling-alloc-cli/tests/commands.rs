@@ -165,7 +165,9 @@ fn help_for_every_subcommand_says_what_it_does() {
         .success()
         .stdout(predicate::str::contains("Exit codes:"))
         .stdout(predicate::str::contains("3  diff: a regression"))
-        .stdout(predicate::str::contains("plan: a job that fits no platform"));
+        .stdout(predicate::str::contains(
+            "plan: a job that fits no platform",
+        ));
     for (command, says) in [
         ("summary", "text summary"),
         ("flamegraph", "Bytes still live when the report was taken"),

@@ -275,7 +275,10 @@ fn reports_of_different_programs_are_refused_unless_allowed() {
     let base = workload(100);
     let mut other = base.clone();
     other["program"]["name"] = json!("another-service");
-    let (base, other) = (write(&dir, "base.json", &base), write(&dir, "other.json", &other));
+    let (base, other) = (
+        write(&dir, "base.json", &base),
+        write(&dir, "other.json", &other),
+    );
     profiling_alloc()
         .arg("diff")
         .arg(&base)
@@ -295,4 +298,70 @@ fn reports_of_different_programs_are_refused_unless_allowed() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("the reports differ in program"));
+}
+
+#[test]
+fn a_report_is_held_against_a_qos_baseline() {
+    use profiling_alloc::sizing::Baseline;
+    let dir = dir("against_baseline");
+    let report = workload(100);
+    let head = write(&dir, "head.json", &report);
+    // The report's own baseline: nothing regressed.
+    let parsed = profiling_alloc::Report::from_json(&report.to_string()).unwrap();
+    let mut baseline = Baseline::from_report(&parsed);
+    let path = dir.join("baseline.json");
+    baseline.write_json(&path).unwrap();
+    profiling_alloc()
+        .arg("diff")
+        .arg(&path)
+        .arg(&head)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("the base is a QoS baseline"));
+    // The baseline promised a p95 of 400 ns; the head's is 500 ns (+25%,
+    // over the 10% a baseline allows unless told otherwise).
+    baseline.jobs[0].p95 = std::time::Duration::from_nanos(400);
+    baseline.write_json(&path).unwrap();
+    let output = profiling_alloc()
+        .arg("diff")
+        .arg(&path)
+        .arg(&head)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let diff: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let parse = diff["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["name"] == "app::parse")
+        .unwrap();
+    let p95 = parse["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["metric"] == "duration_p95")
+        .unwrap();
+    assert_eq!(p95["verdict"], "regression");
+    assert_eq!(diff["thresholds"]["max_time_increase"], 10.0);
+    profiling_alloc()
+        .arg("diff")
+        .arg(&path)
+        .arg(&head)
+        .args(["--max-time-increase", "30%"])
+        .assert()
+        .code(0);
+    // A differential flamegraph needs two reports.
+    profiling_alloc()
+        .arg("diff")
+        .arg(&path)
+        .arg(&head)
+        .args(["--max-time-increase", "30%", "--svg"])
+        .arg(dir.join("diff.svg"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "QoS baseline, which has no stacks",
+        ));
 }

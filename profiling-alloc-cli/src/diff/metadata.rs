@@ -45,9 +45,7 @@ pub fn program_differences(base: &Report, head: &Report) -> Option<String> {
 /// every build of other code.
 fn executable(name: &str) -> &str {
     match name.rsplit_once('-') {
-        Some((stem, hash))
-            if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
+        Some((stem, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
             stem
         }
         _ => name,
@@ -191,12 +189,19 @@ mod tests {
         let mut head = base.clone();
         head.program.name = "other".to_string();
         let differences = program_differences(&base, &head).unwrap();
-        assert!(differences.starts_with("executable: base "), "{differences}");
+        assert!(
+            differences.starts_with("executable: base "),
+            "{differences}"
+        );
         assert!(differences.ends_with(", head other"), "{differences}");
         let (mut built, mut rebuilt) = (base.clone(), base.clone());
         built.program.name = "runner-787daa3f0239360b".into();
         rebuilt.program.name = "runner-0123456789abcdef".into();
-        assert_eq!(program_differences(&built, &rebuilt), None, "a test binary rebuilt");
+        assert_eq!(
+            program_differences(&built, &rebuilt),
+            None,
+            "a test binary rebuilt"
+        );
         let mut head = base.clone();
         head.program.crate_name = Some("b".into());
         assert_eq!(program_differences(&base, &head), None, "only one says");

@@ -2,7 +2,8 @@
 //! number judged against a threshold, as a regression gate for CI.
 //!
 //! - [`compare`](mod@compare): heap totals and jobs matched by name, the rows of the
-//!   comparison ([`Diff`]); [`callsites`]: callsites matched by stack.
+//!   comparison ([`Diff`]); [`callsites`]: callsites matched by stack;
+//!   [`baseline`]: a report's jobs held against a QoS baseline.
 //! - [`threshold`]: the rules that judge one row ([`Thresholds`]).
 //! - [`noise`]: how far sampled estimates move by chance (variances).
 //! - [`metadata`]: warnings when the reports were taken differently.
@@ -11,6 +12,7 @@
 //!   and for a pull-request comment (JSON is [`Diff`]'s serde form).
 //! - [`svg`]: the differential flamegraph.
 
+pub mod baseline;
 pub mod callsites;
 pub mod compare;
 pub mod metadata;
@@ -187,6 +189,10 @@ pub enum Metric {
     DurationP95,
     /// Job: 99th percentile duration.
     DurationP99,
+    /// Job: failed calls per call (against a QoS baseline).
+    ErrorRate,
+    /// Job: the peak of one call against the baseline's memory need.
+    MemoryNeed,
     /// Callsite: blocks allocated there.
     CallsiteBlocks,
     /// Callsite: bytes allocated there.
@@ -202,6 +208,8 @@ pub enum Unit {
     Bytes,
     /// Nanoseconds.
     Nanos,
+    /// A share: 0.012 is 1.2%.
+    Share,
 }
 
 impl Metric {
@@ -222,6 +230,8 @@ impl Metric {
             Metric::DurationP50 => "p50",
             Metric::DurationP95 => "p95",
             Metric::DurationP99 => "p99",
+            Metric::ErrorRate => "error rate",
+            Metric::MemoryNeed => "memory (peak of one call / need)",
             Metric::CallsiteBlocks => "blocks allocated",
             Metric::CallsiteBytes => "bytes allocated",
         }
@@ -237,6 +247,7 @@ impl Metric {
             | Metric::BlocksPerCall
             | Metric::CallsiteBlocks => Unit::Count,
             Metric::DurationP50 | Metric::DurationP95 | Metric::DurationP99 => Unit::Nanos,
+            Metric::ErrorRate => Unit::Share,
             _ => Unit::Bytes,
         }
     }
@@ -247,6 +258,7 @@ impl Metric {
             Unit::Count => crate::units::count(value),
             Unit::Bytes => crate::units::bytes(value),
             Unit::Nanos => crate::units::duration_ns(value),
+            Unit::Share => format!("{:.2}%", value * 100.0),
         }
     }
 }

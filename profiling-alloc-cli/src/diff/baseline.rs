@@ -1,0 +1,209 @@
+//! A report's jobs held against a QoS baseline (the file of `plan
+//! --write-baseline` or `Baseline::write_json`): per job, the p50/p95/p99
+//! durations, the error rate and the memory.
+
+use profiling_alloc::sizing::{Baseline, JobBaseline};
+use profiling_alloc::{JobStats, Report};
+
+use super::compare::row;
+use super::threshold::{Judgement, Noise, Thresholds};
+use super::{metadata, Diff, Entry, Metric, Presence, Side, Verdict};
+use crate::units::Percent;
+
+/// `--max-time-increase` when the base is a baseline and none is given:
+/// durations are what a baseline is for.
+pub const DEFAULT_TIME_INCREASE: f64 = 10.0;
+
+/// Whether `text` is a QoS baseline (its `kind` says so).
+pub fn is_baseline(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<String>,
+    }
+    serde_json::from_str::<Kind>(text)
+        .ok()
+        .and_then(|k| k.kind)
+        .is_some_and(|kind| kind == "profiling-alloc-baseline")
+}
+
+/// Compares `head`'s jobs with `baseline` (read from `base_file`).
+pub fn compare(
+    baseline: &Baseline,
+    head: &Report,
+    base_file: &str,
+    head_file: &str,
+    thresholds: &Thresholds,
+) -> Diff {
+    let mut thresholds = thresholds.clone();
+    if thresholds.max_time_increase.is_none() {
+        thresholds.max_time_increase = Percent::new(DEFAULT_TIME_INCREASE);
+    }
+    let mut jobs: Vec<Entry> = baseline
+        .jobs
+        .iter()
+        .map(|base| {
+            let found = head.jobs.iter().find(|job| job.name == base.name);
+            entry(Some(base), found, &thresholds)
+        })
+        .collect();
+    jobs.extend(
+        head.jobs
+            .iter()
+            .filter(|job| baseline.job(&job.name).is_none())
+            .map(|job| entry(None, Some(job), &thresholds)),
+    );
+    Diff {
+        base: Side {
+            file: base_file.to_string(),
+            program: "QoS baseline".to_string(),
+            labels: Vec::new(),
+            sampling: "a QoS baseline (jobs only)".to_string(),
+        },
+        head: metadata::side(head, head_file),
+        thresholds,
+        warnings: vec![
+            "the base is a QoS baseline: only jobs are compared (p50/p95/p99, error rate, the peak of one call against the memory need)".to_string(),
+        ],
+        heap: Vec::new(),
+        jobs,
+        callsites: Vec::new(),
+    }
+}
+
+fn entry(base: Option<&JobBaseline>, head: Option<&JobStats>, t: &Thresholds) -> Entry {
+    let name = base
+        .map(|b| b.name.clone())
+        .or_else(|| head.map(|h| h.name.clone()))
+        .unwrap_or_default();
+    let presence = match (base, head) {
+        (Some(_), Some(_)) => Presence::Both,
+        (None, _) => Presence::Added,
+        (_, None) => Presence::Removed,
+    };
+    let base_calls = base.map_or(0, |b| b.calls);
+    let head_calls = head.map_or(0, |h| h.calls);
+    let mut rows = vec![row(
+        Metric::Calls,
+        base.map(|b| b.calls as f64),
+        head.map(|h| h.calls as f64),
+        |b, h| Judgement {
+            verdict: Verdict::NotJudged,
+            changed: b != h,
+            noise_margin: 0.0,
+            note: None,
+        },
+    )];
+    let nanos = |d: std::time::Duration| d.as_nanos() as f64;
+    for (metric, b, h) in [
+        (
+            Metric::DurationP50,
+            base.map(|b| nanos(b.p50)),
+            head.map(|h| nanos(h.duration.p50)),
+        ),
+        (
+            Metric::DurationP95,
+            base.map(|b| nanos(b.p95)),
+            head.map(|h| nanos(h.duration.p95)),
+        ),
+        (
+            Metric::DurationP99,
+            base.map(|b| nanos(b.p99)),
+            head.map(|h| nanos(h.duration.p99)),
+        ),
+    ] {
+        rows.push(row(metric, b, h, |b, h| {
+            t.judge_time(b, h, base_calls, head_calls)
+        }));
+    }
+    let head_rate = head.map(|h| {
+        if h.calls == 0 {
+            0.0
+        } else {
+            (h.errors + h.panics) as f64 / h.calls as f64
+        }
+    });
+    rows.push(row(
+        Metric::ErrorRate,
+        base.map(|b| b.error_rate),
+        head_rate,
+        |b, h| judge_rate(b, h, base_calls, head_calls, t.noise_sigma),
+    ));
+    rows.push(row(
+        Metric::MemoryNeed,
+        base.and_then(|b| b.memory_need_bytes).map(|n| n as f64),
+        head.and_then(|h| h.allocations.as_ref())
+            .map(|a| a.peak_bytes_max as f64),
+        |b, h| {
+            // The peak of one call is within the need unless the job grew:
+            // judged only upwards, against --max-increase.
+            t.judge(b, h.max(0.0), Noise::Exact)
+        },
+    ));
+    Entry {
+        name,
+        presence,
+        rows,
+    }
+}
+
+/// An error rate judged by a two-proportion test: a regression when the
+/// head's rate is above the base's by more than `sigma` standard errors of
+/// the difference (the rates pooled), so that a few more failures in a
+/// small run are not one.
+fn judge_rate(base: f64, head: f64, base_calls: u64, head_calls: u64, sigma: f64) -> Judgement {
+    let (nb, nh) = (base_calls.max(1) as f64, head_calls.max(1) as f64);
+    let pooled = (base * nb + head * nh) / (nb + nh);
+    let margin = sigma
+        * (pooled * (1.0 - pooled) * (1.0 / nb + 1.0 / nh))
+            .max(0.0)
+            .sqrt();
+    let increase = head - base;
+    let verdict = if increase <= 0.0 {
+        Verdict::Ok
+    } else if increase > margin {
+        Verdict::Regression
+    } else {
+        Verdict::WithinNoise
+    };
+    Judgement {
+        verdict,
+        changed: increase.abs() > margin,
+        noise_margin: margin,
+        note: (verdict == Verdict::WithinNoise)
+            .then(|| format!("within {sigma}σ of the rates' binomial noise")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rates_are_judged_beyond_their_noise() {
+        // 1% of 1,000 calls against 1.5% of 1,000: within 3σ (the margin is
+        // about 1.6 points); 5% is beyond it.
+        assert_eq!(
+            judge_rate(0.01, 0.015, 1000, 1000, 3.0).verdict,
+            Verdict::WithinNoise
+        );
+        assert_eq!(
+            judge_rate(0.01, 0.05, 1000, 1000, 3.0).verdict,
+            Verdict::Regression
+        );
+        assert_eq!(judge_rate(0.05, 0.01, 1000, 1000, 3.0).verdict, Verdict::Ok);
+        // From no errors at all, any error in many calls shows.
+        assert_eq!(
+            judge_rate(0.0, 0.02, 5000, 5000, 3.0).verdict,
+            Verdict::Regression
+        );
+    }
+
+    #[test]
+    fn a_baseline_is_told_from_a_report() {
+        assert!(is_baseline(
+            r#"{"kind": "profiling-alloc-baseline", "version": 1}"#
+        ));
+        assert!(!is_baseline(r#"{"format_version": 3}"#));
+        assert!(!is_baseline("not json"));
+    }
+}
