@@ -472,3 +472,49 @@ fn cpu_profiles_and_flamegraphs_sample_the_next_seconds() {
     stop.store(true, Relaxed);
     busy.join().unwrap();
 }
+
+#[profiling_alloc::profile_job]
+fn lookup(i: u64) -> u64 {
+    std::thread::sleep(Duration::from_micros(300));
+    black_box(i)
+}
+
+/// A job slower than its QoS baseline promised is a finding of the report
+/// the endpoint serves.
+#[test]
+fn a_job_over_its_baseline_is_a_finding() {
+    use profiling_alloc::sizing::Baseline;
+    for i in 0..120 {
+        lookup(i);
+    }
+    let name = profiling_alloc::job_stats()
+        .into_iter()
+        .find(|job| job.name.ends_with("lookup"))
+        .unwrap()
+        .name;
+    // It promised 100 µs at p95; every call sleeps 300 µs.
+    let mut promise = Baseline::from_job_stats(&profiling_alloc::job_stats())
+        .jobs
+        .into_iter()
+        .find(|job| job.name == name)
+        .unwrap();
+    promise.p95 = Duration::from_micros(100);
+    let baseline = Baseline::new(vec![promise]);
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .job_baseline(baseline)
+        .start()
+        .unwrap();
+    let report = ok(endpoint.addr(), "/report.json").json();
+    let findings = report["findings"].as_array().unwrap();
+    let over: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "over_baseline")
+        .collect();
+    assert_eq!(over.len(), 1, "{findings:?}");
+    assert_eq!(over[0]["job"], name.as_str());
+    assert!(over[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("over its baseline's 100.0 µs"));
+}

@@ -65,7 +65,7 @@ fn plan(args: &PlanArgs) -> Result<Outcome, CliError> {
         Some(path) => Prices::read_json(path)?,
         None => Prices::built_in(),
     };
-    let demands = sizing::read_demands(&args.input)?;
+    let demands = crate::plan_input::read_demands(&args.input)?;
     if demands.is_empty() {
         return Err(CliError::NothingToPlan(shown(&args.input)));
     }

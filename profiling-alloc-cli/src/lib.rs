@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod diff;
 pub mod error;
+pub mod plan_input;
 pub mod units;
 
 pub use commands::{run, Outcome};

@@ -308,7 +308,7 @@ fn a_report_is_held_against_a_qos_baseline() {
     let head = write(&dir, "head.json", &report);
     // The report's own baseline: nothing regressed.
     let parsed = profiling_alloc::Report::from_json(&report.to_string()).unwrap();
-    let mut baseline = Baseline::from_report(&parsed);
+    let mut baseline = Baseline::from_job_stats(&parsed.jobs);
     let path = dir.join("baseline.json");
     baseline.write_json(&path).unwrap();
     profiling_alloc()

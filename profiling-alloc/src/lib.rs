@@ -590,6 +590,7 @@ pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
 mod heap;
+mod io;
 mod job;
 mod output;
 mod reentrancy;
@@ -604,8 +605,8 @@ mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 pub use analysis::{
-    findings, Evidence, Finding, FindingKind, LeakDetector, LeakReport, LeakSuspect, Severity,
-    DEFAULT_LEAK_SNAPSHOTS,
+    baseline_findings, findings, Evidence, Finding, FindingKind, LeakDetector, LeakReport,
+    LeakSuspect, Severity, BASELINE_TOLERANCE, DEFAULT_LEAK_SNAPSHOTS, MIN_BASELINE_CALLS,
 };
 #[cfg(feature = "callsites")]
 pub use callsites::{

@@ -13,6 +13,8 @@
 //! - **Near a limit**: a job's p95 duration or its largest peak memory per
 //!   call is within 10% of (or over) a configured limit (a serverless
 //!   platform's, see [`ResourceLimits`]).
+//! - **Over its baseline**: a job's p95, error rate or peak per call is
+//!   worse than its QoS baseline ([`baseline_findings`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +71,9 @@ pub enum FindingKind {
     /// A job's largest peak memory per call is within 10% of the limit, or
     /// over it.
     NearMemoryLimit,
+    /// A job's p95 duration, error rate or peak memory per call is worse
+    /// than its QoS baseline promised ([`baseline_findings`]).
+    OverBaseline,
 }
 
 /// The findings about `callsites` and, when `limits` are given, `jobs`.
@@ -199,7 +204,7 @@ fn job_findings(job: &JobStats, limits: &ResourceLimits) -> Vec<Finding> {
 }
 
 /// Evidence from `(name, value)` pairs.
-fn evidence(pairs: &[(&str, f64)]) -> Vec<Evidence> {
+pub(super) fn evidence(pairs: &[(&str, f64)]) -> Vec<Evidence> {
     pairs
         .iter()
         .map(|&(name, value)| Evidence {

@@ -5,14 +5,17 @@
 //! - [`trend`]: the statistics behind it (Mann–Kendall, Theil–Sen,
 //!   Benjamini–Hochberg).
 //! - [`findings`]: wasteful patterns (temporary blocks, growth by realloc)
-//!   and jobs near a limit, each with its evidence.
+//!   and jobs near a limit, each with its evidence; [`baseline`]: jobs worse
+//!   than their QoS baseline.
 //!
 //! Plain types fed by their callers: nothing here reads the clock or the
 //! allocator, so tests drive them with made-up observations.
 
+mod baseline;
 mod findings;
 mod leaks;
 mod trend;
 
+pub use baseline::{baseline_findings, BASELINE_TOLERANCE, MIN_BASELINE_CALLS};
 pub use findings::{findings, Evidence, Finding, FindingKind};
 pub use leaks::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};

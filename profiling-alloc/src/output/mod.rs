@@ -35,7 +35,7 @@ pub mod testing;
 
 pub use error::Error;
 pub use files::{output_dir, OUTPUT_DIR_VAR};
-pub(crate) use files::{parse_json, read_text_file, write_file};
+
 pub use flame_kind::FlameKind;
 pub use metrics::prometheus_metrics;
 #[cfg(feature = "metrics")]

@@ -242,6 +242,17 @@ impl Report {
         self
     }
 
+    /// The report with the findings of its jobs against a QoS `baseline`
+    /// added ([`baseline_findings`](crate::baseline_findings)): a job whose
+    /// p95, error rate or peak per call is worse than promised.
+    #[must_use]
+    pub fn with_baseline(mut self, baseline: &crate::sizing::Baseline) -> Report {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        self.findings
+            .extend(crate::analysis::baseline_findings(&self.jobs, baseline));
+        self
+    }
+
     /// The report with one more label (replacing a label of the same key):
     /// what a comparison of two reports should know about the run.
     ///

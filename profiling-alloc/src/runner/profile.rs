@@ -269,7 +269,7 @@ impl JobProfile {
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::output::write_file(path.as_ref(), self.to_json())
+        crate::io::write_file(path.as_ref(), self.to_json())
     }
 
     /// A profile from the JSON of [`to_json`](Self::to_json).
@@ -280,7 +280,7 @@ impl JobProfile {
     /// column.
     pub fn from_json(text: &str) -> Result<JobProfile, Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::output::parse_json(text, "job profile", None)
+        crate::io::parse_json(text, "job profile", None)
     }
 
     /// Reads a profile written by [`write_json`](Self::write_json).
@@ -292,8 +292,8 @@ impl JobProfile {
     pub fn read_json(path: impl AsRef<Path>) -> Result<JobProfile, Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         let path = path.as_ref();
-        let text = crate::output::read_text_file(path)?;
-        crate::output::parse_json(&text, "job profile", Some(path))
+        let text = crate::io::read_text_file(path)?;
+        crate::io::parse_json(&text, "job profile", Some(path))
     }
 }
 

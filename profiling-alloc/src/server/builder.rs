@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::shared::{spawn_leak_observer, Shared};
-use super::{listener, RateLimits, Server, ServerHandle, ADDR_VAR, DEFAULT_ADDR, TOKEN_VAR};
+use super::{
+    listener, RateLimits, Server, ServerHandle, ADDR_VAR, BASELINE_VAR, DEFAULT_ADDR, TOKEN_VAR,
+};
 use crate::Error;
 
 /// The settings of an endpoint; [`start`](ServerBuilder::start) serves it.
@@ -27,6 +29,7 @@ pub struct ServerBuilder {
     pub(super) max_snapshots: usize,
     pub(super) snapshot_dir: Option<PathBuf>,
     pub(super) job_limits: Option<crate::ResourceLimits>,
+    pub(super) job_baseline: Option<crate::sizing::Baseline>,
 }
 
 impl Default for ServerBuilder {
@@ -45,6 +48,7 @@ impl Default for ServerBuilder {
             max_snapshots: 10,
             snapshot_dir: None,
             job_limits: None,
+            job_baseline: None,
         }
     }
 }
@@ -133,6 +137,17 @@ impl ServerBuilder {
     /// the page.
     pub fn job_limits(mut self, limits: crate::ResourceLimits) -> Self {
         self.job_limits = Some(limits);
+        self
+    }
+
+    /// A QoS baseline (`profiling-alloc plan --write-baseline`,
+    /// [`Baseline::write_json`](crate::sizing::Baseline::write_json)) the
+    /// jobs are held against: a job whose p95 grows more than 10% past its
+    /// baseline's, whose error rate rises beyond its noise, or one of whose
+    /// calls peaks above its memory need, is a finding in `/allocations`,
+    /// `/report.json` and the page ([`baseline_findings`](crate::baseline_findings)).
+    pub fn job_baseline(mut self, baseline: crate::sizing::Baseline) -> Self {
+        self.job_baseline = Some(baseline);
         self
     }
 
@@ -241,14 +256,15 @@ impl ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// A builder with the address and token from the environment
-    /// ([`ADDR_VAR`], [`TOKEN_VAR`]; unset or empty leaves the default) and
-    /// the rest at the defaults, to adjust before [`start`](Self::start).
+    /// A builder with the address, token and QoS baseline from the
+    /// environment ([`ADDR_VAR`], [`TOKEN_VAR`], [`BASELINE_VAR`]; unset or
+    /// empty leaves the default) and the rest at the defaults, to adjust
+    /// before [`start`](Self::start).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidSetting`] naming the variable when the address does
-    /// not parse as `ip:port`.
+    /// not parse as `ip:port`, or the baseline file cannot be read.
     pub fn from_env() -> Result<ServerBuilder, Error> {
         let mut builder = Server::builder();
         if let Some(value) = std::env::var_os(ADDR_VAR).filter(|v| !v.is_empty()) {
@@ -264,6 +280,15 @@ impl ServerBuilder {
         }
         if let Some(token) = std::env::var_os(TOKEN_VAR).filter(|v| !v.is_empty()) {
             builder = builder.token(token.to_string_lossy().into_owned());
+        }
+        if let Some(path) = std::env::var_os(BASELINE_VAR).filter(|v| !v.is_empty()) {
+            let baseline =
+                crate::sizing::Baseline::read_json(&path).map_err(|e| Error::InvalidSetting {
+                    setting: BASELINE_VAR,
+                    value: path.to_string_lossy().into_owned(),
+                    reason: e.to_string(),
+                })?;
+            builder = builder.job_baseline(baseline);
         }
         Ok(builder)
     }

@@ -4,7 +4,8 @@
 //! ```no_run
 //! # fn main() -> Result<(), profiling_alloc::Error> {
 //! // In main, once: serves on $PROFILING_ALLOC_ADDR (default 127.0.0.1:6464),
-//! // with $PROFILING_ALLOC_TOKEN as its token when set.
+//! // with $PROFILING_ALLOC_TOKEN as its token when set, and the jobs held
+//! // against the QoS baseline file $PROFILING_ALLOC_BASELINE names, if any.
 //! let _endpoint = profiling_alloc::server::start_from_env()?;
 //! // ... the service runs; dropping the handle stops the endpoint.
 //! # Ok(()) }
@@ -161,6 +162,9 @@ use crate::Error;
 pub const ADDR_VAR: &str = "PROFILING_ALLOC_ADDR";
 /// The environment variable [`start_from_env`] reads its token from.
 pub const TOKEN_VAR: &str = "PROFILING_ALLOC_TOKEN";
+/// The environment variable naming a QoS baseline file the jobs are held
+/// against ([`ServerBuilder::job_baseline`]).
+pub const BASELINE_VAR: &str = "PROFILING_ALLOC_BASELINE";
 /// The address served when none is given: loopback, port 6464.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6464);
 /// The longest delta profile (`?seconds=N`) the endpoint takes, in seconds.
@@ -182,7 +186,9 @@ impl Server {
 
 /// Starts the endpoint on `$PROFILING_ALLOC_ADDR` (default
 /// `127.0.0.1:6464`) with `$PROFILING_ALLOC_TOKEN` as its token when set,
-/// and every other setting at its default: `ServerBuilder::from_env()?.start()`.
+/// the jobs held against the QoS baseline file `$PROFILING_ALLOC_BASELINE`
+/// names when set, and every other setting at its default:
+/// `ServerBuilder::from_env()?.start()`.
 ///
 /// # Errors
 ///

@@ -57,23 +57,28 @@ impl Shared {
         }
     }
 
-    /// A report now, with the job limits' findings when limits were set.
+    /// A report now, with the job limits' and the baseline's findings when
+    /// they were set.
     pub(super) fn report(&self) -> crate::Report {
-        let report = crate::Report::capture();
-        match &self.settings.job_limits {
-            Some(limits) => report.with_limits(limits),
-            None => report,
+        let mut report = crate::Report::capture();
+        if let Some(limits) = &self.settings.job_limits {
+            report = report.with_limits(limits);
         }
+        if let Some(baseline) = &self.settings.job_baseline {
+            report = report.with_baseline(baseline);
+        }
+        report
     }
 
     /// The findings about `sites` and the jobs, with the job limits when
     /// they were set.
     pub(super) fn findings(&self, sites: &[crate::Callsite]) -> Vec<crate::Finding> {
-        crate::findings(
-            sites,
-            &crate::job_stats(),
-            self.settings.job_limits.as_ref(),
-        )
+        let jobs = crate::job_stats();
+        let mut found = crate::findings(sites, &jobs, self.settings.job_limits.as_ref());
+        if let Some(baseline) = &self.settings.job_baseline {
+            found.extend(crate::baseline_findings(&jobs, baseline));
+        }
+        found
     }
 
     /// Counts a request read.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::demand::JobDemand;
+use crate::job::JobStats;
 use crate::runner::JobProfile;
-use crate::{Error, Report};
+use crate::Error;
 
 /// What a baseline file's `kind` says.
 pub(crate) const KIND: &str = "profiling-alloc-baseline";
@@ -113,13 +114,13 @@ impl Baseline {
         )
     }
 
-    /// The baseline of a report's jobs (each call's heap peak, on its
-    /// thread, as its memory need).
-    pub fn from_report(report: &Report) -> Baseline {
+    /// The baseline of jobs' statistics, such as a report's
+    /// (`Baseline::from_job_stats(&report.jobs)`) or
+    /// [`job_stats`](crate::job_stats)'s: each call's largest heap peak, on
+    /// its thread, as its memory need.
+    pub fn from_job_stats(jobs: &[JobStats]) -> Baseline {
         Baseline::new(
-            report
-                .jobs
-                .iter()
+            jobs.iter()
                 .filter_map(JobDemand::from_job_stats)
                 .map(|demand| {
                     let need = demand.memory.measured_bytes;
@@ -147,7 +148,7 @@ impl Baseline {
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::output::write_file(path.as_ref(), self.to_json() + "\n")
+        crate::io::write_file(path.as_ref(), self.to_json() + "\n")
     }
 
     /// A baseline from its JSON.
@@ -168,14 +169,14 @@ impl Baseline {
     /// naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Baseline, Error> {
         let path = path.as_ref();
-        let text = crate::output::read_text_file(path)?;
+        let text = crate::io::read_text_file(path)?;
         Baseline::parse(&text, Some(path))
     }
 
     fn parse(text: &str, path: Option<&Path>) -> Result<Baseline, Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         super::check_header(text, KIND, "QoS baseline", BASELINE_VERSION, path)?;
-        crate::output::parse_json(text, "QoS baseline", path)
+        crate::io::parse_json(text, "QoS baseline", path)
     }
 }
 

@@ -34,7 +34,9 @@
 //!
 //! `profiling-alloc plan FILE --rate 50/s --p95 200ms` does the same from
 //! a file: a report, a deployment file, or job profiles
-//! ([`JobProfile::write_json`]).
+//! ([`JobProfile::write_json`]). From a report in a program,
+//! `report.jobs.iter().filter_map(JobDemand::from_job_stats)` gives the
+//! demands.
 //!
 //! # The model
 //!
@@ -145,7 +147,7 @@ pub use prices::{
     PRICES_VERSION,
 };
 
-use crate::{Error, JobProfile, Report};
+use crate::Error;
 
 /// The kinds of file this crate writes with a `kind` field, by that field.
 const KINDS: [(&str, &str); 3] = [
@@ -205,70 +207,4 @@ pub(crate) fn check_header(
         }),
         None => Err(invalid("it has no \"version\"".into())),
     }
-}
-
-/// The jobs a plan starts from, from the JSON of a report (its jobs), a
-/// deployment file (its jobs' demands), one job profile or an array of
-/// them.
-///
-/// # Errors
-///
-/// [`Error::InvalidData`] saying which of them the text was taken for and
-/// what is wrong with it; the errors of [`Report::from_json`] for a report.
-pub fn demands_from_json(text: &str) -> Result<Vec<JobDemand>, Error> {
-    demands(text, None)
-}
-
-/// [`demands_from_json`] of the file `path`.
-///
-/// # Errors
-///
-/// [`Error::Io`] when it cannot be read, else as [`demands_from_json`],
-/// naming the file.
-pub fn read_demands(path: impl AsRef<Path>) -> Result<Vec<JobDemand>, Error> {
-    let path = path.as_ref();
-    let text = crate::output::read_text_file(path)?;
-    demands(&text, Some(path))
-}
-
-fn demands(text: &str, path: Option<&Path>) -> Result<Vec<JobDemand>, Error> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    const WHAT: &str = "plan input (a report, a deployment file or job profiles)";
-    let invalid = |message: String| Error::InvalidData {
-        what: WHAT,
-        path: path.map(Path::to_path_buf),
-        message,
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-    if value.is_array() {
-        let profiles: Vec<JobProfile> = crate::output::parse_json(text, "job profiles", path)?;
-        return Ok(profiles.iter().map(JobDemand::from_profile).collect());
-    }
-    let Some(object) = value.as_object() else {
-        return Err(invalid("the JSON is neither an object nor an array".into()));
-    };
-    if object.contains_key("kind") {
-        let plan = plan::Plan::parse(text, path)?;
-        return Ok(plan.jobs.into_iter().map(|job| job.demand).collect());
-    }
-    if object.contains_key("format_version") {
-        let report = match path {
-            Some(path) => Report::read_json(path)?,
-            None => Report::from_json(text)?,
-        };
-        return Ok(report
-            .jobs
-            .iter()
-            .filter_map(JobDemand::from_job_stats)
-            .collect());
-    }
-    if object.contains_key("runs") {
-        let profile: JobProfile = crate::output::parse_json(text, "job profile", path)?;
-        return Ok(vec![JobDemand::from_profile(&profile)]);
-    }
-    Err(invalid(
-        "no \"kind\" (a deployment file), \"format_version\" (a report) or \"runs\" (a job profile)"
-            .into(),
-    ))
 }

@@ -308,14 +308,14 @@ impl Prices {
     /// [`from_json`](Self::from_json), naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Prices, Error> {
         let path = path.as_ref();
-        let text = crate::output::read_text_file(path)?;
+        let text = crate::io::read_text_file(path)?;
         Prices::parse(&text, Some(path))
     }
 
     fn parse(text: &str, path: Option<&Path>) -> Result<Prices, Error> {
         let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
         super::check_header(text, KIND, "price sheet", PRICES_VERSION, path)?;
-        let prices: Prices = crate::output::parse_json(text, "price sheet", path)?;
+        let prices: Prices = crate::io::parse_json(text, "price sheet", path)?;
         prices.check().map_err(|message| Error::InvalidData {
             what: "price sheet",
             path: path.map(Path::to_path_buf),
