@@ -75,6 +75,25 @@ pub struct MemoryDemand {
     pub overhead_measured: bool,
 }
 
+/// A job's durations predicted at another CPU share
+/// ([`JobDemand::predict_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PredictedDurations {
+    /// Median.
+    #[serde(rename = "p50_ns", with = "crate::units::nanos")]
+    pub p50: Duration,
+    /// 95th percentile.
+    #[serde(rename = "p95_ns", with = "crate::units::nanos")]
+    pub p95: Duration,
+    /// 99th percentile.
+    #[serde(rename = "p99_ns", with = "crate::units::nanos")]
+    pub p99: Duration,
+    /// Slowest.
+    #[serde(rename = "max_ns", with = "crate::units::nanos")]
+    pub max: Duration,
+}
+
 /// Predicted durations of a job at one CPU share, seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Prediction {
@@ -214,6 +233,39 @@ impl JobDemand {
                 let runs = self.run_times();
                 runs.iter().map(|r| r.cpu).sum::<f64>() / runs.len().max(1) as f64
             }
+        }
+    }
+
+    /// The job's durations where it gets `vcpus` of CPU time per second
+    /// (a fraction is a share of one core) at this machine's speed, by the
+    /// [model](super#the-model): what a half-core container or a 512 MB
+    /// Lambda function would take.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use profiling_alloc::sizing::JobDemand;
+    /// # let profile: profiling_alloc::JobProfile = serde_json::from_str(r#"{"name":"x","sample_size":1,"warmup_runs":0,"errors":0,
+    /// #   "duration":{"total_ns":0,"mean_ns":0,"min_ns":0,"p50_ns":0,"p95_ns":0,"p99_ns":0,"max_ns":0},
+    /// #   "cpu_time":null,"cpu_clock":"process","on_cpu_share":null,"heap":null,"resident":null,"memory_need":null,
+    /// #   "runs":[{"phase":{"measured":1},"wall_ns":20000000,"cpu_ns":10000000,"heap":null,"resident":null,"failed":false}],
+    /// #   "machine":{"logical_cpus":2,"os":"linux","arch":"x86_64"}}"#).unwrap();
+    /// // One run of 20 ms: 10 ms computing, 10 ms waiting.
+    /// let demand = JobDemand::from_profile(&profile);
+    /// let half = demand.predict_at(0.5);
+    /// assert_eq!(half.p95, Duration::from_millis(30)); // 10 waiting + 10 ÷ 0.5
+    /// ```
+    pub fn predict_at(&self, vcpus: f64) -> PredictedDurations {
+        let predicted = self.predict(CpuShare {
+            vcpus,
+            speed: 1.0,
+            max_threads: None,
+        });
+        let time = |seconds: f64| Duration::from_nanos(super::faas::nanos(seconds));
+        PredictedDurations {
+            p50: time(predicted.p50),
+            p95: time(predicted.p95),
+            p99: time(predicted.p99),
+            max: time(predicted.max),
         }
     }
 

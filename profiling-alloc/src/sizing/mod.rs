@@ -137,7 +137,7 @@ mod vm;
 use std::path::Path;
 
 pub use baseline::{Baseline, JobBaseline, BASELINE_VERSION};
-pub use demand::{Durations, JobDemand, MeasuredRun, MemoryDemand};
+pub use demand::{Durations, JobDemand, MeasuredRun, MemoryDemand, PredictedDurations};
 pub use plan::{
     known_platforms, plan, JobPlan, OptionKind, Plan, PlanOption, PlanSettings, PricesUsed,
     SweepPoint, DEPLOYMENT_VERSION,
