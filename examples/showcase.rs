@@ -4,9 +4,10 @@
 //! Its steps are jobs (`#[profile_job]`, sync and async); the allocator
 //! samples allocation stacks (Poisson, one sample per 32 KiB on average).
 //! At the end it prints the report's summary (heap, jobs with p50/p95/p99,
-//! top callsites), profiles the parse step with `ProfileRunner` and checks
-//! it against serverless limits, and writes into `target/profiling/` (the
-//! absolute path is printed; see `output_dir`):
+//! top callsites), profiles the parse step with `ProfileRunner` and plans
+//! where it could run (every serverless platform's cheapest fitting size
+//! next to VMs, at 50 calls/s with a 200 ms p95), and writes into
+//! `target/profiling/` (the absolute path is printed; see `output_dir`):
 //!
 //! - `report.json`: the whole report (read back with `Report::read_json`);
 //! - `allocations.svg`: bytes allocated, by stack, under the job they ran in;
@@ -20,7 +21,12 @@
 //!   inferno, flamegraph.pl);
 //! - `cpu.svg`, `cpu.pb.gz`: where the pipeline spent its CPU time, sampled
 //!   at about 1 kHz per thread (`profiling_alloc::cpu`, Linux x86_64), each
-//!   stack under its job; the hot functions are printed too.
+//!   stack under its job; the hot functions are printed too;
+//! - `parse-profile.json`: the parse step's job profile, run by run
+//!   (`profiling-alloc plan target/profiling/parse-profile.json --rate 50/s`);
+//! - `deployment.json`: its plan, the deployment file;
+//! - `baseline.json`: its QoS baseline (`profiling-alloc diff baseline.json
+//!   report.json` holds a later run against it).
 //!
 //! `cargo run --release --example showcase`
 
@@ -29,9 +35,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use profiling_alloc::sizing::{self, Baseline, JobDemand, PlanSettings, Prices};
 use profiling_alloc::{
-    profile_job, FlameKind, PprofKind, ProfileRunner, ProfilingAllocator, Report, ResourceLimits,
-    Sampling,
+    profile_job, FlameKind, PprofKind, ProfileRunner, ProfilingAllocator, Report, Sampling,
 };
 
 #[global_allocator]
@@ -275,7 +281,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop((orders, by_customer));
 
-    profile_parse()?;
+    written.extend(plan_parse()?);
     println!("\nWrote:");
     for path in written {
         println!("  {}", path.display());
@@ -313,28 +319,36 @@ fn write_files(report: &Report) -> Result<Vec<PathBuf>, profiling_alloc::Error> 
     Ok(written)
 }
 
-/// The parse step on its own, 10 runs after 2 warm-ups, against limits.
-fn profile_parse() -> Result<(), Box<dyn std::error::Error>> {
+/// The parse step on its own, 20 runs after 2 warm-ups, and where it could
+/// run: its profile, plan and QoS baseline, printed and written.
+fn plan_parse() -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     let sample = generate(ORDERS / 10, 7);
-    let profile = ProfileRunner::new("parse 15k orders").run(|| {
-        let (orders, bad) = parse(&sample);
-        if bad.len() == 1 && orders.len() == ORDERS / 10 {
-            Ok(())
-        } else {
-            Err(format!("{} orders, {} bad lines", orders.len(), bad.len()))
-        }
-    })?;
-    println!("{profile}");
-    let lambda = ResourceLimits::new(
-        "a Lambda function with 128 MB and a 50 ms timeout",
-        Some(Duration::from_millis(50)),
-        Some(128 << 20),
+    let profile = ProfileRunner::new("parse 15k orders")
+        .sample_size(20)
+        .run(|| {
+            let (orders, bad) = parse(&sample);
+            if bad.len() == 1 && orders.len() == ORDERS / 10 {
+                Ok(())
+            } else {
+                Err(format!("{} orders, {} bad lines", orders.len(), bad.len()))
+            }
+        })?;
+    println!("\n{profile}");
+    let settings = PlanSettings::new(50.0).p95_target(Duration::from_millis(200));
+    let plan = sizing::plan(
+        &[JobDemand::from_profile(&profile)],
+        &settings,
+        &Prices::built_in(),
+    )?;
+    println!("{}", plan.to_text());
+    let dir = profiling_alloc::output_dir();
+    let (profile_file, deployment, baseline) = (
+        dir.join("parse-profile.json"),
+        dir.join("deployment.json"),
+        dir.join("baseline.json"),
     );
-    for limits in [ResourceLimits::AWS_LAMBDA, lambda] {
-        match profile.fits(&limits) {
-            Ok(()) => println!("  fits {}", limits.name),
-            Err(exceeded) => println!("  {exceeded}"),
-        }
-    }
-    Ok(())
+    profile.write_json(&profile_file)?;
+    plan.write_json(&deployment)?;
+    Baseline::from_profiles([&profile]).write_json(&baseline)?;
+    Ok(vec![profile_file, deployment, baseline])
 }

@@ -175,7 +175,10 @@ pub struct MemoryNeed {
     /// The most a run's resident growth exceeded its heap peak: the
     /// allocator's overhead (page rounding, metadata, memory it keeps),
     /// plus code and stack pages a run touched first. `None` where growth
-    /// per run cannot be read (the resident mark is not reset per run).
+    /// per run cannot be read (the resident mark is not reset per run), or
+    /// where no run grew the resident set by its heap peak: the memory was
+    /// already resident (freed by earlier work and kept by the allocator),
+    /// so the overhead cannot be told apart; a plan then assumes one.
     pub resident_overhead_bytes: Option<u64>,
     /// The most resident memory rose above a run's start.
     pub resident_growth_bytes: Option<u64>,
@@ -198,10 +201,13 @@ impl MemoryNeed {
             .map(|run| run.resident.and_then(|r| r.growth_bytes()))
             .collect();
         let resident_growth_bytes = growths.clone().and_then(|g| max(&mut g.into_iter()));
+        // Only a run whose resident set grew by at least its heap peak shows
+        // the allocator's overhead: in the others the memory was already
+        // resident (freed by earlier work and kept by the allocator).
         let resident_overhead_bytes = heap_peak_bytes.and(growths).and_then(|growths| {
-            let mut overheads = runs.iter().zip(growths).map(|(run, growth)| {
+            let mut overheads = runs.iter().zip(growths).filter_map(|(run, growth)| {
                 let heap = run.heap.map_or(0, |h| h.peak_bytes);
-                growth.saturating_sub(heap)
+                growth.checked_sub(heap)
             });
             max(&mut overheads)
         });
@@ -460,7 +466,7 @@ impl fmt::Display for JobProfile {
                 ),
                 (Some(heap), None) => writeln!(
                     f,
-                    "  needs      {} resident: heap peak {} (overhead not measured here)",
+                    "  needs      {} resident: heap peak {} (the resident overhead not measured: the runs reused memory already resident, or no per-run reading)",
                     bytes(need.bytes),
                     bytes(heap)
                 ),
@@ -515,6 +521,19 @@ mod tests {
         assert_eq!(need.resident_overhead_bytes, Some(300));
         assert_eq!(need.resident_growth_bytes, Some(400));
         assert_eq!(need.bytes, 450);
+    }
+
+    #[test]
+    fn memory_already_resident_shows_no_overhead() {
+        // Every run reused memory the process held: growth below the heap
+        // peak says nothing of the overhead.
+        let runs = [
+            run(RunPhase::Warmup(1), 4000, 100),
+            run(RunPhase::Measured(1), 4000, 0),
+        ];
+        let need = MemoryNeed::of(&runs).unwrap();
+        assert_eq!(need.resident_overhead_bytes, None);
+        assert_eq!((need.bytes, need.heap_peak_bytes), (4000, Some(4000)));
     }
 
     #[test]
