@@ -383,13 +383,54 @@
 //! Files go to [`output_dir`] (absolute: `$PROFILING_ALLOC_DIR`, or
 //! `profiling/` in the cargo target directory).
 //!
-//! # Job profiles
+//! # Job profiles and sizing
 //!
-//! [`ProfileRunner`] runs a job (a closure, or an async closure on any
-//! executor) a set number of times after warm-up runs, with a time limit per
-//! run, and returns a [`JobProfile`]: duration percentiles, peak memory and
-//! allocations per run, which [`JobProfile::fits`] checks against
-//! [`ResourceLimits`] such as [`ResourceLimits::AWS_LAMBDA`].
+//! A job profile exists to decide where a job runs. [`ProfileRunner`] runs a
+//! job (a closure on this thread or on a worker thread, or an async closure
+//! on any executor) a set number of times after warm-up runs, each with a
+//! deadline that holds (an async run is dropped at it, a threaded one
+//! abandoned; a panic is a [`RunError`]), and records what every run used
+//! ([`RunResources`]): wall and CPU time, its own heap peak above where it
+//! began and what it kept, allocations, and the process's resident peak
+//! (reset per run on Linux). The [`JobProfile`] gives their percentiles, the
+//! share of time on a CPU, and what the job needs resident
+//! ([`MemoryNeed`]): its heap peak plus the resident overhead measured
+//! beside it, not the test process's heap.
+//!
+//! [`sizing`] turns profiles into a [`Plan`](sizing::Plan): per job, every
+//! serverless platform's cheapest size that fits (memory, latency target,
+//! limits), a VM shape for a call rate, predicted p95/p99 at each size, the
+//! cost of a million calls and of a month, the reason for each rejection,
+//! and a QoS baseline. Prices and rules are a dated data file that names its
+//! sources and can be replaced. `profiling-alloc plan FILE --rate 50/s
+//! --p95 200ms` does the same from a file.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+//! use std::time::Duration;
+//! use profiling_alloc::sizing::{self, JobDemand, PlanSettings, Prices};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let profile = profiling_alloc::ProfileRunner::new("render")
+//!     .sample_size(20)
+//!     .max_execution_time(Duration::from_secs(2))
+//!     .run(|| {
+//!         std::hint::black_box(format!("{:?}", (0..2_000).collect::<Vec<u32>>()));
+//!     })?;
+//! let plan = sizing::plan(
+//!     &[JobDemand::from_profile(&profile)],
+//!     &PlanSettings::new(50.0).p95_target(Duration::from_millis(200)),
+//!     &Prices::built_in(),
+//! )?;
+//! assert!(plan.fits());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The model (waiting stays, computing scales with the CPU share), where it
+//! is weak, and the files (profile, deployment file, baseline) are the
+//! [`sizing`] module's docs.
 //!
 //! # Inside a running service
 //!

@@ -32,6 +32,8 @@ struct State {
     deadline: Option<Instant>,
     waker: Option<Waker>,
     stop: bool,
+    /// The thread is in its loop: what starting it allocated is done.
+    ready: bool,
 }
 
 impl Shared {
@@ -52,6 +54,16 @@ impl Alarm {
                 move || ring(&shared)
             })
             .ok()?;
+        // Wait until the thread runs, so that what its start allocates is
+        // not counted in the first run.
+        let mut state = shared.lock();
+        while !state.ready {
+            state = shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
         Some(Alarm {
             shared,
             thread: Some(thread),
@@ -69,7 +81,7 @@ impl Alarm {
         state.deadline = Some(deadline);
         drop(state);
         if moved || !same {
-            self.shared.changed.notify_one();
+            self.shared.changed.notify_all();
         }
     }
 
@@ -88,7 +100,7 @@ impl Alarm {
 impl Drop for Alarm {
     fn drop(&mut self) {
         self.shared.lock().stop = true;
-        self.shared.changed.notify_one();
+        self.shared.changed.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -99,6 +111,8 @@ impl Drop for Alarm {
 /// task once.
 fn ring(shared: &Shared) {
     let mut state = shared.lock();
+    state.ready = true;
+    shared.changed.notify_all();
     loop {
         if state.stop {
             return;

@@ -42,6 +42,8 @@ struct Shared<R> {
 }
 
 struct State<R> {
+    /// The thread is in its loop: what starting it allocated is done.
+    ready: bool,
     /// A run asked for and not yet begun.
     start: bool,
     /// The last run's outcome, until the runner takes it.
@@ -65,6 +67,7 @@ impl<R: Send + 'static> Worker<R> {
     {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                ready: false,
                 start: false,
                 returned: None,
                 stop: false,
@@ -78,6 +81,10 @@ impl<R: Send + 'static> Worker<R> {
                 move || loop {
                     {
                         let mut state = shared.lock();
+                        if !state.ready {
+                            state.ready = true;
+                            shared.changed.notify_all();
+                        }
                         while !state.start && !state.stop {
                             state = shared
                                 .changed
@@ -102,12 +109,22 @@ impl<R: Send + 'static> Worker<R> {
                     }
                     state.returned = Some(returned);
                     drop(state);
-                    shared.changed.notify_one();
+                    shared.changed.notify_all();
                     if panicked {
                         return;
                     }
                 }
             })?;
+        // Wait until the thread runs, so that what its start allocates is
+        // not counted in the first run.
+        let mut state = shared.lock();
+        while !state.ready {
+            state = shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
         Ok(Worker {
             shared,
             thread: Some(thread),
@@ -120,7 +137,7 @@ impl<R: Send + 'static> Worker<R> {
     pub(super) fn run(&mut self, deadline: Instant) -> Option<Returned<R>> {
         let mut state = self.shared.lock();
         state.start = true;
-        self.shared.changed.notify_one();
+        self.shared.changed.notify_all();
         loop {
             if let Some(returned) = state.returned.take() {
                 return Some(returned);
