@@ -154,9 +154,15 @@ fn three_to_one() {
         share,
         profile.hotspot_table(10)
     );
+    // A sleeping job uses next to no CPU. Not none: on a virtual machine a
+    // thread can be charged a few milliseconds at once around its sleep
+    // (seen once in CI: one delivery with 4 overruns, 5 samples against
+    // 5,500), so the bound is half a percent of the computing jobs'.
+    let sleeper = samples_in(&profile, "sleeper");
     assert!(
-        samples_in(&profile, "sleeper") <= 2,
-        "a sleeping job used no CPU"
+        sleeper <= 2.max((three + one) / 200),
+        "a sleeping job used {sleeper} samples of CPU against {} computing",
+        three + one
     );
     // The walk the handler took: CI names the one a build should take.
     println!("stacks walked by {}", profile.unwinder);

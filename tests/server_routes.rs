@@ -498,7 +498,7 @@ fn a_job_over_its_baseline_is_a_finding() {
         .into_iter()
         .find(|job| job.name == name)
         .unwrap();
-    promise.p95 = Duration::from_micros(100);
+    promise.duration.p95 = Duration::from_micros(100);
     let baseline = Baseline::new(vec![promise]);
     let endpoint = Server::builder()
         .addr(([127, 0, 0, 1], 0))

@@ -197,7 +197,7 @@ fn the_baseline_is_written_on_request() {
         .code(0);
     let read = profiling_alloc::sizing::Baseline::read_json(&baseline).unwrap();
     let job = read.job("search").unwrap();
-    assert_eq!(job.p95, std::time::Duration::from_millis(50));
+    assert_eq!(job.duration.p95, std::time::Duration::from_millis(50));
     assert_eq!(job.memory_need_bytes, Some(40 * MIB));
     assert_eq!(job.error_rate, 0.0);
 }

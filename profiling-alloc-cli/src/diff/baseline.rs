@@ -97,17 +97,17 @@ fn entry(base: Option<&JobBaseline>, head: Option<&JobStats>, t: &Thresholds) ->
     for (metric, b, h) in [
         (
             Metric::DurationP50,
-            base.map(|b| nanos(b.p50)),
+            base.map(|b| nanos(b.duration.p50)),
             head.map(|h| nanos(h.duration.p50)),
         ),
         (
             Metric::DurationP95,
-            base.map(|b| nanos(b.p95)),
+            base.map(|b| nanos(b.duration.p95)),
             head.map(|h| nanos(h.duration.p95)),
         ),
         (
             Metric::DurationP99,
-            base.map(|b| nanos(b.p99)),
+            base.map(|b| nanos(b.duration.p99)),
             head.map(|h| nanos(h.duration.p99)),
         ),
     ] {

@@ -35,7 +35,10 @@ pub fn baseline_findings(jobs: &[JobStats], baseline: &Baseline) -> Vec<Finding>
             message,
             evidence: evidence(numbers),
         };
-        let (p95, promised) = (job.duration.p95.as_secs_f64(), base.p95.as_secs_f64());
+        let (p95, promised) = (
+            job.duration.p95.as_secs_f64(),
+            base.duration.p95.as_secs_f64(),
+        );
         if promised > 0.0 && p95 > promised * (1.0 + BASELINE_TOLERANCE) {
             found.push(finding(
                 format!(
@@ -43,7 +46,7 @@ pub fn baseline_findings(jobs: &[JobStats], baseline: &Baseline) -> Vec<Finding>
                     job.name,
                     duration(job.duration.p95),
                     (p95 / promised - 1.0) * 100.0,
-                    duration(base.p95)
+                    duration(base.duration.p95)
                 ),
                 &[
                     ("p95_ns", p95 * 1e9),
@@ -101,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::job::{DurationStats, JobAllocStats};
-    use crate::sizing::JobBaseline;
+    use crate::sizing::{JobBaseline, Percentiles};
 
     fn stats(calls: u64, errors: u64, p95_ms: u64, peak: u64) -> JobStats {
         JobStats {
@@ -129,10 +132,12 @@ mod tests {
         Baseline::new(vec![JobBaseline {
             name: "search".into(),
             calls: 1000,
-            p50: Duration::from_millis(10),
-            p95: Duration::from_millis(14),
-            p99: Duration::from_millis(16),
-            max: Duration::from_millis(17),
+            duration: Percentiles {
+                p50: Duration::from_millis(10),
+                p95: Duration::from_millis(14),
+                p99: Duration::from_millis(16),
+                max: Duration::from_millis(17),
+            },
             error_rate: 0.01,
             memory_need_bytes: Some(1 << 20),
         }])

@@ -117,14 +117,12 @@ impl<R: Send + 'static> Worker<R> {
             })?;
         // Wait until the thread runs, so that what its start allocates is
         // not counted in the first run.
-        let mut state = shared.lock();
-        while !state.ready {
-            state = shared
+        drop(
+            shared
                 .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        drop(state);
+                .wait_while(shared.lock(), |state| !state.ready)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         Ok(Worker {
             shared,
             thread: Some(thread),

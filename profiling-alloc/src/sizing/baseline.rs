@@ -5,11 +5,10 @@
 //! read it.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::demand::JobDemand;
+use super::demand::{JobDemand, Percentiles};
 use crate::job::JobStats;
 use crate::runner::JobProfile;
 use crate::Error;
@@ -18,6 +17,12 @@ use crate::Error;
 pub(crate) const KIND: &str = "profiling-alloc-baseline";
 /// The version of the baseline format this build writes and reads.
 pub const BASELINE_VERSION: u64 = 1;
+/// The baseline as a kind of file.
+pub(crate) const FILE: super::FileKind = super::FileKind {
+    kind: KIND,
+    what: "QoS baseline",
+    version: BASELINE_VERSION,
+};
 
 /// A QoS baseline: per job, what was measured, as JSON:
 ///
@@ -49,18 +54,9 @@ pub struct JobBaseline {
     pub name: String,
     /// Calls (runs) measured.
     pub calls: u64,
-    /// Median duration.
-    #[serde(rename = "p50_ns", with = "crate::units::nanos")]
-    pub p50: Duration,
-    /// 95th percentile.
-    #[serde(rename = "p95_ns", with = "crate::units::nanos")]
-    pub p95: Duration,
-    /// 99th percentile.
-    #[serde(rename = "p99_ns", with = "crate::units::nanos")]
-    pub p99: Duration,
-    /// Slowest.
-    #[serde(rename = "max_ns", with = "crate::units::nanos")]
-    pub max: Duration,
+    /// Their durations (in JSON beside the other fields: `p95_ns`).
+    #[serde(flatten)]
+    pub duration: Percentiles,
     /// Failed calls per call.
     pub error_rate: f64,
     /// What the job needs resident (a runtime's baseline aside); `None`
@@ -71,14 +67,10 @@ pub struct JobBaseline {
 impl JobBaseline {
     /// The baseline of `demand`, with `need` its memory need.
     pub(crate) fn of(demand: &JobDemand, need: Option<u64>) -> JobBaseline {
-        let (p50, p95, p99, max) = demand.measured();
         JobBaseline {
             name: demand.name.clone(),
             calls: demand.calls,
-            p50,
-            p95,
-            p99,
-            max,
+            duration: demand.measured(),
             error_rate: demand.error_rate(),
             memory_need_bytes: need,
         }
@@ -137,8 +129,7 @@ impl Baseline {
 
     /// The baseline as pretty-printed JSON.
     pub fn to_json(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        super::pretty_json(self)
     }
 
     /// Writes the baseline to `path` (its directory is created if needed).
@@ -147,8 +138,7 @@ impl Baseline {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::io::write_file(path.as_ref(), self.to_json() + "\n")
+        super::write_json(self, path.as_ref())
     }
 
     /// A baseline from its JSON.
@@ -158,7 +148,7 @@ impl Baseline {
     /// [`Error::InvalidData`] saying what is wrong, or that the text is
     /// another kind of file; [`Error::UnsupportedVersion`].
     pub fn from_json(text: &str) -> Result<Baseline, Error> {
-        Baseline::parse(text, None)
+        FILE.parse(text, None)
     }
 
     /// Reads a baseline file.
@@ -168,20 +158,14 @@ impl Baseline {
     /// [`Error::Io`], and the errors of [`from_json`](Self::from_json)
     /// naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Baseline, Error> {
-        let path = path.as_ref();
-        let text = crate::io::read_text_file(path)?;
-        Baseline::parse(&text, Some(path))
-    }
-
-    fn parse(text: &str, path: Option<&Path>) -> Result<Baseline, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        super::check_header(text, KIND, "QoS baseline", BASELINE_VERSION, path)?;
-        crate::io::parse_json(text, "QoS baseline", path)
+        FILE.read(path.as_ref())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -189,10 +173,12 @@ mod tests {
         let baseline = Baseline::new(vec![JobBaseline {
             name: "search".into(),
             calls: 200,
-            p50: Duration::from_millis(12),
-            p95: Duration::from_millis(14),
-            p99: Duration::from_millis(16),
-            max: Duration::from_millis(17),
+            duration: Percentiles {
+                p50: Duration::from_millis(12),
+                p95: Duration::from_millis(14),
+                p99: Duration::from_millis(16),
+                max: Duration::from_millis(17),
+            },
             error_rate: 0.01,
             memory_need_bytes: Some(1 << 20),
         }]);

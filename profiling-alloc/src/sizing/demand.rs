@@ -75,11 +75,12 @@ pub struct MemoryDemand {
     pub overhead_measured: bool,
 }
 
-/// A job's durations predicted at another CPU share
-/// ([`JobDemand::predict_at`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Duration percentiles: a job's as measured (in its
+/// [`JobBaseline`](super::JobBaseline)) or predicted at another CPU share
+/// ([`JobDemand::predict_at`]). In JSON, integer nanoseconds (`p95_ns`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct PredictedDurations {
+pub struct Percentiles {
     /// Median.
     #[serde(rename = "p50_ns", with = "crate::units::nanos")]
     pub p50: Duration,
@@ -254,14 +255,14 @@ impl JobDemand {
     /// let half = demand.predict_at(0.5);
     /// assert_eq!(half.p95, Duration::from_millis(30)); // 10 waiting + 10 ÷ 0.5
     /// ```
-    pub fn predict_at(&self, vcpus: f64) -> PredictedDurations {
+    pub fn predict_at(&self, vcpus: f64) -> Percentiles {
         let predicted = self.predict(CpuShare {
             vcpus,
             speed: 1.0,
             max_threads: None,
         });
         let time = |seconds: f64| Duration::from_nanos(super::faas::nanos(seconds));
-        PredictedDurations {
+        Percentiles {
             p50: time(predicted.p50),
             p95: time(predicted.p95),
             p99: time(predicted.p99),
@@ -302,17 +303,20 @@ impl JobDemand {
         }
     }
 
-    /// The wall-time percentiles as measured: `(p50, p95, p99, max)`.
-    pub(crate) fn measured(&self) -> (Duration, Duration, Duration, Duration) {
-        match &self.durations {
+    /// The wall-time percentiles as measured.
+    pub(crate) fn measured(&self) -> Percentiles {
+        let stats = match &self.durations {
             Durations::Runs(runs) => {
                 let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
-                let stats = DurationStats::of_runs(&mut walls);
-                (stats.p50, stats.p95, stats.p99, stats.max)
+                DurationStats::of_runs(&mut walls)
             }
-            Durations::Summary { duration, .. } => {
-                (duration.p50, duration.p95, duration.p99, duration.max)
-            }
+            Durations::Summary { duration, .. } => *duration,
+        };
+        Percentiles {
+            p50: stats.p50,
+            p95: stats.p95,
+            p99: stats.p99,
+            max: stats.max,
         }
     }
 }

@@ -85,10 +85,14 @@ pub(crate) fn evaluate(
         None => match evaluated.last() {
             Some(largest) => (largest, largest.failures.clone()),
             None => {
-                return (
-                    empty_option(platform, "the price sheet lists no size".into()),
-                    Vec::new(),
-                )
+                let reason = "the price sheet lists no size".to_string();
+                let option = PlanOption::nothing(
+                    platform.id.clone(),
+                    platform.name.clone(),
+                    OptionKind::Faas,
+                    reason,
+                );
+                return (option, Vec::new());
             }
         },
     };
@@ -273,24 +277,6 @@ fn monthly_cost(platform: &ServerlessPlatform, size: &Evaluated, calls: f64) -> 
                 + requests * per_million_requests / 1e6
                 + cpu_ms * per_million_cpu_ms / 1e6
         }
-    }
-}
-
-fn empty_option(platform: &ServerlessPlatform, reason: String) -> PlanOption {
-    PlanOption {
-        platform: platform.id.clone(),
-        name: platform.name.clone(),
-        kind: OptionKind::Faas,
-        instances: 0,
-        memory_bytes: 0,
-        vcpus: 0.0,
-        predicted_p50_ns: 0,
-        predicted_p95_ns: 0,
-        predicted_p99_ns: 0,
-        cost_per_million_usd: 0.0,
-        monthly_cost_usd: 0.0,
-        fits: false,
-        reasons: vec![reason],
     }
 }
 

@@ -137,7 +137,7 @@ mod vm;
 use std::path::Path;
 
 pub use baseline::{Baseline, JobBaseline, BASELINE_VERSION};
-pub use demand::{Durations, JobDemand, MeasuredRun, MemoryDemand, PredictedDurations};
+pub use demand::{Durations, JobDemand, MeasuredRun, MemoryDemand, Percentiles};
 pub use plan::{
     known_platforms, plan, JobPlan, OptionKind, Plan, PlanOption, PlanSettings, PricesUsed,
     SweepPoint, DEPLOYMENT_VERSION,
@@ -149,12 +149,49 @@ pub use prices::{
 
 use crate::Error;
 
-/// The kinds of file this crate writes with a `kind` field, by that field.
-const KINDS: [(&str, &str); 3] = [
-    (prices::KIND, "price sheet"),
-    (baseline::KIND, "QoS baseline"),
-    (plan::KIND, "deployment file"),
-];
+/// A kind of versioned JSON file of this module: what its `kind` field
+/// says, its name for people, and the version this build reads.
+pub(crate) struct FileKind {
+    kind: &'static str,
+    what: &'static str,
+    version: u64,
+}
+
+/// The kinds, each with its `kind` field.
+const KINDS: [FileKind; 3] = [prices::FILE, baseline::FILE, plan::FILE];
+
+impl FileKind {
+    /// `text` as a file of this kind (from `path`, if it came from one).
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+        path: Option<&Path>,
+    ) -> Result<T, Error> {
+        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+        check_header(text, self.kind, self.what, self.version, path)?;
+        crate::io::parse_json(text, self.what, path)
+    }
+
+    /// The file `path` as a file of this kind.
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, Error> {
+        let text = crate::io::read_text_file(path)?;
+        self.parse(&text, Some(path))
+    }
+}
+
+/// `value` as pretty-printed JSON (what this module writes holds numbers,
+/// strings and enums only: it always serializes; a float that is not finite
+/// becomes null).
+pub(crate) fn pretty_json<T: serde::Serialize>(value: &T) -> String {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Writes `value` as pretty-printed JSON to `path`, creating its directory.
+pub(crate) fn write_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<(), Error> {
+    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    crate::io::write_file(path, pretty_json(value) + "\n")
+}
 
 /// Checks that `text` is a JSON object of `kind` (as `what`) in
 /// `version`: another kind is named, a missing kind said.
@@ -189,10 +226,10 @@ pub(crate) fn check_header(
     match header.kind.as_deref() {
         Some(found) if found == kind => {}
         Some(found) => {
-            let other = KINDS.iter().find(|(k, _)| *k == found).map_or_else(
-                || format!("of kind {found:?}"),
-                |(_, name)| format!("a {name}"),
-            );
+            let other = KINDS
+                .iter()
+                .find(|k| k.kind == found)
+                .map_or_else(|| format!("of kind {found:?}"), |k| format!("a {}", k.what));
             return Err(invalid(format!("it is {other}, not a {what}")));
         }
         None => return Err(invalid(format!("it has no \"kind\": \"{kind}\""))),

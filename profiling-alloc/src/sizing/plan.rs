@@ -18,6 +18,12 @@ use crate::Error;
 pub(crate) const KIND: &str = "profiling-alloc-deployment";
 /// The version of the deployment file format this build writes and reads.
 pub const DEPLOYMENT_VERSION: u64 = 1;
+/// The deployment file as a kind of file.
+pub(crate) const FILE: super::FileKind = super::FileKind {
+    kind: KIND,
+    what: "deployment file",
+    version: DEPLOYMENT_VERSION,
+};
 
 /// What a plan is for: the call rate, the latency to promise, and how VMs
 /// are sized.
@@ -281,6 +287,33 @@ pub struct PlanOption {
     pub reasons: Vec<String>,
 }
 
+impl PlanOption {
+    /// An option that does not fit for `reason`, with nothing to show of
+    /// a size (the price sheet lists none, or no shape holds the job).
+    pub(crate) fn nothing(
+        platform: String,
+        name: String,
+        kind: OptionKind,
+        reason: String,
+    ) -> Self {
+        PlanOption {
+            platform,
+            name,
+            kind,
+            instances: 0,
+            memory_bytes: 0,
+            vcpus: 0.0,
+            predicted_p50_ns: 0,
+            predicted_p95_ns: 0,
+            predicted_p99_ns: 0,
+            cost_per_million_usd: 0.0,
+            monthly_cost_usd: 0.0,
+            fits: false,
+            reasons: vec![reason],
+        }
+    }
+}
+
 /// One size of a serverless platform, evaluated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -423,10 +456,7 @@ impl Plan {
 
     /// The plan as pretty-printed JSON: the deployment file.
     pub fn to_json(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        // Numbers, strings and enums: it always serializes (non-finite
-        // floats become null).
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        super::pretty_json(self)
     }
 
     /// Writes the deployment file to `path` (its directory is created if
@@ -436,8 +466,7 @@ impl Plan {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::io::write_file(path.as_ref(), self.to_json() + "\n")
+        super::write_json(self, path.as_ref())
     }
 
     /// A deployment file from its JSON.
@@ -447,7 +476,7 @@ impl Plan {
     /// [`Error::InvalidData`] saying what is wrong, or that the text is
     /// another kind of file; [`Error::UnsupportedVersion`].
     pub fn from_json(text: &str) -> Result<Plan, Error> {
-        Plan::parse(text, None)
+        FILE.parse(text, None)
     }
 
     /// Reads a deployment file.
@@ -457,15 +486,7 @@ impl Plan {
     /// [`Error::Io`], and the errors of [`from_json`](Self::from_json)
     /// naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Plan, Error> {
-        let path = path.as_ref();
-        let text = crate::io::read_text_file(path)?;
-        Plan::parse(&text, Some(path))
-    }
-
-    fn parse(text: &str, path: Option<&Path>) -> Result<Plan, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        super::check_header(text, KIND, "deployment file", DEPLOYMENT_VERSION, path)?;
-        crate::io::parse_json(text, "deployment file", path)
+        FILE.read(path.as_ref())
     }
 }
 

@@ -17,6 +17,12 @@ const BUILT_IN: &str = include_str!("../../data/cloud-prices-2026-12.json");
 pub(crate) const KIND: &str = "profiling-alloc-prices";
 /// The version of the price sheet format this build reads.
 pub const PRICES_VERSION: u64 = 1;
+/// The price sheet as a kind of file.
+pub(crate) const FILE: super::FileKind = super::FileKind {
+    kind: KIND,
+    what: "price sheet",
+    version: PRICES_VERSION,
+};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -313,11 +319,9 @@ impl Prices {
     }
 
     fn parse(text: &str, path: Option<&Path>) -> Result<Prices, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        super::check_header(text, KIND, "price sheet", PRICES_VERSION, path)?;
-        let prices: Prices = crate::io::parse_json(text, "price sheet", path)?;
+        let prices: Prices = FILE.parse(text, path)?;
         prices.check().map_err(|message| Error::InvalidData {
-            what: "price sheet",
+            what: FILE.what,
             path: path.map(Path::to_path_buf),
             message,
         })?;
@@ -328,8 +332,7 @@ impl Prices {
     /// [`from_json`](Self::from_json) reads: a start for a sheet of your
     /// own (`profiling-alloc prices > mine.json`).
     pub fn to_json(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        super::pretty_json(self)
     }
 
     /// The serverless platform `id`.

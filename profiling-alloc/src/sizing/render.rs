@@ -99,9 +99,9 @@ fn measured_line(job: &JobPlan) -> String {
     let b = &job.baseline;
     format!(
         "measured p50 {}, p95 {}, p99 {}, {:.1}% errors; needs {} resident besides the runtime",
-        duration(b.p50),
-        duration(b.p95),
-        duration(b.p99),
+        duration(b.duration.p50),
+        duration(b.duration.p95),
+        duration(b.duration.p99),
         b.error_rate * 100.0,
         bytes(job.memory_need_bytes)
     )

@@ -66,26 +66,13 @@ pub(crate) fn evaluate(
         .or_else(|| fits.iter().min_by(order));
     let calls_per_month = settings.rate_per_second * 3600.0 * hours_per_month;
     let Some(best) = best else {
-        return PlanOption {
-            platform: id,
-            name,
-            kind: OptionKind::Vm,
-            instances: 0,
-            memory_bytes: 0,
-            vcpus: 0.0,
-            predicted_p50_ns: 0,
-            predicted_p95_ns: 0,
-            predicted_p99_ns: 0,
-            cost_per_million_usd: 0.0,
-            monthly_cost_usd: 0.0,
-            fits: false,
-            reasons: vec![format!(
-                "no shape holds it, even {} instances: {vcpus_needed:.1} vCPUs needed at {:.0}% utilization, and per call {} resident",
-                settings.max_instances,
-                settings.vm_utilization * 100.0,
-                bytes(need_bytes)
-            )],
-        };
+        let reason = format!(
+            "no shape holds it, even {} instances: {vcpus_needed:.1} vCPUs needed at {:.0}% utilization, and per call {} resident",
+            settings.max_instances,
+            settings.vm_utilization * 100.0,
+            bytes(need_bytes)
+        );
+        return PlanOption::nothing(id, name, OptionKind::Vm, reason);
     };
     let monthly = cost(best) * hours_per_month;
     let mut reasons = vec![format!(
