@@ -360,8 +360,18 @@ fn a_thread_started_while_profiling() {
             unsafe { libc::pthread_setname_np(libc::pthread_self(), c"named-late".as_ptr()) };
         assert_eq!(named, 0);
         burn_cpu(Duration::from_millis(20), rounds);
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_gettid) }
     });
-    named_late.join().unwrap();
+    let named_tid = named_late.join().unwrap();
+    // `join` returns when the thread has cleared its id; the kernel ends
+    // its exit a moment later, and until then the thread can still be
+    // listed and its clock read (CI saw it read as running at the stop).
+    let task = format!("/proc/self/task/{named_tid}");
+    let gone_by = std::time::Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&task).exists() && std::time::Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let profile = profiling.stop();
     stopped.wait();
     let lifetime_cpu = started_late.join().unwrap();

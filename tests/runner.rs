@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{block_on, yield_once};
+use profiling_alloc::sizing::Prices;
 use profiling_alloc::{
     CpuClock, ProfileConfig, ProfileRunner, ProfilingAllocator, ResidentSource, ResourceLimits,
     RunError, RunPhase, Violation,
@@ -158,7 +159,10 @@ fn a_sync_job_is_measured() {
     drop(kept);
 
     // Limits: the answer names the one exceeded.
-    assert_eq!(profile.fits(&ResourceLimits::AWS_LAMBDA), Ok(()));
+    let lambda = Prices::built_in()
+        .limits("aws-lambda-x86_64", Some(128 << 20))
+        .expect("in the built-in sheet");
+    assert_eq!(profile.fits(&lambda), Ok(()));
     let tiny = ResourceLimits::new("tiny", None, Some(1024));
     let exceeded = profile.fits(&tiny).unwrap_err();
     assert!(matches!(

@@ -87,7 +87,9 @@ pub struct CpuThread {
     /// the kernel's tick seldom finds running (see the module's "How it
     /// counts").
     pub samples: u64,
-    /// Whether it exited before the profile stopped.
+    /// Whether it exited before the profile stopped. The kernel finishes a
+    /// thread's exit a moment after a `join` of it returns: a thread joined
+    /// just before the stop may still read as running.
     pub exited: bool,
 }
 

@@ -17,10 +17,13 @@ const GIB: u64 = 1024 * MIB;
 /// A duration limit and a memory limit (either may be absent), as a
 /// platform enforces them per invocation.
 ///
-/// The presets hold each platform's documented maxima: nearly every job
-/// fits them, which says little. Your function's configured limits are
-/// usually lower: build those with [`ResourceLimits::new`]; to find the
-/// size a job needs and its cost, use [`sizing`](crate::sizing).
+/// Build a platform's from the dated price sheet,
+/// [`Prices::limits`](crate::sizing::Prices::limits) (a size's memory, the
+/// time limit, the runtime's baseline), or your own with
+/// [`ResourceLimits::new`]; to find the size a job needs and its cost, use
+/// [`sizing`](crate::sizing). The constants (each platform's maxima as of
+/// 2025: nearly every job fits them, which says little) are deprecated:
+/// limits change, and live in data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ResourceLimits {
@@ -45,6 +48,9 @@ impl ResourceLimits {
     /// memory ("Lambda quotas", AWS Lambda Developer Guide: function timeout
     /// 900 seconds; function memory allocation 128 MB to 10,240 MB, where
     /// Lambda's MB are 1,024 KB).
+    #[deprecated(
+        note = "platform limits change: they live in the dated price sheet, `sizing::Prices::built_in().limits(id, memory)`"
+    )]
     pub const AWS_LAMBDA: ResourceLimits = ResourceLimits {
         name: Cow::Borrowed("AWS Lambda (maximum)"),
         max_duration: Some(Duration::from_secs(900)),
@@ -56,6 +62,9 @@ impl ResourceLimits {
     /// maximum timeout ("Function timeout", Cloud Run functions docs; 9
     /// minutes for event-driven functions) and Cloud Run's 32 GiB memory
     /// maximum.
+    #[deprecated(
+        note = "platform limits change: they live in the dated price sheet, `sizing::Prices::built_in().limits(id, memory)`"
+    )]
     pub const GOOGLE_CLOUD_RUN_FUNCTIONS: ResourceLimits = ResourceLimits {
         name: Cow::Borrowed("Google Cloud Run functions, HTTP (maximum)"),
         max_duration: Some(Duration::from_secs(3_600)),
@@ -66,6 +75,9 @@ impl ResourceLimits {
     /// Google Cloud Functions 1st gen: a 540-second (9-minute) maximum
     /// timeout and 8 GiB of memory ("Quotas (1st gen)", Cloud Run functions
     /// docs).
+    #[deprecated(
+        note = "platform limits change: they live in the dated price sheet, `sizing::Prices::built_in().limits(id, memory)`"
+    )]
     pub const GOOGLE_CLOUD_FUNCTIONS_1ST_GEN: ResourceLimits = ResourceLimits {
         name: Cow::Borrowed("Google Cloud Functions 1st gen (maximum)"),
         max_duration: Some(Duration::from_secs(540)),
@@ -76,6 +88,9 @@ impl ResourceLimits {
     /// Azure Functions on the Consumption plan: a 10-minute maximum timeout
     /// (5 by default) and 1.5 GB of memory per instance ("Azure Functions
     /// scale and hosting", service limits table).
+    #[deprecated(
+        note = "platform limits change: they live in the dated price sheet, `sizing::Prices::built_in().limits(id, memory)`"
+    )]
     pub const AZURE_FUNCTIONS_CONSUMPTION: ResourceLimits = ResourceLimits {
         name: Cow::Borrowed("Azure Functions, Consumption plan (maximum)"),
         max_duration: Some(Duration::from_secs(600)),
@@ -87,6 +102,9 @@ impl ResourceLimits {
     /// per request by default ("Limits", Cloudflare Workers docs). A job
     /// profile measures wall time, which is at least the CPU time of a
     /// single-threaded job: a pass is safe, a failure may not be.
+    #[deprecated(
+        note = "platform limits change: they live in the dated price sheet, `sizing::Prices::built_in().limits(id, memory)`"
+    )]
     pub const CLOUDFLARE_WORKERS: ResourceLimits = ResourceLimits {
         name: Cow::Borrowed("Cloudflare Workers (default CPU limit)"),
         max_duration: Some(Duration::from_secs(30)),
@@ -361,6 +379,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn presets_hold_the_documented_numbers() {
         assert_eq!(
             ResourceLimits::AWS_LAMBDA.max_duration,

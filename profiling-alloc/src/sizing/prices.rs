@@ -5,10 +5,11 @@
 //! differ.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, ResourceLimits};
 
 /// The sheet shipped with this version of the crate.
 const BUILT_IN: &str = include_str!("../../data/cloud-prices-2026-12.json");
@@ -333,6 +334,36 @@ impl Prices {
     /// own (`profiling-alloc prices > mine.json`).
     pub fn to_json(&self) -> String {
         super::pretty_json(self)
+    }
+
+    /// The limits of platform `id` at a size of `memory_bytes` (its
+    /// largest when `None`): the size's memory, the time limit (wall time,
+    /// or CPU time where only that is limited), and the runtime's baseline,
+    /// for [`JobProfile::fits`](crate::JobProfile::fits). `None` for an id
+    /// the sheet does not have.
+    ///
+    /// ```
+    /// use profiling_alloc::sizing::Prices;
+    ///
+    /// let prices = Prices::built_in();
+    /// let lambda = prices.limits("aws-lambda-arm64", Some(512 << 20)).unwrap();
+    /// assert_eq!(lambda.max_memory_bytes, Some(512 << 20));
+    /// assert_eq!(lambda.max_duration, Some(std::time::Duration::from_secs(900)));
+    /// assert_eq!(lambda.baseline_bytes, 16 << 20);
+    /// ```
+    pub fn limits(&self, id: &str, memory_bytes: Option<u64>) -> Option<ResourceLimits> {
+        let platform = self.platform(id)?;
+        let largest = platform.all_sizes().last().map(|&(bytes, _)| bytes);
+        let seconds = platform.max_duration_s.or(platform.max_cpu_s);
+        let limits = ResourceLimits::new(
+            format!(
+                "{} ({}, prices of {})",
+                platform.name, platform.region, self.as_of
+            ),
+            seconds.map(|s| Duration::from_secs_f64(s.min(1e9))),
+            memory_bytes.or(largest),
+        );
+        Some(limits.with_baseline(platform.runtime_baseline_bytes()))
     }
 
     /// The serverless platform `id`.
