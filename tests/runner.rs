@@ -486,6 +486,15 @@ fn a_panic_is_a_typed_error() {
             }
         }),
     );
+    // The closure that makes the future panics before there is one.
+    let making_future = block_on(
+        runner("panics", 2, 1, Duration::from_secs(60)).run_async(|| {
+            if black_box(true) {
+                panic!("no request to build")
+            }
+            async {}
+        }),
+    );
     std::panic::set_hook(quiet);
     for (result, message) in [
         (
@@ -497,6 +506,10 @@ fn a_panic_is_a_typed_error() {
             "bad input 42",
         ),
         (in_future.map(drop).map_err(|e| e.to_string()), "poisoned"),
+        (
+            making_future.map(drop).map_err(|e| e.to_string()),
+            "no request to build",
+        ),
     ] {
         let error = result.unwrap_err();
         assert!(
@@ -536,4 +549,10 @@ fn a_configuration_that_cannot_run() {
     assert!(invalid.to_string().contains("sample_size"), "{invalid}");
     let zero = runner("zero", 1, 0, Duration::ZERO).run(|| ()).unwrap_err();
     assert!(zero.to_string().contains("max_execution_time"), "{zero}");
+
+    // No limit at all: `Duration::MAX`, in every way of running.
+    let unlimited = runner("unlimited", 2, 0, Duration::MAX);
+    assert!(unlimited.run(|| ()).is_ok());
+    assert!(unlimited.run_on_thread(|| ()).is_ok());
+    assert!(block_on(unlimited.run_async(|| async { yield_once().await })).is_ok());
 }

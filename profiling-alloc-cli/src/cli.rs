@@ -161,8 +161,11 @@ What is compared:
   Jobs and callsites only one report has are listed as new or removed.
 
 Against a QoS baseline (BASE a file of plan --write-baseline or Baseline::write_json):
-  jobs       p50/p95/p99 (against --max-time-increase, 10% unless given), the error
-             rate (beyond its binomial noise), the peak of one call against the need
+  jobs       p95/p99 against the baseline's targets (plan --p95/--p99) when it has
+             them, else like p50 against --max-time-increase (25% unless given); the
+             error rate (beyond its binomial noise); the peak of one call against the
+             need. Jobs match by name, or by the last segment (`search` is
+             `app::search`); a baseline job the report lacks is a regression.
 
 When a number regresses:
   Counted numbers (heap, jobs, callsites when every block was sampled) regress when
@@ -203,7 +206,8 @@ pub struct DiffArgs {
     )]
     pub max_increase: Percent,
     /// The largest increase of a job's p50, p95 or p99 duration that passes.
-    /// Off by default: durations vary between runs and machines.
+    /// Off by default between two reports (durations vary between runs and
+    /// machines); 25% against a QoS baseline.
     #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub max_time_increase: Option<Percent>,
     /// Durations are judged only for jobs with at least this many calls in
@@ -274,7 +278,7 @@ pub struct PlanArgs {
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// Calls the job must serve: 50/s, 3000/min, 2/h, 1e6/day.
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     pub rate: Rate,
     /// The p95 duration to meet: 200ms, 1.5s.
     #[arg(long, value_name = "DURATION")]

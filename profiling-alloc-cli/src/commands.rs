@@ -79,16 +79,23 @@ fn plan(args: &PlanArgs) -> Result<Outcome, CliError> {
         settings = settings.p99_target(p99.0);
     }
     let plan = sizing::plan(&demands, &settings, &prices)?;
+    // The baseline first: a path that cannot be written fails before
+    // anything is printed.
+    if let Some(path) = &args.write_baseline {
+        let baseline = Baseline::new(plan.jobs.iter().map(|job| job.baseline.clone()).collect());
+        baseline.write_json(path)?;
+        eprintln!(
+            "profiling-alloc: wrote the QoS baseline of {} job(s) to {}",
+            plan.jobs.len(),
+            path.display()
+        );
+    }
     let text = match args.format {
         Format::Text => plan.to_text(),
         Format::Markdown => plan.to_markdown(),
         Format::Json => plan.to_json() + "\n",
     };
     print(&text)?;
-    if let Some(path) = &args.write_baseline {
-        let baseline = Baseline::new(plan.jobs.iter().map(|job| job.baseline.clone()).collect());
-        baseline.write_json(path)?;
-    }
     Ok(if plan.fits() {
         Outcome::Success
     } else {

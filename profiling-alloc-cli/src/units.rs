@@ -50,7 +50,7 @@ impl fmt::Display for Percent {
 }
 
 /// A call rate read from the command line: `50/s`, `3000/min`, `2/h`,
-/// `1e6/day`, or `50` (per second). Above 0.
+/// `1e6/day` (a unit of time is needed, as a duration's is). Above 0.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
 #[serde(transparent)]
 pub struct Rate(f64);
@@ -66,10 +66,12 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Rate, String> {
-        let (number, unit) = match text.trim().split_once('/') {
-            Some((number, unit)) => (number.trim(), unit.trim()),
-            None => (text.trim(), "s"),
+        let Some((number, unit)) = text.trim().split_once('/') else {
+            return Err(format!(
+                "`{text}` has no unit of time: write calls per unit, such as 50/s or 3000/min"
+            ));
         };
+        let (number, unit) = (number.trim(), unit.trim());
         let seconds = match unit.to_ascii_lowercase().as_str() {
             "s" | "sec" | "second" => 1.0,
             "min" | "minute" | "m" => 60.0,
@@ -313,7 +315,10 @@ mod tests {
     #[test]
     fn rates_take_a_unit_of_time() {
         assert_eq!("50/s".parse::<Rate>().unwrap().per_second(), 50.0);
-        assert_eq!("50".parse::<Rate>().unwrap().per_second(), 50.0);
+        assert!("50"
+            .parse::<Rate>()
+            .unwrap_err()
+            .contains("no unit of time"));
         assert_eq!("3000/min".parse::<Rate>().unwrap().per_second(), 50.0);
         assert_eq!("7200/h".parse::<Rate>().unwrap().per_second(), 2.0);
         assert_eq!("86400/day".parse::<Rate>().unwrap().per_second(), 1.0);

@@ -93,8 +93,9 @@ pub(crate) struct Resident {
 /// (Linux 4.0 and later: writes `5` to `/proc/self/clear_refs`, which
 /// changes nothing else). Returns `false` where that is not possible (other
 /// platforms, or a `/proc` the process may not write); the peak then
-/// stays the process's since it started. `getrusage`'s `ru_maxrss` is the
-/// same mark, so the process's own readings of it restart too.
+/// stays the process's since it started. `getrusage`'s `ru_maxrss` reads
+/// the same mark (or a higher one kept from a thread that exited since), so
+/// the process's own readings of it may restart too.
 pub(crate) fn reset_resident_peak() -> bool {
     #[cfg(target_os = "linux")]
     {

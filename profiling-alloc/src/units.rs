@@ -64,6 +64,19 @@ pub(crate) fn vcpus(n: f64) -> String {
     }
 }
 
+/// A rate for people: whole calls grouped (`3,000`), else three
+/// significant digits or so (`11.6`, `0.0116`).
+pub(crate) fn rate(per_second: f64) -> String {
+    if per_second >= 1.0 && per_second.fract() == 0.0 {
+        grouped(per_second as u64)
+    } else if per_second >= 10.0 {
+        format!("{per_second:.1}")
+    } else {
+        let digits = (2 - per_second.log10().floor() as i32).clamp(2, 9) as usize;
+        format!("{per_second:.digits$}")
+    }
+}
+
 /// A duration with three significant digits or so: `850 ns`, `12.4 µs`,
 /// `3.20 ms`, `1.50 s`.
 pub(crate) fn duration(d: Duration) -> String {
@@ -132,6 +145,18 @@ pub(crate) mod nanos {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_read_as_people_write_them() {
+        assert_eq!(rate(3000.0), "3,000");
+        assert_eq!(rate(11.574_074), "11.6");
+        assert_eq!(rate(2.5), "2.50");
+        assert_eq!(rate(0.011_574), "0.0116");
+        assert_eq!(memory_size(1769 << 20), "1,769 MiB");
+        assert_eq!(memory_size(4 << 30), "4 GiB");
+        assert_eq!(vcpus(2.0), "2 vCPU");
+        assert_eq!(vcpus(0.5833), "0.583 vCPU");
+    }
 
     #[test]
     fn grouped_inserts_thousands_separators() {

@@ -45,7 +45,9 @@ fn section<'a>(
         let fails = entry.verdict() == Verdict::Regression;
         match entry.presence {
             Presence::Added if !fails => added.push(entry),
-            Presence::Removed => removed.push(entry),
+            // A removed entry fails only against a QoS baseline (a promised
+            // job the report lacks): it is shown with its reason.
+            Presence::Removed if !fails => removed.push(entry),
             _ => {
                 let rows: Vec<&Row> = entry.rows.iter().filter(|row| row.shown(all)).collect();
                 if !rows.is_empty() {

@@ -83,15 +83,11 @@ impl Alarm {
         }
     }
 
-    /// Wakes nothing until set again.
+    /// Wakes nothing until set again. The waker is kept (until the alarm is
+    /// dropped), so that the next run's first wait does not clone it again
+    /// inside that run.
     pub(super) fn clear(&self) {
-        let waker = {
-            let mut state = self.shared.lock();
-            state.deadline = None;
-            state.waker.take()
-        };
-        // Dropped outside the lock: a waker's drop may run executor code.
-        drop(waker);
+        self.shared.lock().deadline = None;
     }
 }
 
@@ -102,6 +98,9 @@ impl Drop for Alarm {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // Dropped outside the lock: a waker's drop may run executor code.
+        let waker = self.shared.lock().waker.take();
+        drop(waker);
     }
 }
 
@@ -175,6 +174,7 @@ mod tests {
         alarm.clear();
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&count), 3, "kept for the next run");
         drop(alarm); // joins the thread
         assert_eq!(Arc::strong_count(&count), 2, "the alarm let its waker go");
     }

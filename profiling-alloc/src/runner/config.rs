@@ -36,8 +36,9 @@ pub struct ProfileConfig {
     pub allow_errors: bool,
     /// Whether the process's resident high-water mark is reset before each
     /// run (default `true`), so that each run's resident peak is its own
-    /// (Linux: `/proc/self/clear_refs`). `getrusage`'s `ru_maxrss` is the
-    /// same mark: a program that reads it for itself sees it restart.
+    /// (Linux: `/proc/self/clear_refs`). `getrusage`'s `ru_maxrss` reads
+    /// that mark too (unless a thread that exited since had a higher one):
+    /// a program that reads it for itself may see it restart.
     pub reset_resident_peak: bool,
 }
 

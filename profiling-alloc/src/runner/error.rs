@@ -120,7 +120,7 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[diagnostic::on_unimplemented(
     message = "a job run by ProfileRunner returns `()` or a `Result`, not `{Self}`",
     label = "this job's value",
-    note = "return `Ok::<_, std::convert::Infallible>(value)` to keep a value, or end the closure with `;`"
+    note = "return `Ok::<_, std::convert::Infallible>(value)` to keep a value, or end the closure with `;` (a closure that never returns: `|| -> () {{ loop {{ .. }} }}`)"
 )]
 pub trait JobResult {
     /// The job's error type.

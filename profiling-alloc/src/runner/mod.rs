@@ -69,7 +69,14 @@ use resources::{on_thread_cpu, Clocks, RunStart};
 ///   awaits the runner; a run still waiting at its deadline is dropped.
 ///
 /// A job that panics ends the profile with [`RunError::Panicked`]; the
-/// panic does not reach the caller.
+/// panic does not unwind into the caller (the panic hook still runs: the
+/// default one prints the message, and a backtrace with
+/// `RUST_BACKTRACE=1`).
+///
+/// A job returns `()` or a `Result` ([`JobResult`]); an `Err` stops the
+/// runner, or is counted with [`allow_errors`](ProfileConfig::allow_errors).
+/// Profile a release build: the CPU times drive every prediction and price
+/// [`sizing`](crate::sizing) makes.
 ///
 /// # What is measured
 ///
@@ -232,7 +239,11 @@ impl ProfileRunner {
         let mut recorder = profile::Recorder::new(&self.config);
         for phase in self.phases() {
             let start = self.start(phase);
-            let deadline = start.started_at() + self.config.max_execution_time;
+            // No deadline at all for a limit beyond what an Instant holds
+            // (`Duration::MAX`: "no limit").
+            let deadline = start
+                .started_at()
+                .checked_add(self.config.max_execution_time);
             let (output, thread_cpu) = match worker.run(deadline) {
                 Some(worker::Returned::Value { value, thread_cpu }) => (value, thread_cpu),
                 Some(worker::Returned::Panicked(message)) => {
@@ -308,11 +319,17 @@ impl ProfileRunner {
         let mut recorder = profile::Recorder::new(&self.config);
         for phase in self.phases() {
             let start = self.start(phase);
-            let deadline = start.started_at() + limit;
+            let deadline = start.started_at().checked_add(limit);
             let mut thread_cpu = Some(Duration::ZERO);
             let mut panic = None;
+            // Making the future runs the closure's code: a panic there is
+            // the job's too.
+            let future = match catch_unwind(AssertUnwindSafe(&mut job)) {
+                Ok(future) => future,
+                Err(payload) => return Err(self.panicked(phase, &*payload)),
+            };
             let output = {
-                let mut future = pin!(job());
+                let mut future = pin!(future);
                 std::future::poll_fn(|cx| {
                     if start.elapsed() >= limit {
                         return Poll::Ready(None);
@@ -324,7 +341,7 @@ impl ProfileRunner {
                         Ok((poll, spent)) => {
                             thread_cpu = thread_cpu.zip(spent).map(|(sum, spent)| sum + spent);
                             if poll.is_pending() {
-                                if let Some(alarm) = &alarm {
+                                if let (Some(alarm), Some(deadline)) = (&alarm, deadline) {
                                     alarm.set(deadline, cx.waker());
                                 }
                             }

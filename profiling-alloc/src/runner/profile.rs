@@ -397,8 +397,8 @@ impl fmt::Display for JobProfile {
     /// job "search": 200 runs after 5 warm-up runs, 0 errors
     ///   duration   mean 12.1 ms, p50 11.8 ms, p95 14.0 ms, p99 16.2 ms, max 17.0 ms
     ///   CPU        mean 6.0 ms, p95 7.1 ms (process clock): on CPU 49% of the time
-    ///   heap       own peak p50 113.0 KiB, p95 113.0 KiB, max 113.0 KiB; kept +0 B a run; 41 allocations, 212.0 KiB a run
-    ///   resident   peak p50 14.2 MiB, max 14.9 MiB (the run's own high-water mark)
+    ///   heap       own peak p50 113.0 KiB, p95 113.0 KiB, max 113.0 KiB; kept +0 B a run; allocated 212.0 KiB in 41 blocks a run
+    ///   resident   the process's peak during a run: p50 14.2 MiB, max 14.9 MiB (the run's own high-water mark)
     ///   needs      1.2 MiB resident: heap peak 113.0 KiB + 1.1 MiB resident overhead
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -435,21 +435,21 @@ impl fmt::Display for JobProfile {
         match &self.heap {
             Some(heap) => writeln!(
                 f,
-                "  heap       own peak p50 {}, p95 {}, max {}; kept {}{} a run; {} allocations, {} a run",
+                "  heap       own peak p50 {}, p95 {}, max {}; kept {}{} a run; allocated {} in {} blocks a run",
                 bytes(heap.peak_bytes.p50),
                 bytes(heap.peak_bytes.p95),
                 bytes(heap.peak_bytes.max),
                 if heap.kept_bytes_mean < 0 { "-" } else { "+" },
                 bytes(heap.kept_bytes_mean.unsigned_abs()),
-                grouped(heap.total_blocks_per_run),
-                bytes(heap.total_bytes_per_run)
+                bytes(heap.total_bytes_per_run),
+                grouped(heap.total_blocks_per_run)
             )?,
             None => writeln!(f, "  heap       not counted (allocator not installed)")?,
         }
         if let Some(resident) = &self.resident {
             writeln!(
                 f,
-                "  resident   peak p50 {}, max {} ({})",
+                "  resident   the process's peak during a run: p50 {}, max {} ({})",
                 bytes(resident.peak_bytes.p50),
                 bytes(resident.peak_bytes.max),
                 resident.source

@@ -129,10 +129,10 @@ impl<R: Send + 'static> Worker<R> {
         })
     }
 
-    /// Runs the job once on the worker and waits for it until `deadline`:
-    /// `None` when the deadline passed first (the run is abandoned and the
-    /// worker told to exit when it returns).
-    pub(super) fn run(&mut self, deadline: Instant) -> Option<Returned<R>> {
+    /// Runs the job once on the worker and waits for it until `deadline`
+    /// (for ever with none): `None` when the deadline passed first (the run
+    /// is abandoned and the worker told to exit when it returns).
+    pub(super) fn run(&mut self, deadline: Option<Instant>) -> Option<Returned<R>> {
         let mut state = self.shared.lock();
         state.start = true;
         self.shared.changed.notify_all();
@@ -140,6 +140,14 @@ impl<R: Send + 'static> Worker<R> {
             if let Some(returned) = state.returned.take() {
                 return Some(returned);
             }
+            let Some(deadline) = deadline else {
+                state = self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
             let now = Instant::now();
             if now >= deadline {
                 state.stop = true;

@@ -5,6 +5,7 @@
 //! read it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,9 +55,27 @@ pub struct JobBaseline {
     pub name: String,
     /// Calls (runs) measured.
     pub calls: u64,
-    /// Their durations (in JSON beside the other fields: `p95_ns`).
+    /// Their durations as measured (in JSON beside the other fields:
+    /// `p95_ns`).
     #[serde(flatten)]
     pub duration: Percentiles,
+    /// The p95 promised, when the baseline was made with a target (`plan
+    /// --p95`): later runs are held to it rather than to the measured p95.
+    #[serde(
+        default,
+        rename = "p95_target_ns",
+        with = "crate::units::nanos::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p95_target: Option<Duration>,
+    /// The p99 promised, likewise (`plan --p99`).
+    #[serde(
+        default,
+        rename = "p99_target_ns",
+        with = "crate::units::nanos::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p99_target: Option<Duration>,
     /// Failed calls per call.
     pub error_rate: f64,
     /// What the job needs resident (a runtime's baseline aside); `None`
@@ -71,9 +90,34 @@ impl JobBaseline {
             name: demand.name.clone(),
             calls: demand.calls,
             duration: demand.measured(),
+            p95_target: None,
+            p99_target: None,
             error_rate: demand.error_rate(),
             memory_need_bytes: need,
         }
+    }
+
+    /// The same baseline promising `p95` and `p99` (either may be absent):
+    /// later runs are held to these targets instead of the measured
+    /// percentiles.
+    #[must_use]
+    pub fn with_targets(mut self, p95: Option<Duration>, p99: Option<Duration>) -> Self {
+        self.p95_target = p95;
+        self.p99_target = p99;
+        self
+    }
+
+    /// What a later run's p95 is held to: the target when there is one,
+    /// else the measured p95 plus `tolerance` (a share: 0.25 is 25%).
+    pub fn p95_limit(&self, tolerance: f64) -> Duration {
+        self.p95_target
+            .unwrap_or_else(|| self.duration.p95.mul_f64(1.0 + tolerance.max(0.0)))
+    }
+
+    /// What a later run's p99 is held to, as [`p95_limit`](Self::p95_limit).
+    pub fn p99_limit(&self, tolerance: f64) -> Duration {
+        self.p99_target
+            .unwrap_or_else(|| self.duration.p99.mul_f64(1.0 + tolerance.max(0.0)))
     }
 
     /// The baseline of a job profile.
@@ -164,8 +208,6 @@ impl Baseline {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -181,6 +223,8 @@ mod tests {
             },
             error_rate: 0.01,
             memory_need_bytes: Some(1 << 20),
+            p95_target: None,
+            p99_target: None,
         }]);
         let json = baseline.to_json();
         assert!(json.contains(r#""p95_ns": 14000000"#), "{json}");
@@ -192,6 +236,15 @@ mod tests {
         assert_eq!(back, baseline);
         assert_eq!(back.job("search").unwrap().calls, 200);
         assert!(back.job("other").is_none());
+        let job = &back.jobs[0];
+        assert_eq!(job.p95_limit(0.25), Duration::from_millis(14).mul_f64(1.25));
+        let promised = job
+            .clone()
+            .with_targets(Some(Duration::from_millis(200)), None);
+        assert_eq!(promised.p95_limit(0.25), Duration::from_millis(200));
+        let one = serde_json::to_string(&promised).unwrap();
+        assert!(one.contains(r#""p95_target_ns":200000000"#), "{one}");
+        assert!(!one.contains("p99_target_ns"), "{one}");
 
         let newer = json.replace(r#""version": 1"#, r#""version": 7"#);
         let error = Baseline::from_json(&newer).unwrap_err().to_string();

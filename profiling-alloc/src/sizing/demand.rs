@@ -28,6 +28,10 @@ pub struct JobDemand {
     pub durations: Durations,
     /// What the job needs resident.
     pub memory: MemoryDemand,
+    /// The CPU architecture the numbers were measured on (`x86_64`), when
+    /// known.
+    #[serde(default)]
+    pub arch: Option<String>,
 }
 
 /// A job's durations: each run's wall and CPU time (from a job profile), or
@@ -96,14 +100,71 @@ pub struct Percentiles {
 }
 
 /// Predicted durations of a job at one CPU share, seconds.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Prediction {
     pub(crate) p50: f64,
     pub(crate) p95: f64,
     pub(crate) p99: f64,
     pub(crate) max: f64,
-    /// The runs (or one run at the mean) to bill: wall and CPU time there.
-    pub(crate) billed: Vec<RunTime>,
+    /// The most CPU time of one call there (the slowest percentile's, for
+    /// a summary).
+    pub(crate) max_cpu: f64,
+}
+
+/// A job's calls in the model's terms, made once and predicted at many
+/// shares: each run, or for a summary one run at the mean and one at each
+/// percentile.
+pub(crate) struct ModelRuns {
+    times: Vec<RunTime>,
+    summary: bool,
+}
+
+impl ModelRuns {
+    /// The durations where the job gets `share`; `billed` is refilled with
+    /// the calls to bill there (each run, or one at the mean), in any order.
+    pub(crate) fn predict(&self, share: CpuShare, billed: &mut Vec<RunTime>) -> Prediction {
+        billed.clear();
+        billed.extend(self.times.iter().map(|r| r.at(share)));
+        if self.summary {
+            let at = |i: usize| {
+                billed.get(i).copied().unwrap_or(RunTime {
+                    wall: 0.0,
+                    cpu: 0.0,
+                })
+            };
+            let prediction = Prediction {
+                p50: at(1).wall,
+                p95: at(2).wall,
+                p99: at(3).wall,
+                max: at(4).wall,
+                max_cpu: at(4).cpu,
+            };
+            billed.truncate(1);
+            return prediction;
+        }
+        let max_cpu = billed.iter().map(|r| r.cpu).fold(0.0, f64::max);
+        let max = billed.iter().map(|r| r.wall).fold(0.0, f64::max);
+        let n = billed.len();
+        // Nearest rank, each found in linear time (the order of the calls
+        // does not matter to their bill).
+        let mut rank = |q: f64| {
+            if n == 0 {
+                return 0.0;
+            }
+            let index = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+            billed
+                .select_nth_unstable_by(index, |a, b| a.wall.total_cmp(&b.wall))
+                .1
+                .wall
+        };
+        Prediction {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            p99: rank(0.99),
+            max,
+            max_cpu,
+        }
+    }
 }
 
 impl JobDemand {
@@ -128,6 +189,7 @@ impl JobDemand {
             calls: profile.sample_size as u64,
             errors: profile.errors as u64,
             durations: Durations::Runs(runs),
+            arch: Some(profile.machine.arch.clone()),
             memory: MemoryDemand {
                 measured_bytes: need.map(|n| n.bytes),
                 heap_peak_bytes: need.and_then(|n| n.heap_peak_bytes),
@@ -161,6 +223,7 @@ impl JobDemand {
                 heap_peak_bytes: peak,
                 overhead_measured: false,
             },
+            arch: None,
         })
     }
 
@@ -256,11 +319,12 @@ impl JobDemand {
     /// assert_eq!(half.p95, Duration::from_millis(30)); // 10 waiting + 10 ÷ 0.5
     /// ```
     pub fn predict_at(&self, vcpus: f64) -> Percentiles {
-        let predicted = self.predict(CpuShare {
+        let share = CpuShare {
             vcpus,
             speed: 1.0,
             max_threads: None,
-        });
+        };
+        let predicted = self.model_runs().predict(share, &mut Vec::new());
         let time = |seconds: f64| Duration::from_nanos(super::faas::nanos(seconds));
         Percentiles {
             p50: time(predicted.p50),
@@ -270,36 +334,19 @@ impl JobDemand {
         }
     }
 
-    /// The durations where the job gets `share`.
-    pub(crate) fn predict(&self, share: CpuShare) -> Prediction {
-        let runs: Vec<RunTime> = self.run_times().iter().map(|r| r.at(share)).collect();
+    /// The job's calls in the model's terms, to predict at many shares.
+    pub(crate) fn model_runs(&self) -> ModelRuns {
+        ModelRuns {
+            times: self.run_times(),
+            summary: matches!(self.durations, Durations::Summary { .. }),
+        }
+    }
+
+    /// Whether any call was measured: a demand of none predicts nothing.
+    pub(crate) fn has_calls(&self) -> bool {
         match &self.durations {
-            Durations::Runs(_) => {
-                let mut walls: Vec<f64> = runs.iter().map(|r| r.wall).collect();
-                walls.sort_by(f64::total_cmp);
-                let n = walls.len();
-                let rank = |q: f64| {
-                    let index = ((q * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
-                    walls.get(index).copied().unwrap_or(0.0)
-                };
-                Prediction {
-                    p50: rank(0.50),
-                    p95: rank(0.95),
-                    p99: rank(0.99),
-                    max: rank(1.0),
-                    billed: runs,
-                }
-            }
-            Durations::Summary { .. } => {
-                let at = |i: usize| runs.get(i).map_or(0.0, |r| r.wall);
-                Prediction {
-                    p50: at(1),
-                    p95: at(2),
-                    p99: at(3),
-                    max: at(4),
-                    billed: runs.first().copied().into_iter().collect(),
-                }
-            }
+            Durations::Runs(runs) => !runs.is_empty(),
+            Durations::Summary { .. } => self.calls > 0,
         }
     }
 
@@ -341,6 +388,7 @@ mod tests {
                     .collect(),
             ),
             memory: MemoryDemand::default(),
+            arch: None,
         }
     }
 
@@ -355,11 +403,13 @@ mod tests {
             speed: 1.0,
             max_threads: None,
         };
-        let predicted = demand.predict(half);
+        let mut billed = Vec::new();
+        let predicted = demand.model_runs().predict(half, &mut billed);
         assert!((predicted.p50 - 0.020).abs() < 1e-9);
         // The slow run waits: 99 ms of it unchanged, its 1 ms doubled.
         assert!((predicted.max - 0.101).abs() < 1e-9, "{predicted:?}");
-        assert_eq!(predicted.billed.len(), 10);
+        assert!((predicted.max_cpu - 0.010).abs() < 1e-9, "{predicted:?}");
+        assert_eq!(billed.len(), 10);
         assert!((demand.cpu_per_call() - 0.0091).abs() < 1e-9);
         assert_eq!(demand.parallelism(), 1.0);
     }
@@ -380,14 +430,19 @@ mod tests {
             },
             ..runs(&[])
         };
-        let predicted = demand.predict(CpuShare {
+        let quarter = CpuShare {
             vcpus: 0.25,
             speed: 1.0,
             max_threads: None,
-        });
+        };
+        let mut billed = Vec::new();
+        let predicted = demand.model_runs().predict(quarter, &mut billed);
         // Half waiting, half computing four times slower: 2.5 x.
         assert!((predicted.p95 - 0.050).abs() < 1e-9, "{predicted:?}");
-        assert!((predicted.billed[0].wall - 0.025).abs() < 1e-9);
+        // The slowest call's CPU: 25 ms of its 50 ms measured.
+        assert!((predicted.max_cpu - 0.025).abs() < 1e-9, "{predicted:?}");
+        assert_eq!(billed.len(), 1, "billed at the mean");
+        assert!((billed[0].wall - 0.025).abs() < 1e-9);
         assert!(demand.cpu_measured());
     }
 }

@@ -2,7 +2,7 @@
 //! durations, memory, limits, cost), the cheapest fitting one chosen, and
 //! the sizes of the sweep kept.
 
-use super::demand::{JobDemand, Prediction};
+use super::demand::{JobDemand, ModelRuns, Prediction};
 use super::model::{CpuShare, RunTime};
 use super::plan::{OptionKind, PlanOption, PlanSettings, SweepPoint};
 use super::prices::{Billing, ServerlessPlatform};
@@ -13,6 +13,8 @@ struct Evaluated {
     memory_bytes: u64,
     vcpus: f64,
     prediction: Prediction,
+    /// The mean predicted wall time of a call, seconds.
+    mean_wall: f64,
     cost_per_call: f64,
     cpu_ms_per_call: f64,
     failures: Vec<String>,
@@ -35,13 +37,17 @@ pub(crate) fn evaluate(
             )
         })
     });
+    // The calls in the model's terms once, and one buffer for each size's
+    // predicted calls: what is kept of a size is its numbers.
+    let runs = demand.model_runs();
+    let mut billed = Vec::new();
     let evaluated: Vec<Evaluated> = platform
         .all_sizes()
         .into_iter()
         .map(|(memory_bytes, vcpus)| {
             let mut size = evaluate_size(
                 platform,
-                demand,
+                (&runs, &mut billed),
                 need_bytes,
                 settings,
                 (memory_bytes, vcpus),
@@ -68,7 +74,7 @@ pub(crate) fn evaluate(
                     crate::units::grouped(fitting_count as u64)
                 )
             };
-            let reasons = vec![format!(
+            let mut reasons = vec![format!(
                 "{which}: {} ({}) predicts p95 {}{}",
                 memory_size(best.memory_bytes),
                 vcpus(best.vcpus),
@@ -78,6 +84,7 @@ pub(crate) fn evaluate(
                     .map(|t| format!(" against the {} target", crate::units::duration(t)))
                     .unwrap_or_default()
             )];
+            reasons.extend(billing_note(platform, best));
             (best, reasons)
         }
         // None fits: the largest size shows why, since every limit but the
@@ -135,7 +142,7 @@ pub(crate) fn evaluate(
 
 fn evaluate_size(
     platform: &ServerlessPlatform,
-    demand: &JobDemand,
+    (runs, billed): (&ModelRuns, &mut Vec<RunTime>),
     need_bytes: u64,
     settings: &PlanSettings,
     (memory_bytes, vcpus): (u64, f64),
@@ -145,7 +152,7 @@ fn evaluate_size(
         speed: platform.cpu_speed,
         max_threads: platform.max_threads.map(f64::from),
     };
-    let prediction = demand.predict(share);
+    let prediction = runs.predict(share, billed);
     let mut failures = Vec::new();
     let baseline = platform.runtime_baseline_bytes();
     let resident = need_bytes.saturating_add(baseline);
@@ -185,11 +192,7 @@ fn evaluate_size(
             ));
         }
     }
-    let max_cpu = prediction
-        .billed
-        .iter()
-        .map(|r| r.cpu)
-        .fold(0.0_f64, f64::max);
+    let max_cpu = prediction.max_cpu;
     if let Some(limit) = platform.max_cpu_s {
         if max_cpu > limit {
             failures.push(format!(
@@ -201,11 +204,13 @@ fn evaluate_size(
         }
     }
     let (cost_per_call, cpu_ms_per_call) =
-        cost_per_call(&platform.price, memory_bytes, vcpus, &prediction.billed);
+        cost_per_call(&platform.price, memory_bytes, vcpus, billed);
+    let mean_wall = billed.iter().map(|r| r.wall).sum::<f64>() / billed.len().max(1) as f64;
     Evaluated {
         memory_bytes,
         vcpus,
         prediction,
+        mean_wall,
         cost_per_call,
         cpu_ms_per_call,
         failures,
@@ -259,6 +264,31 @@ pub(crate) fn billed_seconds(seconds: f64, granularity_ms: u64, minimum_ms: u64)
         ns.div_ceil(step).saturating_mul(step)
     };
     rounded.max(minimum_ms.saturating_mul(1_000_000)) as f64 / 1e9
+}
+
+/// What of the platform's billing makes its cost more than the predicted
+/// time says: a minimum billed time above the calls' mean, a monthly fee.
+fn billing_note(platform: &ServerlessPlatform, size: &Evaluated) -> Option<String> {
+    match platform.price {
+        Billing::Wall {
+            minimum_billed_ms, ..
+        } if minimum_billed_ms as f64 > size.mean_wall * 1e3 => Some(format!(
+            "each call is billed at least {} (the platform's minimum), against a predicted mean of {}",
+            duration_secs(minimum_billed_ms as f64 / 1e3),
+            duration_secs(size.mean_wall)
+        )),
+        Billing::Cpu {
+            monthly_minimum,
+            included_requests,
+            included_cpu_ms,
+            ..
+        } if monthly_minimum > 0.0 => Some(format!(
+            "only CPU time is billed; the month includes the plan's ${monthly_minimum:.2} fee, which covers {} calls and {} CPU-ms",
+            crate::units::grouped(included_requests),
+            crate::units::grouped(included_cpu_ms)
+        )),
+        _ => None,
+    }
 }
 
 fn monthly_cost(platform: &ServerlessPlatform, size: &Evaluated, calls: f64) -> f64 {

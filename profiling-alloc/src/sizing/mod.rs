@@ -119,8 +119,11 @@
 //!   `notes` and `demand` (the numbers planned from, so that the file can
 //!   be planned again with other settings or prices).
 //! - The QoS baseline: [`Baseline`], versioned
-//!   (`"kind": "profiling-alloc-baseline"`), which `profiling-alloc diff`
-//!   and the live endpoint hold later runs against.
+//!   (`"kind": "profiling-alloc-baseline"`): per job the measured
+//!   p50/p95/p99, error rate and memory need, and the promised p95/p99
+//!   when the plan had targets. `profiling-alloc diff` and the live
+//!   endpoint hold later runs to the targets, or to the measured values
+//!   plus a tolerance (25%).
 //!
 //! [`JobProfile`]: crate::JobProfile
 //! [`JobProfile::write_json`]: crate::JobProfile::write_json

@@ -127,8 +127,8 @@ impl PlanSettings {
         if !(self.vm_utilization > 0.0 && self.vm_utilization <= 1.0) {
             return invalid(
                 "VM utilization",
-                self.vm_utilization.to_string(),
-                "a share of the vCPUs: above 0, at most 1",
+                format!("{}%", self.vm_utilization * 100.0),
+                "a share of the vCPUs: above 0%, at most 100%",
             );
         }
         for (setting, value) in [
@@ -422,7 +422,15 @@ fn plan_job(demand: &JobDemand, settings: &PlanSettings, prices: &Prices) -> Job
             ));
         }
     }
-    if need.is_none() {
+    if !demand.has_calls() {
+        for option in &mut options {
+            option.fits = false;
+            option.reasons.insert(
+                0,
+                "no call of the job was measured: nothing to predict from".into(),
+            );
+        }
+    } else if need.is_none() {
         for option in &mut options {
             option.fits = false;
             option.reasons.insert(
@@ -442,7 +450,8 @@ fn plan_job(demand: &JobDemand, settings: &PlanSettings, prices: &Prices) -> Job
         recommended,
         options,
         sweep,
-        baseline: JobBaseline::of(demand, need),
+        baseline: JobBaseline::of(demand, need)
+            .with_targets(settings.p95_target, settings.p99_target),
         notes,
         demand: demand.clone(),
     }
@@ -516,6 +525,7 @@ mod tests {
                 heap_peak_bytes: Some(need_mib * MIB),
                 overhead_measured: true,
             },
+            arch: Some("x86_64".into()),
         }
     }
 
@@ -660,6 +670,49 @@ mod tests {
         );
         let lambda = option(&plan.jobs[0], "aws-lambda-x86_64");
         assert!(lambda.fits);
+    }
+
+    #[test]
+    fn a_job_of_no_calls_fits_nowhere() {
+        let plan = plan(
+            &[demand(0, 10, 10, 1)],
+            &PlanSettings::new(1.0),
+            &Prices::built_in(),
+        )
+        .unwrap();
+        let job = &plan.jobs[0];
+        assert!(!job.fits_somewhere());
+        assert!(job.options[0].reasons[0].contains("no call of the job was measured"));
+    }
+
+    #[test]
+    fn billing_that_costs_more_than_time_says_so() {
+        // 10 ms calls on Azure Flex are billed a second each; a Worker's
+        // month includes its plan's fee.
+        let plan = plan(
+            &[demand(5, 10, 10, 10)],
+            &PlanSettings::new(1.0),
+            &Prices::built_in(),
+        )
+        .unwrap();
+        let azure = option(&plan.jobs[0], "azure-functions-flex");
+        assert!(
+            azure
+                .reasons
+                .iter()
+                .any(|r| r.contains("billed at least 1.00 s")),
+            "{azure:?}"
+        );
+        let workers = option(&plan.jobs[0], "cloudflare-workers");
+        assert!(
+            workers.reasons.iter().any(|r| r.contains("$5.00 fee")),
+            "{workers:?}"
+        );
+        let aws = option(&plan.jobs[0], "vm-aws");
+        assert!(
+            aws.reasons.iter().any(|r| r.contains("is arm64")),
+            "{aws:?}"
+        );
     }
 
     #[test]

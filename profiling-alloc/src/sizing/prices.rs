@@ -26,6 +26,10 @@ pub(crate) const FILE: super::FileKind = super::FileKind {
 };
 
 const MIB: u64 = 1024 * 1024;
+/// The largest memory size a sheet may state: 16 TiB, past any machine.
+const MAX_MIB: u64 = 1 << 24;
+/// The most sizes a range may give: a plan evaluates each.
+const MAX_SIZES: u64 = 100_000;
 
 /// Serverless platforms and VM shapes with their rules and prices: the
 /// data of a plan. [`Prices::built_in`] is the sheet shipped with the crate
@@ -239,12 +243,12 @@ impl ServerlessPlatform {
         match (&self.memory, &self.cpu) {
             (Some(range), Some(cpu)) => (range.min_mib..=range.max_mib)
                 .step_by(usize::try_from(range.step_mib.max(1)).unwrap_or(usize::MAX))
-                .map(|mib| (mib * MIB, cpu.vcpus(mib)))
+                .map(|mib| (mib.saturating_mul(MIB), cpu.vcpus(mib)))
                 .collect(),
             _ => self
                 .sizes
                 .iter()
-                .map(|size| (size.memory_mib * MIB, size.vcpus))
+                .map(|size| (size.memory_mib.saturating_mul(MIB), size.vcpus))
                 .collect(),
         }
     }
@@ -256,7 +260,7 @@ impl ServerlessPlatform {
                 .sweep_mib
                 .iter()
                 .filter(|&&mib| mib >= range.min_mib && mib <= range.max_mib)
-                .map(|&mib| (mib * MIB, cpu.vcpus(mib)))
+                .map(|&mib| (mib.saturating_mul(MIB), cpu.vcpus(mib)))
                 .collect(),
             _ => self.all_sizes(),
         }
@@ -336,11 +340,12 @@ impl Prices {
         super::pretty_json(self)
     }
 
-    /// The limits of platform `id` at a size of `memory_bytes` (its
-    /// largest when `None`): the size's memory, the time limit (wall time,
-    /// or CPU time where only that is limited), and the runtime's baseline,
-    /// for [`JobProfile::fits`](crate::JobProfile::fits). `None` for an id
-    /// the sheet does not have.
+    /// The limits of platform `id` at the smallest size it offers that
+    /// holds `memory_bytes` (its largest when `None`): that size's memory,
+    /// the time limit (wall time, or CPU time where only that is limited),
+    /// and the runtime's baseline, for
+    /// [`JobProfile::fits`](crate::JobProfile::fits). `None` for an id the
+    /// sheet does not have, or memory above its largest size.
     ///
     /// ```
     /// use profiling_alloc::sizing::Prices;
@@ -350,10 +355,18 @@ impl Prices {
     /// assert_eq!(lambda.max_memory_bytes, Some(512 << 20));
     /// assert_eq!(lambda.max_duration, Some(std::time::Duration::from_secs(900)));
     /// assert_eq!(lambda.baseline_bytes, 16 << 20);
+    /// // Cloud Run offers 128 MiB, 256 MiB, ...: 200 MiB needs the 256 MiB size.
+    /// let run = prices.limits("gcp-cloud-run", Some(200 << 20)).unwrap();
+    /// assert_eq!(run.max_memory_bytes, Some(256 << 20));
+    /// assert!(prices.limits("aws-lambda-arm64", Some(64 << 30)).is_none());
     /// ```
     pub fn limits(&self, id: &str, memory_bytes: Option<u64>) -> Option<ResourceLimits> {
         let platform = self.platform(id)?;
-        let largest = platform.all_sizes().last().map(|&(bytes, _)| bytes);
+        let sizes = platform.all_sizes();
+        let size = match memory_bytes {
+            Some(wanted) => sizes.iter().find(|&&(bytes, _)| bytes >= wanted)?.0,
+            None => sizes.last()?.0,
+        };
         let seconds = platform.max_duration_s.or(platform.max_cpu_s);
         let limits = ResourceLimits::new(
             format!(
@@ -361,7 +374,7 @@ impl Prices {
                 platform.name, platform.region, self.as_of
             ),
             seconds.map(|s| Duration::from_secs_f64(s.min(1e9))),
-            memory_bytes.or(largest),
+            Some(size),
         );
         Some(limits.with_baseline(platform.runtime_baseline_bytes()))
     }
@@ -408,13 +421,26 @@ impl Prices {
                     if range.min_mib == 0 || range.min_mib > range.max_mib || range.step_mib == 0 {
                         return Err(at("memory needs 0 < min_mib <= max_mib and step_mib > 0"));
                     }
+                    if range.max_mib > MAX_MIB {
+                        return Err(at(&format!(
+                            "memory.max_mib must be at most {MAX_MIB} (16 TiB)"
+                        )));
+                    }
+                    if (range.max_mib - range.min_mib) / range.step_mib >= MAX_SIZES {
+                        return Err(at(&format!(
+                            "memory gives more than {MAX_SIZES} sizes: take a larger step_mib"
+                        )));
+                    }
                     positive(at("cpu.mib_per_vcpu"), cpu.mib_per_vcpu)?;
                     positive(at("cpu.max_vcpus"), cpu.max_vcpus)?;
                 }
                 (None, None, false) => {
+                    if p.sizes.len() as u64 > MAX_SIZES {
+                        return Err(at(&format!("sizes lists more than {MAX_SIZES} sizes")));
+                    }
                     for size in &p.sizes {
-                        if size.memory_mib == 0 {
-                            return Err(at("sizes: memory_mib must be above 0"));
+                        if size.memory_mib == 0 || size.memory_mib > MAX_MIB {
+                            return Err(at("sizes: memory_mib must be above 0 and at most 16 TiB"));
                         }
                         positive(at("sizes: vcpus"), size.vcpus)?;
                     }
@@ -461,8 +487,8 @@ impl Prices {
         for shape in &self.vm.shapes {
             let at = |field: &str| format!("VM shape `{}`: {field}", shape.name);
             positive(at("vcpus"), shape.vcpus)?;
-            if shape.memory_mib == 0 {
-                return Err(at("memory_mib must be above 0"));
+            if shape.memory_mib == 0 || shape.memory_mib > MAX_MIB {
+                return Err(at("memory_mib must be above 0 and at most 16 TiB"));
             }
             price(at("hourly"), shape.hourly)?;
         }
@@ -535,6 +561,14 @@ mod tests {
         });
         let error = Prices::from_json(&text).unwrap_err().to_string();
         assert!(error.contains("not both or neither"), "{error}");
+        let text = sheet_with(|v| {
+            v["serverless"][0]["memory"]["max_mib"] = 1_000_000_000_000u64.into();
+        });
+        let error = Prices::from_json(&text).unwrap_err().to_string();
+        assert!(error.contains("max_mib must be at most"), "{error}");
+        let text = sheet_with(|v| v["serverless"][0]["memory"]["max_mib"] = 1_000_000u64.into());
+        let error = Prices::from_json(&text).unwrap_err().to_string();
+        assert!(error.contains("more than 100000 sizes"), "{error}");
         let text = sheet_with(|v| v["serverless"][0]["colour"] = "red".into());
         let error = Prices::from_json(&text).unwrap_err().to_string();
         assert!(error.contains("unknown field `colour`"), "{error}");

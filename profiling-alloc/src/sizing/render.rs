@@ -60,19 +60,11 @@ impl Plan {
         };
         format!(
             "Plan for {} calls/s, {targets}; prices of {} in {} (list prices, no free tiers); VMs at {:.0}% CPU utilization",
-            rate(s.rate_per_second),
+            crate::units::rate(s.rate_per_second),
             self.prices.as_of,
             self.prices.currency,
             s.vm_utilization * 100.0
         )
-    }
-}
-
-fn rate(per_second: f64) -> String {
-    if per_second >= 1.0 && per_second.fract() == 0.0 {
-        grouped(per_second as u64)
-    } else {
-        format!("{per_second}")
     }
 }
 

@@ -80,9 +80,9 @@ pub(crate) fn evaluate(
         best.instances,
         best.shape.name,
         crate::units::vcpus(best.shape.vcpus),
-        crate::units::memory_size(best.shape.memory_mib * MIB),
+        crate::units::memory_size(best.shape.memory_mib.saturating_mul(MIB)),
         settings.vm_utilization * 100.0,
-        settings.rate_per_second,
+        crate::units::rate(settings.rate_per_second),
         duration_secs(cpu_per_call),
         bytes(best.memory_per_instance),
         bytes(baseline),
@@ -90,13 +90,23 @@ pub(crate) fn evaluate(
         bytes(need_bytes),
         settings.vm_headroom * 100.0
     )];
+    if demand
+        .arch
+        .as_deref()
+        .is_some_and(|arch| arch != best.shape.arch)
+    {
+        reasons.push(format!(
+            "{} is {}: its speed against the machine profiled on is taken as equal, an assumption",
+            best.shape.name, best.shape.arch
+        ));
+    }
     reasons.extend(best.latency_failures.iter().cloned());
     PlanOption {
         platform: id,
         name: format!("{name}: {} × {}", best.instances, best.shape.name),
         kind: OptionKind::Vm,
         instances: best.instances,
-        memory_bytes: best.shape.memory_mib * MIB,
+        memory_bytes: best.shape.memory_mib.saturating_mul(MIB),
         vcpus: best.shape.vcpus,
         predicted_p50_ns: nanos(best.p50),
         predicted_p95_ns: nanos(best.p95),
@@ -124,11 +134,12 @@ fn fit<'a>(
 ) -> Option<Fit<'a>> {
     // A call gets up to the shape's vCPUs; queueing behind other calls at
     // the target utilization is not modeled.
-    let prediction = demand.predict(CpuShare {
+    let share = CpuShare {
         vcpus: shape.vcpus,
         speed: 1.0,
         max_threads: None,
-    });
+    };
+    let prediction = demand.model_runs().predict(share, &mut Vec::new());
     // Little's law, with every call taking the p99: calls in flight at once.
     let concurrency = (settings.rate_per_second * prediction.p99).ceil().max(1.0);
     let memory = shape.memory_mib.saturating_mul(MIB) as f64;
