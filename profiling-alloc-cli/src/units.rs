@@ -328,7 +328,10 @@ mod tests {
             .parse::<Rate>()
             .unwrap_err()
             .contains("unknown unit `/week`"));
-        assert!("fast".parse::<Rate>().unwrap_err().contains("no unit of time"));
+        assert!("fast"
+            .parse::<Rate>()
+            .unwrap_err()
+            .contains("no unit of time"));
         assert!("fast/s".parse::<Rate>().unwrap_err().contains("not a rate"));
     }
 
