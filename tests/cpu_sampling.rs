@@ -9,11 +9,14 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::thread_cpu;
 use profiling_alloc::cpu::{self, CpuProfile};
 use profiling_alloc::{
     job, job_stats, measure, profile_job, set_sampling, Error, ProfilingAllocator, Sampling,
@@ -60,18 +63,6 @@ fn burn_cpu(cpu: Duration, rounds: u64) -> Duration {
     let pieces = (cpu.as_secs_f64() / 20e-6).round() as u64;
     burn(rounds.saturating_mul(pieces));
     thread_cpu() - start
-}
-
-/// The calling thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes the clock's reading into `now`.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut now) };
-    assert_eq!(status, 0);
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 #[profile_job]

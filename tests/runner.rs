@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{block_on, yield_once};
+use common::{block_on, thread_cpu, yield_once};
 use profiling_alloc::sizing::Prices;
 use profiling_alloc::{
     CpuClock, ProfileConfig, ProfileRunner, ProfilingAllocator, ResidentSource, ResourceLimits,
@@ -237,19 +237,6 @@ fn spin(cpu: Duration) {
             x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
         }
     }
-}
-
-/// This thread's CPU clock (libc, a dev-dependency of the test binaries).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec and the clock id is one
-    // every Linux and macOS has.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(status, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// The job's Err stops the runner and comes back with the run it failed in.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dir, profiling_alloc, set, workload, write};
+use common::{dir, element, profiling_alloc, set, workload, write};
 use predicates::prelude::*;
 use serde_json::json;
 
@@ -70,18 +70,8 @@ fn json_output_counts_the_regressions_and_keeps_every_row() {
     assert_eq!(diff["regressions"], 3);
     assert_eq!(diff["within_noise"], 0);
     assert_eq!(diff["thresholds"]["max_increase"], 5.0);
-    let render = diff["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|job| job["name"] == "app::render")
-        .unwrap();
-    let bytes = render["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["metric"] == "bytes_per_call")
-        .unwrap();
+    let render = element(&diff["jobs"], "name", "app::render");
+    let bytes = element(&render["rows"], "metric", "bytes_per_call");
     assert_eq!(bytes["base"], 100.0);
     assert_eq!(bytes["head"], 120.0);
     assert_eq!(bytes["verdict"], "regression");
@@ -331,18 +321,8 @@ fn a_report_is_held_against_a_qos_baseline() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     let diff: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let parse = diff["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|job| job["name"] == "app::parse")
-        .unwrap();
-    let p95 = parse["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["metric"] == "duration_p95")
-        .unwrap();
+    let parse = element(&diff["jobs"], "name", "app::parse");
+    let p95 = element(&parse["rows"], "metric", "duration_p95");
     assert_eq!(p95["verdict"], "regression");
     assert_eq!(diff["thresholds"]["max_time_increase"], 25.0);
     profiling_alloc()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{dir, job_profile, profiling_alloc, workload, write};
+use common::{dir, element, job_profile, profiling_alloc, workload, write};
 use predicates::prelude::*;
 use serde_json::{json, Value};
 
@@ -82,10 +82,7 @@ fn the_json_carries_options_and_a_sweep() {
     );
     // 50 ms computing within 200 ms needs a quarter of a vCPU: Lambda's
     // 442.25 MB at least.
-    let lambda = options
-        .iter()
-        .find(|o| o["platform"] == "aws-lambda-x86_64")
-        .unwrap();
+    let lambda = element(&job["options"], "platform", "aws-lambda-x86_64");
     assert_eq!(lambda["fits"], true);
     assert!(lambda["memory_bytes"].as_u64().unwrap() >= 443 * MIB);
     assert!(lambda["predicted_p95_ns"].as_u64().unwrap() <= 200_000_000);

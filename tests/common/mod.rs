@@ -246,6 +246,20 @@ pub fn yield_once() -> YieldOnce {
     YieldOnce(false)
 }
 
+/// The calling thread's CPU time (its CPU clock, through libc).
+#[cfg(unix)]
+pub fn thread_cpu() -> std::time::Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec and the clock id is one
+    // every Linux and macOS has.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut now) };
+    assert_eq!(status, 0);
+    std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 /// Polls `future` to completion on this thread with a no-op waker.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);

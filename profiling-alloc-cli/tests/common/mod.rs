@@ -133,3 +133,14 @@ pub fn job_profile(name: &str, runs: &[(u64, u64)], need_bytes: u64) -> Value {
         "machine": { "logical_cpus": 2, "os": "linux", "arch": "x86_64" }
     })
 }
+
+/// The element of the JSON array `array` whose `key` is `value` (a job by
+/// its name, a row by its metric, an option by its platform).
+pub fn element<'a>(array: &'a Value, key: &str, value: &str) -> &'a Value {
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .find(|item| item[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value:?} in {array}"))
+}
