@@ -631,6 +631,8 @@ pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
 mod heap;
+#[cfg(any(feature = "tracing", feature = "tower"))]
+mod integrations;
 mod io;
 mod job;
 mod output;
@@ -657,11 +659,17 @@ pub use callsites::{
 };
 pub use callsites::{
     sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling, LIFETIME_CLASS_BOUNDS_NS,
+    SAMPLING_VAR,
 };
 pub use heap::{
     heap_stats, measure, reset_peak, size_histogram, AllocDelta, HeapStats, SizeClass,
     SizeHistogram,
 };
+#[cfg(feature = "tower")]
+pub use integrations::tower;
+#[cfg(feature = "tracing")]
+pub use integrations::tracing;
+pub use job::manual as jobs;
 pub use job::{
     job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobCpuStats,
     JobPathStats, JobStats,

@@ -4,7 +4,7 @@
 //! a runner for test binaries without the test harness ([`quiet`]).
 #![allow(dead_code)]
 
-#[cfg(feature = "server")]
+#[cfg(any(feature = "server", feature = "tower"))]
 pub mod http;
 pub mod peak;
 pub mod quiet;

@@ -11,7 +11,8 @@
 //!
 //! - [`callsite`]: `Callsite` and `Frame`, the plain data (with or without
 //!   the `callsites` feature, so a report has one shape whatever the build).
-//! - [`sampling`]: the mode every thread reads (`Sampling`).
+//! - [`sampling`]: the mode every thread reads (`Sampling`);
+//!   [`sampling_env`], the mode `PROFILING_ALLOC_SAMPLING` chooses.
 //! - [`sampler`]: each thread's Poisson countdown.
 //! - [`record`]: the sampled path the allocator calls.
 //! - [`stack_table`], [`counters`], [`live_blocks`], [`leaked`]: the
@@ -24,6 +25,7 @@
 
 mod callsite;
 pub(crate) mod sampling;
+mod sampling_env;
 
 #[cfg(feature = "callsites")]
 mod counters;
@@ -52,6 +54,8 @@ pub use read::{
     callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
     set_stack_depth, CallsiteOptions,
 };
+pub(crate) use sampling::sampling_origin;
 pub use sampling::{sampling, seed_sampling, set_sampling, Sampling};
+pub use sampling_env::SAMPLING_VAR;
 #[cfg(feature = "callsites")]
 pub use stack_table::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};

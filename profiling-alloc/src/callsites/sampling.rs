@@ -15,10 +15,11 @@
 #![cfg_attr(not(feature = "callsites"), allow(dead_code))]
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 
 use serde::{Deserialize, Serialize};
 
+use super::sampling_env::{self, FromEnv};
 use crate::sync::{Padded, SpinLock};
 
 /// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
@@ -172,14 +173,43 @@ static SET_AT_RUN_TIME: AtomicBool = AtomicBool::new(false);
 /// and the lock never allocates: usable from the allocator.
 static PUBLISHING: SpinLock<()> = SpinLock::new(());
 
-/// The allocator's first call: publishes its configured mode, unless
-/// [`set_sampling`] chose one already.
+/// What `PROFILING_ALLOC_SAMPLING` said at the allocator's first call:
+/// 0 not read yet or unset, [`ENV_MODE`] a mode, [`ENV_INVALID`] not one.
+static FROM_ENV: AtomicU8 = AtomicU8::new(0);
+const ENV_MODE: u8 = 1;
+const ENV_INVALID: u8 = 2;
+
+/// The allocator's first call: publishes its configured mode, or the one
+/// `PROFILING_ALLOC_SAMPLING` names, unless [`set_sampling`] chose one
+/// already. Runs inside the allocator: `read` neither allocates nor locks.
 pub(crate) fn publish_configured(sampling: u64) {
     let _publishing = PUBLISHING.lock();
     if !SET_AT_RUN_TIME.load(Relaxed) {
-        CHOSEN.store(sampling, Relaxed);
+        let mode = match sampling_env::read() {
+            FromEnv::Unset => sampling,
+            FromEnv::Mode(mode) => {
+                FROM_ENV.store(ENV_MODE, Relaxed);
+                mode.encode()
+            }
+            FromEnv::Invalid => {
+                FROM_ENV.store(ENV_INVALID, Relaxed);
+                sampling
+            }
+        };
+        CHOSEN.store(mode, Relaxed);
         publish_effective();
     }
+}
+
+/// Why the mode in force is what it is: the allocator's configuration,
+/// `PROFILING_ALLOC_SAMPLING` (or why it was ignored), or `set_sampling`.
+pub(crate) fn sampling_origin() -> String {
+    let from_env = match FROM_ENV.load(Relaxed) {
+        ENV_MODE => FromEnv::Mode(sampling()),
+        ENV_INVALID => FromEnv::Invalid,
+        _ => FromEnv::Unset,
+    };
+    sampling_env::origin(from_env, SET_AT_RUN_TIME.load(Relaxed))
 }
 
 /// Reseeds the calling thread's sampler, for reproducible tests: the same

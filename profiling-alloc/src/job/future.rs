@@ -250,15 +250,15 @@ fn finish(running: Running, outcome: Outcome, end: Instant) {
 ///
 /// With the `enabled` feature off, the future runs unrecorded.
 #[track_caller]
-pub fn job_async<F: Future>(name: &'static str, future: F) -> impl Future<Output = F::Output> {
+pub fn job_async<F: Future>(name: &str, future: F) -> impl Future<Output = F::Output> {
     let never: fn(&F::Output) -> bool = |_| false;
-    let site = if crate::heap::ENABLED {
-        dynamic_site(name, std::panic::Location::caller())
+    if crate::heap::ENABLED {
+        JobFuture::new(
+            dynamic_site(name, std::panic::Location::caller()),
+            future,
+            never,
+        )
     } else {
-        None
-    };
-    match site {
-        Some(site) => JobFuture::new(site, future, never),
-        None => JobFuture::unrecorded(future, never),
+        JobFuture::unrecorded(future, never)
     }
 }

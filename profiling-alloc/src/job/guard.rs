@@ -8,12 +8,19 @@ use super::path::{self, PathGuard, PathNode};
 use super::site::{dynamic_site, JobSite, Outcome, SiteStats};
 use crate::heap::measure::AllocScope;
 
-/// One running call of a sync job. Created by `#[profile_job]`; records the
-/// call when dropped.
-#[doc(hidden)]
+/// One running call of a sync job: the call is recorded when the guard is
+/// dropped, so an early return, `?` or a panic still records it.
+///
+/// Made by [`jobs::enter`](crate::jobs::enter) (and by `#[profile_job]`).
+/// Keep it in a named binding (`let _job = ...`): `let _ = ...` drops it at
+/// once and records an empty call.
 #[derive(Debug)]
 #[must_use = "the job is recorded when the guard is dropped"]
-pub struct JobGuard {
+pub struct JobGuard(Option<OpenCall>);
+
+/// The state of a recorded call.
+#[derive(Debug)]
+struct OpenCall {
     stats: &'static SiteStats,
     node: &'static PathNode,
     // Field order is drop order: the allocation scope closes before the path
@@ -31,6 +38,7 @@ pub struct JobGuard {
 
 impl JobGuard {
     /// Starts a call of the job at `site`.
+    #[doc(hidden)]
     #[inline]
     pub fn enter(site: &'static JobSite) -> JobGuard {
         let stats = site.stats();
@@ -39,7 +47,7 @@ impl JobGuard {
         let busy = BusySpan::open();
         // Opened last, so that the bookkeeping above is not in the numbers.
         let scope = AllocScope::start();
-        JobGuard {
+        JobGuard(Some(OpenCall {
             stats,
             node,
             scope,
@@ -48,17 +56,26 @@ impl JobGuard {
             start: Instant::now(),
             failed: false,
             was_panicking: std::thread::panicking(),
-        }
+        }))
     }
 
-    /// Marks the call as failed (it returned an `Err`).
+    /// A guard that records nothing (the `enabled` feature is off).
+    pub(crate) fn inert() -> JobGuard {
+        JobGuard(None)
+    }
+
+    /// Marks the call as failed, or not: it counts among the job's
+    /// [`errors`](crate::JobStats::errors) when the guard is dropped.
+    /// `#[profile_job]` calls this for an `Err` return.
     #[inline]
     pub fn set_failed(&mut self, failed: bool) {
-        self.failed = failed;
+        if let Some(call) = &mut self.0 {
+            call.failed = failed;
+        }
     }
 }
 
-impl Drop for JobGuard {
+impl Drop for OpenCall {
     fn drop(&mut self) {
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let alloc = self.scope.take().map(AllocScope::finish);
@@ -86,9 +103,11 @@ impl Drop for JobGuard {
 /// annotated with the same name are reported together.
 ///
 /// The first call with a new name registers it; later calls find it without
-/// a lock. At most 1024 distinct names can be used this way; beyond that, `f`
-/// runs unrecorded. With the `enabled` feature off, `f` runs unrecorded too,
-/// as an annotated function runs as written.
+/// a lock. Run-time names (these, [`jobs::enter`](crate::jobs::enter)'s,
+/// spans' and routes') are kept in one table of 1024; beyond that, new names
+/// are counted together as one job, `(other job names: more than 1024)`.
+/// With the `enabled` feature off, `f` runs unrecorded, as an annotated
+/// function runs as written.
 ///
 /// # Examples
 ///
@@ -104,15 +123,10 @@ impl Drop for JobGuard {
 /// # }
 /// ```
 #[track_caller]
-pub fn job<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+pub fn job<R>(name: &str, f: impl FnOnce() -> R) -> R {
     if !crate::heap::ENABLED {
         return f();
     }
-    match dynamic_site(name, std::panic::Location::caller()) {
-        Some(site) => {
-            let _guard = JobGuard::enter(site);
-            f()
-        }
-        None => f(),
-    }
+    let _guard = JobGuard::enter(dynamic_site(name, std::panic::Location::caller()));
+    f()
 }

@@ -5,9 +5,12 @@
 //! - [`site`]: one `JobSite` per annotated function (a `static` in its
 //!   body) or run-time name; its counters, registered once, on first call.
 //! - [`guard`] and [`future`]: the scope of one call, sync (a drop guard)
-//!   and async (a future that measures each poll).
+//!   and async (a future that measures each poll); [`manual`], their public
+//!   form (`profiling_alloc::jobs`).
 //! - [`path`]: the chain of jobs a call runs in, a tree that only grows;
 //!   the thread's current path, which samples record.
+//! - [`shared_call`]: a call entered in intervals, on any threads (a
+//!   `tracing` span, a request and its response body).
 //! - [`busy`]: busy time (running, not waiting) and self busy time (less
 //!   the jobs run inside), per path: what job-time flamegraphs draw.
 //! - [`duration`]: the bounded histogram of durations, and the
@@ -23,8 +26,11 @@ mod busy;
 mod duration;
 mod future;
 mod guard;
+pub mod manual;
 mod outcome;
 mod path;
+#[cfg_attr(not(any(feature = "tracing", feature = "tower")), allow(dead_code))]
+mod shared_call;
 mod site;
 mod stats;
 
@@ -32,8 +38,14 @@ pub use duration::DurationStats;
 pub use future::{job_async, JobFuture};
 pub use guard::{job, JobGuard};
 pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
+#[cfg(any(feature = "tracing", feature = "tower"))]
+pub(crate) use path::child_of;
 pub(crate) use path::PathNode;
+#[cfg(any(feature = "tracing", feature = "tower"))]
+pub(crate) use shared_call::{Interval, SharedCall};
 pub(crate) use site::function_path;
+#[cfg(any(feature = "tracing", feature = "tower"))]
+pub(crate) use site::named_site;
 pub use site::JobSite;
 #[cfg(feature = "cpu")]
 pub(crate) use stats::{add_on_cpu, set_cpu_profiling};
@@ -43,7 +55,7 @@ pub use stats::{
 };
 
 /// The calling thread's current job path, if it runs inside a job.
-#[cfg(feature = "callsites")]
+#[cfg_attr(not(any(feature = "callsites", feature = "tracing")), allow(dead_code))]
 pub(crate) fn current_path() -> Option<&'static PathNode> {
     path::current()
 }

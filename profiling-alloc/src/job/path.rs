@@ -113,7 +113,7 @@ impl PathNode {
     }
 
     /// Whether `ancestor` is this node or one of the nodes it runs inside.
-    #[cfg(feature = "callsites")]
+    #[cfg_attr(not(any(feature = "callsites", feature = "tracing")), allow(dead_code))]
     pub(crate) fn is_within(&'static self, ancestor: &'static PathNode) -> bool {
         let mut node = Some(self);
         while let Some(n) = node {

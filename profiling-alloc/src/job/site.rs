@@ -296,19 +296,30 @@ fn raise(max: &AtomicU64, value: u64) {
     }
 }
 
-/// Sites for names given at run time ([`job`](crate::job)): an open-addressing
-/// table of pointers, looked up without a lock; a new name is inserted with a
-/// compare-and-swap.
-const DYNAMIC_SITES: usize = 1024;
+/// Sites for names given at run time ([`job`](crate::job), spans, routes):
+/// an open-addressing table of pointers, looked up without a lock; a new
+/// name is inserted with a compare-and-swap.
+pub(crate) const DYNAMIC_SITES: usize = 1024;
 static DYNAMIC: [AtomicPtr<JobSite>; DYNAMIC_SITES] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; DYNAMIC_SITES];
 
-/// The site for the run-time job name `name`, created on first use. `None`
-/// only when the table of run-time names is full.
-pub(crate) fn dynamic_site(
-    name: &'static str,
-    location: &'static std::panic::Location<'static>,
-) -> Option<&'static JobSite> {
+/// Where calls of new names go once [`DYNAMIC_SITES`] names are taken, so
+/// that they are still counted (together).
+static OVERFLOW: JobSite = JobSite::new(OVERFLOW_NAME, "", "", 0);
+
+/// The name of the job that holds calls of names beyond the table's
+/// [`DYNAMIC_SITES`].
+pub(crate) const OVERFLOW_NAME: &str = "(other job names: more than 1024)";
+
+/// The site for the run-time job name `name`, created on first use (the
+/// name is copied then, once). Once [`DYNAMIC_SITES`] names are taken, new
+/// names share one site, [`OVERFLOW_NAME`].
+pub(crate) fn named_site(
+    name: &str,
+    module_path: &'static str,
+    file: &'static str,
+    line: u32,
+) -> &'static JobSite {
     let start = (fnv1a(name.as_bytes()) % DYNAMIC_SITES as u64) as usize;
     for probe in 0..DYNAMIC_SITES {
         let entry = &DYNAMIC[(start + probe) % DYNAMIC_SITES];
@@ -316,19 +327,16 @@ pub(crate) fn dynamic_site(
         if current.is_null() {
             let site = {
                 let _untracked = Untracked::enter();
-                Box::into_raw(Box::new(JobSite::new(
-                    name,
-                    "",
-                    location.file(),
-                    location.line(),
-                )))
+                let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+                Box::into_raw(Box::new(JobSite::new(name, module_path, file, line)))
             };
             match entry.compare_exchange(std::ptr::null_mut(), site, Release, Acquire) {
                 Ok(_) => current = site,
                 Err(other) => {
                     let _untracked = Untracked::enter();
                     // SAFETY: `site` came from `Box::into_raw` just above and
-                    // was never shared (the exchange failed).
+                    // was never shared (the exchange failed). Its leaked name
+                    // stays: a few bytes, once per lost race.
                     drop(unsafe { Box::from_raw(site) });
                     current = other;
                 }
@@ -338,10 +346,18 @@ pub(crate) fn dynamic_site(
         // never freed once published.
         let site: &'static JobSite = unsafe { &*current };
         if matches!(site.name, JobName::Given(given) if given == name) {
-            return Some(site);
+            return site;
         }
     }
-    None
+    &OVERFLOW
+}
+
+/// [`named_site`] for a name given in code, at the caller's location.
+pub(crate) fn dynamic_site(
+    name: &str,
+    location: &'static std::panic::Location<'static>,
+) -> &'static JobSite {
+    named_site(name, "", location.file(), location.line())
 }
 
 /// `my_crate::Parser<_>::parse::__profiling_name` → `my_crate::Parser::parse`:

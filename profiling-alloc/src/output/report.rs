@@ -157,6 +157,12 @@ pub struct BuildInfo {
 pub struct Settings {
     /// The sampling mode when the report was taken.
     pub sampling: Sampling,
+    /// What chose it: the allocator's configuration, the
+    /// [`SAMPLING_VAR`](crate::SAMPLING_VAR) environment variable (or why
+    /// its value was ignored), or `set_sampling`. Empty in reports written
+    /// before this field existed.
+    #[serde(default)]
+    pub sampling_origin: String,
     /// Whether this build can sample stacks (the `callsites` feature).
     pub callsites_available: bool,
     /// Frames kept per captured stack (`None` without the `callsites` feature).
@@ -413,6 +419,7 @@ impl Settings {
     fn current() -> Settings {
         Settings {
             sampling: crate::callsites::sampling(),
+            sampling_origin: crate::callsites::sampling_origin(),
             callsites_available: cfg!(feature = "callsites"),
             #[cfg(feature = "callsites")]
             stack_depth: Some(

@@ -58,6 +58,9 @@ impl fmt::Display for Report {
             "profiling-alloc report: {} (pid {}), {counted}",
             self.program.name, self.program.pid,
         )?;
+        if self.scope.is_none() && self.heap.active && !self.settings.sampling_origin.is_empty() {
+            writeln!(f, "  sampling chosen by {}", self.settings.sampling_origin)?;
+        }
         if self.dropped_samples > 0 {
             write_dropped(f, self.dropped_samples)?;
         }

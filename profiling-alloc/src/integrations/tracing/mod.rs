@@ -1,0 +1,372 @@
+//! `tracing` spans as jobs (feature `tracing`): add [`JobLayer`] to a
+//! `tracing-subscriber` registry, and every span it selects is a call of a
+//! job, reported wherever jobs are: [`job_stats`](crate::job_stats),
+//! [`job_paths`](crate::job_paths), reports, flamegraphs, pprof's `job`
+//! label, and the endpoint's `/jobs` and `/metrics`.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+//! # fn main() {
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let subscriber = tracing_subscriber::registry().with(profiling_alloc::tracing::JobLayer::new());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     for id in 0..3 {
+//!         let span = tracing::info_span!("load", id);
+//!         let _entered = span.enter();
+//!         let rows: Vec<u64> = (0..100).collect();
+//!         assert_eq!(rows.len(), 100);
+//!     }
+//! });
+//! let stats = profiling_alloc::job_stats();
+//! // Named `target::name`; the target of a span is its module path by default.
+//! let load = stats.iter().find(|job| job.name.ends_with("::load")).unwrap();
+//! assert_eq!(load.calls, 3);
+//! assert_eq!(load.allocations.unwrap().total_blocks, 3); // one Vec per span
+//! # }
+//! ```
+//!
+//! # What a span records
+//!
+//! - **A call** when it closes (its last handle dropped), under the job
+//!   `target::name` (`my_app::handlers::get_item` for
+//!   `#[instrument] fn get_item` in `my_app::handlers`), or under the value
+//!   of a field when [`JobLayer::name_from_field`] names one.
+//! - **Wall time**, from creation to close, as the call's duration.
+//! - **Busy time**, the sum of its entered intervals, on its job path (what
+//!   [`job_paths`](crate::job_paths) and the job-time flamegraph show).
+//! - **Allocations**, counted during each entered interval on the thread
+//!   that entered it and summed over every thread that did. A future under
+//!   `.instrument(span)` is entered at each poll, so a task that moves
+//!   between tokio's workers is counted exactly, and time spent waiting is
+//!   not charged with other tasks' allocations. What the span allocates
+//!   outside its intervals (its fields, formatted by another layer) belongs
+//!   to whatever runs then.
+//! - **An error** when the span was given an `error` field (any value but
+//!   `false`; at creation or by `span.record`), or when an ERROR-level event
+//!   was emitted inside it (its innermost recorded span, or the event's
+//!   explicit parent); **a panic** when an interval ended by unwinding.
+//!
+//! A span that was never entered records a call with no allocations.
+//!
+//! # Job paths follow the span tree
+//!
+//! A span's job path is its parent span's path plus its own name: the
+//! nearest ancestor that the layer records, whichever thread entered it.
+//! While a span is entered, its path is the thread's, so jobs and spans
+//! started inside it nest under it, and allocation and CPU samples taken
+//! then start at it, as they do inside a
+//! [`#[profile_job]`](crate::profile_job) function. A span created inside
+//! a job of another kind (an annotated function, a request of
+//! [`tower::JobLayer`](crate::tower::JobLayer)) nests under that job.
+//!
+//! # Which spans
+//!
+//! All of them by default. The builder narrows it: by target, name, level,
+//! field, or a function of the metadata; criteria of different kinds must
+//! all hold, and several of one kind select any of them. The choice is made
+//! once per callsite. The layer never disables a span for other layers; to
+//! record fewer spans with a filter the subscriber already uses, give the
+//! layer a per-layer filter (`JobLayer::new().with_filter(EnvFilter::new(..))`):
+//! spans filtered out record nothing, and a recorded span's parent is then
+//! its nearest ancestor that passed.
+//!
+//! # Cost and bounds
+//!
+//! Entering and leaving a recorded span takes no lock and allocates nothing:
+//! two clock reads, the thread's allocation counters, and a lookup in a
+//! table of open spans (see BENCHMARKS.md for the measured cost). The
+//! layer allocates its tables once, on its first span: open spans (4,096
+//! by default, [`JobLayer::max_open_spans`]) and a decision per callsite.
+//! Spans beyond the table's room are not recorded. A thread measures at
+//! most 32 nested recorded spans; deeper ones run unmeasured. Job names
+//! share the table of 1,024 run-time names with [`job`](crate::job): a name
+//! field whose values are unbounded (an id in `otel.name`) fills it, and
+//! later names are counted together.
+//!
+//! With the crate's `enabled` feature off, the layer does nothing.
+
+mod select;
+mod spans;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use self::select::{CallsiteCache, FieldReader, Selection};
+use self::spans::SpanTable;
+use crate::job::{child_of, current_path, named_site, PathNode};
+use crate::reentrancy::Untracked;
+
+/// A `tracing-subscriber` layer that records spans as jobs. See the
+/// [module documentation](self).
+///
+/// ```
+/// use profiling_alloc::tracing::JobLayer;
+/// use tracing::Level;
+///
+/// // Spans of `my_app` at INFO or above; jobs named by `http.route` when a
+/// // span has it.
+/// let layer = JobLayer::new()
+///     .with_target("my_app")
+///     .with_max_level(Level::INFO)
+///     .name_from_field("http.route");
+/// # drop(layer);
+/// ```
+pub struct JobLayer {
+    selection: Selection,
+    max_open_spans: usize,
+    /// Allocated on the first span, untracked (the profiler's memory).
+    state: OnceLock<State>,
+}
+
+struct State {
+    spans: SpanTable,
+    callsites: CallsiteCache,
+}
+
+impl JobLayer {
+    /// Open spans recorded at once by default.
+    pub const DEFAULT_MAX_OPEN_SPANS: usize = 4096;
+
+    /// A layer that records every span.
+    pub fn new() -> JobLayer {
+        JobLayer {
+            selection: Selection::default(),
+            max_open_spans: Self::DEFAULT_MAX_OPEN_SPANS,
+            state: OnceLock::new(),
+        }
+    }
+
+    /// Records spans whose target is `target` or inside it (`my_app`
+    /// selects `my_app` and `my_app::db`, not `my_application`).
+    pub fn with_target(mut self, target: impl Into<String>) -> JobLayer {
+        self.selection.targets.push(target.into());
+        self
+    }
+
+    /// Records spans named `name` exactly (a function's name, for
+    /// `#[instrument]`).
+    pub fn with_span_name(mut self, name: impl Into<String>) -> JobLayer {
+        self.selection.names.push(name.into());
+        self
+    }
+
+    /// Records spans at `level` or less verbose: `Level::INFO` keeps INFO,
+    /// WARN and ERROR spans.
+    pub fn with_max_level(mut self, level: Level) -> JobLayer {
+        self.selection.max_level = Some(level);
+        self
+    }
+
+    /// Records spans that declare the field `field` (`http.route`,
+    /// `otel.name`), given a value or not.
+    pub fn with_field(mut self, field: impl Into<String>) -> JobLayer {
+        self.selection.fields.push(field.into());
+        self
+    }
+
+    /// Records spans for which `select` returns `true`, given their
+    /// callsite's metadata (asked once per callsite).
+    pub fn with_selector(
+        mut self,
+        select: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static,
+    ) -> JobLayer {
+        self.selection.predicate = Some(Box::new(select));
+        self
+    }
+
+    /// Names a span's job by the value of its field `field` (such as
+    /// `http.route` or `otel.name`) when it has one at creation; others keep
+    /// `target::name`. A string value is taken as it is, any other as its
+    /// `Debug` form, cut at 200 bytes.
+    pub fn name_from_field(mut self, field: impl Into<String>) -> JobLayer {
+        self.selection.name_field = Some(field.into());
+        self
+    }
+
+    /// How many spans can be open and recorded at once (default 4,096),
+    /// rounded up to a power of two times eight. Each takes 96 bytes,
+    /// allocated on the layer's first span.
+    pub fn max_open_spans(mut self, spans: usize) -> JobLayer {
+        self.max_open_spans = spans.max(1);
+        self
+    }
+
+    fn state(&self) -> Option<&State> {
+        if !crate::heap::ENABLED {
+            return None;
+        }
+        Some(self.state.get_or_init(|| {
+            let _untracked = Untracked::enter();
+            State {
+                spans: SpanTable::new(self.max_open_spans),
+                callsites: CallsiteCache::new(),
+            }
+        }))
+    }
+
+    /// The job path a new span starts on: its nearest recorded ancestor's,
+    /// or the thread's current one if that is inside it (a job called in
+    /// the parent span); with no recorded ancestor, the thread's current
+    /// path for a span whose parent is the current span, none for a root.
+    fn parent_path<S>(
+        &self,
+        state: &State,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: &Context<'_, S>,
+    ) -> Option<&'static PathNode>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let current = current_path();
+        let ancestor = if attrs.is_root() {
+            None
+        } else {
+            ctx.span(id).and_then(|span| {
+                span.scope()
+                    .skip(1)
+                    .find_map(|ancestor| state.spans.get(ancestor.id().into_u64())?.node())
+            })
+        };
+        match ancestor {
+            Some(node) => Some(
+                current
+                    .filter(|current| attrs.is_contextual() && current.is_within(node))
+                    .unwrap_or(node),
+            ),
+            None if attrs.is_contextual() => current,
+            None => None,
+        }
+    }
+}
+
+impl Default for JobLayer {
+    fn default() -> Self {
+        JobLayer::new()
+    }
+}
+
+impl fmt::Debug for JobLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobLayer")
+            .field("selection", &self.selection)
+            .field("max_open_spans", &self.max_open_spans)
+            .field(
+                "spans_not_recorded",
+                &self
+                    .state
+                    .get()
+                    .map(|state| state.spans.full.load(std::sync::atomic::Ordering::Relaxed)),
+            )
+            .finish()
+    }
+}
+
+impl Drop for JobLayer {
+    fn drop(&mut self) {
+        // Allocated untracked, so freed untracked.
+        let _untracked = Untracked::enter();
+        drop(self.state.take());
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for JobLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        let meta = attrs.metadata();
+        let Some(decision) = state.callsites.decision(meta, &self.selection) else {
+            return;
+        };
+        let mut fields = FieldReader::new(self.selection.name_field.as_deref());
+        if decision.has_name_field || decision.has_error_field {
+            attrs.record(&mut fields);
+        }
+        let site = match &fields.name {
+            Some(name) if !name.as_str().is_empty() => named_site(
+                name.as_str(),
+                meta.module_path().unwrap_or(""),
+                meta.file().unwrap_or(""),
+                meta.line().unwrap_or(0),
+            ),
+            _ => decision.site,
+        };
+        let node = child_of(self.parent_path(state, attrs, id, &ctx), site);
+        if let Some(call) = state.spans.insert(id.into_u64()) {
+            call.open(node);
+            if fields.error {
+                call.fail();
+            }
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        let Some(call) = state.spans.get(id.into_u64()) else {
+            return;
+        };
+        let mut fields = FieldReader::new(None);
+        values.record(&mut fields);
+        if fields.error {
+            call.fail();
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(state) = self.state() else {
+            return;
+        };
+        let key = match event.parent() {
+            Some(parent) => Some(parent.into_u64()),
+            None if event.is_contextual() => spans::innermost(&state.spans),
+            None => None,
+        };
+        if let Some(call) = key.and_then(|key| state.spans.get(key)) {
+            call.fail();
+        }
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        let key = id.into_u64();
+        if let Some(call) = state.spans.get(key) {
+            spans::enter(&state.spans, key, || call.enter());
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        let key = id.into_u64();
+        if let Some(interval) = spans::exit(&state.spans, key) {
+            if let Some(call) = state.spans.get(key) {
+                call.exit(interval);
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if let Some(state) = self.state() {
+            state.spans.close(id.into_u64());
+        }
+    }
+}
