@@ -353,3 +353,26 @@ fn a_span_never_entered_records_a_call_and_nothing_else() {
     assert_eq!(job.calls, 1);
     assert_eq!(job.allocations.unwrap().total_blocks, 0);
 }
+
+#[test]
+fn the_layer_allocates_nothing_per_span() {
+    let spans = |dispatch: &tracing::Dispatch| {
+        tracing::dispatcher::with_default(dispatch, || {
+            measure(|| {
+                for i in 0..1000 {
+                    info_span!("per_span_cost", i).in_scope(|| black_box(i));
+                }
+            })
+            .1
+        })
+    };
+    let registry = tracing::Dispatch::new(tracing_subscriber::registry());
+    let layered = tracing::Dispatch::new(tracing_subscriber::registry().with(JobLayer::new()));
+    // A new registry's pools grow on first use, with or without the layer
+    // (the layer's own tables are the profiler's memory, never counted).
+    spans(&registry);
+    spans(&layered);
+    let (alone, with_layer) = (spans(&registry), spans(&layered));
+    assert_eq!((alone.total_blocks, with_layer.total_blocks), (0, 0));
+    assert_eq!(span_job("per_span_cost").calls, 2000);
+}

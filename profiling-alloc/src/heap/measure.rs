@@ -150,9 +150,15 @@ impl AllocScope {
     /// Closes the scope: what the thread allocated and freed since `start`,
     /// and the highest net bytes above the start reached meanwhile.
     pub(crate) fn finish(self) -> AllocDelta {
+        // `self` drops at the end and hands the high-water mark back.
+        self.delta()
+    }
+
+    /// What the thread allocated and freed since `start`, the scope still
+    /// open: its drop closes it.
+    pub(crate) fn delta(&self) -> AllocDelta {
         let max_net = self.slot.max_net_bytes.load(Relaxed);
         let spent = self.slot.totals().since(&self.start);
-        // `self` drops here and hands the high-water mark back.
         AllocDelta {
             active: true,
             total_blocks: spent.alloc_blocks,

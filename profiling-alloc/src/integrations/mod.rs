@@ -32,6 +32,12 @@ impl NameBuf {
 
 impl fmt::Write for NameBuf {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // PERF: most texts fit whole: one copy.
+        if let Some(room) = self.bytes.get_mut(self.len..self.len + text.len()) {
+            room.copy_from_slice(text.as_bytes());
+            self.len += text.len();
+            return Ok(());
+        }
         for c in text.chars() {
             let mut utf8 = [0; 4];
             let encoded = c.encode_utf8(&mut utf8).as_bytes();

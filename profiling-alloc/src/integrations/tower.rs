@@ -138,8 +138,7 @@ where
             };
         }
         let site = route_site(&request, self.unmatched);
-        let call = SharedCall::opened(child_of(current_path(), site));
-        let interval = call.enter();
+        let (call, interval) = SharedCall::entered(child_of(current_path(), site));
         let inner = self.inner.call(request);
         if let Some(interval) = interval {
             call.exit(interval);
@@ -268,9 +267,10 @@ impl<B: Body> Body for JobBody<B> {
         let mut this = self.project();
         let interval = this.call.as_ref().and_then(SharedCall::enter);
         let poll = this.inner.as_mut().poll_frame(cx);
-        if let (Some(call), Some(interval)) = (this.call.as_ref(), interval) {
-            call.exit(interval);
-        }
+        let end = match (this.call.as_ref(), interval) {
+            (Some(call), Some(interval)) => Some(call.exit(interval)),
+            _ => None,
+        };
         let done = match &poll {
             Poll::Ready(None) => true,
             Poll::Ready(Some(Err(_))) => {
@@ -284,7 +284,10 @@ impl<B: Body> Body for JobBody<B> {
         };
         if done {
             if let Some(call) = this.call.take() {
-                call.close();
+                match end {
+                    Some(end) => call.close_at(end),
+                    None => call.close(),
+                }
             }
         }
         poll

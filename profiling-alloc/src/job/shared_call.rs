@@ -35,7 +35,7 @@ const CANCELLED: u32 = 8;
 pub(crate) struct SharedCall {
     /// The call's job path; null while the call is not open.
     node: AtomicPtr<PathNode>,
-    /// When the call was opened, in nanoseconds since [`epoch`].
+    /// When the call was opened, in nanoseconds since [`epoch_nanos`]'s epoch.
     opened: AtomicU64,
     total_blocks: AtomicU64,
     total_bytes: AtomicU64,
@@ -56,20 +56,28 @@ pub(crate) struct Interval {
     busy: BusySpan,
     start: Instant,
     was_panicking: bool,
-    path: PathGuard,
+    /// Held: puts the thread's previous path back when the interval drops.
+    _path: PathGuard,
 }
 
 impl SharedCall {
-    /// A call opened now on the job path `node`.
-    pub(crate) fn opened(node: &'static PathNode) -> SharedCall {
+    /// A call opened now on the job path `node`, and entered on the calling
+    /// thread (one clock read for both).
+    pub(crate) fn entered(node: &'static PathNode) -> (SharedCall, Option<Interval>) {
         let call = SharedCall::default();
-        call.open(node);
-        call
+        let now = Instant::now();
+        call.open_at(node, now);
+        let interval = call.enter_at(now);
+        (call, interval)
     }
 
     /// Opens the call on the job path `node`, from zero: for a record that
     /// is reused, by the one thread that owns it now.
     pub(crate) fn open(&self, node: &'static PathNode) {
+        self.open_at(node, Instant::now());
+    }
+
+    fn open_at(&self, node: &'static PathNode, now: Instant) {
         for count in [
             &self.total_blocks,
             &self.total_bytes,
@@ -82,7 +90,7 @@ impl SharedCall {
         }
         self.live_bytes.store(0, Relaxed);
         self.flags.store(0, Relaxed);
-        self.opened.store(epoch_nanos(), Relaxed);
+        self.opened.store(epoch_nanos(now), Relaxed);
         self.node
             .store(node as *const PathNode as *mut PathNode, Release);
     }
@@ -98,10 +106,14 @@ impl SharedCall {
     /// thread's, and its allocations are counted from here.
     #[inline]
     pub(crate) fn enter(&self) -> Option<Interval> {
+        self.enter_at(Instant::now())
+    }
+
+    #[inline]
+    fn enter_at(&self, start: Instant) -> Option<Interval> {
         let node = self.node()?;
         let path = path::enter(node);
         let busy = BusySpan::open();
-        let start = Instant::now();
         // Opened last, so that the bookkeeping above is not in the numbers.
         let scope = AllocScope::start();
         if scope.is_none() {
@@ -112,16 +124,26 @@ impl SharedCall {
             busy,
             start,
             was_panicking: std::thread::panicking(),
-            path,
+            _path: path,
         })
     }
 
     /// Ends an interval [`enter`](Self::enter) began on this thread: adds
     /// its allocations to the call and its busy time to the call's path.
+    /// Returns when it ended.
     #[inline]
-    pub(crate) fn exit(&self, interval: Interval) {
-        let delta = interval.scope.map(AllocScope::finish);
-        let nanos = u64::try_from(interval.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    pub(crate) fn exit(&self, interval: Interval) -> Instant {
+        self.end(&interval)
+    }
+
+    /// [`exit`](Self::exit), where the interval is kept: its drop, next,
+    /// closes its allocation scope and puts the thread's path back.
+    #[inline]
+    pub(crate) fn end(&self, interval: &Interval) -> Instant {
+        let delta = interval.scope.as_ref().map(AllocScope::delta);
+        let end = Instant::now();
+        let nanos = u64::try_from(end.saturating_duration_since(interval.start).as_nanos())
+            .unwrap_or(u64::MAX);
         if let Some(node) = self.node() {
             node.add_busy(nanos, interval.busy.close(nanos));
         }
@@ -131,7 +153,7 @@ impl SharedCall {
         if !interval.was_panicking && std::thread::panicking() {
             self.flags.fetch_or(PANICKED, Relaxed);
         }
-        drop(interval.path);
+        end
     }
 
     /// Counts the call as failed when it closes.
@@ -148,12 +170,17 @@ impl SharedCall {
     /// Records the call (one call of its job, its wall time since it was
     /// opened, its summed allocations) and marks the record closed.
     pub(crate) fn close(&self) {
+        self.close_at(Instant::now());
+    }
+
+    /// [`close`](Self::close), at `end` (an interval's end, read already).
+    pub(crate) fn close_at(&self, end: Instant) {
         let node = self.node.swap(std::ptr::null_mut(), AcqRel);
         // SAFETY: as in `node`: null, or a path node, never freed.
         let Some(node) = (unsafe { node.as_ref() }) else {
             return;
         };
-        let nanos = epoch_nanos().saturating_sub(self.opened.load(Relaxed));
+        let nanos = epoch_nanos(end).saturating_sub(self.opened.load(Relaxed));
         let flags = self.flags.load(Relaxed);
         let outcome = if flags & PANICKED != 0 {
             Outcome::Panicked
@@ -212,11 +239,12 @@ impl SharedCall {
     }
 }
 
-/// Nanoseconds since the first call of this function in the process.
-fn epoch_nanos() -> u64 {
+/// `now` in nanoseconds since the first call of this function in the
+/// process (0 for earlier instants).
+fn epoch_nanos(now: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    let epoch = EPOCH.get_or_init(|| now);
+    u64::try_from(now.saturating_duration_since(*epoch).as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -228,7 +256,8 @@ mod tests {
     fn a_call_sums_its_intervals_and_records_once_when_closed() {
         let site = named_site("shared-call-unit", "", file!(), line!());
         let node = path::child_of(None, site);
-        let call = SharedCall::opened(node);
+        let (call, interval) = SharedCall::entered(node);
+        call.exit(interval.unwrap());
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| {

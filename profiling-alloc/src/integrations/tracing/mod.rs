@@ -226,15 +226,24 @@ impl JobLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let current = current_path();
-        let ancestor = if attrs.is_root() {
+        let parent = if attrs.is_root() {
             None
+        } else if let Some(parent) = attrs.parent() {
+            Some(parent.clone())
         } else {
-            ctx.span(id).and_then(|span| {
-                span.scope()
-                    .skip(1)
-                    .find_map(|ancestor| state.spans.get(ancestor.id().into_u64())?.node())
-            })
+            ctx.current_span().id().cloned()
         };
+        // PERF: the parent is most often recorded itself; the registry's
+        // tree is walked (as this layer's filter sees it) only when it is
+        // not.
+        let ancestor = parent.and_then(|parent| match state.spans.get(parent.into_u64()) {
+            Some(call) => call.node(),
+            None => ctx
+                .span(id)?
+                .scope()
+                .skip(1)
+                .find_map(|ancestor| state.spans.get(ancestor.id().into_u64())?.node()),
+        });
         match ancestor {
             Some(node) => Some(
                 current
@@ -347,8 +356,11 @@ where
             return;
         };
         let key = id.into_u64();
-        if let Some(call) = state.spans.get(key) {
-            spans::enter(&state.spans, key, || call.enter());
+        let Some(index) = state.spans.find(key) else {
+            return;
+        };
+        if let Some(call) = state.spans.call(index) {
+            spans::enter(&state.spans, key, index, || call.enter());
         }
     }
 
@@ -356,12 +368,11 @@ where
         let Some(state) = self.state() else {
             return;
         };
-        let key = id.into_u64();
-        if let Some(interval) = spans::exit(&state.spans, key) {
-            if let Some(call) = state.spans.get(key) {
-                call.exit(interval);
+        spans::exit(&state.spans, id.into_u64(), |index, interval| {
+            if let Some(call) = state.spans.call(index) {
+                call.end(interval);
             }
-        }
+        });
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {

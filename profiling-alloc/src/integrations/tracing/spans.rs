@@ -63,12 +63,24 @@ impl SpanTable {
     /// The record of the open span `key`, if it is recorded.
     #[inline]
     pub(super) fn get(&self, key: u64) -> Option<&SharedCall> {
+        self.call(self.find(key)?)
+    }
+
+    /// Where the open span `key` is recorded, if it is.
+    #[inline]
+    pub(super) fn find(&self, key: u64) -> Option<usize> {
         let (index, bucket) = self.bucket(key);
         let way = bucket
             .0
             .iter()
             .position(|entry| entry.load(Acquire) == key)?;
-        self.calls.get(index * WAYS + way)
+        Some(index * WAYS + way)
+    }
+
+    /// The record at `index` (from [`find`](Self::find)).
+    #[inline]
+    pub(super) fn call(&self, index: usize) -> Option<&SharedCall> {
+        self.calls.get(index)
     }
 
     /// Closes the span `key` (see [`SharedCall::close`]) and frees its entry.
@@ -94,6 +106,8 @@ struct Entered {
     /// Which layer's table (its address).
     table: usize,
     key: u64,
+    /// Where the span is recorded in the table.
+    index: usize,
     /// `None` when the span was already entered on this thread (re-entered:
     /// the outer interval counts it) or was not open.
     interval: Option<Interval>,
@@ -111,11 +125,16 @@ thread_local! {
     };
 }
 
-/// Enters the span `key` of `table` on this thread: `enter` starts its
-/// interval, unless the thread is in it already or [`MAX_ENTERED`] spans
-/// deep.
+/// Enters the span `key` of `table`, recorded at `index`, on this thread:
+/// `enter` starts its interval, unless the thread is in it already or
+/// [`MAX_ENTERED`] spans deep.
 #[inline]
-pub(super) fn enter(table: &SpanTable, key: u64, enter: impl FnOnce() -> Option<Interval>) {
+pub(super) fn enter(
+    table: &SpanTable,
+    key: u64,
+    index: usize,
+    enter: impl FnOnce() -> Option<Interval>,
+) {
     let table = table as *const SpanTable as usize;
     let _ = ENTERED.try_with(|stack| {
         let Ok(mut stack) = stack.try_borrow_mut() else {
@@ -134,34 +153,54 @@ pub(super) fn enter(table: &SpanTable, key: u64, enter: impl FnOnce() -> Option<
         stack.frames[len] = Some(Entered {
             table,
             key,
+            index,
             interval,
         });
         stack.len = len + 1;
     });
 }
 
-/// Leaves the span `key` of `table` on this thread: the interval that
-/// [`enter`] started, if any. Spans are left in the reverse order of
-/// entering; one left out of order is taken from where it is.
+/// Leaves the span `key` of `table` on this thread: `end` is given where it
+/// is recorded and the interval [`enter`] started, if any, which closes when
+/// `end` returns. Spans are left in the reverse order of entering; one left
+/// out of order is taken from where it is.
 #[inline]
-pub(super) fn exit(table: &SpanTable, key: u64) -> Option<Interval> {
+pub(super) fn exit(table: &SpanTable, key: u64, end: impl FnOnce(usize, &Interval)) {
     let table = table as *const SpanTable as usize;
-    ENTERED
-        .try_with(|stack| {
-            let mut stack = stack.try_borrow_mut().ok()?;
-            let len = stack.len;
-            let at = stack.frames[..len].iter().rposition(|frame| {
-                frame
-                    .as_ref()
-                    .is_some_and(|frame| frame.table == table && frame.key == key)
-            })?;
-            let frame = stack.frames[at].take();
+    let is_it = |frame: &Option<Entered>| {
+        frame
+            .as_ref()
+            .is_some_and(|frame| frame.table == table && frame.key == key)
+    };
+    let _ = ENTERED.try_with(|stack| {
+        let Ok(mut stack) = stack.try_borrow_mut() else {
+            return;
+        };
+        let len = stack.len;
+        let Some(top) = len.checked_sub(1) else {
+            return;
+        };
+        // PERF: the top frame (nearly always) is ended where it lies.
+        let at = if is_it(&stack.frames[top]) {
+            top
+        } else {
+            let Some(at) = stack.frames[..len].iter().rposition(is_it) else {
+                return;
+            };
             stack.frames[at..len].rotate_left(1);
-            stack.len = len - 1;
-            frame.and_then(|frame| frame.interval)
-        })
-        .ok()
-        .flatten()
+            top
+        };
+        if let Some(Entered {
+            index,
+            interval: Some(interval),
+            ..
+        }) = &stack.frames[at]
+        {
+            end(*index, interval);
+        }
+        stack.frames[at] = None;
+        stack.len = top;
+    });
 }
 
 /// The innermost span of `table` this thread is in.
@@ -205,12 +244,12 @@ mod tests {
     #[test]
     fn exits_out_of_order_find_their_frame() {
         let table = SpanTable::new(8);
-        enter(&table, 1, || None);
-        enter(&table, 2, || None);
+        enter(&table, 1, 0, || None);
+        enter(&table, 2, 1, || None);
         assert_eq!(innermost(&table), Some(2));
-        assert!(exit(&table, 1).is_none());
+        exit(&table, 1, |_, _| panic!("no interval was started"));
         assert_eq!(innermost(&table), Some(2));
-        assert!(exit(&table, 2).is_none());
+        exit(&table, 2, |_, _| panic!("no interval was started"));
         assert_eq!(innermost(&table), None);
     }
 }
