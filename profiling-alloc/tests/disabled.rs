@@ -68,3 +68,63 @@ fn the_manual_forms_run_their_code_unrecorded() {
     assert!(!names.contains(&"disabled-manual".to_string()), "{names:?}");
     assert!(!names.contains(&"disabled-async".to_string()), "{names:?}");
 }
+
+#[test]
+fn a_guard_records_nothing() {
+    {
+        let mut guard = profiling_alloc::jobs::enter("disabled-guard");
+        guard.set_failed(true);
+    }
+    assert!(!names().contains(&"disabled-guard".to_string()));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn the_tracing_layer_does_nothing() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let subscriber = tracing_subscriber::registry().with(profiling_alloc::tracing::JobLayer::new());
+    let value = tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("disabled_span").in_scope(|| 6 * 7)
+    });
+    assert_eq!(value, 42, "the span's code runs");
+    assert!(profiling_alloc::job_stats().is_empty(), "{:?}", names());
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn the_tower_layer_only_forwards() {
+    use std::future::Future as _;
+    use std::task::{Context, Poll};
+
+    use http_body::Body as _;
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+
+    #[derive(Clone)]
+    struct Echo;
+    impl tower_service::Service<http::Request<String>> for Echo {
+        type Response = http::Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, request: http::Request<String>) -> Self::Future {
+            std::future::ready(Ok(http::Response::new(request.into_body())))
+        }
+    }
+
+    let mut service = profiling_alloc::tower::JobLayer::new().layer(Echo);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut future = std::pin::pin!(service.call(http::Request::new("hello".to_string())));
+    let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) else {
+        panic!("the service answers at once");
+    };
+    let mut body = std::pin::pin!(response.into_body());
+    let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+        panic!("the body has one frame");
+    };
+    assert_eq!(frame.into_data().unwrap(), "hello");
+    assert!(profiling_alloc::job_stats().is_empty(), "{:?}", names());
+}

@@ -29,7 +29,8 @@ mod guard;
 pub mod manual;
 mod outcome;
 mod path;
-#[cfg_attr(not(any(feature = "tracing", feature = "tower")), allow(dead_code))]
+// Each of the two layers uses a part of it.
+#[cfg_attr(not(all(feature = "tracing", feature = "tower")), allow(dead_code))]
 mod shared_call;
 mod site;
 mod stats;
@@ -41,8 +42,10 @@ pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use path::child_of;
 pub(crate) use path::PathNode;
+#[cfg(feature = "tracing")]
+pub(crate) use shared_call::Interval;
 #[cfg(any(feature = "tracing", feature = "tower"))]
-pub(crate) use shared_call::{Interval, SharedCall};
+pub(crate) use shared_call::SharedCall;
 pub(crate) use site::function_path;
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use site::named_site;
