@@ -1,28 +1,40 @@
-//! A small service with the live endpoint on: worker threads run
-//! `#[profile_job]` jobs (sync, and async on a tokio runtime), and with
-//! `--leak` one of them keeps a little memory on every call, for ever.
+//! A small HTTP service with the live endpoint on. An axum app, its router
+//! wrapped in `profiling_alloc::tower::JobLayer` (each request a job named
+//! by its route, body included) and its handlers in `tracing` spans
+//! (`profiling_alloc::tracing::JobLayer` makes them jobs), calls
+//! `#[profile_job]` functions; two client threads ask it over loopback. With
+//! `--leak`, each new session is kept for ever.
 //!
 //! ```text
-//! cargo run --release --features server --example service -- --leak --seconds 120
+//! cargo run --release --features server,tower,tracing --example service -- --leak --seconds 120
 //! curl -s localhost:6464/metrics | grep job_calls
+//! curl -s localhost:6464/jobs
 //! curl -s localhost:6464/leaks
 //! go tool pprof -top http://localhost:6464/debug/pprof/heap
 //! ```
 //!
 //! Options: `--leak` (leak 16 KiB per session), `--seconds N` (stop after N
 //! seconds; default: run until Ctrl-C), `--leak-interval S` (seconds between
-//! leak observations; default 5, the library's default is 60). The address is
-//! `$PROFILING_ALLOC_ADDR` (default 127.0.0.1:6464), the token
-//! `$PROFILING_ALLOC_TOKEN`.
+//! leak observations; default 5, the library's default is 60). The
+//! profiling endpoint's address is `$PROFILING_ALLOC_ADDR` (default
+//! 127.0.0.1:6464), its token `$PROFILING_ALLOC_TOKEN`; the app listens on
+//! `$SERVICE_ADDR` (default 127.0.0.1:6465).
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::Router;
 use profiling_alloc::server::ServerBuilder;
 use profiling_alloc::{profile_job, ProfilingAllocator, Sampling};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// Poisson sampling a little denser than the default, so that a short demo
 /// has callsites to show.
@@ -107,6 +119,82 @@ async fn fetch_user(id: u64) -> Vec<String> {
     fields
 }
 
+/// `GET /items/{id}`: a page.
+#[tracing::instrument]
+async fn item(Path(id): Path<u64>) -> String {
+    handle_request(id)
+}
+
+/// `GET /users/{id}`: a user, and an audit record written by a task of its
+/// own (a span of its own, under this one).
+#[tracing::instrument]
+async fn user(Path(id): Path<u64>) -> String {
+    let fields = fetch_user(id).await;
+    let audit = async move { black_box(format!("audit: user {id} read")) };
+    let _ = tokio::spawn(audit.instrument(tracing::info_span!("audit"))).await;
+    fields.join(",")
+}
+
+/// `POST /sessions`: a session, kept for ever with `--leak`.
+#[tracing::instrument]
+async fn session() -> &'static str {
+    open_session(LEAK.load(Ordering::Relaxed));
+    "ok"
+}
+
+static LEAK: AtomicBool = AtomicBool::new(false);
+
+fn app() -> Router {
+    Router::new()
+        .route("/items/{id}", get(item))
+        .route("/users/{id}", get(user))
+        .route("/sessions", post(session))
+        // Last, so that it covers the routes and every layer above it.
+        .layer(profiling_alloc::tower::JobLayer::new())
+}
+
+/// Sends `method path` on a kept-alive connection and reads the answer.
+fn ask(stream: &mut BufReader<TcpStream>, method: &str, path: &str) -> std::io::Result<usize> {
+    // One write: several small ones would wait on each other's ACKs.
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: service\r\nContent-Length: 0\r\n\r\n");
+    stream.get_mut().write_all(request.as_bytes())?;
+    let mut length = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        stream.read_line(&mut line)?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body)?;
+    Ok(body.len())
+}
+
+/// A client: pages, users and now and then a session, until told to stop.
+fn client(app: SocketAddr, first: u64, stop: &AtomicBool) -> std::io::Result<()> {
+    let connection = TcpStream::connect(app)?;
+    connection.set_nodelay(true)?;
+    let mut stream = BufReader::new(connection);
+    let mut id = first;
+    while !stop.load(Ordering::Relaxed) {
+        ask(&mut stream, "GET", &format!("/items/{id}"))?;
+        if id.is_multiple_of(5) {
+            ask(&mut stream, "GET", &format!("/users/{id}"))?;
+        }
+        if id.is_multiple_of(50) {
+            ask(&mut stream, "POST", "/sessions")?;
+        }
+        id += 2;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
 fn main() {
     let options = match options() {
         Ok(options) => options,
@@ -115,6 +203,12 @@ fn main() {
             std::process::exit(2);
         }
     };
+    LEAK.store(options.leak, Ordering::Relaxed);
+    // Spans become jobs: the layer in the process's subscriber.
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(profiling_alloc::tracing::JobLayer::new()),
+    )
+    .expect("no other subscriber is set");
     let endpoint = ServerBuilder::from_env()
         .and_then(|builder| {
             builder
@@ -127,41 +221,32 @@ fn main() {
         });
     println!("profiling endpoint: http://{}/", endpoint.addr());
     println!("  curl -s http://{}/metrics", endpoint.addr());
+    println!("  curl -s http://{}/jobs", endpoint.addr());
     println!("  curl -s http://{}/leaks", endpoint.addr());
     if options.leak {
         println!("leaking 16 KiB per session (--leak)");
     }
 
-    static STOP: AtomicBool = AtomicBool::new(false);
-    let leak = options.leak;
-    let workers: Vec<_> = (0..2)
-        .map(|worker| {
-            std::thread::spawn(move || {
-                let mut id = worker;
-                while !STOP.load(Ordering::Relaxed) {
-                    black_box(handle_request(id));
-                    if id % 50 == 0 {
-                        open_session(leak);
-                    }
-                    id += 2;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            })
-        })
-        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
         .build()
         .expect("a tokio runtime");
-    let async_jobs = runtime.spawn(async {
-        let mut id = 0;
-        while !STOP.load(Ordering::Relaxed) {
-            black_box(fetch_user(id).await);
-            id += 1;
-            tokio::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
+    let app_addr = std::env::var("SERVICE_ADDR").unwrap_or_else(|_| "127.0.0.1:6465".to_string());
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&app_addr))
+        .unwrap_or_else(|error| {
+            eprintln!("service: cannot listen on {app_addr} (SERVICE_ADDR): {error}");
+            std::process::exit(1);
+        });
+    let app_addr = listener.local_addr().expect("a bound address");
+    println!("service: http://{app_addr}/items/1");
+    runtime.spawn(async move { axum::serve(listener, app()).await });
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let clients: Vec<_> = (0..2)
+        .map(|first| std::thread::spawn(move || client(app_addr, first, &STOP)))
+        .collect();
 
     let started = Instant::now();
     loop {
@@ -174,12 +259,12 @@ fn main() {
         }
     }
     STOP.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().expect("a worker panicked");
+    for client in clients {
+        if let Err(error) = client.join().expect("a client panicked") {
+            eprintln!("service: a client stopped: {error}");
+        }
     }
-    runtime
-        .block_on(async_jobs)
-        .expect("the async jobs panicked");
+    runtime.shutdown_background();
     endpoint.shutdown();
     println!(
         "stopped after {:.0} s; {} sessions kept",

@@ -28,8 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --features server --example service
-PROFILING_ALLOC_ADDR="$addr" target/release/examples/service --leak --seconds 120 --leak-interval 2 \
+cargo build --release --quiet --features server,tower,tracing --example service
+PROFILING_ALLOC_ADDR="$addr" SERVICE_ADDR="127.0.0.1:0" target/release/examples/service --leak --seconds 120 --leak-interval 2 \
   >"$work/service.log" 2>&1 &
 pids+=($!)
 ready=no
@@ -47,6 +47,15 @@ if [ "$ready" != yes ]; then
 fi
 echo "== service on http://$addr/"
 sleep 3 # jobs run, callsites are sampled
+
+echo "== jobs from the router's requests and the handlers' spans in /metrics"
+metrics=$(curl -sf "http://$addr/metrics")
+for job in 'GET /items/{id}' 'service::item' 'service::handle_request' 'POST /sessions'; do
+  echo "$metrics" | grep -F "profiling_alloc_job_calls_total{job=\"$job\"}" || {
+    echo "no calls of the job $job in /metrics"
+    exit 1
+  }
+done
 
 echo "== promtool check metrics"
 if have promtool; then
