@@ -12,8 +12,10 @@
 //!
 //! `cargo bench --bench span_overhead --features tracing,tower`
 //! (`SPAN_BENCH_PROFILE=span` or `=tower` runs one part with its layer, for
-//! `perf record`; `=router` and `=router-layer` one round of requests each,
-//! for `valgrind --tool=callgrind --toggle-collect=span_overhead::requests`)
+//! `perf record`; `=router`, `=router-layer`, `=spans-registry`, `=spans` and
+//! `=job` one round of one part, for `valgrind --tool=callgrind
+//! --toggle-collect=span_overhead::requests` (or `::enter_exit`, `::job_call`);
+//! `scripts/span-instructions.sh` runs them)
 
 use std::future::Future;
 use std::hint::black_box;
@@ -40,6 +42,7 @@ fn profiled(x: u64) -> u64 {
 }
 
 /// ns per enter+exit of one open span.
+#[inline(never)]
 fn enter_exit() -> f64 {
     let span = tracing::info_span!("bench_span");
     let start = Instant::now();
@@ -52,6 +55,7 @@ fn enter_exit() -> f64 {
 }
 
 /// ns per span made, entered, left and closed.
+#[inline(never)]
 fn lifetime() -> f64 {
     let start = Instant::now();
     for _ in 0..SPANS {
@@ -60,6 +64,7 @@ fn lifetime() -> f64 {
     per(start.elapsed(), SPANS)
 }
 
+#[inline(never)]
 fn job_call() -> f64 {
     let start = Instant::now();
     let mut acc = 0;
@@ -79,6 +84,7 @@ async fn hello() -> &'static str {
 }
 
 /// ns per request through `router`, answered and its body read.
+#[inline(never)]
 fn requests(router: &mut Router) -> f64 {
     let mut cx = Context::from_waker(Waker::noop());
     let start = Instant::now();
@@ -124,10 +130,21 @@ fn main() {
         .with_state(());
     if let Some(part) = std::env::var_os("SPAN_BENCH_PROFILE") {
         // For `perf record`: one part, with the layer, for a while.
-        if part == "router" {
-            // Under callgrind: instructions per request with no layer.
-            black_box(requests(&mut plain_router));
-            return;
+        // Under callgrind, one round of one part each.
+        match part.to_str() {
+            Some("router") => return drop(black_box(requests(&mut plain_router))),
+            Some("spans-registry") => {
+                return tracing::dispatcher::with_default(&registry, || {
+                    black_box(enter_exit());
+                })
+            }
+            Some("spans") => {
+                return tracing::dispatcher::with_default(&layered, || {
+                    black_box(enter_exit());
+                })
+            }
+            Some("job") => return drop(black_box(job_call())),
+            _ => {}
         }
         let rounds = if part == "router-layer" { 1 } else { 20 };
         for _ in 0..rounds {

@@ -137,9 +137,53 @@
 //! Jobs nest: [`job_paths`] keeps the chain of job names with calls and time
 //! per chain, and samples taken inside a job carry its path, so flamegraphs
 //! start at the job. For a closure or a block, use [`job`] and
-//! [`job_async`]. A dependency on this crate with `default-features = false`
-//! (the `enabled` feature off) makes the attribute leave the function as
-//! written, and the manual forms run their code unrecorded.
+//! [`job_async`]; for a scope, the guard [`jobs::enter`] (and
+//! [`jobs::instrument`] for a future). A dependency on this crate with
+//! `default-features = false` (the `enabled` feature off) makes the
+//! attribute leave the function as written, and the manual forms run their
+//! code unrecorded.
+//!
+//! # Jobs from `tracing` spans and tower requests
+//!
+//! A service is often instrumented already. Two layers make that
+//! instrumentation jobs, reported wherever jobs are ([`job_stats`],
+//! [`job_paths`], reports, pprof's `job` label, the endpoint's `/jobs` and
+//! `/metrics`), and nesting with `#[profile_job]` functions either way:
+//!
+//! - [`tracing::JobLayer`][tracing-layer] (feature `tracing`), added to a
+//!   `tracing-subscriber` registry, records the spans it selects (all, or by
+//!   target, name, level or field) as jobs named `target::name` or by a
+//!   field such as `http.route`. Allocations are counted per entered
+//!   interval on the entering thread and summed, so an `.instrument(span)`
+//!   future that moves between tokio's workers is counted exactly; a span's
+//!   job path is its parent span's plus its name, whichever thread entered
+//!   it.
+//! - [`tower::JobLayer`][tower-layer] (feature `tower`), one line in an axum
+//!   router (`.layer(profiling_alloc::tower::JobLayer::new())`), makes each
+//!   request a job named by its matched route (`GET /items/{id}`), from the
+//!   call until its response body is done, 5xx answers counted as errors.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
+//! # #[cfg(feature = "tracing")]
+//! # fn main() {
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let subscriber = tracing_subscriber::registry().with(profiling_alloc::tracing::JobLayer::new());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let request = tracing::info_span!("request");
+//!     let _entered = request.enter();
+//!     let body: String = "hello ".repeat(3);
+//!     tracing::info_span!("render").in_scope(|| body.to_uppercase());
+//! });
+//! let paths: Vec<Vec<String>> =
+//!     profiling_alloc::job_paths().into_iter().map(|path| path.path).collect();
+//! assert!(paths.iter().any(|path| path.len() == 2 && path[1].ends_with("::render")));
+//! # }
+//! # #[cfg(not(feature = "tracing"))]
+//! # fn main() {}
+//! ```
 //!
 //! # Callsites
 //!
@@ -173,8 +217,13 @@
 //!   jemalloc's and Go's heap profiles), `Every` (every block: exact
 //!   per-callsite numbers, the dhat-equivalent mode for tests and small
 //!   programs) and `Off` (only counting). Chosen in the const constructor,
-//!   changed at run time with [`set_sampling`]; [`seed_sampling`] makes a
-//!   thread's samples reproducible. A scope of one closure samples every
+//!   or without a rebuild by the environment variable
+//!   `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`]: `off`, `every`,
+//!   `poisson` or `poisson:SIZE` such as `poisson:64KiB`, read once when the
+//!   allocator first runs; a value that is none of these keeps the built-in
+//!   mode, and a report's [`Settings::sampling_origin`] and summary say which
+//!   applied and why); changed at run time with [`set_sampling`];
+//!   [`seed_sampling`] makes a thread's samples reproducible. A scope of one closure samples every
 //!   block of its thread whatever the mode ([`Report::capture_of`],
 //!   [`testing::flamegraph`]).
 //! - **Estimates**: Poisson sampling is byte-based, as in tcmalloc, jemalloc
@@ -554,8 +603,9 @@
 //!
 //! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards
 //!   to the inner allocator and counts nothing, every reading reports "not
-//!   active", `#[profile_job]` leaves functions as written, and [`job`] and
-//!   [`job_async`] run their code unrecorded.
+//!   active", `#[profile_job]` leaves functions as written, [`job`],
+//!   [`job_async`] and [`jobs`] run their code unrecorded, and the
+//!   `tracing` and `tower` layers do nothing.
 //! - `callsites` (default): sampled allocation stacks ([`callsites`],
 //!   [`Sampling`] sampling anything); brings in `backtrace` and, on Linux
 //!   x86_64, `framehop`.
@@ -574,6 +624,12 @@
 //! - `metrics`: `publish_metrics` and `publish_metrics_every`, the same
 //!   numbers as [`prometheus_metrics`] through the `metrics` facade, for a
 //!   service that already runs an exporter; brings in `metrics`.
+//! - `tracing`: [`tracing::JobLayer`][tracing-layer], spans as jobs;
+//!   brings in `tracing-core` and `tracing-subscriber` (its `registry`
+//!   only).
+//! - `tower`: [`tower::JobLayer`][tower-layer], requests as jobs; brings in
+//!   `tower-layer`, `tower-service`, `http`, `http-body` and `axum` (no
+//!   default features; `matched-path`, for the route's name).
 //! - `criterion`: [`criterion::AllocatedBytes`][criterion-bytes] and
 //!   [`criterion::Allocations`][criterion-blocks], bytes and blocks allocated per iteration
 //!   as criterion measurements; brings in `criterion` (without its default
@@ -614,6 +670,10 @@
            [cpu-start]: #feature-flags\n\
            [cpu-profile]: #feature-flags"
 )]
+#![cfg_attr(feature = "tracing", doc = "[tracing-layer]: crate::tracing::JobLayer")]
+#![cfg_attr(not(feature = "tracing"), doc = "[tracing-layer]: #feature-flags")]
+#![cfg_attr(feature = "tower", doc = "[tower-layer]: crate::tower::JobLayer")]
+#![cfg_attr(not(feature = "tower"), doc = "[tower-layer]: #feature-flags")]
 #![cfg_attr(
     not(feature = "criterion"),
     doc = "[criterion-bytes]: #feature-flags\n\

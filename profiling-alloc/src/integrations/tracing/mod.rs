@@ -72,6 +72,17 @@
 //! spans filtered out record nothing, and a recorded span's parent is then
 //! its nearest ancestor that passed.
 //!
+//! # Beside other layers
+//!
+//! Add it last (`registry().with(filter).with(fmt).with(JobLayer::new())`).
+//! A subscriber enters a span layer by layer from the registry out, and
+//! leaves it the same way, so an interval runs from this layer's enter to
+//! its exit: what layers added before it do when a span is left (the fmt
+//! layer's span events, when it is told to print them) falls inside the
+//! interval and counts as the span's, and what they do when a span is
+//! entered does not. What any layer does when a span is made or closed is
+//! never the span's.
+//!
 //! # Cost and bounds
 //!
 //! Entering and leaving a recorded span takes no lock and allocates nothing:
