@@ -132,7 +132,10 @@ fn main() {
         // For `perf record`: one part, with the layer, for a while.
         // Under callgrind, one round of one part each.
         match part.to_str() {
-            Some("router") => return drop(black_box(requests(&mut plain_router))),
+            Some("router") => {
+                black_box(requests(&mut plain_router));
+                return;
+            }
             Some("spans-registry") => {
                 return tracing::dispatcher::with_default(&registry, || {
                     black_box(enter_exit());
@@ -143,7 +146,10 @@ fn main() {
                     black_box(enter_exit());
                 })
             }
-            Some("job") => return drop(black_box(job_call())),
+            Some("job") => {
+                black_box(job_call());
+                return;
+            }
             _ => {}
         }
         let rounds = if part == "router-layer" { 1 } else { 20 };
