@@ -246,6 +246,20 @@ fn spans_on_handlers_count_exactly_what_they_allocate() {
     let (span_blocks, span_bytes) = ITEM.get();
     assert!(route_blocks > span_blocks && route_bytes > span_bytes);
     assert_path(&["GET /items/{id}", "tower_jobs::item"]);
+
+    // Where jobs appear: reports, the job-time flamegraph, Prometheus.
+    let report = profiling_alloc::Report::capture();
+    assert!(report.jobs.iter().any(|job| job.name == "GET /items/{id}"));
+    let folded = report.folded(profiling_alloc::FlameKind::JobTime);
+    assert!(
+        folded
+            .iter()
+            .any(|line| line.starts_with("GET /items/{id};tower_jobs::item ")),
+        "{folded:?}"
+    );
+    let metrics = profiling_alloc::prometheus_metrics();
+    assert!(metrics.contains(r#"profiling_alloc_job_calls_total{job="GET /items/{id}"}"#));
+    assert!(metrics.contains(r#"profiling_alloc_job_calls_total{job="tower_jobs::item"}"#));
 }
 
 #[test]
