@@ -71,11 +71,14 @@ fn a_bad_value_keeps_the_built_in_mode_and_says_why() {
     );
     assert!(
         text.contains(
-            "origin: the allocator's configuration: PROFILING_ALLOC_SAMPLING=`poison:64KiB` was ignored"
+            "origin: the allocator's configuration (PROFILING_ALLOC_SAMPLING=`poison:64KiB` was ignored: it must be off, every, poisson or poisson:SIZE, such as poisson:64KiB)"
         ),
         "{text}"
     );
-    assert!(text.contains("summary:   sampling chosen by the allocator's configuration: PROFILING_ALLOC_SAMPLING=`poison:64KiB` was ignored"), "{text}");
+    assert!(
+        text.contains("summary:   sampling chosen by the allocator's configuration (PROFILING_ALLOC_SAMPLING=`poison:64KiB` was ignored"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -117,8 +117,8 @@ pub(crate) fn origin(from_env: FromEnv, set_at_run_time: bool) -> String {
         FromEnv::Unset => "the allocator's configuration".to_string(),
         FromEnv::Mode(_) => format!("{SAMPLING_VAR}={}", value()),
         FromEnv::Invalid => format!(
-            "the allocator's configuration: {SAMPLING_VAR}=`{}` was ignored, \
-             not being off, every, poisson or poisson:SIZE (such as poisson:64KiB)",
+            "the allocator's configuration ({SAMPLING_VAR}=`{}` was ignored: it must be \
+             off, every, poisson or poisson:SIZE, such as poisson:64KiB)",
             value()
         ),
     };
