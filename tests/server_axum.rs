@@ -7,7 +7,7 @@ mod common;
 use std::hint::black_box;
 use std::net::SocketAddr;
 
-use common::http::{get, gunzip, request};
+use common::http::{get, gunzip, request, serve};
 use profiling_alloc::server::Server;
 use profiling_alloc::{profile_job, ProfilingAllocator};
 
@@ -31,25 +31,6 @@ fn authed(addr: SocketAddr, method: &str, path: &str) -> common::http::Answer {
     )
 }
 
-/// Serves `app` on a free loopback port from a runtime of its own thread.
-fn serve(app: axum::Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    addr
-}
-
 #[test]
 fn the_router_serves_the_endpoints_routes_beside_the_services() {
     black_box(work());
@@ -59,7 +40,7 @@ fn the_router_serves_the_endpoints_routes_beside_the_services() {
             axum::routing::get(|| async { "hello from the service" }),
         )
         .merge(Server::builder().token(TOKEN).router().unwrap());
-    let addr = serve(app);
+    let addr = serve(app, 1);
     assert_eq!(get(addr, "/hello").text(), "hello from the service");
     let metrics = authed(addr, "GET", "/metrics");
     assert_eq!(metrics.status, 200);
@@ -93,7 +74,7 @@ fn an_app_with_a_fallback_of_its_own_keeps_it() {
     let app = axum::Router::new()
         .fallback(|| async { "the app's fallback" })
         .merge(Server::builder().token(TOKEN).router().unwrap());
-    let addr = serve(app);
+    let addr = serve(app, 1);
     assert_eq!(get(addr, "/elsewhere").text(), "the app's fallback");
     assert_eq!(authed(addr, "GET", "/memory").status, 200);
 }

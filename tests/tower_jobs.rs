@@ -180,21 +180,7 @@ fn service() -> SocketAddr {
             tracing_subscriber::registry().with(profiling_alloc::tracing::JobLayer::new()),
         )
         .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app()).await.unwrap();
-            });
-        });
-        addr
+        common::http::serve(app(), 2)
     })
 }
 
