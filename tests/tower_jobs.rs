@@ -168,6 +168,7 @@ fn app() -> Router {
         .route("/fail", get(fail))
         .route("/busy", get(busy))
         .route("/stream", get(stream))
+        .route("/head", get(|| async { "a body HEAD does not send" }))
         .layer(profiling_alloc::tower::JobLayer::new())
 }
 
@@ -307,6 +308,17 @@ fn server_errors_and_unmatched_requests() {
 }
 
 #[test]
+fn a_head_request_completes_though_its_body_is_never_sent() {
+    let (status, text) = common::http::raw(
+        service(),
+        b"HEAD /head HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{text}");
+    let head = wait_for_calls("HEAD /head", 1);
+    assert_eq!((head.cancelled, head.errors), (0, 0));
+}
+
+#[test]
 fn cpu_samples_in_a_span_start_at_its_job_path() {
     let profiling = profiling_alloc::cpu::start(250).unwrap();
     call("/busy");
@@ -399,4 +411,44 @@ fn a_request_counts_its_service_future_and_body_exactly() {
     let job = stats("handmade");
     assert_eq!((job.calls, job.errors, job.cancelled), (2, 0, 0));
     assert_eq!(allocated("handmade"), HANDMADE.get());
+}
+
+/// A service whose future panics when it is polled.
+#[derive(Clone)]
+struct Panics;
+
+impl tower_service::Service<http::Request<()>> for Panics {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<()>) -> Self::Future {
+        Box::pin(async { panic!("the handler panicked") })
+    }
+}
+
+#[test]
+fn a_panic_in_the_service_counts_as_one() {
+    use std::future::Future as _;
+
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+
+    let mut service = profiling_alloc::tower::JobLayer::new()
+        .with_unmatched_name("panics")
+        .layer(Panics);
+    let mut future = Box::pin(service.call(http::Request::new(())));
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = future.as_mut().poll(&mut cx);
+    }));
+    assert!(polled.is_err());
+    drop(future); // as the runtime drops a task that panicked
+    let job = stats("panics");
+    assert_eq!((job.calls, job.panics, job.cancelled), (1, 1, 0));
 }

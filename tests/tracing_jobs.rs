@@ -376,3 +376,69 @@ fn the_layer_allocates_nothing_per_span() {
     assert_eq!((alone.total_blocks, with_layer.total_blocks), (0, 0));
     assert_eq!(span_job("per_span_cost").calls, 2000);
 }
+
+#[test]
+fn two_layers_in_one_subscriber_both_count_exactly() {
+    // Each layer leaves a span in the order it entered it: out of order for
+    // one of them, every time.
+    let subscriber = tracing_subscriber::registry()
+        .with(JobLayer::new().with_span_name("two_layers_outer"))
+        .with(JobLayer::new().with_span_name("two_layers_inner"))
+        .with(JobLayer::new().with_span_name("two_layers_inner"));
+    let mut measured = (0, 0, 0);
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = info_span!("two_layers_outer");
+        let _outer = outer.enter();
+        let inner = info_span!("two_layers_inner");
+        let (kept, delta) = inner.in_scope(|| measure(|| work(3)));
+        add(&mut measured, &delta);
+        drop(kept);
+    });
+    let here = module_path!();
+    let inner = span_job("two_layers_inner");
+    assert_eq!(inner.calls, 2, "one call per layer");
+    let alloc = inner.allocations.unwrap();
+    assert_eq!(
+        (alloc.total_blocks, alloc.total_bytes),
+        (2 * measured.0, 2 * measured.1)
+    );
+    assert_eq!(alloc.peak_bytes_max, 200, "each layer's peak is the span's");
+    // The thread's path came back whole: a job made now is at the top.
+    profiling_alloc::job("after-two-layers", || ());
+    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+        .into_iter()
+        .map(|path| path.path)
+        .collect();
+    assert!(
+        paths.contains(&vec!["after-two-layers".to_string()]),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&vec![
+        format!("{here}::two_layers_outer"),
+        format!("{here}::two_layers_inner")
+    ]));
+}
+
+#[test]
+fn spans_left_out_of_order_restore_the_thread() {
+    with_layer(JobLayer::new(), || {
+        let a = info_span!("out_of_order_a");
+        let b = info_span!("out_of_order_b");
+        let entered_a = a.enter();
+        let entered_b = b.enter();
+        drop(entered_a);
+        black_box(vec![0u8; 10]); // still in `b`
+        drop(entered_b);
+    });
+    let b = span_job("out_of_order_b").allocations.unwrap();
+    assert_eq!(b.total_blocks, 1);
+    profiling_alloc::job("after-out-of-order", || ());
+    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+        .into_iter()
+        .map(|path| path.path)
+        .collect();
+    assert!(
+        paths.contains(&vec!["after-out-of-order".to_string()]),
+        "{paths:?}"
+    );
+}

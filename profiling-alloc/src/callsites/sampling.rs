@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 
 use serde::{Deserialize, Serialize};
 
-use super::sampling_env::{self, FromEnv};
+use super::sampling_env::{self, EnvValue, FromEnv};
 use crate::sync::{Padded, SpinLock};
 
 /// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
@@ -176,6 +176,8 @@ static PUBLISHING: SpinLock<()> = SpinLock::new(());
 /// What `PROFILING_ALLOC_SAMPLING` said at the allocator's first call:
 /// 0 not read yet or unset, [`ENV_MODE`] a mode, [`ENV_INVALID`] not one.
 static FROM_ENV: AtomicU8 = AtomicU8::new(0);
+/// Its value, as read then.
+static ENV_VALUE: SpinLock<EnvValue> = SpinLock::new(EnvValue::EMPTY);
 const ENV_MODE: u8 = 1;
 const ENV_INVALID: u8 = 2;
 
@@ -185,7 +187,9 @@ const ENV_INVALID: u8 = 2;
 pub(crate) fn publish_configured(sampling: u64) {
     let _publishing = PUBLISHING.lock();
     if !SET_AT_RUN_TIME.load(Relaxed) {
-        let mode = match sampling_env::read() {
+        let (read, value) = sampling_env::read();
+        *ENV_VALUE.lock() = value;
+        let mode = match read {
             FromEnv::Unset => sampling,
             FromEnv::Mode(mode) => {
                 FROM_ENV.store(ENV_MODE, Relaxed);
@@ -209,7 +213,8 @@ pub(crate) fn sampling_origin() -> String {
         ENV_INVALID => FromEnv::Invalid,
         _ => FromEnv::Unset,
     };
-    sampling_env::origin(from_env, SET_AT_RUN_TIME.load(Relaxed))
+    let value = *ENV_VALUE.lock();
+    sampling_env::origin(from_env, &value, SET_AT_RUN_TIME.load(Relaxed))
 }
 
 /// Reseeds the calling thread's sampler, for reproducible tests: the same

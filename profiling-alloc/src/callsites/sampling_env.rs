@@ -1,8 +1,10 @@
 //! `PROFILING_ALLOC_SAMPLING`: the sampling mode chosen without a rebuild.
 //!
 //! Read once, at the allocator's first call (when it first needs its mode),
-//! with `getenv`, which neither allocates nor locks, and parsed from the
-//! bytes in place. Values: `off`, `every`, `poisson` (512 KiB) or
+//! with `getenv`, which on Linux (glibc, musl) neither allocates nor locks,
+//! and parsed from the bytes in place; its first 64 bytes are kept for the
+//! report. Elsewhere the variable is not read (the first allocation may
+//! come before anything else is ready, and other C libraries lock). Values: `off`, `every`, `poisson` (512 KiB) or
 //! `poisson:SIZE`, where SIZE is a number of bytes with an optional unit
 //! `B`, `KiB`, `MiB` or `GiB` (`poisson:64KiB`); case and surrounding
 //! blanks do not matter. A value that is none of these keeps the mode the
@@ -25,29 +27,71 @@ pub(crate) enum FromEnv {
     Invalid,
 }
 
-/// Reads and parses the variable. Safe to call from the allocator: no
-/// allocation, no lock, no system call.
-pub(crate) fn read() -> FromEnv {
-    #[cfg(unix)]
+/// The variable's value as read, for the report: its first 64 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnvValue {
+    bytes: [u8; 64],
+    len: usize,
+    /// Whether the value was longer.
+    cut: bool,
+}
+
+impl EnvValue {
+    /// Nothing read.
+    pub(crate) const EMPTY: EnvValue = EnvValue {
+        bytes: [0; 64],
+        len: 0,
+        cut: false,
+    };
+
+    fn keep(value: &[u8]) -> EnvValue {
+        let mut kept = EnvValue::EMPTY;
+        let len = value.len().min(kept.bytes.len());
+        if let (Some(to), Some(from)) = (kept.bytes.get_mut(..len), value.get(..len)) {
+            to.copy_from_slice(from);
+            kept.len = len;
+            kept.cut = value.len() > len;
+        }
+        kept
+    }
+
+    /// The value as text (lossy; `…` when it was longer).
+    fn text(&self) -> String {
+        let bytes = self.bytes.get(..self.len).unwrap_or_default();
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        if self.cut {
+            text.push('…');
+        }
+        text
+    }
+}
+
+/// Reads and parses the variable, and keeps its value. Safe to call from
+/// the allocator: no allocation, no lock, no system call.
+pub(crate) fn read() -> (FromEnv, EnvValue) {
+    #[cfg(target_os = "linux")]
     {
-        // SAFETY: the name is a NUL-terminated C string. `getenv` returns
-        // null or a pointer to a NUL-terminated string in the environment,
-        // read at once, before anything else runs on this thread; a
-        // concurrent `setenv` is the caller's race, as for any reader of the
-        // environment.
+        // SAFETY: the name is a NUL-terminated C string. glibc's and musl's
+        // `getenv` take no lock and allocate nothing; they return null or a
+        // pointer to a NUL-terminated string of the environment, which is
+        // read at once. A `setenv` on another thread at this moment could
+        // free it: the same race every reader of the environment has (why
+        // std's `set_var` is `unsafe`); the allocator's first call comes
+        // before `main`, before a program's threads change the environment.
         let value = unsafe { libc::getenv(c"PROFILING_ALLOC_SAMPLING".as_ptr()) };
         if value.is_null() {
-            return FromEnv::Unset;
+            return (FromEnv::Unset, EnvValue::EMPTY);
         }
-        // SAFETY: non-null, NUL-terminated (see above).
+        // SAFETY: non-null and NUL-terminated (see above).
         let bytes = unsafe { std::ffi::CStr::from_ptr(value) }.to_bytes();
-        match parse(bytes) {
+        let read = match parse(bytes) {
             Some(mode) => FromEnv::Mode(mode),
             None => FromEnv::Invalid,
-        }
+        };
+        (read, EnvValue::keep(bytes))
     }
-    #[cfg(not(unix))]
-    FromEnv::Unset
+    #[cfg(not(target_os = "linux"))]
+    (FromEnv::Unset, EnvValue::EMPTY)
 }
 
 /// Parses a value of the variable; `None` if it is not a mode.
@@ -105,14 +149,11 @@ fn parse_size(text: &[u8]) -> Option<u64> {
 }
 
 /// Why the sampling mode in force is what it is, for a report's settings
-/// (allocates: report time only). `from_env` is what the allocator's first
-/// call read; `set_at_run_time`, whether `set_sampling` changed it since.
-pub(crate) fn origin(from_env: FromEnv, set_at_run_time: bool) -> String {
-    let value = || {
-        std::env::var_os(SAMPLING_VAR)
-            .map(|value| value.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+/// (allocates: report time only). `from_env` and `value` are what the
+/// allocator's first call read; `set_at_run_time`, whether `set_sampling`
+/// changed the mode since.
+pub(crate) fn origin(from_env: FromEnv, value: &EnvValue, set_at_run_time: bool) -> String {
+    let value = || value.text();
     let configured = match from_env {
         FromEnv::Unset => "the allocator's configuration".to_string(),
         FromEnv::Mode(_) => format!("{SAMPLING_VAR}={}", value()),

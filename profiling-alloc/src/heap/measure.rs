@@ -157,7 +157,26 @@ impl AllocScope {
     /// What the thread allocated and freed since `start`, the scope still
     /// open: its drop closes it.
     pub(crate) fn delta(&self) -> AllocDelta {
-        let max_net = self.slot.max_net_bytes.load(Relaxed);
+        self.delta_with_mark(self.slot.max_net_bytes.load(Relaxed))
+    }
+
+    /// Closes this scope while `above`, a scope opened after it on the same
+    /// thread, stays open (scopes closed out of order): returns this one's
+    /// delta, and leaves to `above` the mark this one would have handed
+    /// back, so that the enclosing scope's peak still includes both.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn close_under(self, above: &mut AllocScope) -> AllocDelta {
+        // This scope's mark went on, inside `above`, as `above`'s own; what
+        // it had reached when `above` opened is what `above` keeps for it.
+        let mark = self.slot.max_net_bytes.load(Relaxed).max(above.outer_max);
+        let delta = self.delta_with_mark(mark);
+        above.outer_max = above.outer_max.max(self.outer_max);
+        // Its drop would hand the mark back now, over `above`'s.
+        std::mem::forget(self);
+        delta
+    }
+
+    fn delta_with_mark(&self, max_net: i64) -> AllocDelta {
         let spent = self.slot.totals().since(&self.start);
         AllocDelta {
             active: true,

@@ -36,9 +36,13 @@
 //! - **Allocations** while the service is called, while its future is
 //!   polled and while the body is polled, each counted on the thread that
 //!   does it and summed.
-//! - **Errors**: a 5xx status, an error from the service, or an error frame
-//!   of the body. A body dropped before its end (the client went away)
-//!   counts as cancelled.
+//! - **How it ended**: an error for a 5xx status, an error from the
+//!   service or an error frame of the body; a panic when the service's
+//!   `call`, its future or the body panicked; cancelled when the future was
+//!   dropped before the response, or the body part way through (the client
+//!   went away), unless it was an error. A body dropped before its first
+//!   frame was asked for, as axum drops a HEAD request's, completes the
+//!   request.
 //!
 //! The request is the job path's root, or a child of the job the caller
 //! runs in; `tracing` spans and jobs inside the handler nest under it.
@@ -139,10 +143,17 @@ where
         }
         let site = route_site(&request, self.unmatched);
         let (call, interval) = SharedCall::entered(child_of(current_path(), site));
-        let inner = self.inner.call(request);
-        if let Some(interval) = interval {
-            call.exit(interval);
-        }
+        let inner = {
+            // A panic in the inner service's `call` records the request.
+            let measured = Measured {
+                call: &call,
+                interval,
+                closes_on_unwind: true,
+            };
+            let inner = self.inner.call(request);
+            measured.end();
+            inner
+        };
         ResponseFuture {
             inner,
             call: Some(call),
@@ -161,6 +172,46 @@ fn route_site<B>(request: &Request<B>, unmatched: &str) -> &'static crate::job::
         format_args!("{} {}", request.method(), route.as_str()),
     );
     named_site(name.as_str(), "", "", 0)
+}
+
+/// One measured interval of a request: ended by [`end`](Self::end), or by
+/// its drop while a panic unwinds from it (the request then counts as
+/// panicked).
+struct Measured<'a> {
+    call: &'a SharedCall,
+    interval: Option<crate::job::Interval>,
+    /// Whether the request is recorded too when unwinding: where nothing
+    /// else would record it.
+    closes_on_unwind: bool,
+}
+
+impl Measured<'_> {
+    fn start(call: &SharedCall) -> Measured<'_> {
+        Measured {
+            call,
+            interval: call.enter(),
+            closes_on_unwind: false,
+        }
+    }
+
+    /// Ends the interval; returns when, if it was measured.
+    fn end(mut self) -> Option<std::time::Instant> {
+        let interval = self.interval.take()?;
+        Some(self.call.exit(interval))
+    }
+}
+
+impl Drop for Measured<'_> {
+    fn drop(&mut self) {
+        // Only while unwinding: `end` took the interval otherwise. `exit`
+        // sees the panic and marks the call.
+        if let Some(interval) = self.interval.take() {
+            self.call.exit(interval);
+            if self.closes_on_unwind {
+                self.call.close();
+            }
+        }
+    }
 }
 
 pin_project! {
@@ -193,11 +244,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let interval = this.call.as_ref().and_then(SharedCall::enter);
+        let measured = this.call.as_ref().map(Measured::start);
         let poll = this.inner.poll(cx);
-        if let (Some(call), Some(interval)) = (this.call.as_ref(), interval) {
-            call.exit(interval);
-        }
+        measured.and_then(Measured::end);
         let Poll::Ready(result) = poll else {
             return Poll::Pending;
         };
@@ -229,13 +278,21 @@ pin_project! {
         #[pin]
         inner: B,
         call: Option<SharedCall>,
+        // Whether the server asked for a frame.
+        polled: bool,
     }
 
     impl<B> PinnedDrop for JobBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            // Dropped before its end: the response was not sent whole.
-            if let Some(call) = this.project().call.take() {
-                call.cancel();
+            let this = this.project();
+            if let Some(call) = this.call.take() {
+                // Dropped part way: the response was not sent whole (the
+                // client went away). Dropped before its first frame was
+                // asked for, the body was not wanted (a HEAD request, whose
+                // body axum drops): the request is complete.
+                if *this.polled {
+                    call.cancel();
+                }
                 call.close();
             }
         }
@@ -252,7 +309,11 @@ impl<B: Body> JobBody<B> {
             }
             call => call,
         };
-        JobBody { inner, call }
+        JobBody {
+            inner,
+            call,
+            polled: false,
+        }
     }
 }
 
@@ -265,12 +326,10 @@ impl<B: Body> Body for JobBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
-        let interval = this.call.as_ref().and_then(SharedCall::enter);
+        *this.polled = true;
+        let measured = this.call.as_ref().map(Measured::start);
         let poll = this.inner.as_mut().poll_frame(cx);
-        let end = match (this.call.as_ref(), interval) {
-            (Some(call), Some(interval)) => Some(call.exit(interval)),
-            _ => None,
-        };
+        let end = measured.and_then(Measured::end);
         let done = match &poll {
             Poll::Ready(None) => true,
             Poll::Ready(Some(Err(_))) => {

@@ -46,6 +46,23 @@ impl BusySpan {
     }
 }
 
+impl BusySpan {
+    /// Closes this span, which lasted `nanos`, while `above`, opened after
+    /// it on the same thread `above_nanos` ago, stays open (spans closed out
+    /// of order). Returns this span's self time: `nanos` less what ended
+    /// inside it before `above` opened and less `above`'s time so far. The
+    /// enclosing span will see this span's time and the rest of `above`'s
+    /// as nested in it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn close_under(self, nanos: u64, above: &mut BusySpan, above_nanos: u64) -> u64 {
+        // `above.outer` is what had ended inside this span when `above`
+        // opened.
+        let inside = above.outer.saturating_add(above_nanos);
+        above.outer = self.outer.saturating_add(nanos).saturating_sub(above_nanos);
+        nanos.saturating_sub(inside)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +82,25 @@ mod tests {
             // A later top-level span starts from nothing.
             let next = BusySpan::open();
             assert_eq!(next.close(7), 7);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn spans_closed_out_of_order_still_add_up() {
+        std::thread::spawn(|| {
+            let outer = BusySpan::open();
+            let first = BusySpan::open();
+            let child = BusySpan::open();
+            assert_eq!(child.close(5), 5);
+            let mut second = BusySpan::open();
+            // `first` (40 so far) ends while `second` (10 so far) goes on.
+            assert_eq!(first.close_under(40, &mut second, 10), 25, "less 5 and 10");
+            // `second` ends after 30 in all.
+            assert_eq!(second.close(30), 30);
+            // The outer span saw 40 + (30 - 10) = 60 nested.
+            assert_eq!(outer.close(100), 40);
         })
         .join()
         .unwrap();

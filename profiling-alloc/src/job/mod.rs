@@ -42,10 +42,8 @@ pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use path::child_of;
 pub(crate) use path::PathNode;
-#[cfg(feature = "tracing")]
-pub(crate) use shared_call::Interval;
 #[cfg(any(feature = "tracing", feature = "tower"))]
-pub(crate) use shared_call::SharedCall;
+pub(crate) use shared_call::{Interval, SharedCall};
 pub(crate) use site::function_path;
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use site::named_site;

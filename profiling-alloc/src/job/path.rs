@@ -213,6 +213,17 @@ pub(crate) struct PathGuard {
     previous: Option<&'static PathNode>,
 }
 
+impl PathGuard {
+    /// Ends this guard while `above`, made after it on the same thread, is
+    /// still held (guards dropped out of order): `above` will put back what
+    /// this one would have, and the thread's path stays as it is now.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn close_under(self, above: &mut PathGuard) {
+        above.previous = self.previous;
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for PathGuard {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|current| current.set(self.previous));

@@ -45,6 +45,9 @@ pub(crate) struct SharedCall {
     live_bytes: AtomicI64,
     peak_bytes: AtomicU64,
     flags: AtomicU32,
+    /// Bumped each time the record is opened: an interval started for one
+    /// call of a reused record is not added to a later one.
+    generation: AtomicU64,
 }
 
 /// One entered interval of a call, on the thread that entered it. Holds the
@@ -90,9 +93,16 @@ impl SharedCall {
         }
         self.live_bytes.store(0, Relaxed);
         self.flags.store(0, Relaxed);
+        self.generation.fetch_add(1, Relaxed);
         self.opened.store(epoch_nanos(now), Relaxed);
         self.node
             .store(node as *const PathNode as *mut PathNode, Release);
+    }
+
+    /// Which opening of the record this is (see [`open`](Self::open)).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 
     /// The call's job path, if it is open.
@@ -142,8 +152,7 @@ impl SharedCall {
     pub(crate) fn end(&self, interval: &Interval) -> Instant {
         let delta = interval.scope.as_ref().map(AllocScope::delta);
         let end = Instant::now();
-        let nanos = u64::try_from(end.saturating_duration_since(interval.start).as_nanos())
-            .unwrap_or(u64::MAX);
+        let nanos = nanos_between(interval.start, end);
         if let Some(node) = self.node() {
             node.add_busy(nanos, interval.busy.close(nanos));
         }
@@ -154,6 +163,48 @@ impl SharedCall {
             self.flags.fetch_or(PANICKED, Relaxed);
         }
         end
+    }
+
+    /// Ends `interval` while `above`, an interval of another call entered
+    /// after it on this thread, goes on (intervals ended out of order: two
+    /// layers, or guards dropped out of order): `above` takes over what
+    /// this interval would have put back (the thread's path, its peak mark,
+    /// its busy time), so that the thread's state stays as if they had
+    /// ended in order.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn end_under(&self, interval: Interval, above: &mut Interval) {
+        let Interval {
+            scope,
+            busy,
+            start,
+            was_panicking,
+            _path: path,
+        } = interval;
+        let delta = match (scope, above.scope.as_mut()) {
+            (Some(scope), Some(above_scope)) => Some(scope.close_under(above_scope)),
+            (Some(scope), None) => Some(scope.finish()),
+            (None, _) => None,
+        };
+        let end = Instant::now();
+        let nanos = nanos_between(start, end);
+        let above_nanos = nanos_between(above.start, end);
+        if let Some(node) = self.node() {
+            node.add_busy(nanos, busy.close_under(nanos, &mut above.busy, above_nanos));
+        }
+        if let Some(delta) = delta {
+            self.add(&delta);
+        }
+        if !was_panicking && std::thread::panicking() {
+            self.flags.fetch_or(PANICKED, Relaxed);
+        }
+        path.close_under(&mut above._path);
+    }
+
+    /// Makes the call's allocations unknown: one of its intervals could not
+    /// be measured.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn unmeasured(&self) {
+        self.flags.fetch_or(UNMEASURED, Relaxed);
     }
 
     /// Counts the call as failed when it closes.
@@ -182,12 +233,13 @@ impl SharedCall {
         };
         let nanos = epoch_nanos(end).saturating_sub(self.opened.load(Relaxed));
         let flags = self.flags.load(Relaxed);
+        // A failure is worth more than the call's being dropped early.
         let outcome = if flags & PANICKED != 0 {
             Outcome::Panicked
-        } else if flags & CANCELLED != 0 {
-            Outcome::Cancelled
         } else if flags & FAILED != 0 {
             Outcome::Failed
+        } else if flags & CANCELLED != 0 {
+            Outcome::Cancelled
         } else {
             Outcome::Returned
         };
@@ -237,6 +289,10 @@ impl SharedCall {
             peak_bytes: self.peak_bytes.load(Relaxed),
         }
     }
+}
+
+fn nanos_between(start: Instant, end: Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// `now` in nanoseconds since the first call of this function in the

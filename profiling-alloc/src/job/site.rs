@@ -13,8 +13,11 @@ use crate::reentrancy::Untracked;
 
 /// Where a job is defined. Built by `#[profile_job]` as a `static`; not meant
 /// to be written by hand.
+// Aligned to 8 on every target: `tracing::JobLayer` keeps flags in the low
+// three bits of a site's address.
 #[doc(hidden)]
 #[derive(Debug)]
+#[repr(align(8))]
 pub struct JobSite {
     name: JobName,
     pub(crate) module_path: &'static str,

@@ -44,9 +44,11 @@
 //!   outside its intervals (its fields, formatted by another layer) belongs
 //!   to whatever runs then.
 //! - **An error** when the span was given an `error` field (any value but
-//!   `false`; at creation or by `span.record`), or when an ERROR-level event
-//!   was emitted inside it (its innermost recorded span, or the event's
-//!   explicit parent); **a panic** when an interval ended by unwinding.
+//!   the boolean `false`; at creation or by `span.record`), or when an
+//!   ERROR-level event was emitted inside it: in the innermost span this
+//!   layer records that the thread is in, or in the event's explicit parent
+//!   if this layer records it. **A panic** when an interval ended by
+//!   unwinding.
 //!
 //! A span that was never entered records a call with no allocations.
 //!
@@ -88,13 +90,23 @@
 //! Entering and leaving a recorded span takes no lock and allocates nothing:
 //! two clock reads, the thread's allocation counters, and a lookup in a
 //! table of open spans (see BENCHMARKS.md for the measured cost). The
-//! layer allocates its tables once, on its first span: open spans (4,096
-//! by default, [`JobLayer::max_open_spans`]) and a decision per callsite.
-//! Spans beyond the table's room are not recorded. A thread measures at
-//! most 32 nested recorded spans; deeper ones run unmeasured. Job names
-//! share the table of 1,024 run-time names with [`job`](crate::job): a name
-//! field whose values are unbounded (an id in `otel.name`) fills it, and
-//! later names are counted together.
+//! layer allocates its tables once, on its first span, as the profiler's
+//! own memory: room for 4,096 open spans by default
+//! ([`JobLayer::max_open_spans`]), in buckets of eight chosen by the span's
+//! id, and a decision per callsite. A span whose bucket is full when it is
+//! made is not recorded, which can happen before the table is full;
+//! [`unrecorded_spans`] counts them. A thread measures at most 32 nested
+//! recorded spans; the calls of deeper ones have no allocation numbers.
+//! Job names share the table of 1,024 run-time names with
+//! [`job`](crate::job): a name field whose values are unbounded (an id in
+//! `otel.name`) fills it, and later names are counted together.
+//!
+//! Spans left in another order than they were entered (two `JobLayer`s in
+//! one subscriber leave each span in the order they entered it) are ended
+//! in that order, the thread's job path and peak kept right. An `Entered`
+//! guard held across an `.await` is misuse for `tracing` itself; here it
+//! leaves the thread in the span until the guard drops, and its counts go
+//! to the span only while the span's record is the same.
 //!
 //! With the crate's `enabled` feature off, the layer does nothing.
 
@@ -109,10 +121,21 @@ use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use self::select::{CallsiteCache, FieldReader, Selection};
 use self::spans::SpanTable;
 use crate::job::{child_of, current_path, named_site, PathNode};
 use crate::reentrancy::Untracked;
+
+/// Spans not recorded since the process started, by every [`JobLayer`],
+/// because their bucket of the layer's table of open spans was full (see
+/// [`JobLayer::max_open_spans`]).
+pub fn unrecorded_spans() -> u64 {
+    UNRECORDED.load(Relaxed)
+}
+
+static UNRECORDED: AtomicU64 = AtomicU64::new(0);
 
 /// A `tracing-subscriber` layer that records spans as jobs. See the
 /// [module documentation](self).
@@ -137,13 +160,18 @@ pub struct JobLayer {
 }
 
 struct State {
+    /// This layer's number, which tells its frames apart on a thread.
+    id: usize,
     spans: SpanTable,
     callsites: CallsiteCache,
 }
 
 impl JobLayer {
-    /// Open spans recorded at once by default.
+    /// Room for open spans by default.
     pub const DEFAULT_MAX_OPEN_SPANS: usize = 4096;
+
+    /// The most room for open spans a layer takes (96 MiB of table).
+    pub const MAX_OPEN_SPANS: usize = 1 << 20;
 
     /// A layer that records every span.
     pub fn new() -> JobLayer {
@@ -201,11 +229,13 @@ impl JobLayer {
         self
     }
 
-    /// How many spans can be open and recorded at once (default 4,096),
-    /// rounded up to a power of two times eight. Each takes 96 bytes,
-    /// allocated on the layer's first span.
+    /// Room for this many open spans (default 4,096; at least 8, at most
+    /// [`MAX_OPEN_SPANS`](Self::MAX_OPEN_SPANS)), rounded up to a power of
+    /// two. Each takes 96 bytes, allocated on the layer's first span. Spans
+    /// are kept in buckets of eight by id, so a bucket can be full before
+    /// the table is: give twice the open spans you expect at the most.
     pub fn max_open_spans(mut self, spans: usize) -> JobLayer {
-        self.max_open_spans = spans.max(1);
+        self.max_open_spans = spans.clamp(8, Self::MAX_OPEN_SPANS);
         self
     }
 
@@ -216,6 +246,7 @@ impl JobLayer {
         Some(self.state.get_or_init(|| {
             let _untracked = Untracked::enter();
             State {
+                id: spans::next_layer(),
                 spans: SpanTable::new(self.max_open_spans),
                 callsites: CallsiteCache::new(),
             }
@@ -280,10 +311,7 @@ impl fmt::Debug for JobLayer {
             .field("max_open_spans", &self.max_open_spans)
             .field(
                 "spans_not_recorded",
-                &self
-                    .state
-                    .get()
-                    .map(|state| state.spans.full.load(std::sync::atomic::Ordering::Relaxed)),
+                &self.state.get().map(|state| state.spans.full.load(Relaxed)),
             )
             .finish()
     }
@@ -354,7 +382,7 @@ where
         };
         let key = match event.parent() {
             Some(parent) => Some(parent.into_u64()),
-            None if event.is_contextual() => spans::innermost(&state.spans),
+            None if event.is_contextual() => spans::innermost(state.id),
             None => None,
         };
         if let Some(call) = key.and_then(|key| state.spans.get(key)) {
@@ -371,7 +399,7 @@ where
             return;
         };
         if let Some(call) = state.spans.call(index) {
-            spans::enter(&state.spans, key, index, || call.enter());
+            spans::enter(state.id, key, index, call);
         }
     }
 
@@ -379,11 +407,7 @@ where
         let Some(state) = self.state() else {
             return;
         };
-        spans::exit(&state.spans, id.into_u64(), |index, interval| {
-            if let Some(call) = state.spans.call(index) {
-                call.end(interval);
-            }
-        });
+        spans::exit(state.id, id.into_u64(), &state.spans);
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {

@@ -66,9 +66,12 @@ impl Selection {
         if !self.selects(meta) {
             return NOT_SELECTED;
         }
-        let name = format!("{}::{}", meta.target(), meta.name());
+        // On the stack: the first span of a callsite allocates nothing
+        // (the name's copy in the table is the profiler's, untracked).
+        let mut name = NameBuf::default();
+        let _ = write!(name, "{}::{}", meta.target(), meta.name());
         let site = named_site(
-            &name,
+            name.as_str(),
             meta.module_path().unwrap_or(""),
             meta.file().unwrap_or(""),
             meta.line().unwrap_or(0),
@@ -91,8 +94,9 @@ impl Selection {
 /// The field whose value marks a span failed.
 pub(super) const ERROR_FIELD: &str = "error";
 
-/// A callsite's decision: a job site's address (sites are 8-aligned), with
-/// the flags below in its low bits; or [`NOT_SELECTED`]; 0 while unknown.
+/// A callsite's decision: a job site's address (`JobSite` is
+/// `repr(align(8))`), with the flags below in its low bits; or
+/// [`NOT_SELECTED`]; 0 while unknown.
 const NOT_SELECTED: usize = 1;
 const HAS_NAME_FIELD: usize = 2;
 const HAS_ERROR_FIELD: usize = 4;
@@ -112,8 +116,9 @@ fn unpack(decision: usize) -> Option<Decision> {
     }
     let site = (decision & !FLAGS) as *const JobSite;
     // SAFETY: a selected decision holds the address of a `&'static JobSite`
-    // from `named_site` (never freed) with flags in bits that the site's
-    // 8-byte alignment leaves zero.
+    // from `named_site` (never freed) with flags in the three low bits, which
+    // `JobSite`'s `repr(align(8))` leaves zero in every site's address (the
+    // assertion below checks it at compile time).
     let site = unsafe { &*site };
     Some(Decision {
         site,
@@ -122,9 +127,15 @@ fn unpack(decision: usize) -> Option<Decision> {
     })
 }
 
+const _: () = assert!(std::mem::align_of::<JobSite>() >= 8);
+
 /// Callsites cached per layer: more distinct span callsites than this are
-/// decided again at each span (correct, slower).
+/// decided again at each span (correct, slower, and still allocating
+/// nothing tracked).
 const CALLSITES: usize = 4096;
+
+/// Entries a lookup tries before deciding without the cache.
+const PROBES: usize = 16;
 
 /// Decisions by callsite (the address of its `'static` metadata), in an
 /// open-addressing table filled without a lock.
@@ -151,7 +162,7 @@ impl CallsiteCache {
     ) -> Option<Decision> {
         let key = meta as *const Metadata<'static> as usize;
         let start = (key >> 4).wrapping_mul(0x9E37_79B9) % CALLSITES;
-        for probe in 0..CALLSITES {
+        for probe in 0..PROBES {
             let index = (start + probe) % CALLSITES;
             let (Some(slot), Some(decision)) = (self.keys.get(index), self.decisions.get(index))
             else {

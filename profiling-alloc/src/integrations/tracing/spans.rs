@@ -57,6 +57,7 @@ impl SpanTable {
             }
         }
         self.full.fetch_add(1, Relaxed);
+        super::UNRECORDED.fetch_add(1, Relaxed);
         None
     }
 
@@ -103,11 +104,13 @@ const MAX_ENTERED: usize = 32;
 /// A span entered on this thread.
 #[derive(Debug)]
 struct Entered {
-    /// Which layer's table (its address).
-    table: usize,
+    /// Which layer (its number, [`next_layer`]).
+    layer: usize,
     key: u64,
-    /// Where the span is recorded in the table.
+    /// Where the span is recorded in the layer's table, and which opening
+    /// of that record it was.
     index: usize,
+    generation: u64,
     /// `None` when the span was already entered on this thread (re-entered:
     /// the outer interval counts it) or was not open.
     interval: Option<Interval>,
@@ -116,96 +119,132 @@ struct Entered {
 #[derive(Debug)]
 struct EnteredStack {
     len: usize,
+    /// Spans entered past [`MAX_ENTERED`] and not left yet: the next exits
+    /// are theirs.
+    overflow: usize,
     frames: [Option<Entered>; MAX_ENTERED],
 }
 
 thread_local! {
     static ENTERED: RefCell<EnteredStack> = const {
-        RefCell::new(EnteredStack { len: 0, frames: [const { None }; MAX_ENTERED] })
+        RefCell::new(EnteredStack { len: 0, overflow: 0, frames: [const { None }; MAX_ENTERED] })
     };
 }
 
-/// Enters the span `key` of `table`, recorded at `index`, on this thread:
-/// `enter` starts its interval, unless the thread is in it already or
-/// [`MAX_ENTERED`] spans deep.
+/// A number of its own for a new layer: frames are told apart by it (an
+/// address could be reused by a later layer).
+pub(super) fn next_layer() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+/// Enters the span `key` of layer `layer`, recorded at `index` as `call`,
+/// on this thread: starts its interval, unless the thread is in it already
+/// or [`MAX_ENTERED`] spans deep (then the call's allocations are unknown).
 #[inline]
-pub(super) fn enter(
-    table: &SpanTable,
-    key: u64,
-    index: usize,
-    enter: impl FnOnce() -> Option<Interval>,
-) {
-    let table = table as *const SpanTable as usize;
+pub(super) fn enter(layer: usize, key: u64, index: usize, call: &SharedCall) {
     let _ = ENTERED.try_with(|stack| {
         let Ok(mut stack) = stack.try_borrow_mut() else {
             return;
         };
         let len = stack.len;
-        if len >= MAX_ENTERED {
+        let Some(slot) = stack.frames.get_mut(len) else {
+            stack.overflow += 1;
+            call.unmeasured();
             return;
-        }
+        };
+        *slot = Some(Entered {
+            layer,
+            key,
+            index,
+            generation: call.generation(),
+            interval: None,
+        });
+        stack.len = len + 1;
         let again = stack.frames[..len]
             .iter()
             .flatten()
-            .any(|frame| frame.table == table && frame.key == key);
-        // Started last, after the stack's bookkeeping.
-        let interval = if again { None } else { enter() };
-        stack.frames[len] = Some(Entered {
-            table,
-            key,
-            index,
-            interval,
-        });
-        stack.len = len + 1;
+            .any(|frame| frame.layer == layer && frame.key == key);
+        if !again {
+            // Started last, after the stack's bookkeeping.
+            if let Some(Some(frame)) = stack.frames.get_mut(len) {
+                frame.interval = call.enter();
+            }
+        }
     });
 }
 
-/// Leaves the span `key` of `table` on this thread: `end` is given where it
-/// is recorded and the interval [`enter`] started, if any, which closes when
-/// `end` returns. Spans are left in the reverse order of entering; one left
-/// out of order is taken from where it is.
+/// Leaves the span `key` of layer `layer`, whose records are in `table`, on
+/// this thread: ends the interval [`enter`] started, if any. Spans are left
+/// in the reverse order of entering; one left out of order (two layers
+/// leave a span in the order they entered it) ends under the span entered
+/// after it, which takes over what it would have put back.
 #[inline]
-pub(super) fn exit(table: &SpanTable, key: u64, end: impl FnOnce(usize, &Interval)) {
-    let table = table as *const SpanTable as usize;
+pub(super) fn exit(layer: usize, key: u64, table: &SpanTable) {
     let is_it = |frame: &Option<Entered>| {
         frame
             .as_ref()
-            .is_some_and(|frame| frame.table == table && frame.key == key)
+            .is_some_and(|frame| frame.layer == layer && frame.key == key)
     };
     let _ = ENTERED.try_with(|stack| {
         let Ok(mut stack) = stack.try_borrow_mut() else {
             return;
         };
+        if stack.overflow > 0 {
+            stack.overflow -= 1;
+            return;
+        }
         let len = stack.len;
         let Some(top) = len.checked_sub(1) else {
             return;
         };
-        // PERF: the top frame (nearly always) is ended where it lies.
-        let at = if is_it(&stack.frames[top]) {
-            top
-        } else {
-            let Some(at) = stack.frames[..len].iter().rposition(is_it) else {
-                return;
-            };
-            stack.frames[at..len].rotate_left(1);
-            top
+        // The record, if it is still the one this frame entered.
+        let record_of = |frame: &Entered| {
+            table
+                .call(frame.index)
+                .filter(|call| call.generation() == frame.generation)
         };
-        if let Some(Entered {
-            index,
-            interval: Some(interval),
-            ..
-        }) = &stack.frames[at]
-        {
-            end(*index, interval);
+        // PERF: the top frame (nearly always) is ended where it lies.
+        if is_it(&stack.frames[top]) {
+            if let Some(frame) = &stack.frames[top] {
+                if let (Some(interval), Some(call)) = (&frame.interval, record_of(frame)) {
+                    call.end(interval);
+                }
+            }
+            stack.frames[top] = None;
+            stack.len = top;
+            return;
         }
-        stack.frames[at] = None;
+        let Some(at) = stack.frames[..len].iter().rposition(is_it) else {
+            return;
+        };
+        let (below, above) = stack.frames[..len].split_at_mut(at + 1);
+        if let Some(frame) = below[at].take() {
+            let call = record_of(&frame);
+            if let Some(interval) = frame.interval {
+                let above = above
+                    .iter_mut()
+                    .flatten()
+                    .find_map(|frame| frame.interval.as_mut());
+                match (above, call) {
+                    (Some(above), Some(call)) => call.end_under(interval, above),
+                    // A record reused since: the thread's state is handed
+                    // over all the same, the counts go nowhere.
+                    (Some(above), None) => SharedCall::default().end_under(interval, above),
+                    (None, Some(call)) => {
+                        call.exit(interval);
+                    }
+                    (None, None) => drop(interval),
+                }
+            }
+        }
+        stack.frames[at..len].rotate_left(1);
         stack.len = top;
     });
 }
 
-/// The innermost span of `table` this thread is in.
-pub(super) fn innermost(table: &SpanTable) -> Option<u64> {
-    let table = table as *const SpanTable as usize;
+/// The innermost span of layer `layer` this thread is in.
+pub(super) fn innermost(layer: usize) -> Option<u64> {
     ENTERED
         .try_with(|stack| {
             let stack = stack.try_borrow().ok()?;
@@ -213,7 +252,7 @@ pub(super) fn innermost(table: &SpanTable) -> Option<u64> {
                 .iter()
                 .rev()
                 .flatten()
-                .find(|frame| frame.table == table)
+                .find(|frame| frame.layer == layer)
                 .map(|frame| frame.key)
         })
         .ok()
@@ -242,14 +281,33 @@ mod tests {
     }
 
     #[test]
-    fn exits_out_of_order_find_their_frame() {
-        let table = SpanTable::new(8);
-        enter(&table, 1, 0, || None);
-        enter(&table, 2, 1, || None);
-        assert_eq!(innermost(&table), Some(2));
-        exit(&table, 1, |_, _| panic!("no interval was started"));
-        assert_eq!(innermost(&table), Some(2));
-        exit(&table, 2, |_, _| panic!("no interval was started"));
-        assert_eq!(innermost(&table), None);
+    fn exits_out_of_order_keep_the_thread_state() {
+        use crate::job::{child_of, current_path, named_site};
+
+        std::thread::spawn(|| {
+            let table = SpanTable::new(16);
+            let layer = next_layer();
+            let node = |name| child_of(None, named_site(name, "", "", 0));
+            let (a, b) = (node("out-of-order-a"), node("out-of-order-b"));
+            let open = |key, node| {
+                let call = table.insert(key).unwrap();
+                call.open(node);
+                enter(layer, key, table.find(key).unwrap(), call);
+            };
+            open(1, a);
+            assert!(std::ptr::eq(current_path().unwrap(), a));
+            open(2, b);
+            assert!(std::ptr::eq(current_path().unwrap(), b));
+            assert_eq!(innermost(layer), Some(2));
+            // `a` is left first: `b` goes on, and is the thread's path.
+            exit(layer, 1, &table);
+            assert!(std::ptr::eq(current_path().unwrap(), b));
+            assert_eq!(innermost(layer), Some(2));
+            exit(layer, 2, &table);
+            assert!(current_path().is_none(), "the path from before `a`");
+            assert_eq!(innermost(layer), None);
+        })
+        .join()
+        .unwrap();
     }
 }
