@@ -1,6 +1,7 @@
 //! `PROFILING_ALLOC_SAMPLING` chooses the sampling mode without a rebuild.
-//! It is read at the allocator's first call, before `main`, so each case
-//! runs this test binary again as a child process with the variable set.
+//! It is read (on Linux) at the allocator's first call, before `main`, so
+//! each case runs this test binary again as a child process with the
+//! variable set.
 
 use profiling_alloc::{ProfilingAllocator, Report, Sampling, SAMPLING_VAR};
 
@@ -45,6 +46,7 @@ fn child() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_valid_value_replaces_the_built_in_mode() {
     let text = run_child("poisson:64KiB");
     assert!(
@@ -63,6 +65,7 @@ fn a_valid_value_replaces_the_built_in_mode() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_bad_value_keeps_the_built_in_mode_and_says_why() {
     let text = run_child("poison:64KiB");
     assert!(

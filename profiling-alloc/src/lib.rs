@@ -219,8 +219,8 @@
 //!   programs) and `Off` (only counting). Chosen in the const constructor,
 //!   or without a rebuild by the environment variable
 //!   `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`]: `off`, `every`,
-//!   `poisson` or `poisson:SIZE` such as `poisson:64KiB`, read once when the
-//!   allocator first runs; a value that is none of these keeps the built-in
+//!   `poisson` or `poisson:SIZE` such as `poisson:64KiB`, read on Linux
+//!   once, when the allocator first runs; a value that is none of these keeps the built-in
 //!   mode, and a report's [`Settings::sampling_origin`] and summary say which
 //!   applied and why); changed at run time with [`set_sampling`];
 //!   [`seed_sampling`] makes a thread's samples reproducible. A scope of one closure samples every
