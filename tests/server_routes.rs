@@ -179,10 +179,55 @@ fn memory_limits_set_the_status() {
         .unwrap();
     let memory = ok(endpoint.addr(), "/memory").json();
     assert_eq!(memory["status"], "critical");
-    assert!(memory["warnings"][0]
-        .as_str()
+    let warning = memory["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("critical level") && warning.contains("ServerBuilder::memory_limits"),
+        "{warning}"
+    );
+    assert_eq!(memory["limits"]["source"], "code");
+    assert_eq!(memory["limits"]["critical_bytes"], 2);
+    assert!(memory["timestamp"].as_str().unwrap().ends_with('Z'));
+    #[cfg(target_os = "linux")]
+    assert!(memory["unexplained_resident_bytes"].as_u64().unwrap() > 0);
+    let metrics = ok(endpoint.addr(), "/metrics").text();
+    assert!(
+        metrics.contains("profiling_alloc_memory_critical_bytes{source=\"code\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn metrics_carry_the_standard_process_names() {
+    let endpoint = server();
+    let metrics = ok(endpoint.addr(), "/metrics").text();
+    let value = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(metrics.contains("# TYPE process_cpu_seconds_total counter"));
+    assert!(value("process_resident_memory_bytes") > 0.0);
+    assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+    assert!(value("process_cpu_seconds_total") > 0.0);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_max_fds") >= value("process_open_fds"));
+    assert!(
+        value("process_threads") >= 2.0,
+        "this test and the endpoint's threads"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .contains("critical limit"));
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(
+        started <= now && started > now - 3600.0,
+        "{started} against {now}"
+    );
+    assert!(value("profiling_alloc_resident_unexplained_bytes") > 0.0);
 }
 
 #[test]

@@ -101,6 +101,42 @@ pub(crate) fn duration_secs(seconds: f64) -> String {
     }
 }
 
+/// Now, as an RFC 3339 UTC timestamp with milliseconds:
+/// `2026-12-07T19:30:00.123Z`.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) fn timestamp_now() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    timestamp(since_epoch)
+}
+
+/// `since_epoch` as an RFC 3339 UTC timestamp with milliseconds.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) fn timestamp(since_epoch: Duration) -> String {
+    let seconds = since_epoch.as_secs();
+    let (days, time) = (seconds / 86_400, seconds % 86_400);
+    // Days to a civil date (Howard Hinnant's algorithm, for days since
+    // 1970-01-01; every date here is after it).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        time / 3600,
+        time / 60 % 60,
+        time % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
 /// Serde for a `Duration` as integer nanoseconds, the form every duration of
 /// a report takes in JSON; the field's key says the unit (`total_ns`). Used
 /// as `#[serde(rename = "total_ns", with = "crate::units::nanos")]`.
@@ -207,5 +243,19 @@ mod tests {
         let json = serde_json::to_string(&huge).unwrap();
         assert!(json.contains(&u64::MAX.to_string()), "{json}");
         assert!(json.contains("2000000000"), "{json}");
+    }
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(Duration::ZERO), "1970-01-01T00:00:00.000Z");
+        // 2026-12-07T19:30:05.250Z
+        assert_eq!(
+            timestamp(Duration::from_millis(1_796_671_805_250)),
+            "2026-12-07T19:30:05.250Z"
+        );
+        // A leap day.
+        assert_eq!(
+            timestamp(Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 }

@@ -45,6 +45,9 @@ impl Kind {
 pub(crate) struct Family {
     /// The name without the prefix.
     pub(crate) name: &'static str,
+    /// Whether the name takes [`PREFIX`]: all but the standard `process_*`
+    /// names every Prometheus client library uses.
+    pub(crate) prefixed: bool,
     pub(crate) kind: Kind,
     pub(crate) help: &'static str,
     pub(crate) samples: Vec<Sample>,
@@ -64,6 +67,7 @@ impl Family {
     pub(crate) fn single(name: &'static str, kind: Kind, help: &'static str, value: f64) -> Family {
         Family {
             name,
+            prefixed: true,
             kind,
             help,
             samples: vec![Sample {
@@ -74,16 +78,38 @@ impl Family {
         }
     }
 
-    fn empty(name: &'static str, kind: Kind, help: &'static str) -> Family {
+    pub(crate) fn empty(name: &'static str, kind: Kind, help: &'static str) -> Family {
         Family {
             name,
+            prefixed: true,
             kind,
             help,
             samples: Vec::new(),
         }
     }
 
-    fn push(&mut self, suffix: &'static str, labels: Vec<(&'static str, String)>, value: f64) {
+    /// This family under its own name, without [`PREFIX`].
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn unprefixed(mut self) -> Family {
+        self.prefixed = false;
+        self
+    }
+
+    /// The name as exported.
+    pub(crate) fn full_name(&self) -> String {
+        if self.prefixed {
+            format!("{PREFIX}{}", self.name)
+        } else {
+            self.name.to_string()
+        }
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        suffix: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) {
         self.samples.push(Sample {
             suffix,
             labels,
@@ -123,15 +149,11 @@ pub fn prometheus_metrics() -> String {
 pub(crate) fn render(families: &[Family]) -> String {
     let mut text = String::new();
     for family in families {
-        let _ = writeln!(text, "# HELP {PREFIX}{} {}", family.name, family.help);
-        let _ = writeln!(
-            text,
-            "# TYPE {PREFIX}{} {}",
-            family.name,
-            family.kind.name()
-        );
+        let name = family.full_name();
+        let _ = writeln!(text, "# HELP {name} {}", family.help);
+        let _ = writeln!(text, "# TYPE {name} {}", family.kind.name());
         for sample in &family.samples {
-            let _ = write!(text, "{PREFIX}{}{}", family.name, sample.suffix);
+            let _ = write!(text, "{name}{}", sample.suffix);
             if !sample.labels.is_empty() {
                 text.push('{');
                 for (i, (key, value)) in sample.labels.iter().enumerate() {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::metrics::{families, Kind, PREFIX};
+use super::metrics::{families, Kind};
 
 /// Sets every profiler metric now through the `metrics` facade's recorder:
 /// the same families, names and labels as
@@ -20,7 +20,7 @@ pub fn publish_metrics() {
     let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     for family in families() {
         for sample in &family.samples {
-            let name = format!("{PREFIX}{}{}", family.name, sample.suffix);
+            let name = format!("{}{}", family.full_name(), sample.suffix);
             let labels: Vec<::metrics::Label> = sample
                 .labels
                 .iter()

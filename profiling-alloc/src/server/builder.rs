@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::memory_levels::SetBy;
 use super::shared::{spawn_leak_observer, Shared};
-use super::{
-    listener, RateLimits, Server, ServerHandle, ADDR_VAR, BASELINE_VAR, DEFAULT_ADDR, TOKEN_VAR,
-};
+use super::{listener, RateLimits, ServerHandle, DEFAULT_ADDR};
 use crate::Error;
+
+/// The shortest token accepted for an address off loopback.
+pub(super) const MIN_TOKEN_CHARS: usize = 16;
 
 /// The settings of an endpoint; [`start`](ServerBuilder::start) serves it.
 #[derive(Clone, Debug)]
@@ -21,7 +23,8 @@ pub struct ServerBuilder {
     pub(super) rate_limits: RateLimits,
     pub(super) leak_interval: Duration,
     pub(super) leak_snapshots: usize,
-    pub(super) memory_limits: Option<(u64, u64)>,
+    /// Warning and critical resident sizes, and who set them.
+    pub(super) memory_limits: Option<(u64, u64, SetBy)>,
     pub(super) workers: usize,
     pub(super) max_queued_connections: usize,
     pub(super) request_timeout: Duration,
@@ -88,9 +91,13 @@ impl ServerBuilder {
     }
 
     /// Resident-set sizes, in bytes, from which `/memory` reports `warning`
-    /// and `critical`.
+    /// and `critical`, `/metrics` exports the levels, and the endpoint
+    /// writes its OOM early-warning snapshots. Without them (in code or in
+    /// [`MEMORY_WARNING_VAR`](super::MEMORY_WARNING_VAR) and
+    /// [`MEMORY_CRITICAL_VAR`](super::MEMORY_CRITICAL_VAR)), a container's
+    /// cgroup memory limit gives 90% and 95% of it.
     pub fn memory_limits(mut self, warning_bytes: u64, critical_bytes: u64) -> Self {
-        self.memory_limits = Some((warning_bytes, critical_bytes));
+        self.memory_limits = Some((warning_bytes, critical_bytes, SetBy::Code));
         self
     }
 
@@ -187,10 +194,22 @@ impl ServerBuilder {
     /// The settings and the address: a non-loopback address needs a token.
     fn check(&self) -> Result<(), Error> {
         self.check_settings()?;
-        if self.token.is_none() && !self.addr.ip().is_loopback() {
-            return Err(Error::InsecureAddress { addr: self.addr });
+        if self.addr.ip().is_loopback() {
+            return Ok(());
         }
-        Ok(())
+        match self.token.as_deref() {
+            None => Err(Error::InsecureAddress { addr: self.addr }),
+            Some(token) if token.chars().count() < MIN_TOKEN_CHARS => Err(Error::InvalidSetting {
+                setting: "token",
+                value: format!("{} characters", token.chars().count()),
+                reason: format!(
+                    "a token guarding an address off loopback ({}) must be at least \
+                     {MIN_TOKEN_CHARS} characters: make one with `openssl rand -hex 16`",
+                    self.addr
+                ),
+            }),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Every setting but the address.
@@ -242,7 +261,7 @@ impl ServerBuilder {
                 ));
             }
         }
-        if let Some((warning, critical)) = self.memory_limits {
+        if let Some((warning, critical, _)) = self.memory_limits {
             if warning > critical {
                 return Err(invalid(
                     "memory_limits",
@@ -252,44 +271,5 @@ impl ServerBuilder {
             }
         }
         Ok(())
-    }
-}
-
-impl ServerBuilder {
-    /// A builder with the address, token and QoS baseline from the
-    /// environment ([`ADDR_VAR`], [`TOKEN_VAR`], [`BASELINE_VAR`]; unset or
-    /// empty leaves the default) and the rest at the defaults, to adjust
-    /// before [`start`](Self::start).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSetting`] naming the variable when the address does
-    /// not parse as `ip:port`, or the baseline file cannot be read.
-    pub fn from_env() -> Result<ServerBuilder, Error> {
-        let mut builder = Server::builder();
-        if let Some(value) = std::env::var_os(ADDR_VAR).filter(|v| !v.is_empty()) {
-            let text = value.to_string_lossy().into_owned();
-            let addr = text
-                .parse::<SocketAddr>()
-                .map_err(|e| Error::InvalidSetting {
-                    setting: ADDR_VAR,
-                    value: text.clone(),
-                    reason: format!("{e} (expected ip:port, e.g. 127.0.0.1:6464)"),
-                })?;
-            builder = builder.addr(addr);
-        }
-        if let Some(token) = std::env::var_os(TOKEN_VAR).filter(|v| !v.is_empty()) {
-            builder = builder.token(token.to_string_lossy().into_owned());
-        }
-        if let Some(path) = std::env::var_os(BASELINE_VAR).filter(|v| !v.is_empty()) {
-            let baseline =
-                crate::sizing::Baseline::read_json(&path).map_err(|e| Error::InvalidSetting {
-                    setting: BASELINE_VAR,
-                    value: path.to_string_lossy().into_owned(),
-                    reason: e.to_string(),
-                })?;
-            builder = builder.job_baseline(baseline);
-        }
-        Ok(builder)
     }
 }

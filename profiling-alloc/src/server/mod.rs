@@ -20,7 +20,7 @@
 //!
 //! let endpoint = Server::builder()
 //!     .addr(([0, 0, 0, 0], 6464))          // off loopback: a token is required
-//!     .token("a long random secret")
+//!     .token("a long random secret")       // 16 characters at least
 //!     .leak_interval(Duration::from_secs(30))
 //!     .memory_limits(768 << 20, 1 << 30)   // RSS warning and critical, bytes
 //!     .start()?;
@@ -37,7 +37,7 @@
 //! | route | answer | class |
 //! |---|---|---|
 //! | `GET /` | an HTML page: heap now, top callsites, jobs, findings, links | read (free, links only, without the token) |
-//! | `GET /metrics` | Prometheus text exposition, prefix `profiling_alloc_`, base units | read |
+//! | `GET /metrics` | Prometheus text exposition: prefix `profiling_alloc_`, base units; the process under the standard `process_*` names | read |
 //! | `GET /debug/pprof/heap` | gzipped pprof heap profile, default sample in-use space | read |
 //! | `GET /debug/pprof/allocs` | the same, default sample allocated space | read |
 //! | `GET /debug/pprof/{heap,allocs}?seconds=N` | allocations of the next N seconds (1–300), live blocks at the end | exclusive |
@@ -46,7 +46,7 @@
 //! | `GET /report.json` | the whole [`Report`](crate::Report) | read |
 //! | `GET /flamegraph/{allocated,blocks,live,jobs}.svg` | an inferno flamegraph | read |
 //! | `GET /jobs` | [`job_stats`](crate::job_stats) as JSON | read |
-//! | `GET /memory` | RSS, virtual size, heap live and peak, heap growth, threshold status | read |
+//! | `GET /memory` | RSS, virtual size, heap live and peak, resident bytes the heap does not explain, heap growth, the container's limit, the levels, their source and the status | read |
 //! | `GET /cpu` | CPU use (user, system; of one core and of the machine), load, threads | read |
 //! | `GET /allocations` | top callsites by bytes and by live bytes, the size histogram | read |
 //! | `GET /leaks` | the [leak analysis](crate::LeakDetector) | analysis |
@@ -61,6 +61,38 @@
 //! oversized request 400, 413 or 431, a request that does not arrive in
 //! time 408, a panic inside a route 500 (the service never sees it), and a
 //! full connection queue 503.
+//!
+//! # Memory levels
+//!
+//! `/memory` says `warning` or `critical` when resident memory reaches a
+//! level, and `/metrics` exports the levels
+//! (`profiling_alloc_memory_warning_bytes` and `_critical_bytes`, label
+//! `source`), for alert rules. The levels are those set
+//! ([`MEMORY_WARNING_VAR`] and [`MEMORY_CRITICAL_VAR`] read by
+//! [`ServerBuilder::from_env`], or [`ServerBuilder::memory_limits`]; the
+//! last one set wins); with none set, inside a container whose cgroup (v2
+//! `memory.max`, v1 `memory.limit_in_bytes`) has a memory limit, 90% and
+//! 95% of that limit. `/memory`'s `limits.source` and `source_detail` say
+//! which.
+//!
+//! # Environment variables
+//!
+//! | variable | sets | default |
+//! |---|---|---|
+//! | `PROFILING_ALLOC_ADDR` ([`ADDR_VAR`]) | the address, `ip:port` | `127.0.0.1:6464` |
+//! | `PROFILING_ALLOC_TOKEN` ([`TOKEN_VAR`]) | the token (16 characters at least off loopback) | none |
+//! | `PROFILING_ALLOC_BASELINE` ([`BASELINE_VAR`]) | a QoS baseline file jobs are held against (findings, `profiling_alloc_job_duration_limit_seconds`) | none |
+//! | `PROFILING_ALLOC_MEMORY_WARNING`, `PROFILING_ALLOC_MEMORY_CRITICAL` ([`MEMORY_WARNING_VAR`], [`MEMORY_CRITICAL_VAR`]) | the memory levels, sizes such as `768MiB`; both or neither | 90% and 95% of the cgroup's limit, else none |
+//! | `PROFILING_ALLOC_LEAK_INTERVAL` ([`LEAK_INTERVAL_VAR`]) | the leak observer's interval, such as `30s` | `60s` |
+//! | `PROFILING_ALLOC_LEAK_SNAPSHOTS` ([`LEAK_SNAPSHOTS_VAR`]) | observations the leak analysis looks back over | 64 |
+//! | `PROFILING_ALLOC_MAX_SNAPSHOTS` ([`MAX_SNAPSHOTS_VAR`]) | snapshots kept | 10 |
+//! | `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`](crate::SAMPLING_VAR)) | the sampling mode, read by the allocator at its first call (Linux): `off`, `every`, `poisson[:SIZE]` | the allocator's |
+//! | `PROFILING_ALLOC_LABELS` ([`LABELS_VAR`](crate::LABELS_VAR)) | labels of reports, `k=v,k2=v2` | none |
+//! | `PROFILING_ALLOC_DIR` ([`OUTPUT_DIR_VAR`](crate::OUTPUT_DIR_VAR)) | where files are written | `profiling/` in the target directory ([`output_dir`](crate::output_dir)) |
+//!
+//! The endpoint's variables are read by [`start_from_env`] and
+//! [`ServerBuilder::from_env`]; a value that does not parse stops the start
+//! with an error naming the variable and saying what to write.
 //!
 //! # Scrape configurations
 //!
@@ -109,7 +141,9 @@
 //!
 //! The endpoint binds `127.0.0.1` unless told otherwise. A non-loopback
 //! address without a token is refused by [`ServerBuilder::start`] with
-//! [`Error::InsecureAddress`]. With a token,
+//! [`Error::InsecureAddress`], and with a token shorter than 16 characters
+//! with [`Error::InvalidSetting`] (`openssl rand -hex 16` makes one). With a
+//! token,
 //! every route but `/` needs `Authorization: Bearer <token>` or
 //! `X-API-Key: <token>` (compared in constant time; the token's length does
 //! not show in the timing either), and `/` itself shows only its links
@@ -132,8 +166,11 @@ mod auth;
 #[cfg(feature = "axum")]
 mod axum;
 mod builder;
+mod cgroup;
+mod env;
 mod http;
 mod listener;
+mod memory_levels;
 mod metrics;
 mod page;
 mod process;
@@ -165,6 +202,21 @@ pub const TOKEN_VAR: &str = "PROFILING_ALLOC_TOKEN";
 /// The environment variable naming a QoS baseline file the jobs are held
 /// against ([`ServerBuilder::job_baseline`]).
 pub const BASELINE_VAR: &str = "PROFILING_ALLOC_BASELINE";
+/// The environment variable giving the resident size at which `/memory`
+/// says `warning` (with [`MEMORY_CRITICAL_VAR`]; a size such as `768MiB`).
+pub const MEMORY_WARNING_VAR: &str = "PROFILING_ALLOC_MEMORY_WARNING";
+/// The environment variable giving the resident size at which `/memory`
+/// says `critical` (with [`MEMORY_WARNING_VAR`]).
+pub const MEMORY_CRITICAL_VAR: &str = "PROFILING_ALLOC_MEMORY_CRITICAL";
+/// The environment variable giving the leak observer's interval
+/// ([`ServerBuilder::leak_interval`]; a duration such as `30s`).
+pub const LEAK_INTERVAL_VAR: &str = "PROFILING_ALLOC_LEAK_INTERVAL";
+/// The environment variable giving how many observations the leak analysis
+/// looks back over ([`ServerBuilder::leak_snapshots`]).
+pub const LEAK_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_LEAK_SNAPSHOTS";
+/// The environment variable giving how many snapshots are kept
+/// ([`ServerBuilder::max_snapshots`]).
+pub const MAX_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_MAX_SNAPSHOTS";
 /// The address served when none is given: loopback, port 6464.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6464);
 /// The longest delta profile (`?seconds=N`) the endpoint takes, in seconds.
@@ -258,6 +310,34 @@ mod tests {
             .unwrap_err();
         assert!(matches!(error, Error::InsecureAddress { .. }), "{error}");
         assert!(error.to_string().contains("without a token"));
+    }
+
+    #[test]
+    fn off_loopback_a_short_token_is_refused() {
+        let error = Server::builder()
+            .addr(([0, 0, 0, 0], 0))
+            .token("hunter")
+            .start()
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidSetting {
+                    setting: "token",
+                    ..
+                }
+            ) && text.contains("at least 16 characters")
+                && !text.contains("hunter"),
+            "{text}"
+        );
+        // On loopback, any token that is not empty.
+        let endpoint = Server::builder()
+            .addr(([127, 0, 0, 1], 0))
+            .token("hunter")
+            .start()
+            .unwrap();
+        drop(endpoint);
     }
 
     #[test]

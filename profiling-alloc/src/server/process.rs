@@ -22,6 +22,8 @@ pub(super) struct CpuTimes {
     pub(super) system: Duration,
     /// Threads of the process.
     pub(super) threads: u64,
+    /// When the process started, after the machine booted.
+    pub(super) started_after_boot: Duration,
 }
 
 /// The process's memory now.
@@ -82,7 +84,60 @@ fn parse_stat(text: &str, ticks_per_second: u64) -> Option<CpuTimes> {
         user: ticks(field(14)?),
         system: ticks(field(15)?),
         threads: field(20)?,
+        started_after_boot: ticks(field(22)?),
     })
+}
+
+/// File descriptors the process has open now.
+pub(super) fn open_fds() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+        // Less the descriptor that reading the directory holds.
+        Some((entries.count() as u64).saturating_sub(1))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// The most file descriptors the process may open (its soft limit).
+pub(super) fn max_fds() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid, writable rlimit; getrlimit only writes
+        // it.
+        let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) };
+        (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// When the process started, in seconds since the Unix epoch.
+pub(super) fn start_time_seconds(times: &CpuTimes) -> Option<f64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let boot = boot_time(&stat)?;
+        Some(boot as f64 + times.started_after_boot.as_secs_f64())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = times;
+        None
+    }
+}
+
+/// The machine's boot time (`btime`, seconds since the epoch) in
+/// `/proc/stat` text.
+fn boot_time(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("btime "))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 #[cfg(target_os = "linux")]
@@ -111,7 +166,16 @@ mod tests {
         assert_eq!(times.user, Duration::from_millis(2500));
         assert_eq!(times.system, Duration::from_millis(1300));
         assert_eq!(times.threads, 7);
+        assert_eq!(
+            times.started_after_boot,
+            Duration::from_secs(123) + Duration::from_millis(450)
+        );
         assert_eq!(parse_stat("4242 (cut", 100), None);
+        assert_eq!(
+            boot_time("cpu 1 2 3\nbtime 1765000000\nprocesses 9\n"),
+            Some(1_765_000_000)
+        );
+        assert_eq!(boot_time("cpu 1 2 3\n"), None);
     }
 
     #[cfg(target_os = "linux")]
@@ -122,5 +186,17 @@ mod tests {
         assert!(memory.virtual_bytes.unwrap() >= memory.rss_bytes.unwrap());
         assert!(cpu_times().unwrap().threads >= 1);
         assert!(load_average().unwrap().iter().all(|l| *l >= 0.0));
+        let fds = open_fds().unwrap();
+        assert!(fds >= 3, "stdin, stdout, stderr at least: {fds}");
+        assert!(max_fds().unwrap() >= fds);
+        let started = start_time_seconds(&cpu_times().unwrap()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            started <= now + 1.0 && started > now - 86_400.0 * 365.0,
+            "{started} against {now}"
+        );
     }
 }

@@ -7,13 +7,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::builder::ServerBuilder;
-use super::{auth, process, rate_limit, snapshots};
+use super::memory_levels::{self, MemoryLevels};
+use super::{auth, cgroup, process, rate_limit, snapshots};
 use crate::analysis::{LeakDetector, LeakReport};
 
 /// What the endpoint's threads share.
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) settings: ServerBuilder,
+    /// The memory levels in force (set, or from the cgroup's limit).
+    pub(super) memory_levels: Option<MemoryLevels>,
     pub(super) token: Option<auth::Token>,
     pub(super) limiter: rate_limit::RateLimiter,
     pub(super) leaks: Mutex<LeakDetector>,
@@ -37,6 +40,7 @@ impl Shared {
             .clone()
             .unwrap_or_else(|| crate::output_dir().join("snapshots"));
         Shared {
+            memory_levels: memory_levels::resolve(settings.memory_limits, cgroup::memory()),
             token: settings.token.as_deref().map(auth::Token::new),
             limiter: rate_limit::RateLimiter::new(settings.rate_limits, Instant::now()),
             leaks: Mutex::new(LeakDetector::new(settings.leak_snapshots)),

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::http::Response;
+use super::memory_levels::MemoryLevels;
 use super::{lock, process, Shared};
 use crate::units::bytes;
 
@@ -16,23 +17,34 @@ const TOP_CALLSITES: usize = 20;
 /// `GET /memory`.
 pub(super) fn memory(shared: &Shared) -> Response {
     #[derive(Serialize)]
-    struct Limits {
-        warning_bytes: u64,
-        critical_bytes: u64,
+    struct Limits<'a> {
+        #[serde(flatten)]
+        levels: &'a MemoryLevels,
         /// Which number they are held against.
         measured: &'static str,
     }
     #[derive(Serialize)]
-    struct Memory {
+    struct Container {
+        cgroup_version: u8,
+        limit_bytes: u64,
+        usage_bytes: Option<u64>,
+    }
+    #[derive(Serialize)]
+    struct Memory<'a> {
+        timestamp: String,
         rss_bytes: Option<u64>,
         virtual_bytes: Option<u64>,
         heap_live_bytes: u64,
         heap_peak_bytes: u64,
+        /// Resident bytes the live heap does not explain: the allocator's
+        /// overhead and fragmentation, stacks, code, mapped files.
+        unexplained_resident_bytes: Option<u64>,
         /// Theil–Sen slope of live heap bytes over the leak observer's window.
         heap_growth_bytes_per_hour: Option<f64>,
         growth_window_seconds: Option<f64>,
         status: &'static str,
-        limits: Option<Limits>,
+        limits: Option<Limits<'a>>,
+        container: Option<Container>,
         warnings: Vec<String>,
     }
     let process = process::memory();
@@ -45,20 +57,22 @@ pub(super) fn memory(shared: &Shared) -> Response {
     };
     let mut warnings = Vec::new();
     let mut status = "normal";
-    if let Some((warning, critical)) = shared.settings.memory_limits {
-        if measured >= critical {
+    if let Some(levels) = &shared.memory_levels {
+        if measured >= levels.critical_bytes {
             status = "critical";
             warnings.push(format!(
-                "{name} {} is at or above the critical limit {}",
+                "{name} {} is at or above the critical level {} (from {})",
                 bytes(measured),
-                bytes(critical)
+                bytes(levels.critical_bytes),
+                levels.source_detail
             ));
-        } else if measured >= warning {
+        } else if measured >= levels.warning_bytes {
             status = "warning";
             warnings.push(format!(
-                "{name} {} is at or above the warning limit {}",
+                "{name} {} is at or above the warning level {} (from {})",
                 bytes(measured),
-                bytes(warning)
+                bytes(levels.warning_bytes),
+                levels.source_detail
             ));
         }
     }
@@ -70,24 +84,34 @@ pub(super) fn memory(shared: &Shared) -> Response {
             ));
         }
     }
+    let container = super::cgroup::memory().map(|cgroup| Container {
+        cgroup_version: cgroup.version,
+        limit_bytes: cgroup.limit_bytes,
+        usage_bytes: cgroup.usage_bytes,
+    });
     Response::json(&Memory {
+        timestamp: crate::units::timestamp_now(),
         rss_bytes: process.rss_bytes,
         virtual_bytes: process.virtual_bytes,
         heap_live_bytes: heap.live_bytes,
         heap_peak_bytes: heap.peak_bytes,
+        unexplained_resident_bytes: unexplained(process.rss_bytes, &heap),
         heap_growth_bytes_per_hour: growth.map(|r| r.heap_growth_bytes_per_hour),
         growth_window_seconds: growth.map(|r| r.window_ms as f64 / 1000.0),
         status,
-        limits: shared
-            .settings
-            .memory_limits
-            .map(|(warning_bytes, critical_bytes)| Limits {
-                warning_bytes,
-                critical_bytes,
-                measured: name,
-            }),
+        limits: shared.memory_levels.as_ref().map(|levels| Limits {
+            levels,
+            measured: name,
+        }),
+        container,
         warnings,
     })
+}
+
+/// Resident bytes beyond the live heap, when both are known.
+pub(super) fn unexplained(rss_bytes: Option<u64>, heap: &crate::HeapStats) -> Option<u64> {
+    let rss = rss_bytes?;
+    heap.active.then(|| rss.saturating_sub(heap.live_bytes))
 }
 
 /// `GET /cpu`: CPU time since the previous `/cpu` request (or the
