@@ -150,8 +150,19 @@ pub(crate) mod nanos {
         s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 
+    /// Integer nanoseconds; also serde's own `{"secs": .., "nanos": ..}`,
+    /// which fields written before they took `_ns` keys had.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_nanos)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Nanos(u64),
+            Serde(Duration),
+        }
+        Ok(match Written::deserialize(d)? {
+            Written::Nanos(nanos) => Duration::from_nanos(nanos),
+            Written::Serde(duration) => duration,
+        })
     }
 
     /// The same for an `Option<Duration>` (`null` for `None`).
@@ -256,6 +267,21 @@ mod tests {
         assert_eq!(
             timestamp(Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00.000Z"
+        );
+    }
+    #[test]
+    fn durations_written_by_serde_itself_still_read() {
+        #[derive(serde::Deserialize)]
+        struct Timed {
+            #[serde(rename = "on_cpu_ns", alias = "on_cpu", with = "nanos")]
+            on_cpu: Duration,
+        }
+        let new: Timed = serde_json::from_str(r#"{"on_cpu_ns": 1500000000}"#).unwrap();
+        let old: Timed =
+            serde_json::from_str(r#"{"on_cpu": {"secs": 1, "nanos": 500000000}}"#).unwrap();
+        assert_eq!(
+            (new.on_cpu, old.on_cpu),
+            (Duration::from_millis(1500), Duration::from_millis(1500))
         );
     }
 }

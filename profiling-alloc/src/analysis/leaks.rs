@@ -45,6 +45,10 @@ struct Series {
     live: VecDeque<f64>,
     first_seen_unix_ms: u64,
     last_seen_unix_ms: u64,
+    /// Blocks and bytes the callsite had allocated in all, as of the newest
+    /// snapshot it was in.
+    total_blocks: f64,
+    total_bytes: f64,
 }
 
 /// Finds callsites whose live bytes grow steadily, from periodic snapshots.
@@ -176,6 +180,13 @@ pub struct LeakSuspect {
     /// Its live bytes in the newest snapshot (an estimate under Poisson
     /// sampling).
     pub live_bytes: f64,
+    /// Blocks it had allocated in all by its newest snapshot (an estimate
+    /// under Poisson sampling; 0 in reports written before it existed).
+    #[serde(default)]
+    pub allocations: f64,
+    /// Their average size in bytes (0 when none was counted).
+    #[serde(default)]
+    pub average_size_bytes: f64,
     /// The Theil–Sen slope of its live bytes, in bytes per hour.
     pub growth_bytes_per_hour: f64,
     /// The first snapshot with live bytes since the detector last had no
@@ -316,6 +327,14 @@ impl LeakDetector {
             if let Some(newest) = series.live.back_mut() {
                 *newest += bytes;
             }
+            if series.last_seen_unix_ms == at_unix_ms {
+                // The same callsite again in this snapshot: added up.
+                series.total_blocks += callsite.total_blocks;
+                series.total_bytes += callsite.total_bytes;
+            } else {
+                series.total_blocks = callsite.total_blocks;
+                series.total_bytes = callsite.total_bytes;
+            }
             series.last_seen_unix_ms = at_unix_ms;
             return;
         }
@@ -328,6 +347,8 @@ impl LeakDetector {
             live,
             first_seen_unix_ms: at_unix_ms,
             last_seen_unix_ms: at_unix_ms,
+            total_blocks: callsite.total_blocks,
+            total_bytes: callsite.total_bytes,
         };
         self.next_order += 1;
         by_job.insert(callsite.job_path.clone(), series);
@@ -443,6 +464,12 @@ fn assess(
         frames: candidate.frames.to_vec(),
         job_path: candidate.job_path.to_vec(),
         live_bytes,
+        allocations: finite(candidate.series.total_blocks),
+        average_size_bytes: if candidate.series.total_blocks > 0.0 {
+            finite(candidate.series.total_bytes / candidate.series.total_blocks)
+        } else {
+            0.0
+        },
         growth_bytes_per_hour,
         first_seen_unix_ms: candidate.series.first_seen_unix_ms,
         last_seen_unix_ms: candidate.series.last_seen_unix_ms,

@@ -59,10 +59,18 @@ pub struct JobCpuStats {
     /// sampled from when the profiler finds them (at their first
     /// allocation, or within 100 ms of their start for a thread that does
     /// not allocate), so such a thread's first jobs may be under-counted.
+    /// `on_cpu_ns` in JSON.
+    #[serde(rename = "on_cpu_ns", alias = "on_cpu", with = "crate::units::nanos")]
     pub on_cpu: Duration,
     /// Calls that ended while a CPU profile ran.
     pub profiled_calls: u64,
-    /// Their wall time (an async call's from first poll to completion).
+    /// Their wall time (an async call's from first poll to completion);
+    /// `profiled_wall_ns` in JSON.
+    #[serde(
+        rename = "profiled_wall_ns",
+        alias = "profiled_wall",
+        with = "crate::units::nanos"
+    )]
     pub profiled_wall: Duration,
 }
 

@@ -131,6 +131,9 @@ fn steady_leak_among_flat_callsites_is_the_only_suspect() {
     assert!(leak.confidence > 0.99);
     // 10 MB/h × 24 h ≥ the ~110 MB heap.
     assert_eq!(leak.severity, Severity::Critical);
+    // `site` counts one block of all its bytes: the newest snapshot's.
+    assert_eq!(leak.allocations, 1.0);
+    assert!((leak.average_size_bytes / leak.live_bytes - 1.0).abs() < 1e-9);
 }
 
 #[test]
