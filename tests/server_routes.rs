@@ -198,6 +198,50 @@ fn memory_limits_set_the_status() {
 
 #[cfg(target_os = "linux")]
 #[test]
+fn passing_the_warning_level_writes_a_snapshot_on_its_own() {
+    let dir = std::env::temp_dir().join(format!("pa-oom-{}", std::process::id()));
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .memory_limits(1, u64::MAX) // passed at once
+        .snapshot_dir(&dir)
+        .start()
+        .unwrap();
+    let mut snapshots = Vec::new();
+    for _ in 0..300 {
+        let memory = ok(endpoint.addr(), "/memory").json();
+        snapshots = memory["early_warning_snapshots"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !snapshots.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "one, the resident size not having risen 10%"
+    );
+    let snapshot = &snapshots[0];
+    assert!(snapshot["rss_bytes"].as_u64().unwrap() > 1);
+    let path = std::path::PathBuf::from(snapshot["path"].as_str().unwrap());
+    let pprof = std::path::PathBuf::from(snapshot["pprof_path"].as_str().unwrap());
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("oom-"));
+    let report = profiling_alloc::Report::read_json(&path).unwrap();
+    assert!(report.heap.active);
+    assert!(std::fs::metadata(&pprof).unwrap().len() > 0);
+    drop(endpoint);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
 fn metrics_carry_the_standard_process_names() {
     let endpoint = server();
     let metrics = ok(endpoint.addr(), "/metrics").text();

@@ -71,6 +71,9 @@ impl ServerBuilder {
         spawn_leak_observer(Arc::downgrade(&shared))
             .map(drop)
             .map_err(|source| Error::Bind { addr, source })?;
+        super::oom_watch::spawn(Arc::downgrade(&shared))
+            .map(drop)
+            .map_err(|source| Error::Bind { addr, source })?;
         let handler = move |request: Request| {
             let shared = Arc::clone(&shared);
             async move { answer(shared, request).await }

@@ -30,6 +30,7 @@ pub struct ServerBuilder {
     pub(super) request_timeout: Duration,
     pub(super) write_timeout: Duration,
     pub(super) max_snapshots: usize,
+    pub(super) oom_snapshots: usize,
     pub(super) snapshot_dir: Option<PathBuf>,
     pub(super) job_limits: Option<crate::ResourceLimits>,
     pub(super) job_baseline: Option<crate::sizing::Baseline>,
@@ -49,6 +50,7 @@ impl Default for ServerBuilder {
             request_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             max_snapshots: 10,
+            oom_snapshots: 5,
             snapshot_dir: None,
             job_limits: None,
             job_baseline: None,
@@ -131,6 +133,18 @@ impl ServerBuilder {
         self
     }
 
+    /// How many OOM early-warning snapshots are kept (default 5; 0 turns
+    /// the early warning off). While memory levels are set, the endpoint
+    /// reads the resident size every second and writes a snapshot (report
+    /// and heap pprof, `oom-<id>.json` and `.pb.gz` beside the others) when
+    /// it first passes the warning level and after each further 10% rise,
+    /// at most one per 10 seconds: the heap profile that explains an
+    /// out-of-memory kill outlives the process. `/memory` lists them.
+    pub fn oom_snapshots(mut self, count: usize) -> Self {
+        self.oom_snapshots = count;
+        self
+    }
+
     /// Where snapshots are written (default `snapshots/` in
     /// [`output_dir`](crate::output_dir)).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -188,6 +202,9 @@ impl ServerBuilder {
         let observer = spawn_leak_observer(Arc::downgrade(&handle.shared))
             .map_err(|source| Error::Bind { addr, source })?;
         handle.threads.push(observer);
+        let watch = super::oom_watch::spawn(Arc::downgrade(&handle.shared))
+            .map_err(|source| Error::Bind { addr, source })?;
+        handle.threads.extend(watch);
         Ok(handle)
     }
 
@@ -231,6 +248,7 @@ impl ServerBuilder {
             ),
             ("leak_snapshots", self.leak_snapshots, 3..=100_000),
             ("max_snapshots", self.max_snapshots, 1..=100_000),
+            ("oom_snapshots", self.oom_snapshots, 0..=1_000),
         ] {
             if !range.contains(&value) {
                 return Err(invalid(

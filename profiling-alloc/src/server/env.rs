@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::memory_levels::SetBy;
 use super::{
     Server, ServerBuilder, ADDR_VAR, BASELINE_VAR, LEAK_INTERVAL_VAR, LEAK_SNAPSHOTS_VAR,
-    MAX_SNAPSHOTS_VAR, MEMORY_CRITICAL_VAR, MEMORY_WARNING_VAR, TOKEN_VAR,
+    MAX_SNAPSHOTS_VAR, MEMORY_CRITICAL_VAR, MEMORY_WARNING_VAR, OOM_SNAPSHOTS_VAR, TOKEN_VAR,
 };
 use crate::Error;
 
@@ -17,7 +17,8 @@ impl ServerBuilder {
     /// ([`BASELINE_VAR`]), the memory levels ([`MEMORY_WARNING_VAR`] and
     /// [`MEMORY_CRITICAL_VAR`], both or neither), the leak observer's
     /// interval and window ([`LEAK_INTERVAL_VAR`], [`LEAK_SNAPSHOTS_VAR`]) and
-    /// how many snapshots are kept ([`MAX_SNAPSHOTS_VAR`]). Unset or empty
+    /// how many snapshots are kept ([`MAX_SNAPSHOTS_VAR`],
+    /// [`OOM_SNAPSHOTS_VAR`]). Unset or empty
     /// leaves the default. The [`server`](super) module's docs list every
     /// variable in one table.
     ///
@@ -85,6 +86,9 @@ impl ServerBuilder {
         }
         if let Some(text) = var(MAX_SNAPSHOTS_VAR) {
             builder = builder.max_snapshots(parse_count(MAX_SNAPSHOTS_VAR, &text)?);
+        }
+        if let Some(text) = var(OOM_SNAPSHOTS_VAR) {
+            builder = builder.oom_snapshots(parse_count(OOM_SNAPSHOTS_VAR, &text)?);
         }
         Ok(builder)
     }
@@ -188,6 +192,7 @@ mod tests {
             (LEAK_INTERVAL_VAR, "30s"),
             (LEAK_SNAPSHOTS_VAR, "120"),
             (MAX_SNAPSHOTS_VAR, "4"),
+            (OOM_SNAPSHOTS_VAR, "0"),
             (ADDR_VAR, "127.0.0.1:7000"),
         ])
         .unwrap();
@@ -198,6 +203,7 @@ mod tests {
         assert_eq!(builder.leak_interval, Duration::from_secs(30));
         assert_eq!(builder.leak_snapshots, 120);
         assert_eq!(builder.max_snapshots, 4);
+        assert_eq!(builder.oom_snapshots, 0);
         assert_eq!(builder.addr.port(), 7000);
         assert_eq!(from(&[]).unwrap().memory_limits, None);
     }

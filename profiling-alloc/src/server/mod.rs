@@ -75,6 +75,17 @@
 //! 95% of that limit. `/memory`'s `limits.source` and `source_detail` say
 //! which.
 //!
+//! # OOM early warning
+//!
+//! While levels are set, a thread reads the resident size every second.
+//! When it first passes the warning level, and again after each further
+//! 10% rise (at most once per 10 seconds), the endpoint writes a snapshot
+//! on its own: a report and a heap pprof, `oom-<id>.json` and `.pb.gz` in
+//! the snapshot directory, the newest 5 kept
+//! ([`ServerBuilder::oom_snapshots`]). When the kernel's out-of-memory
+//! killer ends the process, the heap profile of its last climb is on disk;
+//! `/memory` lists them while it runs.
+//!
 //! # Environment variables
 //!
 //! | variable | sets | default |
@@ -86,6 +97,7 @@
 //! | `PROFILING_ALLOC_LEAK_INTERVAL` ([`LEAK_INTERVAL_VAR`]) | the leak observer's interval, such as `30s` | `60s` |
 //! | `PROFILING_ALLOC_LEAK_SNAPSHOTS` ([`LEAK_SNAPSHOTS_VAR`]) | observations the leak analysis looks back over | 64 |
 //! | `PROFILING_ALLOC_MAX_SNAPSHOTS` ([`MAX_SNAPSHOTS_VAR`]) | snapshots kept | 10 |
+//! | `PROFILING_ALLOC_OOM_SNAPSHOTS` ([`OOM_SNAPSHOTS_VAR`]) | OOM early-warning snapshots kept (0: off) | 5 |
 //! | `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`](crate::SAMPLING_VAR)) | the sampling mode, read by the allocator at its first call (Linux): `off`, `every`, `poisson[:SIZE]` | the allocator's |
 //! | `PROFILING_ALLOC_LABELS` ([`LABELS_VAR`](crate::LABELS_VAR)) | labels of reports, `k=v,k2=v2` | none |
 //! | `PROFILING_ALLOC_DIR` ([`OUTPUT_DIR_VAR`](crate::OUTPUT_DIR_VAR)) | where files are written | `profiling/` in the target directory ([`output_dir`](crate::output_dir)) |
@@ -172,6 +184,7 @@ mod http;
 mod listener;
 mod memory_levels;
 mod metrics;
+mod oom_watch;
 mod page;
 mod process;
 mod profiles;
@@ -217,6 +230,9 @@ pub const LEAK_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_LEAK_SNAPSHOTS";
 /// The environment variable giving how many snapshots are kept
 /// ([`ServerBuilder::max_snapshots`]).
 pub const MAX_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_MAX_SNAPSHOTS";
+/// The environment variable giving how many OOM early-warning snapshots
+/// are kept ([`ServerBuilder::oom_snapshots`]; 0 turns the warning off).
+pub const OOM_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_OOM_SNAPSHOTS";
 /// The address served when none is given: loopback, port 6464.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6464);
 /// The longest delta profile (`?seconds=N`) the endpoint takes, in seconds.

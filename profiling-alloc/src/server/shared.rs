@@ -22,6 +22,10 @@ pub(super) struct Shared {
     pub(super) leaks: Mutex<LeakDetector>,
     pub(super) last_leak_report: Mutex<Option<LeakReport>>,
     pub(super) snapshots: Mutex<snapshots::SnapshotStore>,
+    /// The OOM early warning's snapshots (`oom_watch`).
+    pub(super) oom_snapshots: Mutex<snapshots::SnapshotStore>,
+    /// Early-warning snapshots that could not be written.
+    pub(super) oom_failures: AtomicU64,
     pub(super) cpu_baseline: Mutex<(Instant, Option<process::CpuTimes>)>,
     pub(super) stopping: AtomicBool,
     /// Paired with `wake`: waits that end early when the endpoint stops.
@@ -45,8 +49,15 @@ impl Shared {
             limiter: rate_limit::RateLimiter::new(settings.rate_limits, Instant::now()),
             leaks: Mutex::new(LeakDetector::new(settings.leak_snapshots)),
             last_leak_report: Mutex::new(None),
+            oom_snapshots: Mutex::new(snapshots::SnapshotStore::new(
+                snapshot_dir.clone(),
+                "oom",
+                settings.oom_snapshots,
+            )),
+            oom_failures: AtomicU64::new(0),
             snapshots: Mutex::new(snapshots::SnapshotStore::new(
                 snapshot_dir,
+                "snapshot",
                 settings.max_snapshots,
             )),
             cpu_baseline: Mutex::new((Instant::now(), process::cpu_times())),

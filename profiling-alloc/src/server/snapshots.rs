@@ -12,7 +12,7 @@ use crate::{PprofKind, Report};
 
 /// One snapshot on disk.
 #[derive(Clone, Debug, Serialize)]
-struct Snapshot {
+pub(super) struct Snapshot {
     /// `<unix ms>-<sequence>`.
     id: String,
     /// The report's JSON.
@@ -21,34 +21,48 @@ struct Snapshot {
     pprof_path: PathBuf,
     /// Bytes of both files.
     size_bytes: u64,
+    /// The resident size that called for it (early-warning snapshots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rss_bytes: Option<u64>,
 }
 
 /// The snapshots taken, oldest first.
 #[derive(Debug)]
 pub(super) struct SnapshotStore {
     dir: PathBuf,
+    /// How the files' names start: `snapshot`, `oom`.
+    prefix: &'static str,
     max: usize,
     taken: VecDeque<Snapshot>,
     next: u64,
 }
 
 impl SnapshotStore {
-    /// A store writing into `dir`, keeping `max` snapshots (at least 1).
-    pub(super) fn new(dir: PathBuf, max: usize) -> SnapshotStore {
+    /// A store writing `<prefix>-<id>.json` and `.pb.gz` into `dir`,
+    /// keeping `max` snapshots (at least 1).
+    pub(super) fn new(dir: PathBuf, prefix: &'static str, max: usize) -> SnapshotStore {
         SnapshotStore {
             dir,
+            prefix,
             max: max.max(1),
             taken: VecDeque::new(),
             next: 1,
         }
     }
 
-    /// Writes `report`, then deletes the oldest snapshots beyond the limit.
-    fn write(&mut self, report: &Report) -> Result<Snapshot, crate::Error> {
+    /// Writes `report` (taken at a resident size of `rss_bytes`, for an
+    /// early-warning snapshot), then deletes the oldest snapshots beyond the
+    /// limit.
+    pub(super) fn write(
+        &mut self,
+        report: &Report,
+        rss_bytes: Option<u64>,
+    ) -> Result<Snapshot, crate::Error> {
         let id = format!("{}-{}", report.program.captured_at_unix_ms, self.next);
         self.next += 1;
-        let path = self.dir.join(format!("snapshot-{id}.json"));
-        let pprof_path = self.dir.join(format!("snapshot-{id}.pb.gz"));
+        let prefix = self.prefix;
+        let path = self.dir.join(format!("{prefix}-{id}.json"));
+        let pprof_path = self.dir.join(format!("{prefix}-{id}.pb.gz"));
         report.write_json(&path)?;
         report.write_pprof(PprofKind::Heap, &pprof_path)?;
         let size = |path: &PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
@@ -57,6 +71,7 @@ impl SnapshotStore {
             id,
             path,
             pprof_path,
+            rss_bytes,
         };
         self.taken.push_back(snapshot.clone());
         while self.taken.len() > self.max {
@@ -67,12 +82,17 @@ impl SnapshotStore {
         }
         Ok(snapshot)
     }
+
+    /// The snapshots kept, oldest first.
+    pub(super) fn kept(&self) -> impl Iterator<Item = &Snapshot> {
+        self.taken.iter()
+    }
 }
 
 /// `POST /snapshot`.
 pub(super) fn take(shared: &Shared) -> Response {
     let report = shared.report();
-    match lock(&shared.snapshots).write(&report) {
+    match lock(&shared.snapshots).write(&report, None) {
         Ok(snapshot) => Response::json(&snapshot),
         Err(error) => Response::error(500, "snapshot_failed", &error.to_string()),
     }
@@ -117,13 +137,20 @@ mod tests {
     #[test]
     fn old_snapshots_are_deleted_beyond_the_limit() {
         let dir = std::env::temp_dir().join(format!("pa-snapshots-{}", std::process::id()));
-        let mut store = SnapshotStore::new(dir.clone(), 2);
+        let mut store = SnapshotStore::new(dir.clone(), "snapshot", 2);
         let report = Report::capture();
-        let first = store.write(&report).unwrap();
+        let first = store.write(&report, None).unwrap();
         assert!(first.path.is_file() && first.pprof_path.is_file());
         assert!(first.size_bytes > 0);
-        store.write(&report).unwrap();
-        let third = store.write(&report).unwrap();
+        store.write(&report, None).unwrap();
+        let third = store.write(&report, Some(1)).unwrap();
+        assert!(third
+            .path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("snapshot-"));
         assert!(!first.path.exists() && !first.pprof_path.exists());
         let kept: Vec<&str> = store.taken.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(kept.len(), 2);

@@ -45,6 +45,8 @@ pub(super) fn memory(shared: &Shared) -> Response {
         status: &'static str,
         limits: Option<Limits<'a>>,
         container: Option<Container>,
+        /// The OOM early warning's snapshots, oldest first.
+        early_warning_snapshots: Vec<super::snapshots::Snapshot>,
         warnings: Vec<String>,
     }
     let process = process::memory();
@@ -76,6 +78,14 @@ pub(super) fn memory(shared: &Shared) -> Response {
             ));
         }
     }
+    let failures = shared
+        .oom_failures
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if failures > 0 {
+        warnings.push(format!(
+            "{failures} early-warning snapshot(s) could not be written (see the snapshot directory)"
+        ));
+    }
     if let Some(report) = &leaks {
         if !report.suspects.is_empty() {
             warnings.push(format!(
@@ -104,6 +114,7 @@ pub(super) fn memory(shared: &Shared) -> Response {
             measured: name,
         }),
         container,
+        early_warning_snapshots: lock(&shared.oom_snapshots).kept().cloned().collect(),
         warnings,
     })
 }
