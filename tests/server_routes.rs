@@ -167,6 +167,13 @@ fn jobs_memory_cpu_allocations_and_leaks_answer_json() {
     assert_eq!(allocations["estimated"], false);
     let leaks = ok(addr, "/leaks").json();
     assert!(leaks["snapshots"].as_u64().unwrap() >= 1);
+    for view in [&memory, &cpu, &allocations, &leaks] {
+        let timestamp = view["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.len() == 24 && timestamp.ends_with('Z'),
+            "{timestamp}"
+        );
+    }
     assert!(leaks["suspects"].as_array().unwrap().is_empty());
 }
 

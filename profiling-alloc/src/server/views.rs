@@ -130,6 +130,7 @@ pub(super) fn unexplained(rss_bytes: Option<u64>, heap: &crate::HeapStats) -> Op
 pub(super) fn cpu(shared: &Shared) -> Response {
     #[derive(Serialize)]
     struct Cpu {
+        timestamp: String,
         user_seconds_total: Option<f64>,
         system_seconds_total: Option<f64>,
         /// Seconds the shares below are measured over.
@@ -155,6 +156,7 @@ pub(super) fn cpu(shared: &Shared) -> Response {
     let system = share(|t| t.system.as_secs_f64());
     let both = user.zip(system).map(|(u, s)| u + s);
     Response::json(&Cpu {
+        timestamp: crate::units::timestamp_now(),
         user_seconds_total: times.map(|t| t.user.as_secs_f64()),
         system_seconds_total: times.map(|t| t.system.as_secs_f64()),
         window_seconds: window,
@@ -173,6 +175,7 @@ pub(super) fn cpu(shared: &Shared) -> Response {
 pub(super) fn allocations(shared: &Shared) -> Response {
     #[derive(Serialize)]
     struct Allocations {
+        timestamp: String,
         sampling: crate::Sampling,
         /// Whether callsite numbers are estimates (Poisson sampling).
         estimated: bool,
@@ -201,6 +204,7 @@ pub(super) fn allocations(shared: &Shared) -> Response {
     let (by_bytes, by_live, dropped) = (Vec::new(), Vec::new(), 0);
     let sampling = crate::sampling();
     Response::json(&Allocations {
+        timestamp: crate::units::timestamp_now(),
         sampling,
         estimated: matches!(sampling, crate::Sampling::Poisson { .. }),
         top_by_bytes: by_bytes,
@@ -215,6 +219,7 @@ pub(super) fn allocations(shared: &Shared) -> Response {
 pub(super) fn leaks(shared: &Shared) -> Response {
     #[derive(Serialize)]
     struct Leaks {
+        timestamp: String,
         interval_seconds: f64,
         sampling: crate::Sampling,
         #[serde(flatten)]
@@ -222,6 +227,7 @@ pub(super) fn leaks(shared: &Shared) -> Response {
     }
     let report = lock(&shared.leaks).analyze();
     Response::json(&Leaks {
+        timestamp: crate::units::timestamp_now(),
         interval_seconds: shared.settings.leak_interval.as_secs_f64(),
         sampling: crate::sampling(),
         report,
