@@ -31,6 +31,8 @@ pub struct ServerBuilder {
     pub(super) write_timeout: Duration,
     pub(super) max_snapshots: usize,
     pub(super) oom_snapshots: usize,
+    pub(super) max_sessions: usize,
+    pub(super) session_max_age: Duration,
     pub(super) snapshot_dir: Option<PathBuf>,
     pub(super) job_limits: Option<crate::ResourceLimits>,
     pub(super) job_baseline: Option<crate::sizing::Baseline>,
@@ -51,6 +53,8 @@ impl Default for ServerBuilder {
             write_timeout: Duration::from_secs(10),
             max_snapshots: 10,
             oom_snapshots: 5,
+            max_sessions: 20,
+            session_max_age: Duration::from_secs(24 * 3600),
             snapshot_dir: None,
             job_limits: None,
             job_baseline: None,
@@ -142,6 +146,20 @@ impl ServerBuilder {
     /// out-of-memory kill outlives the process. `/memory` lists them.
     pub fn oom_snapshots(mut self, count: usize) -> Self {
         self.oom_snapshots = count;
+        self
+    }
+
+    /// How many finished profiling sessions (`POST /profiles`) are kept,
+    /// with their files (default 20); older ones are removed as new ones
+    /// start.
+    pub fn max_sessions(mut self, count: usize) -> Self {
+        self.max_sessions = count;
+        self
+    }
+
+    /// How long a finished profiling session is kept (default a day).
+    pub fn session_max_age(mut self, age: Duration) -> Self {
+        self.session_max_age = age;
         self
     }
 
@@ -249,6 +267,7 @@ impl ServerBuilder {
             ("leak_snapshots", self.leak_snapshots, 3..=100_000),
             ("max_snapshots", self.max_snapshots, 1..=100_000),
             ("oom_snapshots", self.oom_snapshots, 0..=1_000),
+            ("max_sessions", self.max_sessions, 1..=10_000),
         ] {
             if !range.contains(&value) {
                 return Err(invalid(
@@ -263,6 +282,7 @@ impl ServerBuilder {
             ("leak_interval", self.leak_interval, 24 * hour),
             ("request_timeout", self.request_timeout, hour),
             ("write_timeout", self.write_timeout, hour),
+            ("session_max_age", self.session_max_age, 365 * 24 * hour),
         ] {
             if value > most {
                 return Err(invalid(

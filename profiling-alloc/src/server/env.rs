@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::memory_levels::SetBy;
 use super::{
     Server, ServerBuilder, ADDR_VAR, BASELINE_VAR, LEAK_INTERVAL_VAR, LEAK_SNAPSHOTS_VAR,
-    MAX_SNAPSHOTS_VAR, MEMORY_CRITICAL_VAR, MEMORY_WARNING_VAR, OOM_SNAPSHOTS_VAR, TOKEN_VAR,
+    MAX_SESSIONS_VAR, MAX_SNAPSHOTS_VAR, MEMORY_CRITICAL_VAR, MEMORY_WARNING_VAR,
+    OOM_SNAPSHOTS_VAR, SESSION_MAX_AGE_VAR, TOKEN_VAR,
 };
 use crate::Error;
 
@@ -17,8 +18,9 @@ impl ServerBuilder {
     /// ([`BASELINE_VAR`]), the memory levels ([`MEMORY_WARNING_VAR`] and
     /// [`MEMORY_CRITICAL_VAR`], both or neither), the leak observer's
     /// interval and window ([`LEAK_INTERVAL_VAR`], [`LEAK_SNAPSHOTS_VAR`]) and
-    /// how many snapshots are kept ([`MAX_SNAPSHOTS_VAR`],
-    /// [`OOM_SNAPSHOTS_VAR`]). Unset or empty
+    /// how many snapshots and profiling sessions are kept, and how long
+    /// ([`MAX_SNAPSHOTS_VAR`], [`OOM_SNAPSHOTS_VAR`], [`MAX_SESSIONS_VAR`],
+    /// [`SESSION_MAX_AGE_VAR`]). Unset or empty
     /// leaves the default. The [`server`](super) module's docs list every
     /// variable in one table.
     ///
@@ -89,6 +91,12 @@ impl ServerBuilder {
         }
         if let Some(text) = var(OOM_SNAPSHOTS_VAR) {
             builder = builder.oom_snapshots(parse_count(OOM_SNAPSHOTS_VAR, &text)?);
+        }
+        if let Some(text) = var(MAX_SESSIONS_VAR) {
+            builder = builder.max_sessions(parse_count(MAX_SESSIONS_VAR, &text)?);
+        }
+        if let Some(text) = var(SESSION_MAX_AGE_VAR) {
+            builder = builder.session_max_age(parse_duration(SESSION_MAX_AGE_VAR, &text)?);
         }
         Ok(builder)
     }
@@ -193,6 +201,8 @@ mod tests {
             (LEAK_SNAPSHOTS_VAR, "120"),
             (MAX_SNAPSHOTS_VAR, "4"),
             (OOM_SNAPSHOTS_VAR, "0"),
+            (MAX_SESSIONS_VAR, "3"),
+            (SESSION_MAX_AGE_VAR, "6h"),
             (ADDR_VAR, "127.0.0.1:7000"),
         ])
         .unwrap();
@@ -204,6 +214,8 @@ mod tests {
         assert_eq!(builder.leak_snapshots, 120);
         assert_eq!(builder.max_snapshots, 4);
         assert_eq!(builder.oom_snapshots, 0);
+        assert_eq!(builder.max_sessions, 3);
+        assert_eq!(builder.session_max_age, Duration::from_secs(6 * 3600));
         assert_eq!(builder.addr.port(), 7000);
         assert_eq!(from(&[]).unwrap().memory_limits, None);
     }

@@ -287,8 +287,13 @@ impl Response {
 
     /// 200 with `value` as JSON.
     pub(super) fn json(value: &impl serde::Serialize) -> Response {
+        Response::json_status(200, value)
+    }
+
+    /// `status` with `value` as JSON.
+    pub(super) fn json_status(status: u16, value: &impl serde::Serialize) -> Response {
         match serde_json::to_vec_pretty(value) {
-            Ok(body) => Response::new(200, JSON, body),
+            Ok(body) => Response::new(status, JSON, body),
             Err(e) => Response::error(500, "internal", &format!("serializing the answer: {e}")),
         }
     }

@@ -129,7 +129,7 @@ fn turn_away(stream: &mut TcpStream) {
 }
 
 /// A worker: takes connections until the queue closes.
-fn work(shared: &Shared, receiver: &Mutex<Receiver<Queued>>) {
+fn work(shared: &Arc<Shared>, receiver: &Mutex<Receiver<Queued>>) {
     let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
     loop {
         let next = lock(receiver).recv();
@@ -145,7 +145,7 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Queued>>) {
 }
 
 /// Reads one request from `stream` and answers it.
-fn serve(shared: &Shared, stream: &mut TcpStream, accepted: Instant) {
+fn serve(shared: &Arc<Shared>, stream: &mut TcpStream, accepted: Instant) {
     let settings = &shared.settings;
     let limits = HttpLimits {
         max_head_bytes: 8 * 1024,

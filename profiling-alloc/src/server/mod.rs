@@ -52,6 +52,17 @@
 //! | `GET /leaks` | the [leak analysis](crate::LeakDetector) | analysis |
 //! | `POST /snapshot` | writes a report (JSON and heap pprof), answers its id, paths and size | exclusive |
 //! | `GET /snapshot/{id}` | that report's JSON (`?format=pprof`: its heap profile) | read |
+//! | `POST /profiles?kind=cpu\|allocs\|heap&seconds=N` | starts a profiling session of N seconds (default 30, up to [`MAX_SESSION_SECONDS`]; `frequency=HZ` for `cpu`) on a thread of its own and answers 202 at once with its id and `Location: /profiles/{id}`; 429 while a session of that kind runs | read |
+//! | `GET /profiles?kind=..&status=..` | the sessions kept, filtered by kind and by status (`running`, `done`, `failed`) | read |
+//! | `GET /profiles/{id}` | a session: status (and its error), start and end, settings, for `cpu` the sampler's overhead (the `cpu-sampler` thread's CPU ÷ the process's), links to its files | read |
+//! | `GET /profiles/{id}/{profile.pb.gz,flamegraph.svg,hotspots.json}` | its pprof profile, flamegraph and hot functions (`cpu`) or top callsites (`allocs`, `heap`); 404 `not_ready` until it is done | read |
+//!
+//! A session survives its client going away (nothing waits on the
+//! request), and its files are kept in `profile-{id}/` of the snapshot
+//! directory until the session is older than a day or 20 newer ones have
+//! finished ([`ServerBuilder::session_max_age`],
+//! [`ServerBuilder::max_sessions`]). The blocking Go-style routes stay, for
+//! `go tool pprof` and scrapers.
 //!
 //! `HEAD` is answered like `GET`, without the body. Errors are JSON
 //! (`{"status": 400, "error": "bad_query", "message": "..."}`): an unknown
@@ -98,6 +109,8 @@
 //! | `PROFILING_ALLOC_LEAK_SNAPSHOTS` ([`LEAK_SNAPSHOTS_VAR`]) | observations the leak analysis looks back over | 64 |
 //! | `PROFILING_ALLOC_MAX_SNAPSHOTS` ([`MAX_SNAPSHOTS_VAR`]) | snapshots kept | 10 |
 //! | `PROFILING_ALLOC_OOM_SNAPSHOTS` ([`OOM_SNAPSHOTS_VAR`]) | OOM early-warning snapshots kept (0: off) | 5 |
+//! | `PROFILING_ALLOC_MAX_SESSIONS` ([`MAX_SESSIONS_VAR`]) | finished profiling sessions kept | 20 |
+//! | `PROFILING_ALLOC_SESSION_MAX_AGE` ([`SESSION_MAX_AGE_VAR`]) | how long a finished session is kept, such as `6h` | `24h` |
 //! | `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`](crate::SAMPLING_VAR)) | the sampling mode, read by the allocator at its first call (Linux): `off`, `every`, `poisson[:SIZE]` | the allocator's |
 //! | `PROFILING_ALLOC_LABELS` ([`LABELS_VAR`](crate::LABELS_VAR)) | labels of reports, `k=v,k2=v2` | none |
 //! | `PROFILING_ALLOC_DIR` ([`OUTPUT_DIR_VAR`](crate::OUTPUT_DIR_VAR)) | where files are written | `profiling/` in the target directory ([`output_dir`](crate::output_dir)) |
@@ -190,6 +203,7 @@ mod process;
 mod profiles;
 mod rate_limit;
 mod routes;
+mod sessions;
 mod shared;
 mod snapshots;
 mod views;
@@ -233,8 +247,16 @@ pub const MAX_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_MAX_SNAPSHOTS";
 /// The environment variable giving how many OOM early-warning snapshots
 /// are kept ([`ServerBuilder::oom_snapshots`]; 0 turns the warning off).
 pub const OOM_SNAPSHOTS_VAR: &str = "PROFILING_ALLOC_OOM_SNAPSHOTS";
+/// The environment variable giving how many finished profiling sessions are
+/// kept ([`ServerBuilder::max_sessions`]).
+pub const MAX_SESSIONS_VAR: &str = "PROFILING_ALLOC_MAX_SESSIONS";
+/// The environment variable giving how long a finished profiling session is
+/// kept ([`ServerBuilder::session_max_age`]; a duration such as `6h`).
+pub const SESSION_MAX_AGE_VAR: &str = "PROFILING_ALLOC_SESSION_MAX_AGE";
 /// The address served when none is given: loopback, port 6464.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6464);
+/// The longest profiling session (`POST /profiles?seconds=N`), in seconds.
+pub const MAX_SESSION_SECONDS: u64 = 3600;
 /// The longest delta profile (`?seconds=N`) the endpoint takes, in seconds.
 pub const MAX_PROFILE_SECONDS: u64 = 300;
 

@@ -40,7 +40,7 @@ pub(super) fn pprof(shared: &Shared, allocs: bool, seconds: Option<u64>) -> Resp
 /// and each callsite's allocated blocks and bytes); live numbers stay those
 /// at the end, as in Go's delta heap profiles. Callsites with nothing
 /// allocated in between and nothing live are left out.
-fn allocated_since(mut end: Report, start: &Report) -> Report {
+pub(super) fn allocated_since(mut end: Report, start: &Report) -> Report {
     let before: HashMap<(&[crate::Frame], &[String]), &Callsite> = start
         .callsites
         .iter()

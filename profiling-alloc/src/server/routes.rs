@@ -4,11 +4,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::http::{Request, Response};
 use super::rate_limit::RouteClass;
-use super::{page, profiles, snapshots, views, Shared, MAX_PROFILE_SECONDS};
+use super::{page, profiles, sessions, snapshots, views, Shared, MAX_PROFILE_SECONDS};
 use crate::FlameKind;
 
 /// What a request asks for.
@@ -32,12 +33,21 @@ enum Route {
     Leaks,
     TakeSnapshot,
     GetSnapshot(String),
+    /// `POST /profiles`.
+    StartSession,
+    /// `GET /profiles`.
+    ListSessions,
+    /// `GET /profiles/{id}` and `/profiles/{id}/{file}`.
+    GetSession {
+        id: String,
+        file: Option<String>,
+    },
 }
 
 /// Every path with a route (and `/snapshot/{id}` under `/snapshot/`): what
 /// an axum router registers.
 #[cfg(any(feature = "axum", test))]
-pub(super) const PATHS: [&str; 17] = [
+pub(super) const PATHS: [&str; 18] = [
     "/",
     "/metrics",
     "/debug/pprof/heap",
@@ -55,6 +65,7 @@ pub(super) const PATHS: [&str; 17] = [
     "/allocations",
     "/leaks",
     "/snapshot",
+    "/profiles",
 ];
 
 /// A route, or why there is none.
@@ -93,10 +104,34 @@ fn find(method: &str, path: &str) -> Lookup {
                 Lookup::WrongMethod("POST")
             };
         }
-        _ => match path.strip_prefix("/snapshot/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => Route::GetSnapshot(id.to_string()),
-            _ => return Lookup::Missing,
-        },
+        "/profiles" => {
+            return match method {
+                "POST" => Lookup::Route(Route::StartSession),
+                "GET" | "HEAD" => Lookup::Route(Route::ListSessions),
+                _ => Lookup::WrongMethod("GET, HEAD, POST"),
+            };
+        }
+        _ => {
+            if let Some(id) = path.strip_prefix("/snapshot/") {
+                if id.is_empty() || id.contains('/') {
+                    return Lookup::Missing;
+                }
+                Route::GetSnapshot(id.to_string())
+            } else if let Some(rest) = path.strip_prefix("/profiles/") {
+                let mut parts = rest.splitn(2, '/');
+                match (parts.next(), parts.next()) {
+                    (Some(id), file) if !id.is_empty() && file.is_none_or(|f| !f.contains('/')) => {
+                        Route::GetSession {
+                            id: id.to_string(),
+                            file: file.map(str::to_string),
+                        }
+                    }
+                    _ => return Lookup::Missing,
+                }
+            } else {
+                return Lookup::Missing;
+            }
+        }
     };
     if get {
         Lookup::Route(route)
@@ -106,7 +141,7 @@ fn find(method: &str, path: &str) -> Lookup {
 }
 
 /// The answer to `request`.
-pub(super) fn respond(shared: &Shared, request: &Request) -> Response {
+pub(super) fn respond(shared: &Arc<Shared>, request: &Request) -> Response {
     let route = match find(&request.method, &request.path) {
         Lookup::Route(route) => route,
         Lookup::Missing => {
@@ -195,6 +230,10 @@ fn class_of(route: &Route, delta: bool) -> RouteClass {
 /// a whole number in 1..=`MAX_PROFILE_SECONDS` or given to a route that
 /// takes none.
 fn profile_seconds(route: &Route, request: &Request) -> Result<Option<u64>, Response> {
+    if *route == Route::StartSession {
+        // A session checks its own (up to an hour).
+        return Ok(None);
+    }
     let Some(text) = request.query("seconds") else {
         return Ok(matches!(route, Route::CpuProfile { .. }).then_some(CPU_DEFAULT_SECONDS));
     };
@@ -227,7 +266,7 @@ const CPU_DEFAULT_SECONDS: u64 = 30;
 /// Samples per CPU-second when the request does not say.
 const CPU_DEFAULT_FREQUENCY: u32 = 100;
 /// Most samples per CPU-second a request may ask for.
-const CPU_MAX_FREQUENCY: u32 = 1000;
+pub(super) const CPU_MAX_FREQUENCY: u32 = 1000;
 
 /// The `frequency` of a CPU profile, checked: the default when not given, a
 /// 400 when not a whole number of hertz in 1..=[`CPU_MAX_FREQUENCY`]. Other
@@ -246,7 +285,7 @@ fn cpu_frequency(route: &Route, request: &Request) -> Result<u32, Response> {
 
 /// Runs the route; `(seconds, frequency)` as checked.
 fn handle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     request: &Request,
     route: Route,
     (seconds, frequency): (Option<u64>, u32),
@@ -271,6 +310,9 @@ fn handle(
         Route::Leaks => views::leaks(shared),
         Route::TakeSnapshot => snapshots::take(shared),
         Route::GetSnapshot(id) => snapshots::get(shared, &id, request.query("format")),
+        Route::StartSession => sessions::start(shared, request),
+        Route::ListSessions => sessions::list(shared, request),
+        Route::GetSession { id, file } => sessions::get(shared, &id, file.as_deref()),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::builder::ServerBuilder;
 use super::memory_levels::{self, MemoryLevels};
-use super::{auth, cgroup, process, rate_limit, snapshots};
+use super::{auth, cgroup, process, rate_limit, sessions, snapshots};
 use crate::analysis::{LeakDetector, LeakReport};
 
 /// What the endpoint's threads share.
@@ -26,6 +26,8 @@ pub(super) struct Shared {
     pub(super) oom_snapshots: Mutex<snapshots::SnapshotStore>,
     /// Early-warning snapshots that could not be written.
     pub(super) oom_failures: AtomicU64,
+    /// Profiling sessions (`POST /profiles`).
+    pub(super) sessions: Mutex<sessions::Sessions>,
     pub(super) cpu_baseline: Mutex<(Instant, Option<process::CpuTimes>)>,
     pub(super) stopping: AtomicBool,
     /// Paired with `wake`: waits that end early when the endpoint stops.
@@ -55,6 +57,7 @@ impl Shared {
                 settings.oom_snapshots,
             )),
             oom_failures: AtomicU64::new(0),
+            sessions: Mutex::new(sessions::Sessions::new(snapshot_dir.clone())),
             snapshots: Mutex::new(snapshots::SnapshotStore::new(
                 snapshot_dir,
                 "snapshot",
