@@ -201,3 +201,71 @@ fn a_session_outlives_its_client_and_old_ones_are_removed() {
     drop(endpoint);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Computes in a job for a while: a CPU-bound job for `/bottlenecks`.
+#[inline(never)]
+fn crunch(duration: Duration) -> u64 {
+    let _job = profiling_alloc::jobs::enter("crunch");
+    let start = std::time::Instant::now();
+    let mut x = 1u64;
+    while start.elapsed() < duration {
+        for i in 0..10_000u64 {
+            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    x
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn bottlenecks_read_the_latest_cpu_session_and_cite_their_evidence() {
+    let endpoint = endpoint("bottlenecks");
+    let addr = endpoint.addr();
+    let started = post(addr, "/profiles?kind=cpu&seconds=2&frequency=250");
+    assert_eq!(started.status, 202);
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    let work = std::thread::spawn(|| {
+        for _ in 0..8 {
+            black_box(crunch(Duration::from_millis(250)));
+        }
+    });
+    work.join().unwrap();
+    assert_eq!(finished(addr, &id)["status"], "done");
+    let answer = get(addr, "/bottlenecks");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let bottlenecks = answer.json();
+    assert_eq!(bottlenecks["profile"]["source"], format!("session {id}"));
+    let functions = bottlenecks["functions"].as_array().unwrap();
+    let crunch = functions
+        .iter()
+        .find(|f| f["function"].as_str().unwrap().ends_with("crunch"))
+        .unwrap_or_else(|| panic!("crunch among {functions:?}"));
+    assert!(crunch["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("server_sessions.rs"));
+    assert!(crunch["line"].as_u64().unwrap() > 0);
+    assert!(crunch["total_share"].as_f64().unwrap() > 0.3, "{crunch}");
+    let job = bottlenecks["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["job"] == "crunch")
+        .unwrap()
+        .clone();
+    assert!(job["on_cpu_share"].as_f64().unwrap() > 0.5, "{job}");
+    let recommendations = bottlenecks["recommendations"].as_array().unwrap();
+    let impacts: Vec<f64> = recommendations
+        .iter()
+        .map(|r| r["impact"].as_f64().unwrap())
+        .collect();
+    assert!(
+        impacts.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by impact: {impacts:?}"
+    );
+    let about_crunch = recommendations
+        .iter()
+        .find(|r| r["advice"].as_str().unwrap().contains("crunch"))
+        .unwrap_or_else(|| panic!("no advice about crunch: {recommendations:?}"));
+    assert!(!about_crunch["evidence"].as_array().unwrap().is_empty());
+}

@@ -98,6 +98,7 @@ pub(super) fn cpu(shared: &Shared, seconds: u64, frequency: u32, svg: bool) -> R
     };
     shared.sleep(Duration::from_secs(seconds));
     let profile = profiling.stop();
+    super::bottlenecks::keep(shared, "GET /debug/pprof/profile".to_string(), &profile);
     if svg {
         return svg_answer(FlameKind::Cpu, |bytes| profile.flamegraph(bytes));
     }

@@ -31,6 +31,7 @@ enum Route {
     Cpu,
     Allocations,
     Leaks,
+    Bottlenecks,
     TakeSnapshot,
     GetSnapshot(String),
     /// `POST /profiles`.
@@ -47,7 +48,7 @@ enum Route {
 /// Every path with a route (and `/snapshot/{id}` under `/snapshot/`): what
 /// an axum router registers.
 #[cfg(any(feature = "axum", test))]
-pub(super) const PATHS: [&str; 18] = [
+pub(super) const PATHS: [&str; 19] = [
     "/",
     "/metrics",
     "/debug/pprof/heap",
@@ -64,6 +65,7 @@ pub(super) const PATHS: [&str; 18] = [
     "/cpu",
     "/allocations",
     "/leaks",
+    "/bottlenecks",
     "/snapshot",
     "/profiles",
 ];
@@ -97,6 +99,7 @@ fn find(method: &str, path: &str) -> Lookup {
         "/cpu" => Route::Cpu,
         "/allocations" => Route::Allocations,
         "/leaks" => Route::Leaks,
+        "/bottlenecks" => Route::Bottlenecks,
         "/snapshot" => {
             return if method == "POST" {
                 Lookup::Route(Route::TakeSnapshot)
@@ -220,7 +223,7 @@ fn class_of(route: &Route, delta: bool) -> RouteClass {
         Route::Leaks => RouteClass::Analysis,
         Route::TakeSnapshot => RouteClass::Exclusive,
         Route::Pprof { .. } if delta => RouteClass::Exclusive,
-        Route::CpuProfile { .. } => RouteClass::Exclusive,
+        Route::CpuProfile { .. } | Route::Bottlenecks => RouteClass::Exclusive,
         _ => RouteClass::Read,
     }
 }
@@ -308,6 +311,7 @@ fn handle(
         Route::Cpu => views::cpu(shared),
         Route::Allocations => views::allocations(shared),
         Route::Leaks => views::leaks(shared),
+        Route::Bottlenecks => super::bottlenecks::respond(shared, frequency),
         Route::TakeSnapshot => snapshots::take(shared),
         Route::GetSnapshot(id) => snapshots::get(shared, &id, request.query("format")),
         Route::StartSession => sessions::start(shared, request),

@@ -309,7 +309,11 @@ fn run(
     let result = std::fs::create_dir_all(dir)
         .map_err(|error| format!("creating {}: {error}", dir.display()))
         .and_then(|()| match (cpu, start_report) {
-            (Some(profiling), _) => write_cpu(profiling.stop(), dir, process_before),
+            (Some(profiling), _) => {
+                let profile = profiling.stop();
+                super::bottlenecks::keep(&strong, format!("session {id}"), &profile);
+                write_cpu(profile, dir, process_before)
+            }
             (None, Some(start)) => {
                 let end = super::profiles::allocated_since(strong.report(), &start);
                 write_heap(&end, kind, dir).map(|()| None)

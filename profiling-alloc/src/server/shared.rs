@@ -28,6 +28,8 @@ pub(super) struct Shared {
     pub(super) oom_failures: AtomicU64,
     /// Profiling sessions (`POST /profiles`).
     pub(super) sessions: Mutex<sessions::Sessions>,
+    /// The latest CPU profile taken, for `/bottlenecks`.
+    pub(super) latest_cpu: Mutex<Option<super::bottlenecks::LatestCpu>>,
     pub(super) cpu_baseline: Mutex<(Instant, Option<process::CpuTimes>)>,
     pub(super) stopping: AtomicBool,
     /// Paired with `wake`: waits that end early when the endpoint stops.
@@ -58,6 +60,7 @@ impl Shared {
             )),
             oom_failures: AtomicU64::new(0),
             sessions: Mutex::new(sessions::Sessions::new(snapshot_dir.clone())),
+            latest_cpu: Mutex::new(None),
             snapshots: Mutex::new(snapshots::SnapshotStore::new(
                 snapshot_dir,
                 "snapshot",
