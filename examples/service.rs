@@ -3,7 +3,9 @@
 //! by its route, body included) and its handlers in `tracing` spans
 //! (`profiling_alloc::tracing::JobLayer` makes them jobs), calls
 //! `#[profile_job]` functions; two client threads ask it over loopback. With
-//! `--leak`, each new session is kept for ever.
+//! `--leak`, each new session and each page rendered is kept for ever: a
+//! `Vec` and a `HashMap` that grow a few hundred KB a second, which `/leaks`
+//! names.
 //!
 //! ```text
 //! cargo run --release --features server,tower,tracing --example service -- --leak --seconds 120
@@ -13,7 +15,7 @@
 //! go tool pprof -top http://localhost:6464/debug/pprof/heap
 //! ```
 //!
-//! Options: `--leak` (leak 16 KiB per session), `--seconds N` (stop after N
+//! Options: `--leak` (keep 16 KiB per session and 200 bytes per page), `--seconds N` (stop after N
 //! seconds; default: run until Ctrl-C), `--leak-interval S` (seconds between
 //! leak observations; default 5, the library's default is 60). The
 //! profiling endpoint's address is `$PROFILING_ALLOC_ADDR` (default
@@ -43,8 +45,20 @@ static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Samplin
     mean_bytes: 64 * 1024,
 });
 
-/// What `--leak` keeps.
+/// What `--leak` keeps: every session, and every page rendered (two caches
+/// that grow without bound, a few hundred KB a second together).
 static SESSIONS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static PAGES: Mutex<Option<HashMap<u64, String>>> = Mutex::new(None);
+
+/// Keeps the page rendered for `id` (with `--leak`), under a new key each
+/// time: a cache that is never evicted.
+#[inline(never)]
+fn cache_page(page: &str) {
+    let mut pages = PAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let pages = pages.get_or_insert_with(HashMap::new);
+    let key = pages.len() as u64;
+    pages.insert(key, page.chars().take(200).collect());
+}
 
 struct Options {
     leak: bool,
@@ -122,7 +136,11 @@ async fn fetch_user(id: u64) -> Vec<String> {
 /// `GET /items/{id}`: a page.
 #[tracing::instrument]
 async fn item(Path(id): Path<u64>) -> String {
-    handle_request(id)
+    let page = handle_request(id);
+    if LEAK.load(Ordering::Relaxed) {
+        cache_page(&page);
+    }
+    page
 }
 
 /// `GET /users/{id}`: a user, and an audit record written by a task of its

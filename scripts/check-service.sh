@@ -120,5 +120,20 @@ else
   echo "chromium is not on PATH (apt-get install chromium); skipped"
 fi
 
-echo "== leaks"
-curl -sf "http://$addr/leaks" | grep -E '"(snapshots|callsites_tested|function|growth_bytes_per_hour|severity)"' | head -8
+echo "== leaks: both growing caches named (an observation every 2 s)"
+named=no
+for _ in $(seq 1 30); do
+  leaks=$(curl -sf "http://$addr/leaks")
+  if echo "$leaks" | grep -q '"function": "service::cache_page"' &&
+    echo "$leaks" | grep -q '"function": "service::open_session"'; then
+    named=yes
+    break
+  fi
+  sleep 2
+done
+echo "$leaks" | grep -E '"(snapshots|callsites_tested|heap_growing|not_a_suspect_because|growth_bytes_per_hour|severity)"' | head -12
+if [ "$named" != yes ]; then
+  echo "/leaks did not name both growing caches (service::cache_page, service::open_session) within 60 s"
+  exit 1
+fi
+echo "both caches named"

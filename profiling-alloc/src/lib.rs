@@ -708,8 +708,9 @@ mod unwind;
 
 pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 pub use analysis::{
-    baseline_findings, findings, Evidence, Finding, FindingKind, LeakDetector, LeakReport,
-    LeakSuspect, Severity, BASELINE_TOLERANCE, DEFAULT_LEAK_SNAPSHOTS, MIN_BASELINE_CALLS,
+    baseline_findings, findings, Evidence, Finding, FindingKind, GrowingCallsite, LeakDetector,
+    LeakReport, LeakSuspect, Severity, BASELINE_TOLERANCE, DEFAULT_LEAK_SNAPSHOTS,
+    MIN_BASELINE_CALLS,
 };
 #[cfg(feature = "callsites")]
 pub use callsites::{

@@ -99,6 +99,12 @@ struct Series {
 ///    slope. A cache that filled up and stopped, or a callsite that appeared
 ///    once and stayed, fails this.
 ///
+/// A callsite that grows but fails a rule is not a suspect; while the heap
+/// grows (Mann–Kendall at 1% on the heap's live bytes,
+/// [`LeakReport::heap_growing`]), the fastest-growing of them are listed
+/// with the rule each failed ([`LeakReport::fastest_growing`]), so that a
+/// growing heap is never answered with an empty list.
+///
 /// Growth rates are Theil–Sen slopes (the median of the pairwise slopes,
 /// robust to outliers) in bytes per hour; the heap's rate is the Theil–Sen
 /// slope of the heap's live bytes over the whole ring.
@@ -167,6 +173,35 @@ pub struct LeakReport {
     /// window; 0 when it has fewer than 4 snapshots): the size of the family
     /// the correction is over.
     pub callsites_tested: usize,
+    /// Whether the heap's live bytes grow over the ring: the one-sided
+    /// Mann–Kendall test at 1%, and a positive slope.
+    #[serde(default)]
+    pub heap_growing: bool,
+    /// When the heap grows: the callsites whose live bytes grew fastest
+    /// (Theil–Sen) without passing every rule, at most 5, each with the rule
+    /// it failed, so that growth is named even before it is beyond doubt.
+    /// Empty when the heap does not grow.
+    #[serde(default)]
+    pub fastest_growing: Vec<GrowingCallsite>,
+}
+
+/// A callsite whose live bytes grew, though it is not a suspect: in
+/// [`LeakReport::fastest_growing`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GrowingCallsite {
+    /// The callsite's frames, innermost first.
+    pub frames: Vec<Frame>,
+    /// Its job path, outermost first.
+    pub job_path: Vec<String>,
+    /// Its live bytes in the newest snapshot.
+    pub live_bytes: f64,
+    /// The Theil–Sen slope of its live bytes, in bytes per hour.
+    pub growth_bytes_per_hour: f64,
+    /// Why it is not a suspect: `trend` (no significant upward trend yet),
+    /// `noise` (its growth is within the sampling noise), or `saturation`
+    /// (its growth has stopped at the end of the window).
+    pub not_a_suspect_because: String,
 }
 
 /// A callsite whose live bytes grow steadily.
@@ -379,6 +414,8 @@ impl LeakDetector {
             heap_growth_bytes_per_hour: finite(trend::theil_sen_slope(&times, &heap) * MS_PER_HOUR),
             suspects: Vec::new(),
             callsites_tested: 0,
+            heap_growing: false,
+            fastest_growing: Vec::new(),
         };
         // The callsite window: the snapshots since sampling was last off.
         let start = self
@@ -409,15 +446,37 @@ impl LeakDetector {
         let adjusted = trend::benjamini_hochberg(&p_values);
         let times = times.get(start..).unwrap_or_default();
         let samplings: Vec<Sampling> = self.ring.iter().skip(start).map(|s| s.sampling).collect();
-        let mut ranked: Vec<(u64, LeakSuspect)> = candidates
-            .iter()
-            .zip(adjusted)
-            .filter(|(_, p)| *p <= FALSE_DISCOVERY_RATE)
-            .filter_map(|(c, p)| {
-                let suspect = assess(c, p, times, &samplings, heap_live_bytes)?;
-                Some((c.series.order, suspect))
-            })
-            .collect();
+        let mut ranked: Vec<(u64, LeakSuspect)> = Vec::new();
+        let mut growing: Vec<GrowingCallsite> = Vec::new();
+        for (candidate, p) in candidates.iter().zip(adjusted) {
+            let verdict = if p <= FALSE_DISCOVERY_RATE {
+                assess(candidate, p, times, &samplings, heap_live_bytes)
+            } else {
+                Err(Rejected::Trend)
+            };
+            match verdict {
+                Ok(suspect) => ranked.push((candidate.series.order, suspect)),
+                Err(reason) => {
+                    let slope = trend::theil_sen_slope(times, &candidate.values);
+                    if slope.is_finite() && slope > 0.0 {
+                        growing.push(GrowingCallsite {
+                            frames: candidate.frames.to_vec(),
+                            job_path: candidate.job_path.to_vec(),
+                            live_bytes: candidate.values.last().copied().unwrap_or(0.0),
+                            growth_bytes_per_hour: finite(slope * MS_PER_HOUR),
+                            not_a_suspect_because: reason.name().to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        report.heap_growing = report.heap_growth_bytes_per_hour > 0.0
+            && trend::mann_kendall(&heap).p_increasing <= FALSE_DISCOVERY_RATE;
+        if report.heap_growing {
+            growing.sort_by(|a, b| b.growth_bytes_per_hour.total_cmp(&a.growth_bytes_per_hour));
+            growing.truncate(FASTEST_GROWING);
+            report.fastest_growing = growing;
+        }
         ranked.sort_by(|(a_order, a), (b_order, b)| {
             b.growth_bytes_per_hour
                 .total_cmp(&a.growth_bytes_per_hour)
@@ -438,29 +497,36 @@ fn assess(
     times: &[f64],
     samplings: &[Sampling],
     heap_live_bytes: u64,
-) -> Option<LeakSuspect> {
+) -> Result<LeakSuspect, Rejected> {
     let values = &candidate.values;
     let slope = trend::theil_sen_slope(times, values);
     if !(slope.is_finite() && slope > 0.0) {
-        return None;
+        return Err(Rejected::Trend);
     }
-    let (first_t, last_t) = (*times.first()?, *times.last()?);
+    let (Some(&first_t), Some(&last_t), Some(&first_sampling), Some(&last_sampling)) = (
+        times.first(),
+        times.last(),
+        samplings.first(),
+        samplings.last(),
+    ) else {
+        return Err(Rejected::Trend);
+    };
     let intercept = trend::theil_sen_intercept(times, values, slope);
     let first_level = (intercept + slope * first_t).max(0.0);
     let last_level = (intercept + slope * last_t).max(0.0);
-    let noise = variance_bound(first_level, *samplings.first()?)
-        + variance_bound(last_level, *samplings.last()?);
+    let noise =
+        variance_bound(first_level, first_sampling) + variance_bound(last_level, last_sampling);
     let growth = slope * (last_t - first_t);
     let threshold = NOISE_SIGMAS * noise.sqrt();
     if !threshold.is_finite() || growth <= threshold {
-        return None;
+        return Err(Rejected::Noise);
     }
     if !still_growing(times, values, slope) {
-        return None;
+        return Err(Rejected::Saturation);
     }
     let live_bytes = values.last().copied().unwrap_or(0.0);
     let growth_bytes_per_hour = finite(slope * MS_PER_HOUR);
-    Some(LeakSuspect {
+    Ok(LeakSuspect {
         frames: candidate.frames.to_vec(),
         job_path: candidate.job_path.to_vec(),
         live_bytes,
@@ -480,6 +546,27 @@ fn assess(
         ),
     })
 }
+
+/// Which rule a callsite failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rejected {
+    Trend,
+    Noise,
+    Saturation,
+}
+
+impl Rejected {
+    fn name(self) -> &'static str {
+        match self {
+            Rejected::Trend => "trend",
+            Rejected::Noise => "noise",
+            Rejected::Saturation => "saturation",
+        }
+    }
+}
+
+/// Callsites listed when the heap grows and none is a suspect.
+const FASTEST_GROWING: usize = 5;
 
 /// The saturation rule: whether the window, whose Theil–Sen slope is
 /// `slope`, still grows at its end. The tail (the last third, at least 3

@@ -18,4 +18,6 @@ mod trend;
 
 pub use baseline::{baseline_findings, BASELINE_TOLERANCE, MIN_BASELINE_CALLS};
 pub use findings::{findings, Evidence, Finding, FindingKind};
-pub use leaks::{LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS};
+pub use leaks::{
+    GrowingCallsite, LeakDetector, LeakReport, LeakSuspect, Severity, DEFAULT_LEAK_SNAPSHOTS,
+};

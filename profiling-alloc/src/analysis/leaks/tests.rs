@@ -588,3 +588,42 @@ fn sampling_off_restarts_the_window() {
     assert_eq!(names(&report), ["leak"]);
     assert_eq!(report.suspects[0].first_seen_unix_ms, T0);
 }
+
+#[test]
+fn growth_within_the_noise_is_still_reported_as_the_heaps() {
+    // 300 kB over 10 snapshots at 512 KiB sampling: too little to tell from
+    // the noise, though the heap grows steadily.
+    let mut detector = LeakDetector::default();
+    let sampling = Sampling::Poisson {
+        mean_bytes: 512 * 1024,
+    };
+    feed(&mut detector, 10, sampling, |i| {
+        let slow = 1.0 * MB + 30_000.0 * i as f64;
+        (
+            50.0 * MB + slow,
+            vec![site("slow", &["job"], slow), site("flat", &[], 5.0 * MB)],
+        )
+    });
+    let report = detector.analyze();
+    assert!(report.suspects.is_empty());
+    assert!(report.heap_growing);
+    assert_eq!(
+        report.fastest_growing.len(),
+        1,
+        "{:?}",
+        report.fastest_growing
+    );
+    let slow = &report.fastest_growing[0];
+    assert_eq!(slow.frames[0].function, "slow");
+    assert_eq!(slow.not_a_suspect_because, "noise");
+    assert!((slow.growth_bytes_per_hour / (30_000.0 * 60.0) - 1.0).abs() < 0.01);
+
+    // With a suspect, the list stays empty.
+    let mut detector = LeakDetector::default();
+    feed(&mut detector, 10, Sampling::Every, |i| {
+        (50.0 * MB, vec![site("leak", &[], MB + MB * i as f64)])
+    });
+    let report = detector.analyze();
+    assert_eq!(names(&report), ["leak"]);
+    assert!(report.fastest_growing.is_empty());
+}
