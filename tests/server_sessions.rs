@@ -202,6 +202,24 @@ fn a_session_outlives_its_client_and_old_ones_are_removed() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn finished_sessions_are_removed_by_age() {
+    let endpoint = Server::builder()
+        .addr(([127, 0, 0, 1], 0))
+        .snapshot_dir(std::env::temp_dir().join(format!("pa-sessions-age-{}", std::process::id())))
+        .session_max_age(Duration::from_millis(1))
+        .start()
+        .unwrap();
+    let addr = endpoint.addr();
+    let first = post(addr, "/profiles?kind=allocs&seconds=1").json();
+    let first = first["id"].as_str().unwrap();
+    finished(addr, first);
+    // Older than a millisecond now: gone from the list, and from its route.
+    let listed = get(addr, "/profiles").json();
+    assert!(listed.as_array().unwrap().is_empty(), "{listed}");
+    assert_eq!(get(addr, &format!("/profiles/{first}")).status, 404);
+}
+
 /// Computes in a job for a while: a CPU-bound job for `/bottlenecks`.
 #[inline(never)]
 fn crunch(duration: Duration) -> u64 {
