@@ -19,7 +19,7 @@ fn work() -> Vec<u8> {
     vec![1; 1000]
 }
 
-const TOKEN: &str = "router-token";
+const TOKEN: &str = "router-token-of-24-chars";
 
 /// `method path` with the token.
 fn authed(addr: SocketAddr, method: &str, path: &str) -> common::http::Answer {
@@ -27,7 +27,7 @@ fn authed(addr: SocketAddr, method: &str, path: &str) -> common::http::Answer {
         addr,
         method,
         path,
-        &[("Authorization", "Bearer router-token")],
+        &[("Authorization", "Bearer router-token-of-24-chars")],
     )
 }
 
@@ -62,6 +62,18 @@ fn the_router_serves_the_endpoints_routes_beside_the_services() {
     let taken = authed(addr, "POST", "/snapshot").json();
     let id = taken["id"].as_str().unwrap();
     assert_eq!(authed(addr, "GET", &format!("/snapshot/{id}")).status, 200);
+    // A profiling session, and its own routes.
+    let started = authed(addr, "POST", "/profiles?kind=allocs&seconds=1");
+    assert_eq!(started.status, 202, "{}", started.text());
+    let session = started.header("location").unwrap().to_string();
+    assert_eq!(authed(addr, "GET", &session).json()["kind"], "allocs");
+    let not_yet = authed(addr, "GET", &format!("{session}/profile.pb.gz"));
+    assert!(
+        matches!(not_yet.status, 200 | 404),
+        "routed: {}",
+        not_yet.text()
+    );
+    assert!(!not_yet.body.is_empty());
     // Paths that are not the endpoint's stay the app's: axum's own 404.
     let missing = authed(addr, "GET", "/nope");
     assert_eq!(missing.status, 404);
@@ -86,6 +98,13 @@ fn a_router_needs_a_token_and_good_settings() {
     };
     assert!(error.to_string().contains("need a token"), "{error}");
     assert!(Server::builder().token("").router().is_err());
+    let Err(short) = Server::builder().token("router-token").router() else {
+        panic!("a 12-character token was taken");
+    };
+    assert!(
+        short.to_string().contains("at least 16 characters"),
+        "{short}"
+    );
     assert!(Server::builder()
         .token(TOKEN)
         .leak_interval(std::time::Duration::ZERO)

@@ -182,6 +182,7 @@ fn memory_limits_set_the_status() {
     let endpoint = Server::builder()
         .addr(([127, 0, 0, 1], 0))
         .memory_limits(1, 2)
+        .oom_snapshots(0) // no snapshot files from this test
         .start()
         .unwrap();
     let memory = ok(endpoint.addr(), "/memory").json();

@@ -46,9 +46,10 @@ struct Series {
     first_seen_unix_ms: u64,
     last_seen_unix_ms: u64,
     /// Blocks and bytes the callsite had allocated in all, as of the newest
-    /// snapshot it was in.
+    /// snapshot it was in, and which snapshot that was (its number).
     total_blocks: f64,
     total_bytes: f64,
+    totals_of: u64,
 }
 
 /// Finds callsites whose live bytes grow steadily, from periodic snapshots.
@@ -152,6 +153,8 @@ pub struct LeakDetector {
     /// the callsite's vectors instead of cloning them).
     series: HashMap<Vec<Frame>, HashMap<Vec<String>, Series>>,
     next_order: u64,
+    /// Snapshots observed so far: the number of the newest.
+    observed: u64,
 }
 
 /// What [`LeakDetector::analyze`] found.
@@ -301,6 +304,7 @@ impl LeakDetector {
             ring: VecDeque::with_capacity(capacity),
             series: HashMap::new(),
             next_order: 0,
+            observed: 0,
         }
     }
 
@@ -331,6 +335,7 @@ impl LeakDetector {
             heap_live_bytes,
             sampling,
         });
+        self.observed += 1;
         for series in self.series.values_mut().flat_map(HashMap::values_mut) {
             series.live.push_back(0.0);
         }
@@ -362,13 +367,14 @@ impl LeakDetector {
             if let Some(newest) = series.live.back_mut() {
                 *newest += bytes;
             }
-            if series.last_seen_unix_ms == at_unix_ms {
+            if series.totals_of == self.observed {
                 // The same callsite again in this snapshot: added up.
                 series.total_blocks += callsite.total_blocks;
                 series.total_bytes += callsite.total_bytes;
             } else {
                 series.total_blocks = callsite.total_blocks;
                 series.total_bytes = callsite.total_bytes;
+                series.totals_of = self.observed;
             }
             series.last_seen_unix_ms = at_unix_ms;
             return;
@@ -384,6 +390,7 @@ impl LeakDetector {
             last_seen_unix_ms: at_unix_ms,
             total_blocks: callsite.total_blocks,
             total_bytes: callsite.total_bytes,
+            totals_of: self.observed,
         };
         self.next_order += 1;
         by_job.insert(callsite.job_path.clone(), series);
@@ -565,7 +572,7 @@ impl Rejected {
     }
 }
 
-/// Callsites listed when the heap grows and none is a suspect.
+/// The most callsites listed, while the heap grows, that are not suspects.
 const FASTEST_GROWING: usize = 5;
 
 /// The saturation rule: whether the window, whose Theil–Sen slope is

@@ -40,6 +40,11 @@ pub struct CpuProfile {
     /// Threads that ran without a timer (the kernel's limit of queued
     /// signals, `RLIMIT_SIGPENDING`): their CPU time is not sampled.
     pub unprofiled_threads: u64,
+    /// CPU time the `cpu-sampler` thread used (listing threads, arming
+    /// timers, draining samples): the profiler's own cost beside the signal
+    /// handlers' time on the sampled threads. `sampler_cpu_ns` in JSON.
+    #[serde(rename = "sampler_cpu_ns", with = "crate::units::nanos", default)]
+    pub sampler_cpu_time: Duration,
     /// Samples per distinct stack, job path and thread, most first.
     pub stacks: Vec<CpuStack>,
     /// The threads seen, most CPU first.
@@ -121,6 +126,7 @@ impl CpuProfile {
             samples: 0,
             dropped_samples: 0,
             unprofiled_threads: 0,
+            sampler_cpu_time: Duration::ZERO,
             stacks: Vec::new(),
             threads: Vec::new(),
         }
@@ -145,6 +151,7 @@ impl CpuProfile {
             timers,
             dropped_samples: dropped,
             unprofiled_threads: collected.unprofiled_threads,
+            sampler_cpu_time: collected.sampler_cpu,
             ..CpuProfile::empty()
         };
         let mut merging = Merging::default();

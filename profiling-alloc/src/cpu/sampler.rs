@@ -67,6 +67,8 @@ pub(super) struct Collected {
     pub(super) unprofiled_threads: u64,
     /// The first error that left a thread unprofiled.
     pub(super) timer_error: Option<String>,
+    /// CPU time the sampler thread itself used, read as it ends.
+    pub(super) sampler_cpu: Duration,
 }
 
 /// What a session and its thread share. One for the process (one session
@@ -302,6 +304,8 @@ pub(super) fn run(ring: &'static Ring, settings: Settings, mut collected: Collec
         }
     }
     collected.finish();
+    collected.sampler_cpu =
+        Duration::from_nanos(timers::thread_cpu_nanos(settings.own_tid).unwrap_or(0));
     collected
 }
 

@@ -59,6 +59,21 @@ impl ServerBuilder {
     /// cannot be started.
     pub fn router(self) -> Result<axum::Router, Error> {
         self.check_settings()?;
+        // Whoever reaches the app reaches these routes: the token must be
+        // one that holds off loopback.
+        if let Some(token) = self.token.as_deref() {
+            if token.chars().count() < super::builder::MIN_TOKEN_CHARS {
+                return Err(Error::InvalidSetting {
+                    setting: "token",
+                    value: format!("{} characters", token.chars().count()),
+                    reason: format!(
+                        "the profiling routes of an axum app need a token of at least {} \
+                         characters: make one with `openssl rand -hex 16`",
+                        super::builder::MIN_TOKEN_CHARS
+                    ),
+                });
+            }
+        }
         if self.token.is_none() {
             return Err(Error::InvalidSetting {
                 setting: "token",
@@ -84,7 +99,10 @@ impl ServerBuilder {
         for path in routes::PATHS {
             router = router.route(path, axum::routing::any(handler.clone()));
         }
-        Ok(router.route("/snapshot/{id}", axum::routing::any(handler)))
+        Ok(router
+            .route("/snapshot/{id}", axum::routing::any(handler.clone()))
+            .route("/profiles/{id}", axum::routing::any(handler.clone()))
+            .route("/profiles/{id}/{file}", axum::routing::any(handler)))
     }
 }
 

@@ -160,14 +160,10 @@ fn functions(profile: &CpuProfile) -> Vec<Function> {
     hotspots
         .into_iter()
         .map(|hotspot| {
-            let frame = profile
-                .stacks
-                .iter()
-                .flat_map(|stack| &stack.frames)
-                .find(|frame| frame.function == hotspot.function && frame.file.is_some());
+            let (file, line) = place(profile, &hotspot.function).unzip();
             Function {
-                file: frame.and_then(|f| f.file.clone()),
-                line: frame.and_then(|f| f.line),
+                file,
+                line: line.flatten(),
                 self_share: hotspot.self_share,
                 total_share: hotspot.total_share,
                 self_samples: hotspot.self_samples,
@@ -177,6 +173,28 @@ fn functions(profile: &CpuProfile) -> Vec<Function> {
             }
         })
         .collect()
+}
+
+/// Where `function` ran most: the file and line of its frame taken with the
+/// most samples.
+fn place(profile: &CpuProfile, function: &str) -> Option<(String, Option<u32>)> {
+    let mut tally: Vec<((&str, Option<u32>), u64)> = Vec::new();
+    for stack in &profile.stacks {
+        let Some(frame) = stack.frames.iter().find(|frame| frame.function == function) else {
+            continue;
+        };
+        let Some(file) = frame.file.as_deref() else {
+            continue;
+        };
+        match tally.iter_mut().find(|(key, _)| *key == (file, frame.line)) {
+            Some((_, samples)) => *samples += stack.samples,
+            None => tally.push(((file, frame.line), stack.samples)),
+        }
+    }
+    tally
+        .into_iter()
+        .max_by_key(|(_, samples)| *samples)
+        .map(|((file, line), _)| (file.to_string(), line))
 }
 
 /// Each job's samples in the profile, beside its on-CPU share of wall time.

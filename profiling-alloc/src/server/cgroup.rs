@@ -73,9 +73,12 @@ pub(super) fn memory_in(root: &Path, cgroups: &str) -> Option<CgroupMemory> {
     )
 }
 
-/// The limit in `limit_file` of the cgroup at `path` under `mount`: the
-/// cgroup's own directory, or the mount's root when the process sees its
-/// cgroup as `/` from inside a cgroup namespace and the files are there.
+/// The lowest limit in `limit_file` of the cgroup at `path` under `mount`
+/// and of its ancestors (a limit on a parent, such as a pod's or a systemd
+/// slice's, binds the process too), with the usage of the lowest cgroup
+/// found. Inside a cgroup namespace the process may see its cgroup as `/`
+/// or as a path the mount does not have: the mount's root is then its
+/// cgroup.
 fn read_limit(
     mount: &Path,
     path: &str,
@@ -83,32 +86,54 @@ fn read_limit(
     limit_file: &str,
     usage_file: &str,
 ) -> Option<CgroupMemory> {
-    let candidates: [PathBuf; 2] = [
-        mount.join(path.trim_start_matches('/')),
-        mount.to_path_buf(),
-    ];
-    for dir in candidates {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let own = Path::new(path.trim_start_matches('/'));
+    // A path that climbs out (`/../..`, seen from another namespace) names
+    // nothing under this mount.
+    if !own
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        let mut current = Some(own);
+        while let Some(dir) = current.filter(|dir| !dir.as_os_str().is_empty()) {
+            dirs.push(mount.join(dir));
+            current = dir.parent();
+        }
+    }
+    dirs.push(mount.to_path_buf());
+    let mut limit: Option<u64> = None;
+    let mut usage: Option<u64> = None;
+    let mut found = false;
+    for dir in &dirs {
         let Ok(text) = std::fs::read_to_string(dir.join(limit_file)) else {
             continue;
         };
-        let text = text.trim();
-        if text == "max" {
-            return None;
+        if !found {
+            found = true;
+            usage = std::fs::read_to_string(dir.join(usage_file))
+                .ok()
+                .and_then(|usage| usage.trim().parse().ok());
         }
-        let limit_bytes = text
-            .parse::<u64>()
-            .ok()
-            .filter(|&limit| limit < UNLIMITED)?;
-        let usage_bytes = std::fs::read_to_string(dir.join(usage_file))
-            .ok()
-            .and_then(|usage| usage.trim().parse().ok());
-        return Some(CgroupMemory {
-            version,
-            limit_bytes,
-            usage_bytes,
-        });
+        let own = text.trim().parse::<u64>().ok().filter(|&l| l < UNLIMITED);
+        // v1 states the limit its ancestors impose in memory.stat.
+        let hierarchical = (version == 1)
+            .then(|| std::fs::read_to_string(dir.join("memory.stat")).ok())
+            .flatten()
+            .and_then(|stat| {
+                stat.lines()
+                    .find_map(|line| line.strip_prefix("hierarchical_memory_limit "))
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+            })
+            .filter(|&l| l < UNLIMITED);
+        for candidate in [own, hierarchical].into_iter().flatten() {
+            limit = Some(limit.map_or(candidate, |l| l.min(candidate)));
+        }
     }
-    None
+    limit.map(|limit_bytes| CgroupMemory {
+        version,
+        limit_bytes,
+        usage_bytes: usage,
+    })
 }
 
 #[cfg(test)]
@@ -191,5 +216,27 @@ mod tests {
         assert_eq!(memory_in(&root, "0::/\n"), None);
         assert_eq!(memory_in(&root, "not a cgroup line"), None);
         assert_eq!(memory_in(&root, ""), None);
+    }
+
+    #[test]
+    fn a_limit_on_a_parent_binds_the_child() {
+        let root = fake(&[
+            ("kubepods/pod1/memory.max", "1073741824\n"),
+            ("kubepods/pod1/app/memory.max", "max\n"),
+            ("kubepods/pod1/app/memory.current", "5\n"),
+        ]);
+        let found = memory_in(&root, "0::/kubepods/pod1/app\n").unwrap();
+        assert_eq!((found.limit_bytes, found.usage_bytes), (1 << 30, Some(5)));
+        let v1 = fake(&[
+            ("memory/app/memory.limit_in_bytes", "9223372036854771712\n"),
+            (
+                "memory/app/memory.stat",
+                "cache 0\nhierarchical_memory_limit 536870912\n",
+            ),
+        ]);
+        assert_eq!(
+            memory_in(&v1, "4:memory:/app\n").unwrap().limit_bytes,
+            512 << 20
+        );
     }
 }

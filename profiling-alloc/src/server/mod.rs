@@ -60,9 +60,10 @@
 //!
 //! A session survives its client going away (nothing waits on the
 //! request), and its files are kept in `profile-{id}/` of the snapshot
-//! directory until the session is older than a day or 20 newer ones have
+//! directory; once it ended more than a day ago, or 20 newer ones have
 //! finished ([`ServerBuilder::session_max_age`],
-//! [`ServerBuilder::max_sessions`]). The blocking Go-style routes stay, for
+//! [`ServerBuilder::max_sessions`]), it is removed with them when the next
+//! session starts or the list is read. The blocking Go-style routes stay, for
 //! `go tool pprof` and scrapers.
 //!
 //! `HEAD` is answered like `GET`, without the body. Errors are JSON
@@ -195,8 +196,10 @@
 //!
 //! # What the endpoint costs, and what it shows of itself
 //!
-//! It runs on its own threads (an accept thread, workers, a leak observer),
-//! needs no async runtime, and idles blocked in `accept`. Its threads run
+//! It runs on its own threads (an accept thread, workers, a leak observer,
+//! the memory watch while levels are set, and a thread per running
+//! profiling session, which ends with its session or when the endpoint
+//! stops), needs no async runtime, and idles blocked in `accept`. Its threads run
 //! with sampling suspended: their allocations are counted in the heap
 //! totals (they are the process's memory) but never appear among the
 //! callsites or in the profiles it serves; `/metrics` reports them apart
@@ -282,9 +285,11 @@ pub struct Server(());
 
 impl Server {
     /// A builder with the defaults: `127.0.0.1:6464`, no token, the default
-    /// [`RateLimits`], a leak snapshot every 60 s kept 64 deep, no memory
-    /// limits, 4 workers, 64 queued connections, 5 s to read a request, 10 s
-    /// to write an answer, 10 snapshots kept.
+    /// [`RateLimits`], a leak snapshot every 60 s kept 64 deep, memory levels
+    /// from a container's cgroup limit if it has one (else none), 4 workers,
+    /// 64 queued connections, 5 s to read a request, 10 s to write an
+    /// answer, 10 snapshots, 5 early-warning snapshots and 20 profiling
+    /// sessions kept, sessions for a day.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }

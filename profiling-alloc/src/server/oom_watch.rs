@@ -10,7 +10,7 @@ use std::sync::Weak;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::shared::{lock, Shared};
+use super::shared::Shared;
 
 /// How often the resident size is read.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -66,7 +66,9 @@ pub(super) fn spawn(shared: Weak<Shared>) -> std::io::Result<Option<JoinHandle<(
     let Some(levels) = strong.memory_levels.clone() else {
         return Ok(None);
     };
-    if strong.settings.oom_snapshots == 0 {
+    // Without snapshots to keep, or a resident size to read (not Linux),
+    // there is nothing to watch.
+    if strong.settings.oom_snapshots == 0 || super::process::memory().rss_bytes.is_none() {
         return Ok(None);
     }
     drop(strong);
@@ -79,7 +81,11 @@ pub(super) fn spawn(shared: Weak<Shared>) -> std::io::Result<Option<JoinHandle<(
                 if let Some(rss) = super::process::memory().rss_bytes {
                     if watch.check(rss, Instant::now()) {
                         let report = shared.report();
-                        let written = lock(&shared.oom_snapshots).write(&report, Some(rss));
+                        let written = super::snapshots::write_unlocked(
+                            &shared.oom_snapshots,
+                            &report,
+                            Some(rss),
+                        );
                         if written.is_err() {
                             shared
                                 .oom_failures

@@ -12,7 +12,7 @@ use crate::units::{bytes, duration, grouped, whole};
 const TOP: usize = 10;
 
 /// The routes the page links to, with what each gives.
-const LINKS: [(&str, &str); 15] = [
+const LINKS: [(&str, &str); 17] = [
     ("/metrics", "Prometheus metrics"),
     ("/debug/pprof/heap", "heap profile (pprof, in-use space)"),
     (
@@ -37,6 +37,14 @@ const LINKS: [(&str, &str); 15] = [
     ("/cpu", "CPU use (JSON)"),
     ("/allocations", "top callsites and sizes (JSON)"),
     ("/leaks", "leak analysis (JSON)"),
+    (
+        "/bottlenecks",
+        "bottlenecks: hot functions, jobs' CPU shares, recommendations (JSON; may take 5 s)",
+    ),
+    (
+        "/profiles",
+        "profiling sessions (JSON; POST /profiles?kind=cpu&seconds=N starts one)",
+    ),
 ];
 
 /// The page.

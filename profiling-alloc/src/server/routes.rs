@@ -275,7 +275,9 @@ pub(super) const CPU_MAX_FREQUENCY: u32 = 1000;
 /// 400 when not a whole number of hertz in 1..=[`CPU_MAX_FREQUENCY`]. Other
 /// routes ignore it, as they ignore any parameter they do not take.
 fn cpu_frequency(route: &Route, request: &Request) -> Result<u32, Response> {
-    let (Route::CpuProfile { .. }, Some(text)) = (route, request.query("frequency")) else {
+    let (Route::CpuProfile { .. } | Route::Bottlenecks, Some(text)) =
+        (route, request.query("frequency"))
+    else {
         return Ok(CPU_DEFAULT_FREQUENCY);
     };
     whole_number(

@@ -98,8 +98,9 @@ pub(super) struct Session {
     pub(super) overhead: Option<Overhead>,
     /// The session's files' routes (once done).
     pub(super) links: Links,
+    /// When it ended (0 while running): what its age counts from.
     #[serde(skip)]
-    started_unix_ms: u64,
+    ended_unix_ms: u64,
     #[serde(skip)]
     dir: PathBuf,
 }
@@ -136,13 +137,14 @@ impl Sessions {
         }
     }
 
-    /// Removes finished sessions older than `max_age`, then the oldest
-    /// finished ones beyond `max_count`, with their files.
-    fn expire(&mut self, now_unix_ms: u64, max_age: Duration, max_count: usize) {
+    /// Forgets finished sessions older than `max_age`, then the oldest
+    /// finished ones beyond `max_count`; returns their directories, to be
+    /// removed once the lock is let go.
+    fn expire(&mut self, now_unix_ms: u64, max_age: Duration, max_count: usize) -> Vec<PathBuf> {
         let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
         let old = |session: &Session| {
             session.status != Status::Running
-                && now_unix_ms.saturating_sub(session.started_unix_ms) > max_age_ms
+                && now_unix_ms.saturating_sub(session.ended_unix_ms) > max_age_ms
         };
         let mut removed: Vec<Session> = Vec::new();
         self.list.retain(|session| {
@@ -158,9 +160,7 @@ impl Sessions {
                 None => break,
             }
         }
-        for session in removed {
-            let _ = std::fs::remove_dir_all(&session.dir);
-        }
+        removed.into_iter().map(|session| session.dir).collect()
     }
 }
 
@@ -201,10 +201,27 @@ pub(super) fn start(shared: &Arc<Shared>, request: &Request) -> Response {
             return Response::error(400, "bad_query", "frequency is for kind=cpu only");
         }
     };
+    // A CPU profile starts first, outside the lock, so that a refusal
+    // (another profile, no support) is this request's answer.
+    let cpu = match (kind, frequency) {
+        (Kind::Cpu, Some(hz)) => match crate::cpu::start(hz) {
+            Ok(profiling) => Some(profiling),
+            Err(crate::Error::CpuAlreadyRunning) => {
+                return Response::error(
+                    429,
+                    "rate_limited",
+                    "a CPU profile is running (a session's, the program's own, or a /debug/pprof/profile)",
+                )
+                .with_header("Retry-After", seconds.to_string());
+            }
+            Err(error) => return Response::error(501, "unsupported", &error.to_string()),
+        },
+        _ => None,
+    };
     let mut sessions = lock(&shared.sessions);
     let now_ms = crate::sys::unix_millis_now();
     // Room for this one among those kept.
-    sessions.expire(
+    let expired = sessions.expire(
         now_ms,
         shared.settings.session_max_age,
         shared.settings.max_sessions.saturating_sub(1),
@@ -219,8 +236,13 @@ pub(super) fn start(shared: &Arc<Shared>, request: &Request) -> Response {
             running.id,
             kind.name()
         );
+        let retry = running.seconds;
+        drop(sessions);
+        // Dropping a CPU profile discards it.
+        drop(cpu);
+        remove(expired);
         return Response::error(429, "rate_limited", &message)
-            .with_header("Retry-After", running.seconds.to_string());
+            .with_header("Retry-After", retry.to_string());
     }
     let id = format!("{}-{}", now_ms, sessions.next);
     sessions.next += 1;
@@ -237,30 +259,14 @@ pub(super) fn start(shared: &Arc<Shared>, request: &Request) -> Response {
         ended_at: None,
         overhead: None,
         links,
-        started_unix_ms: now_ms,
+        ended_unix_ms: 0,
         dir: dir.clone(),
-    };
-    // A CPU profile starts here, so that a refusal (another profile, no
-    // support) is this request's answer.
-    let cpu = match (kind, frequency) {
-        (Kind::Cpu, Some(hz)) => match crate::cpu::start(hz) {
-            Ok(profiling) => Some(profiling),
-            Err(crate::Error::CpuAlreadyRunning) => {
-                return Response::error(
-                    429,
-                    "rate_limited",
-                    "a CPU profile is running (the program's own, or a /debug/pprof/profile)",
-                )
-                .with_header("Retry-After", seconds.to_string());
-            }
-            Err(error) => return Response::error(501, "unsupported", &error.to_string()),
-        },
-        _ => None,
     };
     let answer =
         Response::json_status(202, &session).with_header("Location", session.links.status.clone());
     sessions.list.push(session);
     drop(sessions);
+    remove(expired);
     let weak = Arc::downgrade(shared);
     let thread_id = id.clone();
     let spawned = std::thread::Builder::new()
@@ -270,6 +276,13 @@ pub(super) fn start(shared: &Arc<Shared>, request: &Request) -> Response {
         finish_failed(shared, &id, &format!("starting its thread: {error}"));
     }
     answer
+}
+
+/// Removes expired sessions' directories.
+fn remove(dirs: Vec<PathBuf>) {
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn links(id: &str) -> Links {
@@ -282,7 +295,8 @@ fn links(id: &str) -> Links {
 }
 
 /// The session's thread: waits its seconds (or until the endpoint stops),
-/// then writes its files and records how it went.
+/// then writes its files and records how it went. A panic in it marks the
+/// session failed, so that its kind is not held as running for ever.
 fn run(
     shared: &Weak<Shared>,
     id: &str,
@@ -292,51 +306,86 @@ fn run(
     dir: &Path,
 ) {
     let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        take(shared, kind, seconds, cpu, dir, id)
+    }));
     let Some(strong) = shared.upgrade() else {
         return;
     };
-    let process_before = super::process::cpu_times();
-    let start_report = (kind != Kind::Cpu).then(|| strong.report());
-    // Not holding the endpoint while it waits: it may stop meanwhile.
-    drop(strong);
-    let stopped = match shared.upgrade() {
-        Some(strong) => strong.sleep(Duration::from_secs(seconds)),
-        None => true,
-    };
-    let Some(strong) = shared.upgrade() else {
-        return;
-    };
-    let result = std::fs::create_dir_all(dir)
-        .map_err(|error| format!("creating {}: {error}", dir.display()))
-        .and_then(|()| match (cpu, start_report) {
-            (Some(profiling), _) => {
-                let profile = profiling.stop();
-                super::bottlenecks::keep(&strong, format!("session {id}"), &profile);
-                write_cpu(profile, dir, process_before)
-            }
-            (None, Some(start)) => {
-                let end = super::profiles::allocated_since(strong.report(), &start);
-                write_heap(&end, kind, dir).map(|()| None)
-            }
-            (None, None) => Err("nothing to profile".to_string()),
-        });
     let mut sessions = lock(&strong.sessions);
     if let Some(session) = sessions.list.iter_mut().find(|s| s.id == id) {
         session.ended_at = Some(crate::units::timestamp_now());
-        match result {
-            Ok(overhead) => {
+        session.ended_unix_ms = crate::sys::unix_millis_now();
+        match outcome {
+            Ok(Ok((overhead, stopped))) => {
                 session.status = Status::Done;
                 session.overhead = overhead;
                 if stopped {
                     session.error = Some("the endpoint stopped before the session's end".into());
                 }
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 session.status = Status::Failed;
                 session.error = Some(error);
             }
+            Err(_) => {
+                session.status = Status::Failed;
+                session.error = Some("the session panicked; the service is unaffected".into());
+            }
         }
     }
+}
+
+/// Takes the session's profile and writes its files: the CPU overhead
+/// (for `cpu`) and whether the endpoint stopped first.
+fn take(
+    shared: &Weak<Shared>,
+    kind: Kind,
+    seconds: u64,
+    cpu: Option<crate::cpu::CpuProfiling>,
+    dir: &Path,
+    id: &str,
+) -> Result<(Option<Overhead>, bool), String> {
+    let process_before = super::process::cpu_times();
+    let start_report = match (kind, shared.upgrade()) {
+        (Kind::Cpu, _) | (_, None) => None,
+        (_, Some(strong)) => Some(strong.report()),
+    };
+    // Waits a second at a time, holding the endpoint only while it sleeps:
+    // an endpoint (or an axum router's state) dropped meanwhile goes.
+    let mut stopped = false;
+    for _ in 0..seconds {
+        match shared.upgrade() {
+            Some(strong) if !strong.sleep(Duration::from_secs(1)) => {}
+            _ => {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    let process_cpu = super::process::cpu_times()
+        .zip(process_before)
+        .map(|(after, before)| {
+            (after.user + after.system).saturating_sub(before.user + before.system)
+        });
+    let strong = shared.upgrade();
+    std::fs::create_dir_all(dir).map_err(|error| format!("creating {}: {error}", dir.display()))?;
+    let overhead = match (cpu, start_report) {
+        (Some(profiling), _) => {
+            let profile = profiling.stop();
+            if let Some(strong) = &strong {
+                super::bottlenecks::keep(strong, format!("session {id}"), &profile);
+            }
+            write_cpu(profile, dir, process_cpu)?
+        }
+        (None, Some(start)) => {
+            let end = super::profiles::allocated_since(crate::Report::capture(), &start);
+            write_heap(&end, kind, dir)?;
+            None
+        }
+        (None, None) => return Err("the endpoint stopped before the session began".into()),
+    };
+    Ok((overhead, stopped))
 }
 
 fn finish_failed(shared: &Shared, id: &str, error: &str) {
@@ -345,14 +394,17 @@ fn finish_failed(shared: &Shared, id: &str, error: &str) {
         session.status = Status::Failed;
         session.error = Some(error.to_string());
         session.ended_at = Some(crate::units::timestamp_now());
+        session.ended_unix_ms = crate::sys::unix_millis_now();
     }
 }
 
-/// A CPU session's files, and the sampler's share of the process's CPU.
+/// A CPU session's files, and the sampler's share of the process's CPU
+/// (`process_cpu`: the process's CPU time over the session, read at its
+/// stop).
 fn write_cpu(
     profile: crate::cpu::CpuProfile,
     dir: &Path,
-    process_before: Option<super::process::CpuTimes>,
+    process_cpu: Option<Duration>,
 ) -> Result<Option<Overhead>, String> {
     let pprof = profile.to_pprof().map_err(|e| e.to_string())?;
     write(dir, PPROF_FILE, &pprof)?;
@@ -365,18 +417,8 @@ fn write_cpu(
     }
     let hotspots = serde_json::to_vec_pretty(&profile.hotspots()).map_err(|e| e.to_string())?;
     write(dir, HOTSPOTS_FILE, &hotspots)?;
-    let sampler: Duration = profile
-        .threads
-        .iter()
-        .filter(|thread| thread.name == "cpu-sampler")
-        .map(|thread| thread.cpu_time)
-        .sum();
-    let process = super::process::cpu_times()
-        .zip(process_before)
-        .map(|(after, before)| {
-            (after.user + after.system).saturating_sub(before.user + before.system)
-        });
-    Ok(process.map(|process| Overhead {
+    let sampler = profile.sampler_cpu_time;
+    Ok(process_cpu.map(|process| Overhead {
         sampler_cpu_seconds: sampler.as_secs_f64(),
         process_cpu_seconds: process.as_secs_f64(),
         share: (!process.is_zero()).then(|| sampler.as_secs_f64() / process.as_secs_f64()),
@@ -436,17 +478,20 @@ pub(super) fn list(shared: &Shared, request: &Request) -> Response {
         },
     };
     let mut sessions = lock(&shared.sessions);
-    sessions.expire(
+    let expired = sessions.expire(
         crate::sys::unix_millis_now(),
         shared.settings.session_max_age,
         shared.settings.max_sessions,
     );
-    let listed: Vec<&Session> = sessions
+    let listed: Vec<Session> = sessions
         .list
         .iter()
         .filter(|s| kind.is_none_or(|kind| s.kind == kind))
         .filter(|s| status.is_none_or(|status| s.status == status))
+        .cloned()
         .collect();
+    drop(sessions);
+    remove(expired);
     Response::json(&listed)
 }
 
@@ -491,7 +536,7 @@ pub(super) fn get(shared: &Shared, id: &str, file: Option<&str>) -> Response {
 mod tests {
     use super::*;
 
-    fn session(id: &str, status: Status, started_unix_ms: u64, dir: PathBuf) -> Session {
+    fn session(id: &str, status: Status, ended_unix_ms: u64, dir: PathBuf) -> Session {
         Session {
             id: id.to_string(),
             kind: Kind::Cpu,
@@ -503,7 +548,7 @@ mod tests {
             ended_at: None,
             overhead: None,
             links: links(id),
-            started_unix_ms,
+            ended_unix_ms,
             dir,
         }
     }
@@ -512,7 +557,7 @@ mod tests {
     fn finished_sessions_expire_by_age_then_count() {
         let root = std::env::temp_dir().join(format!("pa-sessions-{}", std::process::id()));
         let mut sessions = Sessions::new(root.clone());
-        for (id, status, started) in [
+        for (id, status, ended) in [
             ("old", Status::Done, 0),
             ("running-old", Status::Running, 0),
             ("a", Status::Done, 5_000),
@@ -521,9 +566,11 @@ mod tests {
         ] {
             let dir = root.join(id);
             std::fs::create_dir_all(&dir).unwrap();
-            sessions.list.push(session(id, status, started, dir));
+            sessions.list.push(session(id, status, ended, dir));
         }
-        sessions.expire(10_000, Duration::from_secs(9), 3);
+        for dir in sessions.expire(10_000, Duration::from_secs(9), 3) {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
         let ids: Vec<&str> = sessions.list.iter().map(|s| s.id.as_str()).collect();
         // `old` is past 9 s; of the rest, the oldest finished goes beyond 3;
         // a running session is never removed.

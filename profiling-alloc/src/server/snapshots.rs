@@ -58,35 +58,84 @@ impl SnapshotStore {
         report: &Report,
         rss_bytes: Option<u64>,
     ) -> Result<Snapshot, crate::Error> {
+        let planned = self.plan(report);
+        let snapshot = planned.write(report, rss_bytes)?;
+        for (path, pprof_path) in self.keep(snapshot.clone()) {
+            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(pprof_path);
+        }
+        Ok(snapshot)
+    }
+
+    /// The names of the next snapshot of `report`.
+    fn plan(&mut self, report: &Report) -> Planned {
         let id = format!("{}-{}", report.program.captured_at_unix_ms, self.next);
         self.next += 1;
         let prefix = self.prefix;
-        let path = self.dir.join(format!("{prefix}-{id}.json"));
-        let pprof_path = self.dir.join(format!("{prefix}-{id}.pb.gz"));
-        report.write_json(&path)?;
-        report.write_pprof(PprofKind::Heap, &pprof_path)?;
-        let size = |path: &PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
-        let snapshot = Snapshot {
-            size_bytes: size(&path) + size(&pprof_path),
+        Planned {
+            path: self.dir.join(format!("{prefix}-{id}.json")),
+            pprof_path: self.dir.join(format!("{prefix}-{id}.pb.gz")),
             id,
-            path,
-            pprof_path,
-            rss_bytes,
-        };
-        self.taken.push_back(snapshot.clone());
+        }
+    }
+
+    /// Records `snapshot` as written; returns the files of those now beyond
+    /// the limit, to delete.
+    fn keep(&mut self, snapshot: Snapshot) -> Vec<(PathBuf, PathBuf)> {
+        self.taken.push_back(snapshot);
+        let mut old = Vec::new();
         while self.taken.len() > self.max {
-            if let Some(old) = self.taken.pop_front() {
-                let _ = std::fs::remove_file(&old.path);
-                let _ = std::fs::remove_file(&old.pprof_path);
+            if let Some(gone) = self.taken.pop_front() {
+                old.push((gone.path, gone.pprof_path));
             }
         }
-        Ok(snapshot)
+        old
     }
 
     /// The snapshots kept, oldest first.
     pub(super) fn kept(&self) -> impl Iterator<Item = &Snapshot> {
         self.taken.iter()
     }
+}
+
+/// A snapshot's names, before its files are written.
+struct Planned {
+    id: String,
+    path: PathBuf,
+    pprof_path: PathBuf,
+}
+
+impl Planned {
+    fn write(self, report: &Report, rss_bytes: Option<u64>) -> Result<Snapshot, crate::Error> {
+        report.write_json(&self.path)?;
+        report.write_pprof(PprofKind::Heap, &self.pprof_path)?;
+        let size = |path: &PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+        Ok(Snapshot {
+            size_bytes: size(&self.path) + size(&self.pprof_path),
+            id: self.id,
+            path: self.path,
+            pprof_path: self.pprof_path,
+            rss_bytes,
+        })
+    }
+}
+
+/// Writes `report` into `store` without holding its lock while the files
+/// are written (readers of the store, such as `/memory`, do not wait on the
+/// disk).
+pub(super) fn write_unlocked(
+    store: &std::sync::Mutex<SnapshotStore>,
+    report: &Report,
+    rss_bytes: Option<u64>,
+) -> Result<Snapshot, crate::Error> {
+    let planned = lock(store).plan(report);
+    let snapshot = planned.write(report, rss_bytes)?;
+    let old = lock(store).keep(snapshot.clone());
+    for (path, pprof_path) in old {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(pprof_path);
+    }
+    Ok(snapshot)
 }
 
 /// `POST /snapshot`.
