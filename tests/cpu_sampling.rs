@@ -350,7 +350,10 @@ fn a_thread_started_while_profiling() {
         let named =
             unsafe { libc::pthread_setname_np(libc::pthread_self(), c"named-late".as_ptr()) };
         assert_eq!(named, 0);
+        // Alive past the sampler's longest tick (100 ms) after the rename,
+        // and within the 200 ms its name is read again: a listing sees it.
         burn_cpu(Duration::from_millis(20), rounds);
+        std::thread::sleep(Duration::from_millis(110));
         // SAFETY: gettid has no preconditions.
         unsafe { libc::syscall(libc::SYS_gettid) }
     });
