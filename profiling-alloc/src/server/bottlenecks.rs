@@ -35,6 +35,15 @@ pub(super) struct LatestCpu {
     pub(super) profile: Arc<CpuProfile>,
 }
 
+/// Whether a fresh CPU profile is there to read (the request is then a
+/// cheap read, not an exclusive one that may take a profile).
+pub(super) fn fresh(shared: &Shared) -> bool {
+    let now_ms = crate::sys::unix_millis_now();
+    lock(&shared.latest_cpu).as_ref().is_some_and(|latest| {
+        now_ms.saturating_sub(latest.ended_unix_ms) < FRESH.as_millis() as u64
+    })
+}
+
 /// Keeps `profile` as the latest.
 pub(super) fn keep(shared: &Shared, source: String, profile: &CpuProfile) {
     *lock(&shared.latest_cpu) = Some(LatestCpu {
@@ -133,7 +142,7 @@ pub(super) fn respond(shared: &Shared, frequency: u32) -> Response {
     let functions = functions(&profile);
     let jobs = jobs(&profile);
     let mut recommendations = cpu_recommendations(&functions, &jobs);
-    recommendations.extend(memory_recommendations(shared));
+    recommendations.extend(finding_recommendations(shared, &jobs));
     recommendations.sort_by(|a, b| b.impact.total_cmp(&a.impact));
     Response::json(&Bottlenecks {
         timestamp: crate::units::timestamp_now(),
@@ -282,21 +291,29 @@ fn cpu_recommendations(functions: &[Function], jobs: &[JobTime]) -> Vec<Recommen
     out
 }
 
-/// The allocation findings and the leak suspects, as recommendations.
-fn memory_recommendations(shared: &Shared) -> Vec<Recommendation> {
+/// The findings (allocation callsites', jobs') and the leak suspects, as
+/// recommendations. A job's finding has the job's impact.
+fn finding_recommendations(shared: &Shared, jobs: &[JobTime]) -> Vec<Recommendation> {
     let sites = super::shared::sampled_callsites();
     let total_bytes: f64 = sites.iter().map(|s| s.total_bytes).sum::<f64>().max(1.0);
     let mut out: Vec<Recommendation> = shared
         .findings(&sites)
         .into_iter()
         .map(|finding| {
-            let bytes: f64 = sites
-                .iter()
-                .filter(|site| !finding.frames.is_empty() && site.frames == finding.frames)
-                .map(|site| site.total_bytes)
-                .sum();
+            let impact = if finding.frames.is_empty() {
+                jobs.iter()
+                    .find(|job| Some(&job.job) == finding.job.as_ref())
+                    .map_or(0.0, |job| job.impact)
+            } else {
+                let bytes: f64 = sites
+                    .iter()
+                    .filter(|site| site.frames == finding.frames)
+                    .map(|site| site.total_bytes)
+                    .sum();
+                percent(bytes / total_bytes)
+            };
             Recommendation {
-                impact: percent(bytes / total_bytes),
+                impact,
                 advice: finding.message,
                 evidence: finding.evidence,
             }

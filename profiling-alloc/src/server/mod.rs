@@ -50,7 +50,7 @@
 //! | `GET /cpu` | CPU use (user, system; of one core and of the machine), load, threads | read |
 //! | `GET /allocations` | top callsites by bytes and by live bytes, the size histogram | read |
 //! | `GET /leaks` | the [leak analysis](crate::LeakDetector) | analysis |
-//! | `GET /bottlenecks` | the top functions (file, line, self and total share, samples), each job's on-CPU and waiting shares, and recommendations citing their evidence, from the latest CPU profile (under 10 minutes old) or a 5-second one taken then; each item's impact is defined below | exclusive |
+//! | `GET /bottlenecks` | the top functions (file, line, self and total share, samples), each job's on-CPU and waiting shares, and recommendations citing their evidence, from the latest CPU profile (under 10 minutes old) or a 5-second one taken then; each item's impact is defined below | read with a fresh profile, else exclusive |
 //! | `POST /snapshot` | writes a report (JSON and heap pprof), answers its id, paths and size | exclusive |
 //! | `GET /snapshot/{id}` | that report's JSON (`?format=pprof`: its heap profile) | read |
 //! | `POST /profiles?kind=cpu\|allocs\|heap&seconds=N` | starts a profiling session of N seconds (default 30, up to [`MAX_SESSION_SECONDS`]; `frequency=HZ` for `cpu`) on a thread of its own and answers 202 at once with its id and `Location: /profiles/{id}`; 429 while a session of that kind runs | read |
@@ -81,8 +81,9 @@
 //! the allocation findings and the leak analysis say, each item with an
 //! **impact** from 0 to 100: the percentage of the sampled CPU time a
 //! function (its self samples) or a job (the samples inside it) accounts
-//! for, of the bytes allocated for an allocation finding's callsite, and of
-//! the live heap added per hour for a leak suspect (at most 100).
+//! for (a job's finding, such as one near its limit, takes the job's), of
+//! the bytes allocated for an allocation finding's callsite, and of the
+//! live heap added per hour for a leak suspect (at most 100).
 //! Recommendations are sorted by impact, and each lists the numbers it
 //! rests on: a function taking 5% or more of the CPU itself, a job that
 //! waits most of its wall time (under 20% on CPU) or computes most of it

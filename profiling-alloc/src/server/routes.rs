@@ -176,6 +176,11 @@ pub(super) fn respond(shared: &Arc<Shared>, request: &Request) -> Response {
     // The index page is free for a client without the token (links only),
     // and a cheap read otherwise: its numbers cost what `/allocations` does.
     let class = match class_of(&route, seconds.is_some()) {
+        RouteClass::Exclusive
+            if route == Route::Bottlenecks && super::bottlenecks::fresh(shared) =>
+        {
+            RouteClass::Read
+        }
         RouteClass::Free if authorized && shared.token.is_some() => RouteClass::Read,
         RouteClass::Free if shared.token.is_none() => RouteClass::Read,
         class => class,

@@ -129,7 +129,11 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
-    pub(super) fn new(dir: PathBuf) -> Sessions {
+    /// The sessions of an endpoint writing into `dir`. The directories of
+    /// sessions an earlier run of the program left there are removed when
+    /// they ended more than `max_age` ago, or beyond the newest `max_count`.
+    pub(super) fn new(dir: PathBuf, max_count: usize, max_age: Duration) -> Sessions {
+        remove(left_behind(&dir, max_count, max_age));
         Sessions {
             dir,
             list: Vec::new(),
@@ -276,6 +280,36 @@ pub(super) fn start(shared: &Arc<Shared>, request: &Request) -> Response {
         finish_failed(shared, &id, &format!("starting its thread: {error}"));
     }
     answer
+}
+
+/// The `profile-*` directories in `dir` to remove: those last written more
+/// than `max_age` ago, and the oldest beyond `max_count`.
+fn left_behind(dir: &Path, max_count: usize, max_age: Duration) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let now = std::time::SystemTime::now();
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with("profile-"))
+                && entry.file_type().is_ok_and(|kind| kind.is_dir())
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .collect();
+    found.sort();
+    let mut gone = Vec::new();
+    let excess = found.len().saturating_sub(max_count);
+    for (i, (modified, path)) in found.into_iter().enumerate() {
+        let old = now.duration_since(modified).is_ok_and(|age| age > max_age);
+        if i < excess || old {
+            gone.push(path);
+        }
+    }
+    gone
 }
 
 /// Removes expired sessions' directories.
@@ -556,7 +590,7 @@ mod tests {
     #[test]
     fn finished_sessions_expire_by_age_then_count() {
         let root = std::env::temp_dir().join(format!("pa-sessions-{}", std::process::id()));
-        let mut sessions = Sessions::new(root.clone());
+        let mut sessions = Sessions::new(root.clone(), 20, Duration::from_secs(3600));
         for (id, status, ended) in [
             ("old", Status::Done, 0),
             ("running-old", Status::Running, 0),
@@ -577,6 +611,30 @@ mod tests {
         assert_eq!(ids, ["running-old", "b", "c"]);
         assert!(!root.join("old").exists() && !root.join("a").exists());
         assert!(root.join("c").exists());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn directories_an_earlier_run_left_are_kept_within_the_limits() {
+        let root = std::env::temp_dir().join(format!("pa-sessions-left-{}", std::process::id()));
+        for name in ["profile-1-1", "profile-2-1", "profile-3-1", "other"] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+            std::thread::sleep(Duration::from_millis(20)); // distinct times
+        }
+        let gone = left_behind(&root, 1, Duration::from_secs(3600));
+        let names: Vec<String> = gone
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["profile-1-1", "profile-2-1"],
+            "the oldest beyond one"
+        );
+        assert_eq!(left_behind(&root, 10, Duration::ZERO).len(), 3, "all old");
+        let _ = Sessions::new(root.clone(), 1, Duration::from_secs(3600));
+        assert!(!root.join("profile-1-1").exists() && root.join("profile-3-1").exists());
+        assert!(root.join("other").exists(), "not a session's");
         std::fs::remove_dir_all(root).unwrap();
     }
 }

@@ -59,7 +59,11 @@ impl Shared {
                 settings.oom_snapshots,
             )),
             oom_failures: AtomicU64::new(0),
-            sessions: Mutex::new(sessions::Sessions::new(snapshot_dir.clone())),
+            sessions: Mutex::new(sessions::Sessions::new(
+                snapshot_dir.clone(),
+                settings.max_sessions,
+                settings.session_max_age,
+            )),
             latest_cpu: Mutex::new(None),
             snapshots: Mutex::new(snapshots::SnapshotStore::new(
                 snapshot_dir,

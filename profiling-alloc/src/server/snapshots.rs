@@ -39,15 +39,24 @@ pub(super) struct SnapshotStore {
 
 impl SnapshotStore {
     /// A store writing `<prefix>-<id>.json` and `.pb.gz` into `dir`,
-    /// keeping `max` snapshots (at least 1).
+    /// keeping `max` snapshots (at least 1). Snapshots an earlier run of
+    /// the program left there are kept too, and count against `max` (an
+    /// OOM crash loop does not fill the disk).
     pub(super) fn new(dir: PathBuf, prefix: &'static str, max: usize) -> SnapshotStore {
-        SnapshotStore {
+        let mut store = SnapshotStore {
+            taken: found(&dir, prefix).into(),
             dir,
             prefix,
             max: max.max(1),
-            taken: VecDeque::new(),
             next: 1,
+        };
+        while store.taken.len() > store.max {
+            if let Some(old) = store.taken.pop_front() {
+                let _ = std::fs::remove_file(&old.path);
+                let _ = std::fs::remove_file(&old.pprof_path);
+            }
         }
+        store
     }
 
     /// Writes `report` (taken at a resident size of `rss_bytes`, for an
@@ -96,6 +105,44 @@ impl SnapshotStore {
     pub(super) fn kept(&self) -> impl Iterator<Item = &Snapshot> {
         self.taken.iter()
     }
+}
+
+/// The snapshots `<prefix>-<ms>-<n>.json` (with their `.pb.gz`) in `dir`,
+/// oldest first.
+fn found(dir: &std::path::Path, prefix: &str) -> Vec<Snapshot> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut snapshots: Vec<((u64, u64), Snapshot)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let id = name
+                .strip_prefix(prefix)?
+                .strip_prefix('-')?
+                .strip_suffix(".json")?;
+            let (ms, n) = id.split_once('-')?;
+            let order = (ms.parse().ok()?, n.parse().ok()?);
+            let path = entry.path();
+            let pprof_path = dir.join(format!("{prefix}-{id}.pb.gz"));
+            let size = |path: &PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+            Some((
+                order,
+                Snapshot {
+                    id: id.to_string(),
+                    size_bytes: size(&path) + size(&pprof_path),
+                    path,
+                    pprof_path,
+                    rss_bytes: None,
+                },
+            ))
+        })
+        .collect();
+    snapshots.sort_by_key(|(order, _)| *order);
+    snapshots
+        .into_iter()
+        .map(|(_, snapshot)| snapshot)
+        .collect()
 }
 
 /// A snapshot's names, before its files are written.
@@ -204,6 +251,12 @@ mod tests {
         let kept: Vec<&str> = store.taken.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept.last(), Some(&third.id.as_str()));
+        // A later run finds them, and keeps within its own limit.
+        let later = SnapshotStore::new(dir.clone(), "snapshot", 1);
+        let found: Vec<&str> = later.taken.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(found, [third.id.as_str()]);
+        assert!(third.path.exists());
+        assert_eq!(SnapshotStore::new(dir.clone(), "oom", 5).taken.len(), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
