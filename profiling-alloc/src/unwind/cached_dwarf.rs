@@ -174,6 +174,8 @@ fn walk_from(
 /// allocates; false if the modules cannot be listed now.
 #[cfg(feature = "cpu")]
 pub(super) fn prepare() -> bool {
+    // The module list is the profiler's memory too.
+    let _untracked = crate::reentrancy::Untracked::enter();
     // Another thread may be listing them: wait for it here, in ordinary code.
     let mut tries = 0u32;
     let walker = loop {
@@ -187,6 +189,8 @@ pub(super) fn prepare() -> bool {
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
     let _ = walker;
+    // The caches are the profiler's memory, kept for the program's life: not
+    // the caller's allocations (they showed as its callsites).
     for pool in &CACHE_POOL {
         pool.lock().get_or_insert_with(|| Box::new(Cache::new_in()));
     }
