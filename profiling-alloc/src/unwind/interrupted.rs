@@ -50,6 +50,10 @@ static PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 /// (which allocates), finds the calling thread's stack bounds, and probes
 /// `process_vm_readv`. Returns the walk that handlers will take.
 pub(crate) fn prepare_for_signals() -> StackUnwinder {
+    // What deciding and preparing build (the module list, rule caches) is
+    // the profiler's memory, kept for the program's life, as when the first
+    // allocation sample decides: not the caller's allocations.
+    let _untracked = crate::reentrancy::Untracked::enter();
     // SAFETY: `getpid` has no preconditions.
     PID.store(unsafe { libc::getpid() }, Relaxed);
     let _ = stack::bounds();
