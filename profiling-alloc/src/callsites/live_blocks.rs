@@ -11,12 +11,8 @@
 //! of its own, so a thread's sampled blocks land in a shard whose lock and
 //! slots other threads rarely touch: their cache lines stay in that thread's
 //! core. The filter is split the same way, in parts of 4,096 counters: the
-//! part a thread's frees read is written only by its own samples. Measured
-//! on two threads: sharding by a hash of the whole address instead cost
-//! sampling every block 40% more time; with one filter for all addresses,
-//! Poisson sampling cost +0–14% over counting, against −2–+15% (mostly a
-//! few percent) split: a smaller gain, of the size of the machine's noise.
-//! (A region holds at most a few hundred blocks sampled at the default
+//! part a thread's frees read is written only by its own samples
+//! (BENCHMARKS.md has what the alternatives cost). (A region holds at most a few hundred blocks sampled at the default
 //! rate, so its part's false positives stay at a few percent.)
 
 use std::sync::atomic::Ordering::Relaxed;

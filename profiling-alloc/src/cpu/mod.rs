@@ -47,9 +47,8 @@
 //!   exits), and at once when a thread allocates for the first time (its
 //!   first allocation wakes the sampler, at most one listing every 2 ms).
 //!   A thread started while profiling is so sampled from about its first
-//!   allocation, usually within a tick (measured here: its timer started
-//!   after 0 to 4.5 ms of its CPU time, where the next listing came 12 to
-//!   17 ms in). One that allocates nothing, or past the allocator's
+//!   allocation, usually within a tick (BENCHMARKS.md has the delays
+//!   measured). One that allocates nothing, or past the allocator's
 //!   per-thread counters (1,024 threads at once), waits for the next
 //!   listing, and one that lives less than that may be missed.
 //! - **The process-wide timer** ([`CpuTimers::ProcessWide`]):
@@ -63,9 +62,9 @@
 //!   rate (250 or 1,000 Hz on most kernels; a kernel built with 100 Hz
 //!   ticks cannot catch up), where the ticks after one that missed the
 //!   process catch up.
-//!   Asked for more, it would count a tick's worth of CPU as one period
-//!   (measured here, one busy thread on a 250 Hz kernel: 99.5% of its CPU
-//!   time at 250 Hz, 49.9% at 500 Hz, 25.0% at 1 kHz).
+//!   Asked for more, it would count a tick's worth of CPU as one period:
+//!   at f Hz on a kernel ticking at T Hz, about T/f of the CPU time
+//!   (BENCHMARKS.md).
 //!   [`CpuProfile::timers`] says which ran, and
 //!   [`CpuProfile::frequency_hz`] at what frequency.
 //! - Timers fire on the kernel's tick (`CONFIG_HZ`, often 250 Hz): a
@@ -82,13 +81,9 @@
 //!   its expirations come late and are counted at the next delivery (the
 //!   overrun again), in fewer, heavier samples. Those still pending when
 //!   the thread exits, or when the profile stops, are lost, and its
-//!   [`CpuThread`] shows fewer samples than its CPU time. Measured here, 7
-//!   threads on 2 cores: a thread reading its CPU clock every 10 µs got 0
-//!   to 194 of 200 samples by the time it exited; the same work without
-//!   the reads, one a millisecond. The process-wide timer, which has no
-//!   overrun count, loses them outright: a thread reading its clock every
-//!   20 µs on 2 cores shared with three busy programs got 18–27% of its
-//!   samples.
+//!   [`CpuThread`] shows fewer samples than its CPU time. The process-wide
+//!   timer, which has no overrun count, loses them outright
+//!   (BENCHMARKS.md has both measured).
 //!
 //! # What the handler does, and does not
 //!
