@@ -62,17 +62,7 @@ impl ServerBuilder {
         // Whoever reaches the app reaches these routes: the token must be
         // one that holds off loopback.
         if let Some(token) = self.token.as_deref() {
-            if token.chars().count() < super::builder::MIN_TOKEN_CHARS {
-                return Err(Error::InvalidSetting {
-                    setting: "token",
-                    value: format!("{} characters", token.chars().count()),
-                    reason: format!(
-                        "the profiling routes of an axum app need a token of at least {} \
-                         characters: make one with `openssl rand -hex 16`",
-                        super::builder::MIN_TOKEN_CHARS
-                    ),
-                });
-            }
+            super::builder::strong_token(token, "the token of an axum app's profiling routes")?;
         }
         if self.token.is_none() {
             return Err(Error::InvalidSetting {

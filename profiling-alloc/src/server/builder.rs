@@ -14,6 +14,23 @@ use crate::Error;
 /// The shortest token accepted for an address off loopback.
 pub(super) const MIN_TOKEN_CHARS: usize = 16;
 
+/// `token`, described as `what`, if it is long enough to face the network
+/// ([`MIN_TOKEN_CHARS`]); else an error saying so, without the token.
+pub(super) fn strong_token(token: &str, what: &str) -> Result<(), Error> {
+    let chars = token.chars().count();
+    if chars >= MIN_TOKEN_CHARS {
+        return Ok(());
+    }
+    Err(Error::InvalidSetting {
+        setting: "token",
+        value: format!("{chars} characters"),
+        reason: format!(
+            "{what} must be at least {MIN_TOKEN_CHARS} characters: make one with \
+             `openssl rand -hex 16`"
+        ),
+    })
+}
+
 /// The settings of an endpoint; [`start`](ServerBuilder::start) serves it.
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until `.start()`"]
@@ -234,16 +251,10 @@ impl ServerBuilder {
         }
         match self.token.as_deref() {
             None => Err(Error::InsecureAddress { addr: self.addr }),
-            Some(token) if token.chars().count() < MIN_TOKEN_CHARS => Err(Error::InvalidSetting {
-                setting: "token",
-                value: format!("{} characters", token.chars().count()),
-                reason: format!(
-                    "a token guarding an address off loopback ({}) must be at least \
-                     {MIN_TOKEN_CHARS} characters: make one with `openssl rand -hex 16`",
-                    self.addr
-                ),
-            }),
-            Some(_) => Ok(()),
+            Some(token) => strong_token(
+                token,
+                &format!("a token guarding an address off loopback ({})", self.addr),
+            ),
         }
     }
 

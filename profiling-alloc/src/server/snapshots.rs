@@ -59,23 +59,6 @@ impl SnapshotStore {
         store
     }
 
-    /// Writes `report` (taken at a resident size of `rss_bytes`, for an
-    /// early-warning snapshot), then deletes the oldest snapshots beyond the
-    /// limit.
-    pub(super) fn write(
-        &mut self,
-        report: &Report,
-        rss_bytes: Option<u64>,
-    ) -> Result<Snapshot, crate::Error> {
-        let planned = self.plan(report);
-        let snapshot = planned.write(report, rss_bytes)?;
-        for (path, pprof_path) in self.keep(snapshot.clone()) {
-            let _ = std::fs::remove_file(path);
-            let _ = std::fs::remove_file(pprof_path);
-        }
-        Ok(snapshot)
-    }
-
     /// The names of the next snapshot of `report`.
     fn plan(&mut self, report: &Report) -> Planned {
         let id = format!("{}-{}", report.program.captured_at_unix_ms, self.next);
@@ -167,9 +150,10 @@ impl Planned {
     }
 }
 
-/// Writes `report` into `store` without holding its lock while the files
-/// are written (readers of the store, such as `/memory`, do not wait on the
-/// disk).
+/// Writes `report` (taken at a resident size of `rss_bytes`, for an
+/// early-warning snapshot) into `store`, then deletes the oldest snapshots
+/// beyond its limit; the lock is not held while the files are written
+/// (readers of the store, such as `/memory`, do not wait on the disk).
 pub(super) fn write_unlocked(
     store: &std::sync::Mutex<SnapshotStore>,
     report: &Report,
@@ -188,7 +172,7 @@ pub(super) fn write_unlocked(
 /// `POST /snapshot`.
 pub(super) fn take(shared: &Shared) -> Response {
     let report = shared.report();
-    match lock(&shared.snapshots).write(&report, None) {
+    match write_unlocked(&shared.snapshots, &report, None) {
         Ok(snapshot) => Response::json(&snapshot),
         Err(error) => Response::error(500, "snapshot_failed", &error.to_string()),
     }
@@ -233,13 +217,13 @@ mod tests {
     #[test]
     fn old_snapshots_are_deleted_beyond_the_limit() {
         let dir = std::env::temp_dir().join(format!("pa-snapshots-{}", std::process::id()));
-        let mut store = SnapshotStore::new(dir.clone(), "snapshot", 2);
+        let store = std::sync::Mutex::new(SnapshotStore::new(dir.clone(), "snapshot", 2));
         let report = Report::capture();
-        let first = store.write(&report, None).unwrap();
+        let first = write_unlocked(&store, &report, None).unwrap();
         assert!(first.path.is_file() && first.pprof_path.is_file());
         assert!(first.size_bytes > 0);
-        store.write(&report, None).unwrap();
-        let third = store.write(&report, Some(1)).unwrap();
+        write_unlocked(&store, &report, None).unwrap();
+        let third = write_unlocked(&store, &report, Some(1)).unwrap();
         assert!(third
             .path
             .file_name()
@@ -248,6 +232,7 @@ mod tests {
             .unwrap()
             .starts_with("snapshot-"));
         assert!(!first.path.exists() && !first.pprof_path.exists());
+        let store = store.into_inner().unwrap();
         let kept: Vec<&str> = store.taken.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept.last(), Some(&third.id.as_str()));
