@@ -57,18 +57,9 @@ echo "== promtool check config"
 promtool check config "$config"
 passed+=("promtool check config $config")
 
-# Below Linux's ephemeral ports (32768 up), which outgoing connections take.
-port=$((20000 + RANDOM % 12000))
-addr="127.0.0.1:$port"
+. scripts/service-under-test.sh
 prom_port=$((port + 1))
 prom="http://127.0.0.1:$prom_port"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 if [ -n "${SERVICE_BIN:-}" ]; then
   [ -f "$SERVICE_BIN" ] && [ -x "$SERVICE_BIN" ] || {
@@ -80,22 +71,7 @@ else
   cargo build --release --quiet --features server,tower,tracing --example service
   service_bin=target/release/examples/service
 fi
-PROFILING_ALLOC_ADDR="$addr" SERVICE_ADDR="127.0.0.1:0" "$service_bin" --leak --seconds 120 --leak-interval 2 \
-  >"$work/service.log" 2>&1 &
-pids+=($!)
-ready=no
-for _ in $(seq 1 100); do
-  if curl -sf "http://$addr/jobs" >/dev/null 2>&1; then
-    ready=yes
-    break
-  fi
-  sleep 0.2
-done
-if [ "$ready" != yes ]; then
-  echo "the service did not answer on http://$addr/ within 20 s; its output:"
-  cat "$work/service.log"
-  exit 1
-fi
+start_service "$service_bin"
 echo "== service ($service_bin) on http://$addr/"
 
 echo "== Prometheus scraping the service with the bundle's rules"

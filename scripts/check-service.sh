@@ -17,34 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have() { command -v "$1" >/dev/null 2>&1; }
-# Below Linux's ephemeral ports (32768 up), which outgoing connections take.
-port=$((20000 + RANDOM % 12000))
-addr="127.0.0.1:$port"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/service-under-test.sh
 
 cargo build --release --quiet --features server,tower,tracing --example service
-PROFILING_ALLOC_ADDR="$addr" SERVICE_ADDR="127.0.0.1:0" target/release/examples/service --leak --seconds 120 --leak-interval 2 \
-  >"$work/service.log" 2>&1 &
-pids+=($!)
-ready=no
-for _ in $(seq 1 100); do
-  if curl -sf "http://$addr/jobs" >/dev/null 2>&1; then
-    ready=yes
-    break
-  fi
-  sleep 0.2
-done
-if [ "$ready" != yes ]; then
-  echo "the service did not answer on http://$addr/ within 20 s; its output:"
-  cat "$work/service.log"
-  exit 1
-fi
+start_service target/release/examples/service
 echo "== service on http://$addr/"
 sleep 3 # jobs run, callsites are sampled
 
