@@ -95,7 +95,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use ::criterion::measurement::{Measurement, ValueFormatter};
 use ::criterion::Throughput;
 
-use crate::heap::slot::Slot;
+use crate::capture::counts::slot::Slot;
 
 /// Bytes allocated per iteration (`total_bytes`) by the benchmark's thread:
 /// a criterion [`Measurement`] for `Criterion::default().with_measurement(AllocatedBytes)`.
@@ -166,7 +166,9 @@ fn counter(slot: &Slot, blocks: bool) -> &AtomicU64 {
 fn start(blocks: bool) -> CounterStart {
     let slot = crate::heap::counted_slot();
     debug_assert!(
-        slot.is_some() || !crate::heap::ENABLED || crate::heap::counting_started(),
+        slot.is_some()
+            || !crate::capture::counts::ENABLED
+            || crate::capture::counts::counting_started(),
         "profiling-alloc: criterion measurement with ProfilingAllocator not installed: \
          every reading would be 0 (add a #[global_allocator] static to the benchmark)"
     );

@@ -683,20 +683,22 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
-mod allocator;
 mod analysis;
 mod callsites;
+mod capture;
 #[cfg(feature = "cpu")]
 pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
+mod error;
 mod heap;
 #[cfg(any(feature = "tracing", feature = "tower"))]
 mod integrations;
 mod io;
 mod job;
+mod kinds;
 mod output;
-mod reentrancy;
+mod program;
 mod runner;
 #[cfg(feature = "server")]
 pub mod server;
@@ -704,9 +706,7 @@ pub mod sizing;
 mod sync;
 mod sys;
 mod units;
-mod unwind;
 
-pub use allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
 pub use analysis::{
     baseline_findings, findings, Evidence, Finding, FindingKind, GrowingCallsite, LeakDetector,
     LeakReport, LeakSuspect, Severity, BASELINE_TOLERANCE, DEFAULT_LEAK_SNAPSHOTS,
@@ -722,6 +722,11 @@ pub use callsites::{
     sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling, LIFETIME_CLASS_BOUNDS_NS,
     SAMPLING_VAR,
 };
+pub use capture::allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+#[cfg(feature = "callsites")]
+pub use capture::unwind::stack_unwinder;
+pub use capture::unwind::StackUnwinder;
+pub use error::Error;
 pub use heap::{
     heap_stats, measure, reset_peak, size_histogram, AllocDelta, HeapStats, SizeClass,
     SizeHistogram,
@@ -738,7 +743,7 @@ pub use job::{
 #[cfg(feature = "pprof")]
 pub use output::PprofKind;
 pub use output::{
-    output_dir, prometheus_metrics, testing, BuildInfo, Error, FlameKind, ProgramInfo, Report,
+    output_dir, prometheus_metrics, testing, BuildInfo, FlameKind, ProgramInfo, Report,
     ReportScope, Settings, LABELS_VAR, OUTPUT_DIR_VAR,
 };
 #[cfg(feature = "metrics")]
@@ -748,9 +753,6 @@ pub use runner::{
     ProfileConfig, ProfileRunner, ResidentSource, ResidentUse, ResourceLimits, RunError, RunHeap,
     RunPhase, RunResident, RunResources, Violation,
 };
-#[cfg(feature = "callsites")]
-pub use unwind::stack_unwinder;
-pub use unwind::StackUnwinder;
 
 /// Records every call of a function as a job: its duration, and what it
 /// allocated, freed, kept and peaked at.

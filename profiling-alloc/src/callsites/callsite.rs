@@ -2,6 +2,8 @@
 //! available with or without the `callsites` feature, so that a
 //! [`Report`](crate::Report) has one shape whatever the build.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One frame of a callsite's stack.
@@ -24,16 +26,17 @@ pub struct Frame {
 
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        write!(f, "{}", self.function)?;
-        if let Some(file) = &self.file {
-            write!(f, " ({file}")?;
-            if let Some(line) = self.line {
-                write!(f, ":{line}")?;
+        crate::capture::reading(|| {
+            write!(f, "{}", self.function)?;
+            if let Some(file) = &self.file {
+                write!(f, " ({file}")?;
+                if let Some(line) = self.line {
+                    write!(f, ":{line}")?;
+                }
+                write!(f, ")")?;
             }
-            write!(f, ")")?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
@@ -43,6 +46,19 @@ const STD_PATHS: [&str; 6] = [
 ];
 
 impl Frame {
+    /// Whether this frame is the profiler's own: code of this crate, by its
+    /// source file (which line tables keep) or by its path. The one rule
+    /// that every reader (callsites, flamegraphs, CPU profiles) applies.
+    pub(crate) fn is_profiler(&self) -> bool {
+        let name = self.function.as_str();
+        name.starts_with("profiling_alloc::")
+            || name.starts_with("<profiling_alloc::")
+            || self
+                .file
+                .as_deref()
+                .is_some_and(|file| is_crate_file(file, ""))
+    }
+
     /// Whether the frame is the standard library's: its source file is under
     /// the toolchain's `library/` (`/rustc/<commit>/library/alloc/src/raw_vec.rs`),
     /// or its name is a std path. The file catches what names cannot:
@@ -104,7 +120,7 @@ pub struct Callsite {
     /// Blocks per power-of-two size class: `(smallest size, blocks)`.
     pub size_classes: Vec<(u64, f64)>,
     /// Freed blocks by how long they lived (estimated like `total_blocks`):
-    /// entry `i` counts lifetimes below [`LIFETIME_CLASS_BOUNDS_NS`]`[i]`
+    /// entry `i` counts lifetimes below [`LIFETIME_CLASS_BOUNDS_NS`](crate::callsites::LIFETIME_CLASS_BOUNDS_NS)`[i]`
     /// (and at or above the bound before); the last entry, 10 s and more.
     /// A block whose life ended in a realloc is counted too. Empty in
     /// reports of versions that did not record lifetimes, and when the
@@ -116,33 +132,6 @@ pub struct Callsite {
     /// shows here.
     #[serde(default)]
     pub reallocated_blocks: f64,
-}
-
-/// Upper bounds of [`Callsite::lifetimes`]' classes, in nanoseconds: under
-/// 1 µs, 1–10 µs, 10–100 µs, 0.1–1 ms, 1–10 ms, 10–100 ms, 0.1–1 s, 1–10 s;
-/// a ninth class holds 10 s and more.
-pub const LIFETIME_CLASS_BOUNDS_NS: [u64; 8] = [
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-    10_000_000_000,
-];
-
-/// The number of lifetime classes (the bounds, and one above them).
-#[cfg(feature = "callsites")]
-pub(crate) const LIFETIME_CLASSES: usize = LIFETIME_CLASS_BOUNDS_NS.len() + 1;
-
-/// The lifetime class of `nanos`.
-#[cfg(feature = "callsites")]
-pub(crate) fn lifetime_class(nanos: u64) -> usize {
-    LIFETIME_CLASS_BOUNDS_NS
-        .iter()
-        .position(|&bound| nanos < bound)
-        .unwrap_or(LIFETIME_CLASS_BOUNDS_NS.len())
 }
 
 impl Callsite {
@@ -166,4 +155,37 @@ impl Callsite {
         let freed = self.freed_blocks();
         (freed > 0.0).then(|| (self.reallocated_blocks / freed).min(1.0))
     }
+}
+
+/// This crate's source directory as the compiler named it
+/// (`profiling-alloc/src/` in its workspace, an absolute path in a
+/// registry), the way debug info names its files.
+pub(crate) fn crate_src() -> &'static str {
+    let here = file!();
+    let len = here.len().saturating_sub("callsites/callsite.rs".len());
+    here.get(..len).unwrap_or("")
+}
+
+/// `path` with forward slashes (as Windows debug info may not have them).
+pub(crate) fn slashes(path: &str) -> Cow<'_, str> {
+    if path.contains('\\') {
+        Cow::Owned(path.replace('\\', "/"))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+/// Whether `file` is `name` (e.g. `job/future.rs`) of this crate's sources,
+/// or any of them if `name` is empty.
+pub(crate) fn is_crate_file(file: &str, name: &str) -> bool {
+    let (file, src) = (slashes(file), slashes(crate_src()));
+    let Some(at) = file.find(&*src) else {
+        return false;
+    };
+    // A relative name matches at a directory boundary only.
+    let boundary = at == 0 || file.get(..at).is_some_and(|before| before.ends_with('/'));
+    boundary
+        && file
+            .get(at + src.len()..)
+            .is_some_and(|rest| name.is_empty() || rest == name)
 }

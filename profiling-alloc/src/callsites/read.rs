@@ -4,12 +4,12 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::callsite::{Callsite, Frame};
-use super::counters::SCALE;
-use super::stack_table::{self, StackEntry};
-use super::{live_blocks, symbols};
-use crate::heap::size_class::class_min_size;
-use crate::job::PathNode;
-use crate::reentrancy::SamplingSuspended;
+use super::symbols;
+use crate::capture::counts::size_class::class_min_size;
+use crate::capture::job_path::PathNode;
+use crate::capture::sampling::counters::SCALE;
+use crate::capture::sampling::live_blocks;
+use crate::capture::sampling::stack_table::{self, StackEntry};
 
 /// How [`callsites_with`] presents stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,22 +61,23 @@ pub(crate) fn callsites_within(scope: &'static PathNode) -> Vec<Callsite> {
 }
 
 fn read_callsites(options: &CallsiteOptions, keep: impl Fn(&StackEntry) -> bool) -> Vec<Callsite> {
-    let _not_sampled = SamplingSuspended::enter();
-    let mut merged: Vec<Callsite> = Vec::new();
-    for (id, entry) in stack_table::stacks() {
-        if !keep(entry) {
-            continue;
+    crate::capture::reading(|| {
+        let mut merged: Vec<Callsite> = Vec::new();
+        for (id, entry) in stack_table::stacks() {
+            if !keep(entry) {
+                continue;
+            }
+            if let Some(site) = resolve(id, entry, options) {
+                merge(&mut merged, site);
+            }
         }
-        if let Some(site) = resolve(id, entry, options) {
-            merge(&mut merged, site);
-        }
-    }
-    merged.sort_by(|a, b| {
-        b.total_bytes
-            .total_cmp(&a.total_bytes)
-            .then_with(|| a.frames.len().cmp(&b.frames.len()))
-    });
-    merged
+        merged.sort_by(|a, b| {
+            b.total_bytes
+                .total_cmp(&a.total_bytes)
+                .then_with(|| a.frames.len().cmp(&b.frames.len()))
+        });
+        merged
+    })
 }
 
 /// Stack `id` as a callsite with resolved frames; its counts unscaled from
@@ -91,7 +92,12 @@ fn resolve(id: u32, entry: &StackEntry, options: &CallsiteOptions) -> Option<Cal
     symbols::present(&mut frames, options.fold_plumbing);
     let job_path = entry
         .job
-        .map(|node| node.names().into_iter().map(str::to_string).collect())
+        .map(|node| {
+            crate::job::path_names(node)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let totals = counters.read();
     let (lifetimes, reallocated) = counters.lifetimes();

@@ -2,12 +2,11 @@
 //! only, with a cache: resolving is the expensive part of a profile (and the
 //! first resolution loads debug info), so it never happens while allocating.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::callsite::Frame;
-use crate::reentrancy::Untracked;
+use super::callsite::{is_crate_file, slashes, Frame};
+use crate::capture::reentrancy::Untracked;
 
 mod paths;
 use paths::job_body_name;
@@ -92,7 +91,10 @@ pub(crate) fn present(frames: &mut Vec<Frame>, fold: bool) {
 /// unwrapped as for callsites; nothing folded.
 #[cfg(feature = "cpu")]
 pub(crate) fn present_cpu(frames: &mut Vec<Frame>) {
-    let top = frames.iter().take_while(|frame| is_profiler(frame)).count();
+    let top = frames
+        .iter()
+        .take_while(|frame| frame.is_profiler())
+        .count();
     if top == frames.len() {
         return;
     }
@@ -141,57 +143,12 @@ fn trim_top(frames: &mut Vec<Frame>, fold: bool) {
     let skip = frames
         .iter()
         .take_while(|frame| {
-            is_profiler(frame)
+            frame.is_profiler()
                 || SHIMS.iter().any(|shim| frame.function.starts_with(shim))
                 || (fold && is_plumbing(frame))
         })
         .count();
     frames.drain(..skip.min(frames.len().saturating_sub(1)));
-}
-
-/// This crate's source directory as the compiler named it
-/// (`profiling-alloc/src/` in its workspace, an absolute path in a
-/// registry), the way debug info names its files.
-fn crate_src() -> &'static str {
-    let here = file!();
-    let len = here.len().saturating_sub("callsites/symbols.rs".len());
-    here.get(..len).unwrap_or("")
-}
-
-/// `path` with forward slashes (as Windows debug info may not have them).
-fn slashes(path: &str) -> Cow<'_, str> {
-    if path.contains('\\') {
-        Cow::Owned(path.replace('\\', "/"))
-    } else {
-        Cow::Borrowed(path)
-    }
-}
-
-/// Whether `file` is `name` (e.g. `job/future.rs`) of this crate's sources,
-/// or any of them if `name` is empty.
-fn is_crate_file(file: &str, name: &str) -> bool {
-    let (file, src) = (slashes(file), slashes(crate_src()));
-    let Some(at) = file.find(&*src) else {
-        return false;
-    };
-    // A relative name matches at a directory boundary only.
-    let boundary = at == 0 || file.get(..at).is_some_and(|before| before.ends_with('/'));
-    boundary
-        && file
-            .get(at + src.len()..)
-            .is_some_and(|rest| name.is_empty() || rest == name)
-}
-
-/// Whether `frame` is the profiler's: code of this crate, by its source
-/// file (which line tables keep) or by its path.
-fn is_profiler(frame: &Frame) -> bool {
-    let name = frame.function.as_str();
-    name.starts_with("profiling_alloc::")
-        || name.starts_with("<profiling_alloc::")
-        || frame
-            .file
-            .as_deref()
-            .is_some_and(|file| is_crate_file(file, ""))
 }
 
 /// Whether `frame` is one the code `#[profile_job]` generates calls the
@@ -235,7 +192,7 @@ fn unwrap_jobs(frames: &mut Vec<Frame>) {
             .get(i..)
             .unwrap_or_default()
             .iter()
-            .take_while(|frame| is_profiler(frame))
+            .take_while(|frame| frame.is_profiler())
             .count();
         if run == 0 {
             i += 1;
@@ -317,6 +274,7 @@ fn fold_between(frames: &mut Vec<Frame>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::callsites::callsite::crate_src;
 
     fn frame(name: &str) -> Frame {
         Frame {
@@ -584,8 +542,16 @@ mod tests {
     fn the_allocators_entry_is_trimmed_by_its_file() {
         // Line tables only: the allocator's inlined frames have short names.
         let mut stack = vec![
-            at("record<std::alloc::System>", &ours("allocator.rs"), 155),
-            at("alloc<std::alloc::System>", &ours("allocator.rs"), 243),
+            at(
+                "record<std::alloc::System>",
+                &ours("capture/allocator.rs"),
+                155,
+            ),
+            at(
+                "alloc<std::alloc::System>",
+                &ours("capture/allocator.rs"),
+                243,
+            ),
             at("__rustc::__rust_alloc", "/src/app.rs", 1),
             at("alloc", STD, 95),
             at("app::parse", "/src/app.rs", 4),
@@ -593,11 +559,7 @@ mod tests {
         present(&mut stack, false);
         assert_eq!(names(&stack), ["alloc", "app::parse"]);
         // Another crate's `src/allocator.rs` is not ours.
-        assert!(!is_profiler(&at(
-            "alloc",
-            "/home/dev/other/src/allocator.rs",
-            1
-        )));
+        assert!(!at("alloc", "/home/dev/other/src/allocator.rs", 1).is_profiler());
     }
 
     #[test]

@@ -139,33 +139,19 @@ mod hotspots;
 mod profile;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod buffer;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod handler;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod sampler;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod session;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod timers;
-
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub(crate) use session::thread_started;
-
-/// A thread's first allocation: nothing to do where CPU sampling is not
-/// supported.
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-pub(crate) fn thread_started() {}
 
 use serde::{Deserialize, Serialize};
 
 pub use hotspots::Hotspot;
 pub use profile::{CpuProfile, CpuStack, CpuThread};
 
-use crate::output::Error;
+use crate::error::Error;
 
 /// Highest sampling frequency [`start`] accepts, in samples per CPU-second.
-pub const MAX_FREQUENCY_HZ: u32 = 10_000;
+pub const MAX_FREQUENCY_HZ: u32 = crate::error::CPU_MAX_FREQUENCY_HZ;
 
 /// Highest frequency the process-wide timer runs at: where that timer is
 /// used, a higher frequency asked of [`start`] runs at this one (see the

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CpuTimers;
 use crate::callsites::Frame;
-use crate::output::ProgramInfo;
+use crate::program::ProgramInfo;
 use crate::StackUnwinder;
 
 /// A CPU profile, from [`CpuProfiling::stop`](super::CpuProfiling::stop):
@@ -135,70 +135,71 @@ impl CpuProfile {
     /// Resolves the samples' symbols and names their job paths and threads.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     pub(super) fn build(gathered: Gathered) -> CpuProfile {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let Gathered {
-            collected,
-            frequency_hz,
-            period_ns,
-            duration,
-            timers,
-            dropped,
-        } = gathered;
-        let mut profile = CpuProfile {
-            frequency_hz,
-            period: Duration::from_nanos(period_ns),
-            duration,
-            timers,
-            dropped_samples: dropped,
-            unprofiled_threads: collected.unprofiled_threads,
-            sampler_cpu_time: collected.sampler_cpu,
-            ..CpuProfile::empty()
-        };
-        let mut merging = Merging::default();
-        let name_of = |tid: u32| {
-            collected
+        crate::capture::reading(|| {
+            let Gathered {
+                collected,
+                frequency_hz,
+                period_ns,
+                duration,
+                timers,
+                dropped,
+            } = gathered;
+            let mut profile = CpuProfile {
+                frequency_hz,
+                period: Duration::from_nanos(period_ns),
+                duration,
+                timers,
+                dropped_samples: dropped,
+                unprofiled_threads: collected.unprofiled_threads,
+                sampler_cpu_time: collected.sampler_cpu,
+                ..CpuProfile::empty()
+            };
+            let mut merging = Merging::default();
+            let name_of = |tid: u32| {
+                collected
+                    .threads
+                    .get(&tid)
+                    .map_or_else(|| format!("thread {tid}"), |record| record.name.clone())
+            };
+            let per_thread = merging.add(&collected.stacks, name_of, period_ns);
+            let mut threads: Vec<CpuThread> = collected
                 .threads
-                .get(&tid)
-                .map_or_else(|| format!("thread {tid}"), |record| record.name.clone())
-        };
-        let per_thread = merging.add(&collected.stacks, name_of, period_ns);
-        let mut threads: Vec<CpuThread> = collected
-            .threads
-            .iter()
-            .map(|(&tid, record)| {
-                CpuThread::of(tid, record, per_thread.get(&tid).copied().unwrap_or(0))
-            })
-            .collect();
-        for (tid, record, stacks) in &collected.retired {
-            let samples = merging.add(stacks, |_| record.name.clone(), period_ns);
-            let samples = samples.get(tid).copied().unwrap_or(0);
-            threads.push(CpuThread::of(*tid, record, samples));
-        }
-        crate::job::add_on_cpu(&merging.job_nanos);
-        profile.samples = merging.samples;
-        profile.stacks = merging
-            .merged
-            .into_iter()
-            .map(
-                |((frames, job_path, thread), (samples, truncated))| CpuStack {
-                    frames,
-                    job_path,
-                    thread,
-                    samples,
-                    truncated,
-                },
-            )
-            .collect();
-        profile.stacks.sort_by(|a, b| {
-            b.samples
-                .cmp(&a.samples)
-                .then_with(|| a.frames.len().cmp(&b.frames.len()))
-        });
-        profile.threads = threads;
-        profile
-            .threads
-            .sort_by(|a, b| b.cpu_time.cmp(&a.cpu_time).then_with(|| a.tid.cmp(&b.tid)));
-        profile
+                .iter()
+                .map(|(&tid, record)| {
+                    CpuThread::of(tid, record, per_thread.get(&tid).copied().unwrap_or(0))
+                })
+                .collect();
+            for (tid, record, stacks) in &collected.retired {
+                let samples = merging.add(stacks, |_| record.name.clone(), period_ns);
+                let samples = samples.get(tid).copied().unwrap_or(0);
+                threads.push(CpuThread::of(*tid, record, samples));
+            }
+            crate::job::add_on_cpu(&merging.job_nanos);
+            profile.samples = merging.samples;
+            profile.stacks = merging
+                .merged
+                .into_iter()
+                .map(
+                    |((frames, job_path, thread), (samples, truncated))| CpuStack {
+                        frames,
+                        job_path,
+                        thread,
+                        samples,
+                        truncated,
+                    },
+                )
+                .collect();
+            profile.stacks.sort_by(|a, b| {
+                b.samples
+                    .cmp(&a.samples)
+                    .then_with(|| a.frames.len().cmp(&b.frames.len()))
+            });
+            profile.threads = threads;
+            profile
+                .threads
+                .sort_by(|a, b| b.cpu_time.cmp(&a.cpu_time).then_with(|| a.tid.cmp(&b.tid)));
+            profile
+        })
     }
 
     /// CPU time the samples stand for: samples × period.
@@ -251,7 +252,7 @@ struct Merging {
     /// Return addresses of one line resolve alike: one stack.
     merged: std::collections::HashMap<StackKey, (u64, bool)>,
     /// CPU time per job path, its bookkeeping left out.
-    job_nanos: Vec<(&'static crate::job::PathNode, u64)>,
+    job_nanos: Vec<(&'static crate::capture::job_path::PathNode, u64)>,
     samples: u64,
 }
 
@@ -270,10 +271,15 @@ impl Merging {
             // SAFETY: `job` is 0 or the address of a `&'static PathNode`
             // (the handler read it from the thread's job path; nodes are
             // never freed).
-            let node: Option<&'static crate::job::PathNode> =
-                (job != 0).then(|| unsafe { &*(job as *const crate::job::PathNode) });
+            let node: Option<&'static crate::capture::job_path::PathNode> =
+                (job != 0).then(|| unsafe { &*(job as *const crate::capture::job_path::PathNode) });
             let job_path: Vec<String> = node
-                .map(|node| node.names().into_iter().map(str::to_string).collect())
+                .map(|node| {
+                    crate::job::path_names(node)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let thread = name_of(tid);
             for (ips, &samples) in stacks {
@@ -321,13 +327,9 @@ impl CpuThread {
 /// reads) include a job guard's, a job future's or a measurement's.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn in_job_bookkeeping(frames: &[Frame]) -> bool {
-    use crate::output::folded::is_profiler;
-
     frames
         .iter()
-        .take_while(|frame| {
-            is_profiler(&frame.function) || frame.is_std_library() || frame.file.is_none()
-        })
+        .take_while(|frame| frame.is_profiler() || frame.is_std_library() || frame.file.is_none())
         .any(|frame| {
             frame.function.contains("profiling_alloc::job::")
                 || frame.function.contains("profiling_alloc::heap::measure")

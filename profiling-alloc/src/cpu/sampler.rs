@@ -7,13 +7,12 @@
 //! `stop`), never in the signal handler.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Acquire;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::buffer::{Ring, Sample, SLOTS};
-use super::timers::{self, ThreadTimer};
+use crate::capture::signal::buffer::{Ring, Sample, SLOTS};
+use crate::capture::signal::timers::{self, ThreadTimer};
+use crate::capture::threads::THREAD_STARTS;
 
 /// How often threads are listed and the ring drained, at first and after
 /// any change (a thread started or exited, the ring a quarter full). A
@@ -72,21 +71,16 @@ pub(super) struct Collected {
 }
 
 /// What a session and its thread share. One for the process (one session
-/// runs at a time), static so that a thread's first allocation can wake the
-/// sampler ([`super::session::thread_started`]).
+/// runs at a time). The sampler waits on the condition variable of
+/// `capture::threads`, which a thread's first allocation notifies.
 #[derive(Debug)]
 pub(super) struct Control {
     pub(super) stop: Mutex<bool>,
-    /// A thread started: list the threads now, not at the next tick.
-    pub(super) new_thread: AtomicBool,
-    pub(super) wake: Condvar,
 }
 
 /// The session's [`Control`].
 pub(super) static CONTROL: Control = Control {
     stop: Mutex::new(false),
-    new_thread: AtomicBool::new(false),
-    wake: Condvar::new(),
 };
 
 /// A session's settings, as its thread needs them.
@@ -262,51 +256,50 @@ impl Collected {
 /// the samples of a thread whose id the scan finds reused to the thread
 /// that exited.
 pub(super) fn run(ring: &'static Ring, settings: Settings, mut collected: Collected) -> Collected {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut tids = Vec::with_capacity(64);
-    let mut tick = TICK;
-    let mut woken = false;
-    let mut fully_listed = Instant::now();
-    loop {
-        let listed = Instant::now();
-        let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
-        // A listing a new thread asked for only looks for new threads, but
-        // one in a tick reads every clock and the new threads' names.
-        let quick = woken && fully_listed.elapsed() < TICK;
-        if !quick {
-            fully_listed = listed;
+    crate::capture::reading(|| {
+        let mut seed = settings.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut tids = Vec::with_capacity(64);
+        let mut tick = TICK;
+        let mut woken = false;
+        let mut fully_listed = Instant::now();
+        loop {
+            let listed = Instant::now();
+            let busy = collected.drain(ring, settings.generation) > SLOTS / 4;
+            // A listing a new thread asked for only looks for new threads, but
+            // one in a tick reads every clock and the new threads' names.
+            let quick = woken && fully_listed.elapsed() < TICK;
+            if !quick {
+                fully_listed = listed;
+            }
+            let changed = collected
+                .scan(&settings, &mut seed, &mut tids, quick)
+                .unwrap_or(false);
+            tick = if changed || busy {
+                TICK
+            } else {
+                (tick * 2).min(LONGEST_TICK)
+            };
+            let stop = CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner());
+            let (stop, _) = THREAD_STARTS
+                .condvar()
+                .wait_timeout_while(stop, tick, |stop| !*stop && !THREAD_STARTS.pending())
+                .unwrap_or_else(|p| p.into_inner());
+            if *stop {
+                break;
+            }
+            drop(stop);
+            // Cleared before the listing: a thread that starts during it wakes
+            // the next wait at once.
+            woken = THREAD_STARTS.take();
+            if woken {
+                std::thread::sleep(SHORTEST_GAP.saturating_sub(listed.elapsed()));
+            }
         }
-        let changed = collected
-            .scan(&settings, &mut seed, &mut tids, quick)
-            .unwrap_or(false);
-        tick = if changed || busy {
-            TICK
-        } else {
-            (tick * 2).min(LONGEST_TICK)
-        };
-        let stop = CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner());
-        let (stop, _) = CONTROL
-            .wake
-            .wait_timeout_while(stop, tick, |stop| {
-                !*stop && !CONTROL.new_thread.load(Acquire)
-            })
-            .unwrap_or_else(|p| p.into_inner());
-        if *stop {
-            break;
-        }
-        drop(stop);
-        // Cleared before the listing: a thread that starts during it wakes
-        // the next wait at once.
-        woken = CONTROL.new_thread.swap(false, Acquire);
-        if woken {
-            std::thread::sleep(SHORTEST_GAP.saturating_sub(listed.elapsed()));
-        }
-    }
-    collected.finish();
-    collected.sampler_cpu =
-        Duration::from_nanos(timers::thread_cpu_nanos(settings.own_tid).unwrap_or(0));
-    collected
+        collected.finish();
+        collected.sampler_cpu =
+            Duration::from_nanos(timers::thread_cpu_nanos(settings.own_tid).unwrap_or(0));
+        collected
+    })
 }
 
 /// A xorshift step: the first expirations' offsets.

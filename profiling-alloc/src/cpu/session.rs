@@ -1,19 +1,22 @@
 //! One CPU profile from start to stop: the order in which the handler, the
 //! timers, the sampler thread and the ring are set up and taken down.
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::buffer::{Ring, SLOTS};
-use super::handler::{self, MODE, PER_THREAD, PROCESS_WIDE, RING, RUNNING, SESSION};
 use super::profile::{CpuProfile, Gathered};
 use super::sampler::{self, Collected, Settings, CONTROL};
-use super::timers;
 use super::{CpuTimers, PROCESS_WIDE_MAX_FREQUENCY_HZ};
-use crate::output::Error;
-use crate::unwind::interrupted;
+use crate::capture::signal::buffer::{Ring, SLOTS};
+use crate::capture::signal::handler::{
+    self, InstallError, MODE, PER_THREAD, PROCESS_WIDE, RING, RUNNING, SESSION,
+};
+use crate::capture::signal::timers;
+use crate::capture::threads::THREAD_STARTS;
+use crate::capture::unwind::interrupted;
+use crate::error::Error;
 
 /// Whether a session runs (set before its setup, cleared after its end).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -57,6 +60,7 @@ fn arm_timers(
         *collected = Collected::default();
         settings.per_thread = false;
         MODE.store(PROCESS_WIDE, SeqCst);
+        THREAD_STARTS.watch(false);
     }
     let frequency_hz = frequency_hz.min(PROCESS_WIDE_MAX_FREQUENCY_HZ);
     settings.period_ns = period_ns(frequency_hz);
@@ -72,23 +76,6 @@ fn period_ns(frequency_hz: u32) -> u64 {
     1_000_000_000 / u64::from(frequency_hz.max(1))
 }
 
-/// A thread's first allocation (see `heap::slot_table`): while per-thread
-/// timers run, wakes the sampler to list the threads now, so that a thread
-/// started while profiling gets its timer at once, not at the next tick (up
-/// to 100 ms later). In the allocator: no lock and no allocation, an atomic
-/// swap and, unless a wake is already pending, `Condvar::notify_one` (an
-/// atomic add and a futex wake), once per thread. A wake that comes between
-/// the sampler's check of the flag and its wait is late, not lost: the flag
-/// is seen at the next tick.
-pub(crate) fn thread_started() {
-    if SESSION.load(Relaxed) != 0
-        && MODE.load(Relaxed) == PER_THREAD
-        && !CONTROL.new_thread.swap(true, Release)
-    {
-        CONTROL.wake.notify_one();
-    }
-}
-
 /// Clears `ACTIVE` unless defused: a start that fails half-way.
 struct ActiveGuard(bool);
 
@@ -96,6 +83,7 @@ impl Drop for ActiveGuard {
     fn drop(&mut self) {
         if self.0 {
             SESSION.store(0, SeqCst);
+            THREAD_STARTS.watch(false);
             crate::job::set_cpu_profiling(false);
             ACTIVE.store(false, SeqCst);
         }
@@ -111,7 +99,13 @@ impl Session {
             return Err(Error::CpuAlreadyRunning);
         }
         let mut guard = ActiveGuard(true);
-        handler::install()?;
+        handler::install().map_err(|error| match error {
+            InstallError::Sigaction(source) => Error::CpuTimer {
+                call: "sigaction",
+                source,
+            },
+            InstallError::InUse => Error::CpuSignalInUse,
+        })?;
         let ring = ring()?;
         interrupted::prepare_for_signals();
         let generation = GENERATION.fetch_add(1, Relaxed) + 1;
@@ -133,10 +127,10 @@ impl Session {
             SeqCst,
         );
         SESSION.store(generation, SeqCst);
+        THREAD_STARTS.watch(settings.per_thread);
         crate::job::set_cpu_profiling(true);
         let frequency_hz = arm_timers(frequency_hz, &mut settings, &mut collected, &mut seed)?;
         *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        CONTROL.new_thread.store(false, Relaxed);
         let thread_settings = settings;
         let spawned = std::thread::Builder::new()
             .name("cpu-sampler".to_string())
@@ -214,30 +208,32 @@ impl Session {
     /// Stops the signals, the timers and the sampler thread; waits for
     /// handlers still running; drains what is left.
     fn end(&mut self) -> Collected {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        // Handlers that start from now on return at once.
-        SESSION.store(0, SeqCst);
-        crate::job::set_cpu_profiling(false);
-        if self.timers == CpuTimers::ProcessWide {
-            let _ = timers::set_process_timer(0);
-        }
-        *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        CONTROL.wake.notify_all();
-        let mut collected = self
-            .sampler
-            .take()
-            .and_then(|sampler| sampler.join().ok())
-            .unwrap_or_default();
-        // Handlers that loaded the session before it was cleared finish
-        // their sample (a bounded walk); give them a moment.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while RUNNING.load(SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        if let Some(ring) = RING.get() {
-            collected.drain(ring, self.generation);
-        }
-        collected
+        crate::capture::reading(|| {
+            // Handlers that start from now on return at once.
+            SESSION.store(0, SeqCst);
+            THREAD_STARTS.watch(false);
+            crate::job::set_cpu_profiling(false);
+            if self.timers == CpuTimers::ProcessWide {
+                let _ = timers::set_process_timer(0);
+            }
+            *CONTROL.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            THREAD_STARTS.condvar().notify_all();
+            let mut collected = self
+                .sampler
+                .take()
+                .and_then(|sampler| sampler.join().ok())
+                .unwrap_or_default();
+            // Handlers that loaded the session before it was cleared finish
+            // their sample (a bounded walk); give them a moment.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while RUNNING.load(SeqCst) > 0 && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            if let Some(ring) = RING.get() {
+                collected.drain(ring, self.generation);
+            }
+            collected
+        })
     }
 }
 
@@ -257,7 +253,7 @@ fn ring() -> Result<&'static Ring, Error> {
         return Ok(ring);
     }
     let made = {
-        let _untracked = crate::reentrancy::Untracked::enter();
+        let _untracked = crate::capture::reentrancy::Untracked::enter();
         Ring::new(SLOTS)
     };
     let ring = made.ok_or(Error::CpuUnsupported {

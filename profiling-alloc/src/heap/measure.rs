@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde::{Deserialize, Serialize};
 
-use super::slot::{Slot, Totals};
+use crate::capture::counts::slot::{Slot, Totals};
 use crate::units::grouped;
 
 /// What one thread allocated and freed while a closure ran, from
@@ -204,24 +204,25 @@ impl Drop for AllocScope {
 impl fmt::Display for AllocDelta {
     /// One line: `+5,096 bytes in 2 blocks, -4,096 bytes in 1 blocks, live +1,000 bytes, peak 5,096 bytes`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        if !self.active {
-            return write!(
+        crate::capture::reading(|| {
+            if !self.active {
+                return write!(
+                    f,
+                    "profiling-alloc: allocator not installed, nothing measured"
+                );
+            }
+            write!(
                 f,
-                "profiling-alloc: allocator not installed, nothing measured"
-            );
-        }
-        write!(
-            f,
-            "+{} bytes in {} blocks, -{} bytes in {} blocks, live {}{} bytes, peak {} bytes",
-            grouped(self.total_bytes),
-            grouped(self.total_blocks),
-            grouped(self.freed_bytes),
-            grouped(self.freed_blocks),
-            if self.live_bytes < 0 { "-" } else { "+" },
-            grouped(self.live_bytes.unsigned_abs()),
-            grouped(self.peak_bytes)
-        )
+                "+{} bytes in {} blocks, -{} bytes in {} blocks, live {}{} bytes, peak {} bytes",
+                grouped(self.total_bytes),
+                grouped(self.total_blocks),
+                grouped(self.freed_bytes),
+                grouped(self.freed_blocks),
+                if self.live_bytes < 0 { "-" } else { "+" },
+                grouped(self.live_bytes.unsigned_abs()),
+                grouped(self.peak_bytes)
+            )
+        })
     }
 }
 

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::size_class::SizeHistogram;
-use super::{peak, slot_table};
+use super::histogram::SizeHistogram;
+use crate::capture::counts::{peak, slot_table};
 use crate::units::grouped;
 
 /// Heap statistics for the whole program since start-up, read with
@@ -136,7 +136,7 @@ pub fn reset_peak() {
     if super::installed() {
         // The new epoch first: a call racing with the reset then either
         // starts its slot's mark over, or shows as a change since the reset.
-        super::next_peak_epoch();
+        crate::capture::counts::next_peak_epoch();
         slot_table::mark_reset();
         let totals = slot_table::sum_totals();
         peak::reset(totals.live_bytes(), totals.live_blocks());
@@ -146,12 +146,13 @@ pub fn reset_peak() {
 /// Blocks and bytes allocated per power-of-two size class since start-up
 /// (empty when the allocator is not installed).
 pub fn size_histogram() -> SizeHistogram {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    if !super::installed() {
-        return SizeHistogram::default();
-    }
-    let (blocks, bytes) = slot_table::sum_classes();
-    SizeHistogram::from_sums(&blocks, &bytes)
+    crate::capture::reading(|| {
+        if !super::installed() {
+            return SizeHistogram::default();
+        }
+        let (blocks, bytes) = slot_table::sum_classes();
+        SizeHistogram::from_sums(&blocks, &bytes)
+    })
 }
 
 impl fmt::Display for HeapStats {
@@ -164,43 +165,44 @@ impl fmt::Display for HeapStats {
     /// Freed:     1,232 bytes in 5 blocks
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        if !self.active {
-            return writeln!(
+        crate::capture::reading(|| {
+            if !self.active {
+                return writeln!(
+                    f,
+                    "profiling-alloc: allocator not installed, no heap statistics"
+                );
+            }
+            let peak_note = if self.peak_is_exact {
+                "exact".to_string()
+            } else {
+                format!("within {} bytes", grouped(self.peak_error_bound))
+            };
+            writeln!(
                 f,
-                "profiling-alloc: allocator not installed, no heap statistics"
-            );
-        }
-        let peak_note = if self.peak_is_exact {
-            "exact".to_string()
-        } else {
-            format!("within {} bytes", grouped(self.peak_error_bound))
-        };
-        writeln!(
-            f,
-            "Total:     {} bytes in {} blocks ({} reallocs)",
-            grouped(self.total_bytes),
-            grouped(self.total_blocks),
-            grouped(self.reallocs)
-        )?;
-        writeln!(
-            f,
-            "At peak:   {} bytes in {} blocks ({peak_note})",
-            grouped(self.peak_bytes),
-            grouped(self.peak_blocks)
-        )?;
-        writeln!(
-            f,
-            "Live now:  {} bytes in {} blocks",
-            grouped(self.live_bytes),
-            grouped(self.live_blocks)
-        )?;
-        writeln!(
-            f,
-            "Freed:     {} bytes in {} blocks",
-            grouped(self.freed_bytes),
-            grouped(self.freed_blocks)
-        )
+                "Total:     {} bytes in {} blocks ({} reallocs)",
+                grouped(self.total_bytes),
+                grouped(self.total_blocks),
+                grouped(self.reallocs)
+            )?;
+            writeln!(
+                f,
+                "At peak:   {} bytes in {} blocks ({peak_note})",
+                grouped(self.peak_bytes),
+                grouped(self.peak_blocks)
+            )?;
+            writeln!(
+                f,
+                "Live now:  {} bytes in {} blocks",
+                grouped(self.live_bytes),
+                grouped(self.live_blocks)
+            )?;
+            writeln!(
+                f,
+                "Freed:     {} bytes in {} blocks",
+                grouped(self.freed_bytes),
+                grouped(self.freed_blocks)
+            )
+        })
     }
 }
 

@@ -135,7 +135,7 @@ where
     }
 
     fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
-        if !crate::heap::ENABLED {
+        if !crate::capture::counts::ENABLED {
             return ResponseFuture {
                 inner: self.inner.call(request),
                 call: None,

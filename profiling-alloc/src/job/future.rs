@@ -252,7 +252,7 @@ fn finish(running: Running, outcome: Outcome, end: Instant) {
 #[track_caller]
 pub fn job_async<F: Future>(name: &str, future: F) -> impl Future<Output = F::Output> {
     let never: fn(&F::Output) -> bool = |_| false;
-    if crate::heap::ENABLED {
+    if crate::capture::counts::ENABLED {
         JobFuture::new(
             dynamic_site(name, std::panic::Location::caller()),
             future,

@@ -124,7 +124,7 @@ impl Drop for OpenCall {
 /// ```
 #[track_caller]
 pub fn job<R>(name: &str, f: impl FnOnce() -> R) -> R {
-    if !crate::heap::ENABLED {
+    if !crate::capture::counts::ENABLED {
         return f();
     }
     let _guard = JobGuard::enter(dynamic_site(name, std::panic::Location::caller()));

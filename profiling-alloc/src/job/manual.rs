@@ -58,7 +58,7 @@ use super::site::dynamic_site;
 /// would count whatever else the thread runs in the meantime.
 #[track_caller]
 pub fn enter(name: &str) -> JobGuard {
-    if !crate::heap::ENABLED {
+    if !crate::capture::counts::ENABLED {
         return Guard::inert();
     }
     Guard::enter(dynamic_site(name, std::panic::Location::caller()))

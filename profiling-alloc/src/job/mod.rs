@@ -55,11 +55,11 @@ pub use stats::{
     job_paths, job_stats, reset_jobs, JobAllocStats, JobCpuStats, JobPathStats, JobStats,
 };
 
+#[cfg(any(feature = "tracing", feature = "tower"))]
+pub(crate) use path::current as current_path;
 /// The calling thread's current job path, if it runs inside a job.
-#[cfg_attr(not(any(feature = "callsites", feature = "tracing")), allow(dead_code))]
-pub(crate) fn current_path() -> Option<&'static PathNode> {
-    path::current()
-}
+#[cfg(any(feature = "callsites", feature = "cpu"))]
+pub(crate) use path::names as path_names;
 
 /// Runs `f` on a job path of its own named `name`, inside the thread's
 /// current path, and returns that path: a scope's samples and the jobs it
@@ -67,7 +67,7 @@ pub(crate) fn current_path() -> Option<&'static PathNode> {
 /// nothing is registered and no call is counted.
 pub(crate) fn run_detached<R>(name: &'static str, f: impl FnOnce() -> R) -> (R, &'static PathNode) {
     let site: &'static JobSite = {
-        let _untracked = crate::reentrancy::Untracked::enter();
+        let _untracked = crate::capture::reentrancy::Untracked::enter();
         Box::leak(Box::new(JobSite::new(name, "", "", 0)))
     };
     let node = path::detached(path::current(), site);

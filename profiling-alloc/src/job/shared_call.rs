@@ -244,7 +244,9 @@ impl SharedCall {
             Outcome::Returned
         };
         let alloc = (flags & UNMEASURED == 0).then(|| self.sum());
-        node.site.stats().record(nanos, outcome, alloc.as_ref());
+        path::site_of(node)
+            .stats()
+            .record(nanos, outcome, alloc.as_ref());
         node.record(nanos);
     }
 

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
 use std::sync::Mutex;
 
 use super::duration::DurationHistogram;
+use crate::capture::reentrancy::Untracked;
 use crate::heap::AllocDelta;
-use crate::reentrancy::Untracked;
 
 /// Where a job is defined. Built by `#[profile_job]` as a `static`; not meant
 /// to be written by hand.

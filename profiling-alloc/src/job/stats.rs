@@ -145,7 +145,7 @@ pub(crate) fn add_on_cpu(samples: &[(&'static path::PathNode, u64)]) {
         let mut seen: Vec<&'static JobSite> = Vec::new();
         let mut at = Some(node);
         while let Some(n) = at {
-            let site = n.site;
+            let site = path::site_of(n);
             if !seen.iter().any(|s| s.stats().name == site.stats().name) {
                 seen.push(site);
                 site.stats().on_cpu_nanos.fetch_add(nanos, Relaxed);
@@ -162,19 +162,20 @@ pub(crate) fn add_on_cpu(samples: &[(&'static path::PathNode, u64)]) {
 /// together. Reading takes a short lock on the registry; running jobs are
 /// never blocked by it.
 pub fn job_stats() -> Vec<JobStats> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut groups: Vec<(&'static str, Vec<&'static JobSite>)> = Vec::new();
-    for site in site::registered_sites() {
-        let name = site.stats().name;
-        match groups.iter_mut().find(|(group, _)| *group == name) {
-            Some((_, sites)) => sites.push(site),
-            None => groups.push((name, vec![site])),
+    crate::capture::reading(|| {
+        let mut groups: Vec<(&'static str, Vec<&'static JobSite>)> = Vec::new();
+        for site in site::registered_sites() {
+            let name = site.stats().name;
+            match groups.iter_mut().find(|(group, _)| *group == name) {
+                Some((_, sites)) => sites.push(site),
+                None => groups.push((name, vec![site])),
+            }
         }
-    }
-    groups
-        .into_iter()
-        .map(|(_, sites)| summarize(&sites))
-        .collect()
+        groups
+            .into_iter()
+            .map(|(_, sites)| summarize(&sites))
+            .collect()
+    })
 }
 
 /// Per job name (as [`job_stats`] groups them): how many recorded calls
@@ -183,32 +184,35 @@ pub fn job_stats() -> Vec<JobStats> {
 /// call is counted by its histogram bucket's midpoint, so within 1% of its
 /// duration.
 pub(crate) fn job_duration_buckets(bounds: &[Duration]) -> Vec<(String, Vec<u64>, u64, u64)> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut groups: Vec<(&'static str, Counts, u64)> = Vec::new();
-    for site in site::registered_sites() {
-        let stats = site.stats();
-        let index = match groups.iter().position(|(name, ..)| *name == stats.name) {
-            Some(index) => index,
-            None => {
-                groups.push((stats.name, Counts::new(), 0));
-                groups.len() - 1
+    crate::capture::reading(|| {
+        let mut groups: Vec<(&'static str, Counts, u64)> = Vec::new();
+        for site in site::registered_sites() {
+            let stats = site.stats();
+            let index = match groups.iter().position(|(name, ..)| *name == stats.name) {
+                Some(index) => index,
+                None => {
+                    groups.push((stats.name, Counts::new(), 0));
+                    groups.len() - 1
+                }
+            };
+            if let Some((_, counts, total)) = groups.get_mut(index) {
+                stats.durations.add_to(counts);
+                *total = total.saturating_add(stats.total_nanos.load(Relaxed));
             }
-        };
-        if let Some((_, counts, total)) = groups.get_mut(index) {
-            stats.durations.add_to(counts);
-            *total = total.saturating_add(stats.total_nanos.load(Relaxed));
         }
-    }
-    groups
-        .into_iter()
-        .map(|(name, counts, total)| {
-            let cumulative = bounds
-                .iter()
-                .map(|bound| counts.at_most(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX)))
-                .collect();
-            (name.to_string(), cumulative, counts.count(), total)
-        })
-        .collect()
+        groups
+            .into_iter()
+            .map(|(name, counts, total)| {
+                let cumulative = bounds
+                    .iter()
+                    .map(|bound| {
+                        counts.at_most(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX))
+                    })
+                    .collect();
+                (name.to_string(), cumulative, counts.count(), total)
+            })
+            .collect()
+    })
 }
 
 fn summarize(sites: &[&'static JobSite]) -> JobStats {
@@ -314,23 +318,25 @@ pub struct JobPathStats {
 /// Every job path seen so far, parents before children: the data of a
 /// job-time flamegraph.
 pub fn job_paths() -> Vec<JobPathStats> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut paths = Vec::new();
-    path::for_each_node(|node| paths.push(path_stats(node)));
-    paths
+    crate::capture::reading(|| {
+        let mut paths = Vec::new();
+        path::for_each_node(|node| paths.push(path_stats(node)));
+        paths
+    })
 }
 
 /// The job paths inside `node` (a scope's), `node` first.
 pub(crate) fn job_paths_within(node: &'static path::PathNode) -> Vec<JobPathStats> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut paths = Vec::new();
-    path::for_each_node_within(node, |node| paths.push(path_stats(node)));
-    paths
+    crate::capture::reading(|| {
+        let mut paths = Vec::new();
+        path::for_each_node_within(node, |node| paths.push(path_stats(node)));
+        paths
+    })
 }
 
 fn path_stats(node: &'static path::PathNode) -> JobPathStats {
     JobPathStats {
-        path: node.names().into_iter().map(str::to_string).collect(),
+        path: path::names(node).into_iter().map(str::to_string).collect(),
         calls: node.calls.load(Relaxed),
         total: Duration::from_nanos(node.total_nanos.load(Relaxed)),
         busy: Duration::from_nanos(node.busy_nanos.load(Relaxed)),

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::error::Error;
 use super::files::write_lines;
-use super::folded::{is_profiler, join, rooted};
+use super::folded::{join, rooted};
 use crate::cpu::{CpuProfile, CpuStack};
+use crate::error::Error;
 
 impl CpuProfile {
     /// The profile's stacks in folded form, one `root;…;leaf samples` line
@@ -16,11 +16,12 @@ impl CpuProfile {
     /// frames from the thread's entry (or from just inside the innermost
     /// job's function) to the function that was running.
     pub fn folded(&self) -> Vec<String> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        stacks(self)
-            .into_iter()
-            .map(|(stack, samples)| format!("{stack} {samples}"))
-            .collect()
+        crate::capture::reading(|| {
+            stacks(self)
+                .into_iter()
+                .map(|(stack, samples)| format!("{stack} {samples}"))
+                .collect()
+        })
     }
 
     /// Writes [`folded`](CpuProfile::folded) to `path`, a line each,
@@ -30,8 +31,7 @@ impl CpuProfile {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_folded(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        write_lines(path.as_ref(), &self.folded())
+        crate::capture::reading(|| write_lines(path.as_ref(), &self.folded()))
     }
 
     /// Draws the CPU flamegraph ([`FlameKind::Cpu`](crate::FlameKind::Cpu))
@@ -45,31 +45,31 @@ impl CpuProfile {
     pub fn flamegraph(&self, writer: impl std::io::Write) -> Result<(), Error> {
         use inferno::flamegraph::{color::BasicPalette, Palette};
 
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let kind = crate::FlameKind::Cpu;
-        let stacks = stacks(self);
-        if stacks.is_empty() {
-            return Err(Error::NoData {
-                kind,
-                reason: "no CPU sample was taken: nothing ran long enough on a CPU while \
+        crate::capture::reading(|| {
+            let kind = crate::FlameKind::Cpu;
+            let stacks = stacks(self);
+            if stacks.is_empty() {
+                return Err(Error::NoData {
+                    kind,
+                    reason: "no CPU sample was taken: nothing ran long enough on a CPU while \
                          profiling (each sample is one period of CPU time)"
-                    .to_string(),
+                        .to_string(),
+                });
+            }
+            let mut options = super::svg::options(kind);
+            options.colors = Palette::Basic(BasicPalette::Hot);
+            let capture = self.capture_ratio().map_or_else(String::new, |ratio| {
+                format!(", {:.0}% of the measured CPU time sampled", ratio * 100.0)
             });
-        }
-        let mut options = super::svg::options(kind);
-        options.colors = Palette::Basic(BasicPalette::Hot);
-        let capture = self.capture_ratio().map_or_else(String::new, |ratio| {
-            format!(", {:.0}% of the measured CPU time sampled", ratio * 100.0)
-        });
-        let dropped = if self.dropped_samples > 0 {
-            format!(
-                "; WARNING: {} samples dropped (buffer full)",
-                self.dropped_samples
-            )
-        } else {
-            String::new()
-        };
-        options.subtitle = Some(format!(
+            let dropped = if self.dropped_samples > 0 {
+                format!(
+                    "; WARNING: {} samples dropped (buffer full)",
+                    self.dropped_samples
+                )
+            } else {
+                String::new()
+            };
+            options.subtitle = Some(format!(
             "{}: {} samples at {} Hz, {:.3} ms of CPU each ({} timers{capture}); job names and [thread] are root frames{dropped}",
             self.program.name,
             self.samples,
@@ -77,7 +77,8 @@ impl CpuProfile {
             self.period.as_secs_f64() * 1000.0,
             self.timers,
         ));
-        super::svg::draw(kind, &stacks, options, writer)
+            super::svg::draw(kind, &stacks, options, writer)
+        })
     }
 
     /// Writes the CPU flamegraph to the file `path` (its directory created
@@ -129,6 +130,6 @@ pub(crate) fn profiler_top(stack: &CpuStack) -> usize {
     stack
         .frames
         .iter()
-        .take_while(|frame| is_profiler(&frame.function))
+        .take_while(|frame| frame.is_profiler())
         .count()
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::Error;
+use crate::error::Error;
 pub(crate) use crate::io::{write_file, write_lines};
 
 /// The environment variable that overrides [`output_dir`].

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::flame_kind::FlameKind;
 use super::report::Report;
 use super::scope::ReportScope;
 use crate::callsites::{Callsite, Frame};
 use crate::job::JobPathStats;
+use crate::kinds::FlameKind;
 
 /// Frames at and below this one are the runtime starting the thread (or
 /// `main`): left out of flamegraphs, so the roots are the program's own.
@@ -30,8 +30,7 @@ impl Report {
     /// path's total (its line plus its descendants') never exceeds its busy
     /// time, however many of its children ran at once.
     pub fn folded(&self, kind: FlameKind) -> Vec<String> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        lines(self, kind)
+        crate::capture::reading(|| lines(self, kind))
     }
 
     /// Writes [`folded`](Report::folded) to `path`, a line each (the file
@@ -47,8 +46,7 @@ impl Report {
         kind: FlameKind,
         path: impl AsRef<std::path::Path>,
     ) -> Result<(), crate::Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        super::files::write_lines(path.as_ref(), &lines(self, kind))
+        crate::capture::reading(|| super::files::write_lines(path.as_ref(), &lines(self, kind)))
     }
 }
 
@@ -112,7 +110,7 @@ pub(super) fn rooted_frames<'a>(site: &'a Callsite, scope: Option<&ReportScope>)
         // Sampled in a scope itself, outside any job it called: its frames
         // start inside the scope's closure already (`callsites` cut them).
         let mut frames: Vec<&Frame> = site.frames.iter().rev().collect();
-        frames.retain(|frame| !is_profiler(&frame.function));
+        frames.retain(|frame| !frame.is_profiler());
         return frames;
     }
     rooted(&site.frames, &site.job_path, 0)
@@ -135,7 +133,7 @@ pub(crate) fn rooted<'a>(
         .iter()
         .rev()
         .enumerate()
-        .filter(|&(i, frame)| i >= keep_from || !is_profiler(&frame.function))
+        .filter(|&(i, frame)| i >= keep_from || !frame.is_profiler())
         .map(|(_, frame)| frame)
         .collect();
     if let Some(entry) = frames
@@ -168,11 +166,6 @@ pub(crate) fn rooted<'a>(
         }
     }
     frames
-}
-
-/// Whether `function` is the profiler's own (by its path).
-pub(crate) fn is_profiler(function: &str) -> bool {
-    function.starts_with("profiling_alloc::") || function.starts_with("<profiling_alloc::")
 }
 
 /// `function` without trailing `::{{closure}}` segments: an `async fn` or a

@@ -120,11 +120,12 @@ impl Family {
 
 /// The heap's, the jobs' and the profiler's families, read now.
 pub(crate) fn families() -> Vec<Family> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let mut out = heap();
-    out.extend(jobs());
-    out.extend(profiler());
-    out
+    crate::capture::reading(|| {
+        let mut out = heap();
+        out.extend(jobs());
+        out.extend(profiler());
+        out
+    })
 }
 
 /// The profiler's numbers now, in the Prometheus text exposition format
@@ -141,8 +142,7 @@ pub(crate) fn families() -> Vec<Family> {
 /// assert!(text.contains("# TYPE profiling_alloc_heap_live_bytes gauge"));
 /// ```
 pub fn prometheus_metrics() -> String {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    render(&families())
+    crate::capture::reading(|| render(&families()))
 }
 
 /// `families` as Prometheus text.

@@ -17,25 +17,26 @@ use super::metrics::{families, Kind};
 /// Call it before each scrape of your exporter, or start
 /// [`publish_metrics_every`] once.
 pub fn publish_metrics() {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    for family in families() {
-        for sample in &family.samples {
-            let name = format!("{}{}", family.full_name(), sample.suffix);
-            let labels: Vec<::metrics::Label> = sample
-                .labels
-                .iter()
-                .map(|(key, value)| ::metrics::Label::new(*key, value.clone()))
-                .collect();
-            match (family.kind, sample.suffix) {
-                (Kind::Gauge, _) | (Kind::Histogram, "_sum") => {
-                    ::metrics::gauge!(name, labels).set(sample.value);
-                }
-                _ => {
-                    ::metrics::counter!(name, labels).absolute(sample.value as u64);
+    crate::capture::reading(|| {
+        for family in families() {
+            for sample in &family.samples {
+                let name = format!("{}{}", family.full_name(), sample.suffix);
+                let labels: Vec<::metrics::Label> = sample
+                    .labels
+                    .iter()
+                    .map(|(key, value)| ::metrics::Label::new(*key, value.clone()))
+                    .collect();
+                match (family.kind, sample.suffix) {
+                    (Kind::Gauge, _) | (Kind::Histogram, "_sum") => {
+                        ::metrics::gauge!(name, labels).set(sample.value);
+                    }
+                    _ => {
+                        ::metrics::counter!(name, labels).absolute(sample.value as u64);
+                    }
                 }
             }
         }
-    }
+    })
 }
 
 /// Starts a thread (named `profiling-alloc-metrics`, never sampled) that
@@ -49,11 +50,10 @@ pub fn publish_metrics_every(interval: Duration) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("profiling-alloc-metrics".into())
         .spawn(move || {
-            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            loop {
+            crate::capture::reading(|| loop {
                 publish_metrics();
                 std::thread::sleep(interval);
-            }
+            })
         })
         .map(drop)
 }

@@ -3,7 +3,7 @@
 //! - [`report`]: `Report::capture`, JSON out and back in.
 //! - [`scope`]: `Report::capture_of`, the report of one closure.
 //! - [`summary`]: the text summary (`Display`).
-//! - [`flame_kind`], [`folded`], [`svg`]: folded stacks and inferno SVGs.
+//! - [`folded`], [`svg`]: folded stacks and inferno SVGs.
 //! - [`metrics`]: the numbers as metric families: Prometheus text, and the
 //!   `metrics` facade (feature `metrics`, `metrics_facade`).
 //! - [`pprof`]: gzipped `profile.proto` profiles (feature `pprof`).
@@ -17,9 +17,7 @@
 
 #[cfg(feature = "cpu")]
 pub(crate) mod cpu_flame;
-mod error;
 mod files;
-mod flame_kind;
 pub(crate) mod folded;
 pub(crate) mod metrics;
 #[cfg(feature = "metrics")]
@@ -33,14 +31,14 @@ mod summary;
 mod svg;
 pub mod testing;
 
-pub use error::Error;
 pub use files::{output_dir, OUTPUT_DIR_VAR};
 
-pub use flame_kind::FlameKind;
+pub use crate::kinds::FlameKind;
+#[cfg(feature = "pprof")]
+pub use crate::kinds::PprofKind;
+pub use crate::program::{BuildInfo, ProgramInfo, LABELS_VAR};
 pub use metrics::prometheus_metrics;
 #[cfg(feature = "metrics")]
 pub use metrics_facade::{publish_metrics, publish_metrics_every};
-#[cfg(feature = "pprof")]
-pub use pprof::PprofKind;
-pub use report::{BuildInfo, ProgramInfo, Report, Settings, LABELS_VAR};
+pub use report::{Report, Settings};
 pub use scope::ReportScope;

@@ -1,18 +1,18 @@
 //! [`Report`]: one snapshot of everything the profiler knows, as a value to
 //! serialize, print, or draw.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::Error;
 use super::files::write_file;
 use crate::callsites::Callsite;
 use crate::callsites::Sampling;
+use crate::error::Error;
 use crate::heap::HeapStats;
 use crate::heap::SizeHistogram;
 use crate::job::{JobPathStats, JobStats, PathNode};
+use crate::program::ProgramInfo;
 
 /// A snapshot of the program's heap statistics, jobs and callsites, taken by
 /// [`Report::capture`].
@@ -77,80 +77,6 @@ pub struct Report {
     pub scope: Option<super::scope::ReportScope>,
 }
 
-/// Which program a [`Report`] is about, and when it was taken.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ProgramInfo {
-    /// The executable's file name (from the first command-line argument).
-    pub name: String,
-    /// The process id.
-    pub pid: u32,
-    /// The version of `profiling-alloc` that took the report.
-    pub profiler_version: String,
-    /// When the report was taken, in milliseconds since the Unix epoch.
-    pub captured_at_unix_ms: u64,
-    /// The process's largest resident set so far, in bytes (from
-    /// `getrusage`; `None` where that is not available).
-    pub max_rss_bytes: Option<u64>,
-    /// The executable's absolute path, when the platform says
-    /// (`std::env::current_exe`): the pprof profile's main mapping.
-    #[serde(default)]
-    pub executable: Option<String>,
-    /// The executable's build id, in hex (the GNU build-id note on Linux;
-    /// `None` elsewhere or when the linker wrote none): tools that fetch
-    /// symbols or match binaries by it find it in the pprof mapping.
-    #[serde(default)]
-    pub build_id: Option<String>,
-    /// The command line the program was started with, the executable
-    /// first (arguments that are not UTF-8 converted lossily).
-    #[serde(default)]
-    pub command_line: Vec<String>,
-    /// The profiled package's name, from cargo's environment:
-    /// `CARGO_PKG_NAME`, which `cargo run`, `cargo test` and `cargo bench`
-    /// set for the programs they start (`None` when started otherwise; a
-    /// label can carry it then).
-    #[serde(default)]
-    pub crate_name: Option<String>,
-    /// The profiled package's version (`CARGO_PKG_VERSION`), likewise.
-    #[serde(default)]
-    pub crate_version: Option<String>,
-    /// How the profiler was compiled: the compiler, target and profile.
-    #[serde(default)]
-    pub build: BuildInfo,
-    /// Labels of the run, for comparisons (`git_commit`, `branch`, a CI
-    /// job's id): from `PROFILING_ALLOC_LABELS` (see [`LABELS_VAR`]) and
-    /// [`Report::with_label`].
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-/// The environment variable whose labels every report carries:
-/// `PROFILING_ALLOC_LABELS=git_commit=3f2a9c1,branch=main`. Items are
-/// separated by commas; an item without `=` is a label with an empty value;
-/// keys and values are trimmed, and empty keys skipped.
-pub const LABELS_VAR: &str = "PROFILING_ALLOC_LABELS";
-
-/// How `profiling-alloc` was compiled, in a [`ProgramInfo`]: the same
-/// compiler, target and profile as the program, unless the program's
-/// `Cargo.toml` sets a different profile for this one package. Reports of
-/// builds that differ here are not comparable number for number (opt-level
-/// changes what a program allocates: inlining, `Vec` growth in debug builds).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BuildInfo {
-    /// `rustc --version` of the compiler: `rustc 1.95.0 (59807616e 2026-04-14)`.
-    pub rustc_version: String,
-    /// The target triple: `x86_64-unknown-linux-gnu`.
-    pub target: String,
-    /// Cargo's profile base, `debug` or `release` (cargo's `PROFILE`: a
-    /// custom profile reads as the one it inherits from).
-    pub profile: String,
-    /// The optimization level: `0`–`3`, `s` or `z`.
-    pub opt_level: String,
-    /// Whether debug assertions were on.
-    pub debug_assertions: bool,
-}
-
 /// The profiler's settings in a [`Report`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -205,37 +131,38 @@ impl Report {
     /// see `Report::capture_of`), so that nothing else is resolved.
     pub(super) fn capture_within(scope: Option<&'static PathNode>) -> Report {
         let heap = crate::heap::heap_stats();
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let size_histogram = crate::heap::size_histogram();
-        let jobs = crate::job::job_stats();
-        let job_paths = match scope {
-            Some(node) => crate::job::job_paths_within(node),
-            None => crate::job::job_paths(),
-        };
-        #[cfg(feature = "callsites")]
-        let (callsites, dropped_samples) = (
-            match scope {
-                Some(node) => crate::callsites::callsites_within(node),
-                None => crate::callsites::callsites(),
-            },
-            crate::callsites::dropped_samples(),
-        );
-        #[cfg(not(feature = "callsites"))]
-        let (callsites, dropped_samples) = (Vec::new(), 0);
-        let findings = crate::analysis::findings(&callsites, &jobs, None);
-        Report {
-            findings,
-            format_version: Self::FORMAT_VERSION,
-            program: ProgramInfo::current(),
-            settings: Settings::current(),
-            heap,
-            size_histogram,
-            jobs,
-            job_paths,
-            callsites,
-            dropped_samples,
-            scope: None,
-        }
+        crate::capture::reading(|| {
+            let size_histogram = crate::heap::size_histogram();
+            let jobs = crate::job::job_stats();
+            let job_paths = match scope {
+                Some(node) => crate::job::job_paths_within(node),
+                None => crate::job::job_paths(),
+            };
+            #[cfg(feature = "callsites")]
+            let (callsites, dropped_samples) = (
+                match scope {
+                    Some(node) => crate::callsites::callsites_within(node),
+                    None => crate::callsites::callsites(),
+                },
+                crate::callsites::dropped_samples(),
+            );
+            #[cfg(not(feature = "callsites"))]
+            let (callsites, dropped_samples) = (Vec::new(), 0);
+            let findings = crate::analysis::findings(&callsites, &jobs, None);
+            Report {
+                findings,
+                format_version: Self::FORMAT_VERSION,
+                program: ProgramInfo::current(),
+                settings: Settings::current(),
+                heap,
+                size_histogram,
+                jobs,
+                job_paths,
+                callsites,
+                dropped_samples,
+                scope: None,
+            }
+        })
     }
 
     /// The report with its findings made again, with `limits`: the job
@@ -243,9 +170,10 @@ impl Report {
     /// limit) join the callsite findings.
     #[must_use]
     pub fn with_limits(mut self, limits: &crate::ResourceLimits) -> Report {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        self.findings = crate::analysis::findings(&self.callsites, &self.jobs, Some(limits));
-        self
+        crate::capture::reading(|| {
+            self.findings = crate::analysis::findings(&self.callsites, &self.jobs, Some(limits));
+            self
+        })
     }
 
     /// The report with the findings of its jobs against a QoS `baseline`
@@ -253,10 +181,11 @@ impl Report {
     /// p95, error rate or peak per call is worse than promised.
     #[must_use]
     pub fn with_baseline(mut self, baseline: &crate::sizing::Baseline) -> Report {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        self.findings
-            .extend(crate::analysis::baseline_findings(&self.jobs, baseline));
-        self
+        crate::capture::reading(|| {
+            self.findings
+                .extend(crate::analysis::baseline_findings(&self.jobs, baseline));
+            self
+        })
     }
 
     /// The report with one more label (replacing a label of the same key):
@@ -270,21 +199,23 @@ impl Report {
     /// ```
     #[must_use]
     pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Report {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        self.program.labels.insert(key.into(), value.into());
-        self
+        crate::capture::reading(|| {
+            self.program.labels.insert(key.into(), value.into());
+            self
+        })
     }
 
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        // Every field is a plain struct, string or number: nothing that
-        // serde_json can refuse (no maps with non-string keys, no NaN).
-        serde_json::to_string_pretty(self).unwrap_or_else(|error| {
-            serde_json::json!({
-                "error": format!("profiling-alloc could not serialize the report: {error}")
+        crate::capture::reading(|| {
+            // Every field is a plain struct, string or number: nothing that
+            // serde_json can refuse (no maps with non-string keys, no NaN).
+            serde_json::to_string_pretty(self).unwrap_or_else(|error| {
+                serde_json::json!({
+                    "error": format!("profiling-alloc could not serialize the report: {error}")
+                })
+                .to_string()
             })
-            .to_string()
         })
     }
 
@@ -296,8 +227,7 @@ impl Report {
     /// (the message names the field), [`Error::UnsupportedFormat`] when it
     /// was written by a newer format version than this build reads.
     pub fn from_json(json: &str) -> Result<Report, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        Self::parse(json, None)
+        crate::capture::reading(|| Self::parse(json, None))
     }
 
     /// Writes the report as JSON to `path`, creating its directory if needed.
@@ -306,8 +236,7 @@ impl Report {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        write_file(path.as_ref(), self.to_json())
+        crate::capture::reading(|| write_file(path.as_ref(), self.to_json()))
     }
 
     /// Reads a report written by [`write_json`](Report::write_json).
@@ -317,10 +246,11 @@ impl Report {
     /// [`Error::Io`] when the file cannot be read, and the errors of
     /// [`from_json`](Report::from_json), naming the file.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Report, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
-        let json = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        Self::parse(&json, Some(path.to_path_buf()))
+        crate::capture::reading(|| {
+            let path = path.as_ref();
+            let json = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+            Self::parse(&json, Some(path.to_path_buf()))
+        })
     }
 
     fn parse(json: &str, path: Option<PathBuf>) -> Result<Report, Error> {
@@ -361,60 +291,6 @@ impl Report {
     }
 }
 
-impl ProgramInfo {
-    pub(crate) fn current() -> ProgramInfo {
-        let name = std::env::args_os()
-            .next()
-            .map(PathBuf::from)
-            .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        let captured_at_unix_ms = crate::sys::unix_millis_now();
-        ProgramInfo {
-            name,
-            pid: std::process::id(),
-            profiler_version: env!("CARGO_PKG_VERSION").to_string(),
-            captured_at_unix_ms,
-            max_rss_bytes: crate::sys::max_rss_bytes(),
-            executable: std::env::current_exe()
-                .ok()
-                .map(|path| path.display().to_string()),
-            build_id: crate::sys::executable_build_id(),
-            command_line: std::env::args_os()
-                .map(|arg| arg.to_string_lossy().into_owned())
-                .collect(),
-            crate_name: std::env::var("CARGO_PKG_NAME").ok(),
-            crate_version: std::env::var("CARGO_PKG_VERSION").ok(),
-            build: BuildInfo::current(),
-            labels: std::env::var(LABELS_VAR)
-                .map(|text| parse_labels(&text))
-                .unwrap_or_default(),
-        }
-    }
-}
-
-impl BuildInfo {
-    pub(crate) fn current() -> BuildInfo {
-        BuildInfo {
-            rustc_version: env!("PROFILING_ALLOC_RUSTC_VERSION").to_string(),
-            target: env!("PROFILING_ALLOC_TARGET").to_string(),
-            profile: env!("PROFILING_ALLOC_PROFILE").to_string(),
-            opt_level: env!("PROFILING_ALLOC_OPT_LEVEL").to_string(),
-            debug_assertions: cfg!(debug_assertions),
-        }
-    }
-}
-
-/// Labels from `k=v,k2=v2` (see [`LABELS_VAR`]).
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    text.split(',')
-        .filter_map(|item| {
-            let (key, value) = item.split_once('=').unwrap_or((item, ""));
-            let key = key.trim();
-            (!key.is_empty()).then(|| (key.to_string(), value.trim().to_string()))
-        })
-        .collect()
-}
-
 impl Settings {
     fn current() -> Settings {
         Settings {
@@ -423,44 +299,15 @@ impl Settings {
             callsites_available: cfg!(feature = "callsites"),
             #[cfg(feature = "callsites")]
             stack_depth: Some(
-                crate::callsites::stack_table::DEPTH.load(std::sync::atomic::Ordering::Relaxed)
-                    as u64,
+                crate::capture::sampling::stack_table::DEPTH
+                    .load(std::sync::atomic::Ordering::Relaxed) as u64,
             ),
             #[cfg(not(feature = "callsites"))]
             stack_depth: None,
             #[cfg(feature = "callsites")]
-            stack_unwinder: Some(crate::unwind::stack_unwinder()),
+            stack_unwinder: Some(crate::capture::unwind::stack_unwinder()),
             #[cfg(not(feature = "callsites"))]
             stack_unwinder: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_parse_from_the_variable_form() {
-        let labels = parse_labels("git_commit=3f2a9c1, branch = main ,,nightly,=x,url=a=b");
-        let expected: BTreeMap<String, String> = [
-            ("branch", "main"),
-            ("git_commit", "3f2a9c1"),
-            ("nightly", ""),
-            ("url", "a=b"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        assert_eq!(labels, expected);
-        assert!(parse_labels("").is_empty());
-    }
-
-    #[test]
-    fn build_info_names_this_build() {
-        let build = BuildInfo::current();
-        assert!(build.rustc_version.starts_with("rustc "), "{build:?}");
-        assert!(!build.target.is_empty() && !build.opt_level.is_empty());
-        assert_eq!(build.debug_assertions, cfg!(debug_assertions));
     }
 }

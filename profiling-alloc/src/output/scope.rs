@@ -65,7 +65,7 @@ impl Report {
     /// [`capture_of`](Report::capture_of) with the scope's name given.
     pub(crate) fn capture_scope<R>(name: &str, f: impl FnOnce() -> R) -> (R, Report) {
         let name: &'static str = {
-            let _untracked = crate::reentrancy::Untracked::enter();
+            let _untracked = crate::capture::reentrancy::Untracked::enter();
             Box::leak(name.to_owned().into_boxed_str())
         };
         let ((value, allocations), node) = {
@@ -87,23 +87,23 @@ impl Report {
 /// (also when the closure panics).
 struct EveryBlock {
     #[cfg(feature = "callsites")]
-    _forced: crate::callsites::sampler::ForcedEvery,
+    _forced: crate::capture::sampling::decision::ForcedEvery,
 }
 
 impl EveryBlock {
     fn enter() -> EveryBlock {
         // First make the allocator ask samplers (the mode may be `Off`),
         // then make this thread's sampler say yes.
-        crate::callsites::sampling::enter_scope();
+        crate::capture::sampling::mode::enter_scope();
         EveryBlock {
             #[cfg(feature = "callsites")]
-            _forced: crate::callsites::sampler::force_every(),
+            _forced: crate::capture::sampling::decision::force_every(),
         }
     }
 }
 
 impl Drop for EveryBlock {
     fn drop(&mut self) {
-        crate::callsites::sampling::leave_scope();
+        crate::capture::sampling::mode::leave_scope();
     }
 }

@@ -40,47 +40,49 @@ impl fmt::Display for Report {
     /// stacks. When samples were dropped, a warning under the first line
     /// says so, what it means, and how to raise the limits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let counted = if let Some(scope) = &self.scope {
-            format!(
-                "the closure `{}`, every block of it sampled (callsites exact)",
-                scope.name
-            )
-        } else if self.heap.active {
-            format!("sampling {}", describe_sampling(self.settings.sampling))
-        } else {
-            "the allocator is not installed, so nothing was counted or sampled \
+        crate::capture::reading(|| {
+            let counted = if let Some(scope) = &self.scope {
+                format!(
+                    "the closure `{}`, every block of it sampled (callsites exact)",
+                    scope.name
+                )
+            } else if self.heap.active {
+                format!("sampling {}", describe_sampling(self.settings.sampling))
+            } else {
+                "the allocator is not installed, so nothing was counted or sampled \
              (make ProfilingAllocator the #[global_allocator])"
-                .to_string()
-        };
-        writeln!(
-            f,
-            "profiling-alloc report: {} (pid {}), {counted}",
-            self.program.name, self.program.pid,
-        )?;
-        if self.scope.is_none() && self.heap.active && !self.settings.sampling_origin.is_empty() {
-            writeln!(f, "  sampling chosen by {}", self.settings.sampling_origin)?;
-        }
-        if self.dropped_samples > 0 {
-            write_dropped(f, self.dropped_samples)?;
-        }
-        if let Some(scope) = &self.scope {
-            writeln!(f, "\nThe closure (its thread, exact)")?;
-            writeln!(f, "  {}", scope.allocations)?;
-            writeln!(f, "\nHeap (the whole program)")?;
-        } else {
-            writeln!(f, "\nHeap")?;
-        }
-        for line in self.heap.to_string().lines() {
-            writeln!(f, "  {line}")?;
-        }
-        if let Some(rss) = self.program.max_rss_bytes {
-            writeln!(f, "  Max RSS:   {} (process, from getrusage)", bytes(rss))?;
-        }
-        write_jobs(f, &self.jobs)?;
-        write_callsites(f, self)?;
-        write_findings(f, &self.findings)?;
-        Ok(())
+                    .to_string()
+            };
+            writeln!(
+                f,
+                "profiling-alloc report: {} (pid {}), {counted}",
+                self.program.name, self.program.pid,
+            )?;
+            if self.scope.is_none() && self.heap.active && !self.settings.sampling_origin.is_empty()
+            {
+                writeln!(f, "  sampling chosen by {}", self.settings.sampling_origin)?;
+            }
+            if self.dropped_samples > 0 {
+                write_dropped(f, self.dropped_samples)?;
+            }
+            if let Some(scope) = &self.scope {
+                writeln!(f, "\nThe closure (its thread, exact)")?;
+                writeln!(f, "  {}", scope.allocations)?;
+                writeln!(f, "\nHeap (the whole program)")?;
+            } else {
+                writeln!(f, "\nHeap")?;
+            }
+            for line in self.heap.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+            if let Some(rss) = self.program.max_rss_bytes {
+                writeln!(f, "  Max RSS:   {} (process, from getrusage)", bytes(rss))?;
+            }
+            write_jobs(f, &self.jobs)?;
+            write_callsites(f, self)?;
+            write_findings(f, &self.findings)?;
+            Ok(())
+        })
     }
 }
 

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use inferno::flamegraph::{self, color::BasicPalette, color::MultiPalette, Options, Palette};
 
-use super::error::Error;
 use super::files::write_file;
-use super::flame_kind::FlameKind;
 use super::report::Report;
 use crate::callsites::Sampling;
+use crate::error::Error;
+use crate::kinds::FlameKind;
 use crate::units::{bytes, grouped};
 
 /// The options every flamegraph of `kind` starts from: its title and unit,
@@ -60,12 +60,13 @@ impl Report {
     /// (sampling off, no job run ...: the message says which), and
     /// [`Error::Flamegraph`] when writing fails.
     pub fn flamegraph(&self, kind: FlameKind, writer: impl Write) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let stacks = super::folded::stacks(self, kind);
-        if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
-            return Err(Error::NoData { kind, reason });
-        }
-        draw(kind, &stacks, self.options(kind), writer)
+        crate::capture::reading(|| {
+            let stacks = super::folded::stacks(self, kind);
+            if let Some(reason) = self.emptiness(kind, stacks.is_empty()) {
+                return Err(Error::NoData { kind, reason });
+            }
+            draw(kind, &stacks, self.options(kind), writer)
+        })
     }
 
     /// Writes the `kind` flamegraph to the file `path` (its directory is

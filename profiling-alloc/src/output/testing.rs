@@ -39,11 +39,11 @@
 
 use std::path::PathBuf;
 
-use super::error::Error;
 use super::files::file_in_output_dir;
-#[cfg(feature = "flamegraph")]
-use super::flame_kind::FlameKind;
 use super::report::Report;
+use crate::error::Error;
+#[cfg(feature = "flamegraph")]
+use crate::kinds::FlameKind;
 
 /// Runs `f` and writes the allocated-bytes flamegraph of what it allocated
 /// to `output_dir()/name.svg`, returning its path (`f`'s value is dropped
@@ -72,10 +72,7 @@ pub fn flamegraph_of<R>(
     kind: FlameKind,
     f: impl FnOnce() -> R,
 ) -> Result<PathBuf, Error> {
-    let path = {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        file_in_output_dir(name, "svg")?
-    };
+    let path = crate::capture::reading(|| file_in_output_dir(name, "svg"))?;
     let (value, report) = Report::capture_scope(name, f);
     report.write_flamegraph(kind, &path)?;
     drop(value);
@@ -90,10 +87,7 @@ pub fn flamegraph_of<R>(
 /// [`Error::InvalidName`] when `name` is not a plain file name (checked
 /// before `f` runs), [`Error::Io`] when the file cannot be written.
 pub fn report<R>(name: &str, f: impl FnOnce() -> R) -> Result<(R, PathBuf), Error> {
-    let path = {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        file_in_output_dir(name, "json")?
-    };
+    let path = crate::capture::reading(|| file_in_output_dir(name, "json"))?;
     let (value, report) = Report::capture_scope(name, f);
     report.write_json(&path)?;
     Ok((value, path))
@@ -121,10 +115,11 @@ pub fn write_flamegraph(name: &str) -> Result<PathBuf, Error> {
 /// As [`write_flamegraph`].
 #[cfg(feature = "flamegraph")]
 pub fn write_flamegraph_of(name: &str, kind: FlameKind) -> Result<PathBuf, Error> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let path = file_in_output_dir(name, "svg")?;
-    Report::capture().write_flamegraph(kind, &path)?;
-    Ok(path)
+    crate::capture::reading(|| {
+        let path = file_in_output_dir(name, "svg")?;
+        Report::capture().write_flamegraph(kind, &path)?;
+        Ok(path)
+    })
 }
 
 /// Writes a [`Report`] of the program so far to `output_dir()/name.json`
@@ -135,8 +130,9 @@ pub fn write_flamegraph_of(name: &str, kind: FlameKind) -> Result<PathBuf, Error
 /// [`Error::InvalidName`] when `name` is not a plain file name, [`Error::Io`]
 /// when the file cannot be written.
 pub fn write_report(name: &str) -> Result<PathBuf, Error> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let path = file_in_output_dir(name, "json")?;
-    Report::capture().write_json(&path)?;
-    Ok(path)
+    crate::capture::reading(|| {
+        let path = file_in_output_dir(name, "json")?;
+        Report::capture().write_json(&path)?;
+        Ok(path)
+    })
 }

@@ -174,8 +174,8 @@ pub enum Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        match self {
+        crate::capture::reading(|| {
+            match self {
             Violation::Duration { measured, limit } => write!(
                 f,
                 "duration: the slowest run took {}, over the limit of {}",
@@ -200,6 +200,7 @@ impl fmt::Display for Violation {
                 bytes(*limit)
             ),
         }
+        })
     }
 }
 

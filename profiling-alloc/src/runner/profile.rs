@@ -261,10 +261,11 @@ impl JobProfile {
 
     /// The profile as pretty-printed JSON.
     pub fn to_json(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        // A profile holds numbers, strings and enums only: it always
-        // serializes.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::capture::reading(|| {
+            // A profile holds numbers, strings and enums only: it always
+            // serializes.
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        })
     }
 
     /// Writes the profile as JSON to `path` (its directory is created if
@@ -274,8 +275,7 @@ impl JobProfile {
     ///
     /// [`Error::Io`] naming the file or directory that could not be written.
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::io::write_file(path.as_ref(), self.to_json())
+        crate::capture::reading(|| crate::io::write_file(path.as_ref(), self.to_json()))
     }
 
     /// A profile from the JSON of [`to_json`](Self::to_json).
@@ -285,8 +285,7 @@ impl JobProfile {
     /// [`Error::InvalidData`] saying what is wrong, with its line and
     /// column.
     pub fn from_json(text: &str) -> Result<JobProfile, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        crate::io::parse_json(text, "job profile", None)
+        crate::capture::reading(|| crate::io::parse_json(text, "job profile", None))
     }
 
     /// Reads a profile written by [`write_json`](Self::write_json).
@@ -296,10 +295,11 @@ impl JobProfile {
     /// [`Error::Io`] when the file cannot be read, [`Error::InvalidData`]
     /// when it is not a job profile.
     pub fn read_json(path: impl AsRef<Path>) -> Result<JobProfile, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let path = path.as_ref();
-        let text = crate::io::read_text_file(path)?;
-        crate::io::parse_json(&text, "job profile", Some(path))
+        crate::capture::reading(|| {
+            let path = path.as_ref();
+            let text = crate::io::read_text_file(path)?;
+            crate::io::parse_json(&text, "job profile", Some(path))
+        })
     }
 }
 
@@ -402,37 +402,37 @@ impl fmt::Display for JobProfile {
     ///   needs      1.2 MiB resident: heap peak 113.0 KiB + 1.1 MiB resident overhead
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let d = &self.duration;
-        writeln!(
-            f,
-            "job {:?}: {} runs after {} warm-up runs, {} errors",
-            self.name,
-            grouped(self.sample_size as u64),
-            grouped(self.warmup_runs as u64),
-            grouped(self.errors as u64)
-        )?;
-        writeln!(
-            f,
-            "  duration   mean {}, p50 {}, p95 {}, p99 {}, max {}",
-            duration(d.mean),
-            duration(d.p50),
-            duration(d.p95),
-            duration(d.p99),
-            duration(d.max)
-        )?;
-        match (&self.cpu_time, self.on_cpu_share) {
-            (Some(cpu), Some(share)) => writeln!(
+        crate::capture::reading(|| {
+            let d = &self.duration;
+            writeln!(
                 f,
-                "  CPU        mean {}, p95 {} ({}): on CPU {:.0}% of the time",
-                duration(cpu.mean),
-                duration(cpu.p95),
-                self.cpu_clock,
-                share * 100.0
-            )?,
-            _ => writeln!(f, "  CPU        not measured (no CPU clock here)")?,
-        }
-        match &self.heap {
+                "job {:?}: {} runs after {} warm-up runs, {} errors",
+                self.name,
+                grouped(self.sample_size as u64),
+                grouped(self.warmup_runs as u64),
+                grouped(self.errors as u64)
+            )?;
+            writeln!(
+                f,
+                "  duration   mean {}, p50 {}, p95 {}, p99 {}, max {}",
+                duration(d.mean),
+                duration(d.p50),
+                duration(d.p95),
+                duration(d.p99),
+                duration(d.max)
+            )?;
+            match (&self.cpu_time, self.on_cpu_share) {
+                (Some(cpu), Some(share)) => writeln!(
+                    f,
+                    "  CPU        mean {}, p95 {} ({}): on CPU {:.0}% of the time",
+                    duration(cpu.mean),
+                    duration(cpu.p95),
+                    self.cpu_clock,
+                    share * 100.0
+                )?,
+                _ => writeln!(f, "  CPU        not measured (no CPU clock here)")?,
+            }
+            match &self.heap {
             Some(heap) => writeln!(
                 f,
                 "  heap       own peak p50 {}, p95 {}, max {}; kept {}{} a run; allocated {} in {} blocks a run",
@@ -446,16 +446,16 @@ impl fmt::Display for JobProfile {
             )?,
             None => writeln!(f, "  heap       not counted (allocator not installed)")?,
         }
-        if let Some(resident) = &self.resident {
-            writeln!(
-                f,
-                "  resident   the process's peak during a run: p50 {}, max {} ({})",
-                bytes(resident.peak_bytes.p50),
-                bytes(resident.peak_bytes.max),
-                resident.source
-            )?;
-        }
-        match &self.memory_need {
+            if let Some(resident) = &self.resident {
+                writeln!(
+                    f,
+                    "  resident   the process's peak during a run: p50 {}, max {} ({})",
+                    bytes(resident.peak_bytes.p50),
+                    bytes(resident.peak_bytes.max),
+                    resident.source
+                )?;
+            }
+            match &self.memory_need {
             Some(need) => match (need.heap_peak_bytes, need.resident_overhead_bytes) {
                 (Some(heap), Some(overhead)) => writeln!(
                     f,
@@ -481,6 +481,7 @@ impl fmt::Display for JobProfile {
                 "  needs      not measured (no allocator, no resident reading)"
             ),
         }
+        })
     }
 }
 

@@ -111,10 +111,11 @@ async fn answer(shared: Arc<Shared>, request: Request) -> AxumResponse {
         );
     };
     let answered = tokio::task::spawn_blocking(move || {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let (response, delta) = crate::measure(|| routes::respond(&shared, &ours));
-        shared.count_own(delta.total_bytes, delta.total_blocks);
-        response
+        crate::capture::reading(|| {
+            let (response, delta) = crate::measure(|| routes::respond(&shared, &ours));
+            shared.count_own(delta.total_bytes, delta.total_blocks);
+            response
+        })
     })
     .await;
     let response = answered.unwrap_or_else(|_| {

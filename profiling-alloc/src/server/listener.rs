@@ -69,29 +69,30 @@ fn accept_loop(
     shared: &Shared,
     sender: &std::sync::mpsc::SyncSender<Queued>,
 ) {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    while !shared.stopping() {
-        if !wait_readable(listener, STOP_CHECK) {
-            continue;
-        }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                // Accepted sockets do not inherit non-blocking mode on
-                // Linux, but do on some BSDs: make sure.
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
-                match sender.try_send((stream, Instant::now())) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full((mut stream, _))) => turn_away(&mut stream),
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
+    crate::capture::reading(|| {
+        while !shared.stopping() {
+            if !wait_readable(listener, STOP_CHECK) {
+                continue;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    // Accepted sockets do not inherit non-blocking mode on
+                    // Linux, but do on some BSDs: make sure.
+                    if stream.set_nonblocking(false).is_err() {
+                        continue;
+                    }
+                    match sender.try_send((stream, Instant::now())) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full((mut stream, _))) => turn_away(&mut stream),
+                        Err(TrySendError::Disconnected(_)) => return,
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
+            }
         }
-    }
+    })
 }
 
 /// Waits up to `timeout` for a connection to accept: whether one may be
@@ -130,18 +131,19 @@ fn turn_away(stream: &mut TcpStream) {
 
 /// A worker: takes connections until the queue closes.
 fn work(shared: &Arc<Shared>, receiver: &Mutex<Receiver<Queued>>) {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    loop {
-        let next = lock(receiver).recv();
-        let Ok((mut stream, accepted)) = next else {
-            return;
-        };
-        if shared.stopping() {
-            continue; // closed unanswered: the endpoint is going away
+    crate::capture::reading(|| {
+        loop {
+            let next = lock(receiver).recv();
+            let Ok((mut stream, accepted)) = next else {
+                return;
+            };
+            if shared.stopping() {
+                continue; // closed unanswered: the endpoint is going away
+            }
+            let ((), delta) = crate::measure(|| serve(shared, &mut stream, accepted));
+            shared.count_own(delta.total_bytes, delta.total_blocks);
         }
-        let ((), delta) = crate::measure(|| serve(shared, &mut stream, accepted));
-        shared.count_own(delta.total_bytes, delta.total_blocks);
-    }
+    })
 }
 
 /// Reads one request from `stream` and answers it.

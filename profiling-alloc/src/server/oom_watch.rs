@@ -75,28 +75,29 @@ pub(super) fn spawn(shared: Weak<Shared>) -> std::io::Result<Option<JoinHandle<(
     std::thread::Builder::new()
         .name("profiling-alloc-memory-watch".into())
         .spawn(move || {
-            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            let mut watch = OomWatch::new(levels.warning_bytes);
-            while let Some(shared) = shared.upgrade() {
-                if let Some(rss) = super::process::memory().rss_bytes {
-                    if watch.check(rss, Instant::now()) {
-                        let report = shared.report();
-                        let written = super::snapshots::write_unlocked(
-                            &shared.oom_snapshots,
-                            &report,
-                            Some(rss),
-                        );
-                        if written.is_err() {
-                            shared
-                                .oom_failures
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::capture::reading(|| {
+                let mut watch = OomWatch::new(levels.warning_bytes);
+                while let Some(shared) = shared.upgrade() {
+                    if let Some(rss) = super::process::memory().rss_bytes {
+                        if watch.check(rss, Instant::now()) {
+                            let report = shared.report();
+                            let written = super::snapshots::write_unlocked(
+                                &shared.oom_snapshots,
+                                &report,
+                                Some(rss),
+                            );
+                            if written.is_err() {
+                                shared
+                                    .oom_failures
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                         }
                     }
+                    if shared.sleep(INTERVAL) {
+                        return;
+                    }
                 }
-                if shared.sleep(INTERVAL) {
-                    return;
-                }
-            }
+            })
         })
         .map(Some)
 }

@@ -339,35 +339,37 @@ fn run(
     cpu: Option<crate::cpu::CpuProfiling>,
     dir: &Path,
 ) {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        take(shared, kind, seconds, cpu, dir, id)
-    }));
-    let Some(strong) = shared.upgrade() else {
-        return;
-    };
-    let mut sessions = lock(&strong.sessions);
-    if let Some(session) = sessions.list.iter_mut().find(|s| s.id == id) {
-        session.ended_at = Some(crate::units::timestamp_now());
-        session.ended_unix_ms = crate::sys::unix_millis_now();
-        match outcome {
-            Ok(Ok((overhead, stopped))) => {
-                session.status = Status::Done;
-                session.overhead = overhead;
-                if stopped {
-                    session.error = Some("the endpoint stopped before the session's end".into());
+    crate::capture::reading(|| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            take(shared, kind, seconds, cpu, dir, id)
+        }));
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let mut sessions = lock(&strong.sessions);
+        if let Some(session) = sessions.list.iter_mut().find(|s| s.id == id) {
+            session.ended_at = Some(crate::units::timestamp_now());
+            session.ended_unix_ms = crate::sys::unix_millis_now();
+            match outcome {
+                Ok(Ok((overhead, stopped))) => {
+                    session.status = Status::Done;
+                    session.overhead = overhead;
+                    if stopped {
+                        session.error =
+                            Some("the endpoint stopped before the session's end".into());
+                    }
+                }
+                Ok(Err(error)) => {
+                    session.status = Status::Failed;
+                    session.error = Some(error);
+                }
+                Err(_) => {
+                    session.status = Status::Failed;
+                    session.error = Some("the session panicked; the service is unaffected".into());
                 }
             }
-            Ok(Err(error)) => {
-                session.status = Status::Failed;
-                session.error = Some(error);
-            }
-            Err(_) => {
-                session.status = Status::Failed;
-                session.error = Some("the session panicked; the service is unaffected".into());
-            }
         }
-    }
+    })
 }
 
 /// Takes the session's profile and writes its files: the CPU overhead

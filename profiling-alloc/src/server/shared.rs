@@ -160,13 +160,14 @@ pub(super) fn spawn_leak_observer(shared: Weak<Shared>) -> std::io::Result<JoinH
     std::thread::Builder::new()
         .name("profiling-alloc-leaks".into())
         .spawn(move || {
-            let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-            while let Some(shared) = shared.upgrade() {
-                observe_leaks(&shared);
-                if shared.sleep(shared.settings.leak_interval) {
-                    return;
+            crate::capture::reading(|| {
+                while let Some(shared) = shared.upgrade() {
+                    observe_leaks(&shared);
+                    if shared.sleep(shared.settings.leak_interval) {
+                        return;
+                    }
                 }
-            }
+            })
         })
 }
 

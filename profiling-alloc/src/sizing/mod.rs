@@ -170,9 +170,10 @@ impl FileKind {
         text: &str,
         path: Option<&Path>,
     ) -> Result<T, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        check_header(text, self.kind, self.what, self.version, path)?;
-        crate::io::parse_json(text, self.what, path)
+        crate::capture::reading(|| {
+            check_header(text, self.kind, self.what, self.version, path)?;
+            crate::io::parse_json(text, self.what, path)
+        })
     }
 
     /// The file `path` as a file of this kind.
@@ -186,14 +187,12 @@ impl FileKind {
 /// strings and enums only: it always serializes; a float that is not finite
 /// becomes null).
 pub(crate) fn pretty_json<T: serde::Serialize>(value: &T) -> String {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    serde_json::to_string_pretty(value).unwrap_or_default()
+    crate::capture::reading(|| serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
 /// Writes `value` as pretty-printed JSON to `path`, creating its directory.
 pub(crate) fn write_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<(), Error> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    crate::io::write_file(path, pretty_json(value) + "\n")
+    crate::capture::reading(|| crate::io::write_file(path, pretty_json(value) + "\n"))
 }
 
 /// Checks that `text` is a JSON object of `kind` (as `what`) in

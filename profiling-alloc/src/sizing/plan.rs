@@ -345,23 +345,24 @@ pub fn plan(
     settings: &PlanSettings,
     prices: &Prices,
 ) -> Result<Plan, Error> {
-    let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-    settings.check(prices)?;
-    let jobs = demands
-        .iter()
-        .map(|demand| plan_job(demand, settings, prices))
-        .collect();
-    Ok(Plan {
-        kind: KIND.to_string(),
-        version: DEPLOYMENT_VERSION,
-        generated_at_unix_ms: crate::sys::unix_millis_now(),
-        prices: PricesUsed {
-            as_of: prices.as_of.clone(),
-            currency: prices.currency.clone(),
-        },
-        settings: settings.clone(),
-        notes: plan_notes(settings, prices),
-        jobs,
+    crate::capture::reading(|| {
+        settings.check(prices)?;
+        let jobs = demands
+            .iter()
+            .map(|demand| plan_job(demand, settings, prices))
+            .collect();
+        Ok(Plan {
+            kind: KIND.to_string(),
+            version: DEPLOYMENT_VERSION,
+            generated_at_unix_ms: crate::sys::unix_millis_now(),
+            prices: PricesUsed {
+                as_of: prices.as_of.clone(),
+                currency: prices.currency.clone(),
+            },
+            settings: settings.clone(),
+            notes: plan_notes(settings, prices),
+            jobs,
+        })
     })
 }
 

@@ -12,36 +12,38 @@ impl Plan {
     /// table of every platform's option, why each was chosen or rejected,
     /// and the sweep of sizes.
     pub fn to_text(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let mut out = String::new();
-        let _ = writeln!(out, "{}", self.headline());
-        for job in &self.jobs {
-            out.push('\n');
-            job_text(&mut out, job);
-        }
-        if !self.notes.is_empty() {
-            let _ = writeln!(out, "\nnotes:");
-            for note in &self.notes {
-                let _ = writeln!(out, "  - {note}");
+        crate::capture::reading(|| {
+            let mut out = String::new();
+            let _ = writeln!(out, "{}", self.headline());
+            for job in &self.jobs {
+                out.push('\n');
+                job_text(&mut out, job);
             }
-        }
-        out
+            if !self.notes.is_empty() {
+                let _ = writeln!(out, "\nnotes:");
+                for note in &self.notes {
+                    let _ = writeln!(out, "  - {note}");
+                }
+            }
+            out
+        })
     }
 
     /// The plan as markdown: a section per job with a table of options.
     pub fn to_markdown(&self) -> String {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let mut out = format!("## Deployment plan\n\n{}\n", self.headline());
-        for job in &self.jobs {
-            job_markdown(&mut out, job);
-        }
-        if !self.notes.is_empty() {
-            out.push_str("\n### Notes\n\n");
-            for note in &self.notes {
-                let _ = writeln!(out, "- {note}");
+        crate::capture::reading(|| {
+            let mut out = format!("## Deployment plan\n\n{}\n", self.headline());
+            for job in &self.jobs {
+                job_markdown(&mut out, job);
             }
-        }
-        out
+            if !self.notes.is_empty() {
+                out.push_str("\n### Notes\n\n");
+                for note in &self.notes {
+                    let _ = writeln!(out, "- {note}");
+                }
+            }
+            out
+        })
     }
 
     fn headline(&self) -> String {

@@ -125,8 +125,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use self::select::{CallsiteCache, FieldReader, Selection};
 use self::spans::SpanTable;
+use crate::capture::reentrancy::Untracked;
 use crate::job::{child_of, current_path, named_site, PathNode};
-use crate::reentrancy::Untracked;
 
 /// Spans not recorded since the process started, by every [`JobLayer`],
 /// because their bucket of the layer's table of open spans was full (see
@@ -240,7 +240,7 @@ impl JobLayer {
     }
 
     fn state(&self) -> Option<&State> {
-        if !crate::heap::ENABLED {
+        if !crate::capture::counts::ENABLED {
             return None;
         }
         Some(self.state.get_or_init(|| {

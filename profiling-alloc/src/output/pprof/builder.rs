@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
 use crate::callsites::Frame;
-use crate::output::report::ProgramInfo;
+use crate::program::ProgramInfo;
 
 /// A profile under construction.
 pub(super) struct ProfileBuilder {

@@ -2,8 +2,8 @@
 
 use super::builder::{Layout, ProfileBuilder, Rounder};
 use super::proto::Profile;
-use super::PprofKind;
 use crate::callsites::Sampling;
+use crate::kinds::PprofKind;
 use crate::output::folded::rooted_frames;
 use crate::output::report::Report;
 

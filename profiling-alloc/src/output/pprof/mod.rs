@@ -17,54 +17,11 @@ use std::io::Write;
 use std::path::Path;
 
 use prost::Message;
-use serde::{Deserialize, Serialize};
 
-use super::error::Error;
 use super::files::write_file;
 use super::report::Report;
-
-/// Which pprof profile [`Report::to_pprof`] writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum PprofKind {
-    /// The heap profile in the layout of Go's `runtime/pprof`: sample types
-    /// `alloc_objects/count`, `alloc_space/bytes`, `inuse_objects/count`,
-    /// `inuse_space/bytes`, in that order, one sample per callsite; a viewer
-    /// shows in-use space first (what `/debug/pprof/heap` serves).
-    Heap,
-    /// The same profile, showing allocated space first (what
-    /// `/debug/pprof/allocs` serves).
-    Allocs,
-    /// Busy time per job path (`calls/count`, `busy/nanoseconds`), as the
-    /// job-time flamegraph draws it: each path's own busy time, its jobs as
-    /// frames, so a job's total in a viewer is its busy time.
-    JobTime,
-    /// A CPU profile (`samples/count`, `cpu/nanoseconds`), written by
-    /// `cpu::CpuProfile::to_pprof` (feature `cpu`); a
-    /// [`Report`] holds no CPU samples.
-    Cpu,
-}
-
-impl PprofKind {
-    /// Every kind a [`Report`] writes, in the order above.
-    pub const ALL: [PprofKind; 3] = [PprofKind::Heap, PprofKind::Allocs, PprofKind::JobTime];
-
-    /// A short name: `"heap"`, `"allocs"`, `"job time"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            PprofKind::Heap => "heap",
-            PprofKind::Allocs => "allocs",
-            PprofKind::JobTime => "job time",
-            PprofKind::Cpu => "cpu",
-        }
-    }
-}
-
-impl std::fmt::Display for PprofKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::error::Error;
+use crate::kinds::PprofKind;
 
 impl Report {
     /// The report as a gzipped pprof profile (`profile.proto`).
@@ -104,20 +61,21 @@ impl Report {
     /// only a failing allocation could make it); [`Error::NoData`] for
     /// [`PprofKind::Cpu`], which a report has no samples for.
     pub fn to_pprof(&self, kind: PprofKind) -> Result<Vec<u8>, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let profile = match kind {
-            PprofKind::Heap | PprofKind::Allocs => heap::profile(self, kind),
-            PprofKind::JobTime => job_time::profile(self),
-            PprofKind::Cpu => {
-                return Err(Error::NoData {
-                    kind: crate::FlameKind::Cpu,
-                    reason: "a report holds no CPU samples: take a CpuProfile \
+        crate::capture::reading(|| {
+            let profile = match kind {
+                PprofKind::Heap | PprofKind::Allocs => heap::profile(self, kind),
+                PprofKind::JobTime => job_time::profile(self),
+                PprofKind::Cpu => {
+                    return Err(Error::NoData {
+                        kind: crate::FlameKind::Cpu,
+                        reason: "a report holds no CPU samples: take a CpuProfile \
                              (cpu::start, feature `cpu`) and call its to_pprof"
-                        .to_string(),
-                })
-            }
-        };
-        gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress { kind, source })
+                            .to_string(),
+                    })
+                }
+            };
+            gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress { kind, source })
+        })
     }
 
     /// Writes [`to_pprof`](Report::to_pprof) to `path` (conventionally
@@ -128,9 +86,10 @@ impl Report {
     /// [`Error::Io`] naming the file or directory that could not be
     /// written, and those of `to_pprof`.
     pub fn write_pprof(&self, kind: PprofKind, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let bytes = self.to_pprof(kind)?;
-        write_file(path.as_ref(), bytes)
+        crate::capture::reading(|| {
+            let bytes = self.to_pprof(kind)?;
+            write_file(path.as_ref(), bytes)
+        })
     }
 }
 
@@ -147,11 +106,12 @@ impl crate::cpu::CpuProfile {
     ///
     /// [`Error::Compress`] if compressing fails.
     pub fn to_pprof(&self) -> Result<Vec<u8>, Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let profile = cpu::profile(self);
-        gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress {
-            kind: PprofKind::Cpu,
-            source,
+        crate::capture::reading(|| {
+            let profile = cpu::profile(self);
+            gzip(&profile.encode_to_vec()).map_err(|source| Error::Compress {
+                kind: PprofKind::Cpu,
+                source,
+            })
         })
     }
 
@@ -163,9 +123,10 @@ impl crate::cpu::CpuProfile {
     /// [`Error::Io`] naming the file or directory that could not be
     /// written, and those of `to_pprof`.
     pub fn write_pprof(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let bytes = self.to_pprof()?;
-        write_file(path.as_ref(), bytes)
+        crate::capture::reading(|| {
+            let bytes = self.to_pprof()?;
+            write_file(path.as_ref(), bytes)
+        })
     }
 }
 

@@ -10,9 +10,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
-use super::callsite::{lifetime_class, LIFETIME_CLASSES};
-use super::leaked::Zeroable;
-use crate::heap::size_class::{size_class, SIZE_CLASSES};
+use super::lifetimes::{lifetime_class, LIFETIME_CLASSES};
+use crate::capture::counts::size_class::{size_class, SIZE_CLASSES};
+use crate::capture::leaked::Zeroable;
 
 /// Fixed-point scale of the estimated counts (1/256 of a block or byte), so
 /// that fractional weights add up without bias.
@@ -64,14 +64,9 @@ pub(crate) struct CallsiteTotals {
     pub(crate) bytes_variance: f64,
 }
 
-/// The stripe of the calling thread: threads take stripes in turn.
-fn stripe_index() -> usize {
-    crate::sync::thread_number() % STRIPES
-}
-
 impl CallsiteCounters {
     fn stripe(&self) -> &Stripe {
-        &self.stripes[stripe_index()]
+        crate::capture::wrapping_at(&self.stripes, crate::sync::thread_number())
     }
 
     /// Adds a sampled block of `size` bytes standing for `weight` blocks.
@@ -99,7 +94,8 @@ impl CallsiteCounters {
                 blocks_variance * (size as f64).powi(2),
             );
         }
-        self.class_blocks[size_class(size) % SIZE_CLASSES].fetch_add(blocks, Relaxed);
+        crate::capture::wrapping_at(&self.class_blocks, size_class(size))
+            .fetch_add(blocks, Relaxed);
         (blocks as i64, bytes as i64)
     }
 
@@ -141,7 +137,8 @@ impl CallsiteCounters {
     /// blocks, how long it lived, and whether a realloc ended it.
     pub(crate) fn add_ended(&self, blocks: i64, lifetime_ns: u64, by_realloc: bool) {
         let blocks = u64::try_from(blocks).unwrap_or(0);
-        self.lifetimes[lifetime_class(lifetime_ns) % LIFETIME_CLASSES].fetch_add(blocks, Relaxed);
+        crate::capture::wrapping_at(&self.lifetimes, lifetime_class(lifetime_ns))
+            .fetch_add(blocks, Relaxed);
         if by_realloc {
             self.reallocated.fetch_add(blocks, Relaxed);
         }
@@ -150,14 +147,16 @@ impl CallsiteCounters {
     /// Freed blocks (scaled) per lifetime class, and those a realloc ended.
     pub(crate) fn lifetimes(&self) -> ([u64; LIFETIME_CLASSES], u64) {
         (
-            std::array::from_fn(|class| self.lifetimes[class].load(Relaxed)),
+            self.lifetimes.each_ref().map(|count| count.load(Relaxed)),
             self.reallocated.load(Relaxed),
         )
     }
 
     /// Blocks per size class (index = class).
     pub(crate) fn class_blocks(&self) -> [u64; SIZE_CLASSES] {
-        std::array::from_fn(|class| self.class_blocks[class].load(Relaxed))
+        self.class_blocks
+            .each_ref()
+            .map(|count| count.load(Relaxed))
     }
 }
 
@@ -186,7 +185,7 @@ mod tests {
 
     #[test]
     fn stripes_sum_to_the_counts_added() {
-        let table: &[CallsiteCounters] = super::super::leaked::leak_zeroed(2).unwrap();
+        let table: &[CallsiteCounters] = crate::capture::leaked::leak_zeroed(2).unwrap();
         let site = &table[1];
         let (blocks, bytes) = site.add_sample(100, 1.0);
         site.add_sample(3000, 2.0);

@@ -175,7 +175,7 @@ fn walk_from(
 #[cfg(feature = "cpu")]
 pub(super) fn prepare() -> bool {
     // The module list is the profiler's memory too.
-    let _untracked = crate::reentrancy::Untracked::enter();
+    let _untracked = crate::capture::reentrancy::Untracked::enter();
     // Another thread may be listing them: wait for it here, in ordinary code.
     let mut tries = 0u32;
     let walker = loop {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 
 use serde::{Deserialize, Serialize};
 
-use super::sampling_env::{self, EnvValue, FromEnv};
+use super::env::{self, EnvValue, FromEnv};
 use crate::sync::{Padded, SpinLock};
 
 /// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
@@ -187,7 +187,7 @@ const ENV_INVALID: u8 = 2;
 pub(crate) fn publish_configured(sampling: u64) {
     let _publishing = PUBLISHING.lock();
     if !SET_AT_RUN_TIME.load(Relaxed) {
-        let (read, value) = sampling_env::read();
+        let (read, value) = env::read();
         *ENV_VALUE.lock() = value;
         let mode = match read {
             FromEnv::Unset => sampling,
@@ -214,7 +214,7 @@ pub(crate) fn sampling_origin() -> String {
         _ => FromEnv::Unset,
     };
     let value = *ENV_VALUE.lock();
-    sampling_env::origin(from_env, &value, SET_AT_RUN_TIME.load(Relaxed))
+    env::origin(from_env, &value, SET_AT_RUN_TIME.load(Relaxed))
 }
 
 /// Reseeds the calling thread's sampler, for reproducible tests: the same
@@ -223,7 +223,7 @@ pub(crate) fn sampling_origin() -> String {
 /// seed into theirs).
 pub fn seed_sampling(seed: u64) {
     #[cfg(feature = "callsites")]
-    super::sampler::reseed(seed);
+    super::decision::reseed(seed);
     #[cfg(not(feature = "callsites"))]
     let _ = seed;
 }

@@ -21,7 +21,7 @@
 use std::cell::Cell;
 use std::marker::PhantomData;
 
-use crate::heap::slot_table;
+use crate::capture::counts::slot_table;
 
 /// While alive, the calling thread's allocations are neither counted nor
 /// sampled.
@@ -64,7 +64,7 @@ thread_local! {
 /// While alive, the calling thread's allocations are counted but never
 /// sampled. Scopes nest.
 #[derive(Debug)]
-pub(crate) struct SamplingSuspended {
+pub(in crate::capture) struct SamplingSuspended {
     _not_send: PhantomData<*const ()>,
 }
 

@@ -1,29 +1,9 @@
-//! Log2 size classes: which power-of-two range a block size falls in, and the
-//! public [`SizeHistogram`] a reader builds from the per-thread tallies.
+//! The public [`SizeHistogram`] a reader builds from the per-thread tallies
+//! of the allocator's size classes.
 
 use serde::{Deserialize, Serialize};
 
-/// Number of size classes: class `k` holds sizes in `[2^k, 2^(k+1))`, so 64
-/// classes cover every `usize` on a 64-bit target.
-pub(crate) const SIZE_CLASSES: usize = 64;
-
-/// The size class of a block of `size` bytes: `floor(log2(size))`, with sizes
-/// 0 and 1 both in class 0.
-///
-/// Hot path: a `leading_zeros` and a subtraction; the result is always below
-/// [`SIZE_CLASSES`], so indexing with it cannot panic.
-#[inline(always)]
-pub(crate) const fn size_class(size: usize) -> usize {
-    // `size | 1` maps 0 to 1 so that the subtraction cannot underflow.
-    (usize::BITS - 1 - (size | 1).leading_zeros()) as usize
-}
-
-/// The smallest block size in `class`: `2^class`, so 1 for class 0. (Class
-/// 0 would also hold size 0, but no block is empty: `GlobalAlloc` is never
-/// asked for 0 bytes.)
-pub(crate) const fn class_min_size(class: usize) -> u64 {
-    1u64 << (class % SIZE_CLASSES)
-}
+use crate::capture::counts::size_class::{class_min_size, SIZE_CLASSES};
 
 /// One power-of-two size class of a [`SizeHistogram`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,67 +82,40 @@ impl std::fmt::Display for SizeHistogram {
     /// One line per class: size range, blocks, bytes and a bar scaled to the
     /// class with the most bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _not_sampled = crate::reentrancy::SamplingSuspended::enter();
-        let widest = self
-            .classes
-            .iter()
-            .map(|c| c.total_bytes)
-            .max()
-            .unwrap_or(0);
-        writeln!(f, "{:>27} {:>12} {:>16}", "size (bytes)", "blocks", "bytes")?;
-        for class in &self.classes {
-            let bar = if widest == 0 {
-                0
-            } else {
-                (class.total_bytes as u128 * 30 / widest as u128) as usize
-            };
-            let range = format!("{} ..= {}", class.min_size, class.max_size);
-            write!(
-                f,
-                "{range:>27} {:>12} {:>16}",
-                class.total_blocks, class.total_bytes
-            )?;
-            if bar > 0 {
-                write!(f, " {}", "#".repeat(bar))?;
+        crate::capture::reading(|| {
+            let widest = self
+                .classes
+                .iter()
+                .map(|c| c.total_bytes)
+                .max()
+                .unwrap_or(0);
+            writeln!(f, "{:>27} {:>12} {:>16}", "size (bytes)", "blocks", "bytes")?;
+            for class in &self.classes {
+                let bar = if widest == 0 {
+                    0
+                } else {
+                    (class.total_bytes as u128 * 30 / widest as u128) as usize
+                };
+                let range = format!("{} ..= {}", class.min_size, class.max_size);
+                write!(
+                    f,
+                    "{range:>27} {:>12} {:>16}",
+                    class.total_blocks, class.total_bytes
+                )?;
+                if bar > 0 {
+                    write!(f, " {}", "#".repeat(bar))?;
+                }
+                writeln!(f)?;
             }
-            writeln!(f)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn size_class_is_floor_log2() {
-        assert_eq!(size_class(0), 0);
-        assert_eq!(size_class(1), 0);
-        assert_eq!(size_class(2), 1);
-        assert_eq!(size_class(3), 1);
-        assert_eq!(size_class(4), 2);
-        assert_eq!(size_class(1000), 9);
-        assert_eq!(size_class(1024), 10);
-        assert_eq!(size_class(usize::MAX), 63);
-        for k in 1..63 {
-            assert_eq!(size_class(1 << k), k);
-            assert_eq!(size_class((1 << k) - 1), k - 1);
-        }
-    }
-
-    #[test]
-    fn a_class_starts_at_its_smallest_size() {
-        for class in 0..SIZE_CLASSES {
-            let min = class_min_size(class);
-            assert_eq!(size_class(min as usize), class);
-            if min > 1 {
-                assert_eq!(size_class(min as usize - 1), class - 1);
-            }
-        }
-        assert_eq!(class_min_size(0), 1);
-        assert_eq!(class_min_size(63), 1 << 63);
-    }
+    use crate::capture::counts::size_class::size_class;
 
     #[test]
     fn histogram_lists_non_empty_classes_with_bounds() {

@@ -1,4 +1,6 @@
-//! [`FlameKind`]: what a flamegraph's widths measure.
+//! The kinds of output a report draws: flamegraphs ([`FlameKind`]) and
+//! pprof profiles ([`PprofKind`]). Here, below the output module, because
+//! errors name them too.
 
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +73,52 @@ impl FlameKind {
 }
 
 impl std::fmt::Display for FlameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(feature = "pprof")]
+/// Which pprof profile [`Report::to_pprof`](crate::Report::to_pprof) writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PprofKind {
+    /// The heap profile in the layout of Go's `runtime/pprof`: sample types
+    /// `alloc_objects/count`, `alloc_space/bytes`, `inuse_objects/count`,
+    /// `inuse_space/bytes`, in that order, one sample per callsite; a viewer
+    /// shows in-use space first (what `/debug/pprof/heap` serves).
+    Heap,
+    /// The same profile, showing allocated space first (what
+    /// `/debug/pprof/allocs` serves).
+    Allocs,
+    /// Busy time per job path (`calls/count`, `busy/nanoseconds`), as the
+    /// job-time flamegraph draws it: each path's own busy time, its jobs as
+    /// frames, so a job's total in a viewer is its busy time.
+    JobTime,
+    /// A CPU profile (`samples/count`, `cpu/nanoseconds`), written by
+    /// `cpu::CpuProfile::to_pprof` (feature `cpu`); a
+    /// [`Report`](crate::Report) holds no CPU samples.
+    Cpu,
+}
+
+#[cfg(feature = "pprof")]
+impl PprofKind {
+    /// Every kind a [`Report`](crate::Report) writes, in the order above.
+    pub const ALL: [PprofKind; 3] = [PprofKind::Heap, PprofKind::Allocs, PprofKind::JobTime];
+
+    /// A short name: `"heap"`, `"allocs"`, `"job time"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PprofKind::Heap => "heap",
+            PprofKind::Allocs => "allocs",
+            PprofKind::JobTime => "job time",
+            PprofKind::Cpu => "cpu",
+        }
+    }
+}
+
+#[cfg(feature = "pprof")]
+impl std::fmt::Display for PprofKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }

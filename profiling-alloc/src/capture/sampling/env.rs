@@ -11,7 +11,7 @@
 //! allocator was built with; the report's settings say which applied and
 //! why ([`origin`]).
 
-use super::sampling::Sampling;
+use super::mode::Sampling;
 
 /// The environment variable that chooses the sampling mode.
 pub const SAMPLING_VAR: &str = "PROFILING_ALLOC_SAMPLING";

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::sampling::{EVERY, SCOPES_ONLY};
+use super::mode::{EVERY, SCOPES_ONLY};
 
 /// One thread's sampler.
 #[derive(Debug)]

@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::flame_kind::FlameKind;
+use crate::kinds::FlameKind;
+
+/// Highest CPU sampling frequency, in samples per CPU-second (published as
+/// `cpu::MAX_FREQUENCY_HZ`; here because the error message names it).
+#[cfg(feature = "cpu")]
+pub(crate) const CPU_MAX_FREQUENCY_HZ: u32 = 10_000;
 
 /// What went wrong writing or reading a [`Report`](crate::Report), or
 /// drawing a flamegraph.
@@ -96,7 +101,7 @@ pub enum Error {
     #[error("profiling-alloc: compressing the {kind} pprof profile failed: {source}")]
     Compress {
         /// The profile asked for.
-        kind: crate::output::PprofKind,
+        kind: crate::kinds::PprofKind,
         /// The compressor's error.
         #[source]
         source: std::io::Error,
@@ -157,7 +162,7 @@ pub enum Error {
     #[cfg(feature = "cpu")]
     #[error(
         "profiling-alloc: invalid CPU sampling frequency {frequency_hz} Hz: it must be 1 to {} Hz (100 is usual)",
-        crate::cpu::MAX_FREQUENCY_HZ
+        CPU_MAX_FREQUENCY_HZ
     )]
     CpuInvalidFrequency {
         /// The frequency asked for.

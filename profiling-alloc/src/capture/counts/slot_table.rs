@@ -153,8 +153,7 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
                 return None;
             }
             // A new thread (most often): a CPU profile gives it its timer now.
-            #[cfg(feature = "cpu")]
-            crate::cpu::thread_started();
+            crate::capture::threads::THREAD_STARTS.started();
             return Some(slot);
         }
     }
@@ -165,7 +164,7 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
 /// Slots a reader must look at: the shared one and every one ever claimed.
 fn all_slots() -> impl Iterator<Item = &'static Slot> {
     let claimed = HIGH_WATER.load(Relaxed).min(SLOT_COUNT);
-    std::iter::once(&SHARED).chain(SLOTS[..claimed].iter())
+    std::iter::once(&SHARED).chain(SLOTS.iter().take(claimed))
 }
 
 /// Each slot's [`Slot::calls`] at the last reset of the peak: index 0 for
@@ -226,9 +225,11 @@ pub(crate) fn sum_classes() -> ([u64; SIZE_CLASSES], [u64; SIZE_CLASSES]) {
     let mut blocks = [0u64; SIZE_CLASSES];
     let mut bytes = [0u64; SIZE_CLASSES];
     for slot in all_slots() {
-        for class in 0..SIZE_CLASSES {
-            blocks[class] = blocks[class].wrapping_add(slot.class_blocks[class].load(Relaxed));
-            bytes[class] = bytes[class].wrapping_add(slot.class_bytes[class].load(Relaxed));
+        for (sum, count) in blocks.iter_mut().zip(&slot.class_blocks) {
+            *sum = sum.wrapping_add(count.load(Relaxed));
+        }
+        for (sum, count) in bytes.iter_mut().zip(&slot.class_bytes) {
+            *sum = sum.wrapping_add(count.load(Relaxed));
         }
     }
     (blocks, bytes)

@@ -14,10 +14,10 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::callsites::Sampling;
-use crate::heap::slot::{LiveChange, Owned, Shared, Slot, Writer};
-use crate::heap::slot_table::{self, Target};
-use crate::heap::{peak, ENABLED};
+use super::counts::slot::{LiveChange, Owned, Shared, Slot, Writer};
+use super::counts::slot_table::{self, Target};
+use super::counts::{peak, ENABLED};
+use super::sampling::{self, mode::Sampling};
 
 /// Default peak tolerance in bytes: how far a thread's live bytes may drift
 /// before it reports them to the global peak tracker.
@@ -133,7 +133,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         if !ENABLED {
             return;
         }
-        if !crate::heap::counting_started() {
+        if !super::counts::counting_started() {
             self.install();
         }
         match slot_table::target() {
@@ -150,14 +150,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                 }
                 #[cfg(feature = "callsites")]
                 if let Some((addr, size)) = event.new_block() {
-                    // One relaxed load when sampling is off.
-                    let mode =
-                        crate::callsites::sampling::MODE.load(std::sync::atomic::Ordering::Relaxed);
-                    if mode != crate::callsites::sampling::OFF
-                        && crate::callsites::sampler::should_sample(size, mode)
-                    {
-                        crate::callsites::record::on_sample(addr, size, mode);
-                    }
+                    sampling::on_new_block(addr, size);
                 }
             }
             Target::Untracked => {}
@@ -179,8 +172,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     #[inline(never)]
     fn install(&self) {
         peak::publish_mode(self.exact_peak, self.peak_tolerance);
-        crate::callsites::sampling::publish_configured(self.sampling);
-        crate::heap::mark_installed();
+        sampling::publish_configured(self.sampling);
+        super::counts::mark_installed();
     }
 }
 
@@ -271,8 +264,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // A sampled block leaves its callsite's live counts before its address
         // can be handed out again.
         #[cfg(feature = "callsites")]
-        if ENABLED && crate::callsites::record::maybe_tracked(ptr as usize) {
-            crate::callsites::record::free(ptr as usize);
+        if ENABLED {
+            sampling::on_free(ptr as usize);
         }
         self.record(Event::Dealloc {
             size: layout.size(),
@@ -288,8 +281,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // A sampled old block leaves its callsite before its address can be
         // reused, and comes back if the realloc fails.
         #[cfg(feature = "callsites")]
-        let tracked = if ENABLED && crate::callsites::record::maybe_tracked(ptr as usize) {
-            crate::callsites::record::take(ptr as usize)
+        let tracked = if ENABLED {
+            sampling::before_realloc(ptr as usize)
         } else {
             None
         };
@@ -300,7 +293,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         if !new_ptr.is_null() {
             #[cfg(feature = "callsites")]
             if let Some(tracked) = tracked {
-                crate::callsites::record::reallocated(tracked);
+                sampling::on_reallocated(tracked);
             }
             self.record(Event::Realloc {
                 new_addr: new_ptr as usize,
@@ -311,7 +304,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
             // On failure the old block is untouched and nothing is counted.
             #[cfg(feature = "callsites")]
             if let Some(tracked) = tracked {
-                crate::callsites::record::restore(tracked);
+                sampling::on_realloc_failed(tracked);
             }
         }
         new_ptr

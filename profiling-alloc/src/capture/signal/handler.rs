@@ -5,7 +5,7 @@
 //! own sampled path. So it takes no lock, allocates nothing, calls nothing
 //! that could (no `backtrace`, no libgcc, no stack-bounds lookup), and never
 //! waits: it walks the interrupted stack with the walks of
-//! [`crate::unwind::interrupted`], writes one sample into the ring (or
+//! `capture::unwind::interrupted`, writes one sample into the ring (or
 //! counts it dropped), and returns. It makes at most a few system calls:
 //! `gettid` once per thread, `process_vm_readv` where the thread's stack
 //! bounds are not known. `errno` is saved and restored around it.
@@ -21,24 +21,23 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::OnceLock;
 
 use super::buffer::Ring;
-use super::Error;
-use crate::unwind::interrupted::{self, Registers};
+use crate::capture::unwind::interrupted::{self, Registers};
 
 /// `si_code` of a signal from a POSIX timer (`timer_create`).
 const SI_TIMER: libc::c_int = -2;
 
 /// The running session's generation; 0 when none runs.
-pub(super) static SESSION: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SESSION: AtomicU64 = AtomicU64::new(0);
 /// How the running session's signals come: [`PER_THREAD`] or [`PROCESS_WIDE`].
-pub(super) static MODE: AtomicU8 = AtomicU8::new(0);
-pub(super) const PER_THREAD: u8 = 1;
-pub(super) const PROCESS_WIDE: u8 = 2;
+pub(crate) static MODE: AtomicU8 = AtomicU8::new(0);
+pub(crate) const PER_THREAD: u8 = 1;
+pub(crate) const PROCESS_WIDE: u8 = 2;
 /// Handlers running now, on any thread: `stop` waits for 0.
-pub(super) static RUNNING: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Signals ignored: no session, another session's timer, or another sender.
-pub(super) static IGNORED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static IGNORED: AtomicU64 = AtomicU64::new(0);
 /// The samples' ring, made by the first session.
-pub(super) static RING: OnceLock<Ring> = OnceLock::new();
+pub(crate) static RING: OnceLock<Ring> = OnceLock::new();
 
 thread_local! {
     // The thread's id, found at its first sample. `const`, no destructor:
@@ -104,7 +103,8 @@ unsafe fn sample(info: *const libc::siginfo_t, context: *const libc::c_void) {
     };
     // SAFETY: the kernel's ucontext for this signal (non-null, checked).
     let registers = unsafe { registers(&*context.cast::<libc::ucontext_t>()) };
-    let job = crate::job::current_path().map_or(0, |node| std::ptr::from_ref(node) as usize);
+    let job =
+        crate::capture::job_path::current().map_or(0, |node| std::ptr::from_ref(node) as usize);
     let tid = thread_id();
     ring.push(|slot| {
         let (depth, truncated) = interrupted::walk(registers, &mut slot.ips);
@@ -145,24 +145,30 @@ fn thread_id() -> u32 {
     .unwrap_or(0)
 }
 
+/// Why the handler could not be installed.
+#[derive(Debug)]
+pub(crate) enum InstallError {
+    /// `sigaction` failed.
+    Sigaction(std::io::Error),
+    /// Another real handler has `SIGPROF`.
+    InUse,
+}
+
 /// Installs the handler for `SIGPROF`, unless another real handler has it
 /// (another profiler: the two would count each other's signals).
-pub(super) fn install() -> Result<(), Error> {
+pub(crate) fn install() -> Result<(), InstallError> {
     let ours = on_sigprof as *const () as libc::sighandler_t;
     // SAFETY: a zeroed `sigaction` is a valid out-parameter.
     let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: reads the disposition into `current`; changes nothing.
     if unsafe { libc::sigaction(libc::SIGPROF, std::ptr::null(), &raw mut current) } != 0 {
-        return Err(Error::CpuTimer {
-            call: "sigaction",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(InstallError::Sigaction(std::io::Error::last_os_error()));
     }
     if current.sa_sigaction == ours {
         return Ok(());
     }
     if current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN {
-        return Err(Error::CpuSignalInUse);
+        return Err(InstallError::InUse);
     }
     // SAFETY: a zeroed `sigaction` is valid; the fields are set below.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -179,10 +185,7 @@ pub(super) fn install() -> Result<(), Error> {
         libc::sigaction(libc::SIGPROF, &raw const action, std::ptr::null_mut())
     };
     if installed != 0 {
-        return Err(Error::CpuTimer {
-            call: "sigaction",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(InstallError::Sigaction(std::io::Error::last_os_error()));
     }
     Ok(())
 }

@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 use std::sync::OnceLock;
 
 use super::counters::CallsiteCounters;
-use super::leaked::leak_zeroed;
-use crate::job::PathNode;
+use crate::capture::job_path::PathNode;
+use crate::capture::leaked::leak_zeroed;
+use crate::capture::unwind::Anchor;
 use crate::sync::SpinLock;
-use crate::unwind::Anchor;
 
 /// Most frames a stack can hold.
-pub(crate) const MAX_FRAMES: usize = crate::unwind::MAX_FRAMES;
+pub(crate) const MAX_FRAMES: usize = crate::capture::unwind::MAX_FRAMES;
 /// Frames captured by default.
 pub const DEFAULT_STACK_DEPTH: usize = 64;
 /// Distinct stacks kept by default.
@@ -63,7 +63,8 @@ impl RawStack {
 #[inline(never)]
 pub(crate) fn capture(stack: &mut RawStack, anchor: Anchor) {
     let depth = DEPTH.load(Relaxed).clamp(1, MAX_FRAMES);
-    let (len, truncated) = crate::unwind::walk(&mut stack.ips[..depth], anchor);
+    let ips = stack.ips.get_mut(..depth).unwrap_or_default();
+    let (len, truncated) = crate::capture::unwind::walk(ips, anchor);
     stack.len = len;
     stack.truncated = truncated;
 }
@@ -172,18 +173,19 @@ fn intern_locked(
         return None;
     };
     let mut slot = hash as usize & mask;
-    loop {
-        match index.slots[slot] {
-            0 => break,
-            taken => {
-                let id = taken - 1;
-                if entry(id).is_some_and(|entry| entry.is(hash, ips, job)) {
-                    return Some(id);
-                }
-                slot = (slot + 1) & mask;
-            }
+    // The index is never full (it has twice the entries' room), so the
+    // probe reaches an empty slot.
+    while let Some(&taken) = index.slots.get(slot).filter(|&&taken| taken != 0) {
+        let id = taken - 1;
+        if entry(id).is_some_and(|entry| entry.is(hash, ips, job)) {
+            return Some(id);
         }
+        slot = (slot + 1) & mask;
     }
+    let Some(&0) = index.slots.get(slot) else {
+        DROPPED.fetch_add(1, Relaxed);
+        return None;
+    };
     let Some(published) = records.entries.get(index.len) else {
         DROPPED.fetch_add(1, Relaxed);
         return None;
@@ -198,7 +200,9 @@ fn intern_locked(
     // Release: a reader that sees the pointer sees the whole entry.
     published.store(Box::into_raw(new), Release);
     index.len += 1;
-    index.slots[slot] = id + 1;
+    if let Some(place) = index.slots.get_mut(slot) {
+        *place = id + 1;
+    }
     Some(id)
 }
 
@@ -244,7 +248,7 @@ fn hash_stack(ips: &[usize], job: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reentrancy::Untracked;
+    use crate::capture::reentrancy::Untracked;
 
     fn stack_of(ips: &[usize]) -> RawStack {
         let mut stack = RawStack::new();

@@ -148,9 +148,12 @@ impl Slot {
     fn count_new_block<W: Writer>(&self, size: usize) {
         W::add(&self.alloc_blocks, 1);
         W::add(&self.alloc_bytes, size as u64);
-        let class = size_class(size) % SIZE_CLASSES;
-        W::add(&self.class_blocks[class], 1);
-        W::add(&self.class_bytes[class], size as u64);
+        let class = size_class(size);
+        W::add(crate::capture::wrapping_at(&self.class_blocks, class), 1);
+        W::add(
+            crate::capture::wrapping_at(&self.class_bytes, class),
+            size as u64,
+        );
     }
 
     /// Owner only: raises `max_net_bytes` to the slot's net bytes if higher.

@@ -18,7 +18,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
-use super::sampling::{EVERY, MODE};
+use super::mode::{EVERY, MODE};
 use crate::sync::{Padded, SpinLock};
 
 /// Sampled blocks tracked at most by default, under Poisson sampling (at
@@ -64,12 +64,12 @@ fn filter_index(addr: usize) -> usize {
 }
 
 fn filter_add(addr: usize) {
-    let counter = &FILTER[filter_index(addr)];
+    let counter = crate::capture::wrapping_at(&FILTER, filter_index(addr));
     let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n < u8::MAX).then_some(n + 1));
 }
 
 fn filter_remove(addr: usize) {
-    let counter = &FILTER[filter_index(addr)];
+    let counter = crate::capture::wrapping_at(&FILTER, filter_index(addr));
     let _ = counter.fetch_update(Relaxed, Relaxed, |n| (n > 0 && n < u8::MAX).then(|| n - 1));
 }
 
@@ -106,7 +106,10 @@ struct Shard(SpinLock<Option<BlockTable>>);
 
 /// The shard of `addr` and its home position (before masking) in it.
 fn shard(addr: usize) -> (&'static SpinLock<Option<BlockTable>>, usize) {
-    (&TABLES[region(addr)].0, hash(addr))
+    (
+        &crate::capture::wrapping_at(&TABLES, region(addr)).0,
+        hash(addr),
+    )
 }
 
 /// The shard of an address's 64 MiB region (a mix of the region's number).
@@ -178,7 +181,8 @@ fn hash(addr: usize) -> usize {
 /// Whether `addr` may be a tracked block: one or two relaxed loads.
 #[inline(always)]
 pub(crate) fn maybe_tracked(addr: usize) -> bool {
-    ANY_TRACKED.load(Relaxed) && FILTER[filter_index(addr)].load(Relaxed) != 0
+    ANY_TRACKED.load(Relaxed)
+        && crate::capture::wrapping_at(&FILTER, filter_index(addr)).load(Relaxed) != 0
 }
 
 /// Starts tracking a sampled block. `false` when the table is full. The caller
@@ -205,20 +209,35 @@ pub(crate) fn insert(block: Tracked) -> bool {
     {
         return false;
     }
-    let mask = table.slots.len() - 1;
-    let mut slot = home & mask;
-    while table.slots[slot].addr != 0 && table.slots[slot].addr != block.addr {
-        slot = (slot + 1) & mask;
-    }
-    if table.slots[slot].addr == 0 {
+    let slot = probe(&table.slots, home, |here| here == 0 || here == block.addr);
+    let Some(place) = table.slots.get_mut(slot) else {
+        return false;
+    };
+    if place.addr == 0 {
         table.len += 1;
         filter_add(block.addr);
         if !ANY_TRACKED.load(Relaxed) {
             ANY_TRACKED.store(true, Relaxed);
         }
     }
-    table.slots[slot] = block;
+    *place = block;
     true
+}
+
+/// The first position from `home` on (linear probing, wrapping around) whose
+/// address `stop` accepts. Every table has a power-of-two length and an
+/// empty slot, so the search ends; a position past the end (only for an
+/// empty table) makes the caller's `get` fail instead of panicking.
+fn probe(slots: &[Tracked], home: usize, stop: impl Fn(usize) -> bool) -> usize {
+    let mask = slots.len().wrapping_sub(1);
+    let mut slot = home & mask;
+    while let Some(here) = slots.get(slot) {
+        if stop(here.addr) {
+            break;
+        }
+        slot = (slot + 1) & mask;
+    }
+    slot
 }
 
 const EMPTY: Tracked = Tracked {
@@ -244,13 +263,11 @@ fn grow(table: &mut BlockTable) -> bool {
     }
     slots.resize(len, EMPTY);
     let old = std::mem::replace(&mut table.slots, slots.into_boxed_slice());
-    let mask = table.slots.len() - 1;
     for block in old.iter().filter(|block| block.addr != 0) {
-        let mut slot = shard(block.addr).1 & mask;
-        while table.slots[slot].addr != 0 {
-            slot = (slot + 1) & mask;
+        let slot = probe(&table.slots, shard(block.addr).1, |here| here == 0);
+        if let Some(place) = table.slots.get_mut(slot) {
+            *place = *block;
         }
-        table.slots[slot] = *block;
     }
     true
 }
@@ -260,34 +277,28 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
     let (lock, home) = shard(addr);
     let mut table = lock.lock();
     let table = table.as_mut()?;
-    let mask = table.slots.len() - 1;
-    let mut slot = home & mask;
-    loop {
-        let here = table.slots[slot].addr;
-        if here == 0 {
-            return None;
-        }
-        if here == addr {
-            break;
-        }
-        slot = (slot + 1) & mask;
-    }
-    let removed = table.slots[slot];
+    let mask = table.slots.len().wrapping_sub(1);
+    let slot = probe(&table.slots, home, |here| here == 0 || here == addr);
+    let removed = *table.slots.get(slot).filter(|found| found.addr == addr)?;
     // Backward-shift deletion: move later members of the cluster into the
     // hole when their home position allows it.
     let mut hole = slot;
     let mut next = (hole + 1) & mask;
-    while table.slots[next].addr != 0 {
-        let home = shard(table.slots[next].addr).1 & mask;
+    while let Some(&moving) = table.slots.get(next).filter(|next| next.addr != 0) {
+        let home = shard(moving.addr).1 & mask;
         let distance_to_next = next.wrapping_sub(home) & mask;
         let distance_to_hole = hole.wrapping_sub(home) & mask;
         if distance_to_hole <= distance_to_next {
-            table.slots[hole] = table.slots[next];
+            if let Some(place) = table.slots.get_mut(hole) {
+                *place = moving;
+            }
             hole = next;
         }
         next = (next + 1) & mask;
     }
-    table.slots[hole] = EMPTY;
+    if let Some(place) = table.slots.get_mut(hole) {
+        *place = EMPTY;
+    }
     table.len -= 1;
     release_surplus(table);
     filter_remove(addr);
@@ -300,7 +311,7 @@ mod tests {
 
     #[test]
     fn the_default_limit_follows_the_mode() {
-        use crate::callsites::Sampling;
+        use crate::capture::sampling::mode::Sampling;
         assert_eq!(
             limit_for(0, Sampling::Every.encode()),
             DEFAULT_MAX_TRACKED_BLOCKS_EVERY

@@ -10,7 +10,7 @@ use std::io;
 /// `MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)`, the clock
 /// `pthread_getcpuclockid` gives (any thread of this process). `None` for
 /// an id too large to encode (thread ids stay below 2^22).
-pub(super) fn thread_clock(tid: u32) -> Option<libc::clockid_t> {
+pub(crate) fn thread_clock(tid: u32) -> Option<libc::clockid_t> {
     let tid = libc::clockid_t::try_from(tid)
         .ok()
         .filter(|&tid| tid > 0 && tid < 1 << 28)?;
@@ -19,7 +19,7 @@ pub(super) fn thread_clock(tid: u32) -> Option<libc::clockid_t> {
 
 /// Nanoseconds of CPU the thread `tid` has used, or `None` once it has
 /// exited.
-pub(super) fn thread_cpu_nanos(tid: u32) -> Option<u64> {
+pub(crate) fn thread_cpu_nanos(tid: u32) -> Option<u64> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -36,7 +36,7 @@ pub(super) fn thread_cpu_nanos(tid: u32) -> Option<u64> {
 
 /// A timer on one thread's CPU clock; deleted on drop.
 #[derive(Debug)]
-pub(super) struct ThreadTimer(libc::timer_t);
+pub(crate) struct ThreadTimer(libc::timer_t);
 
 // SAFETY: a timer id is a handle the kernel owns; any thread of the process
 // may arm or delete it.
@@ -47,7 +47,7 @@ impl ThreadTimer {
     /// every `period_ns` of that thread's CPU time, the first time after
     /// `first_ns` (a random point of the first period, so that threads that
     /// run less than a period are sampled in proportion, not never).
-    pub(super) fn start(
+    pub(crate) fn start(
         tid: u32,
         period_ns: u64,
         first_ns: u64,
@@ -92,7 +92,7 @@ impl Drop for ThreadTimer {
 /// Whether `error` from `timer_create` means per-thread timers cannot be
 /// made in this process at all (a seccomp filter, a kernel without POSIX
 /// timers), rather than for one thread (it exited, the signal queue limit).
-pub(super) fn unavailable(error: &io::Error) -> bool {
+pub(crate) fn unavailable(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::EINVAL | libc::ENOTSUP | libc::EPERM | libc::ENOSYS)
@@ -100,7 +100,7 @@ pub(super) fn unavailable(error: &io::Error) -> bool {
 }
 
 /// Starts (`period_ns` > 0) or stops (0) the process-wide profiling timer.
-pub(super) fn set_process_timer(period_ns: u64) -> io::Result<()> {
+pub(crate) fn set_process_timer(period_ns: u64) -> io::Result<()> {
     let interval = timeval(period_ns);
     let setting = libc::itimerval {
         it_interval: interval,

@@ -12,10 +12,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::live_blocks::{self, Tracked};
-use super::sampling::Sampling;
+use super::mode::Sampling;
 use super::stack_table::{self, RawStack};
-use crate::reentrancy::{SamplingSuspended, Untracked};
-use crate::unwind::Anchor;
+use crate::capture::reentrancy::{SamplingSuspended, Untracked};
+use crate::capture::unwind::Anchor;
 
 /// The sampled path: captures the stack of a block of `size` bytes at `addr`
 /// and adds it to its callsite. Called by the allocator on a sampled
@@ -43,7 +43,7 @@ fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
     let _untracked = Untracked::enter();
     let mut stack = RawStack::new();
     stack_table::capture(&mut stack, anchor);
-    let job = crate::job::current_path();
+    let job = crate::capture::job_path::current();
     let Some(id) = stack_table::intern(&stack, job) else {
         return;
     };
@@ -52,8 +52,8 @@ fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
     };
     // The weight of the mode that decided to sample, not of one set since;
     // a scope sampling every block of this thread weighs each block as one.
-    let mode = if super::sampler::forced() {
-        super::sampling::EVERY
+    let mode = if super::decision::forced() {
+        super::mode::EVERY
     } else {
         mode
     };

@@ -53,7 +53,7 @@ pub(crate) fn prepare_for_signals() -> StackUnwinder {
     // What deciding and preparing build (the module list, rule caches) is
     // the profiler's memory, kept for the program's life, as when the first
     // allocation sample decides: not the caller's allocations.
-    let _untracked = crate::reentrancy::Untracked::enter();
+    let _untracked = crate::capture::reentrancy::Untracked::enter();
     // SAFETY: `getpid` has no preconditions.
     PID.store(unsafe { libc::getpid() }, Relaxed);
     let _ = stack::bounds();

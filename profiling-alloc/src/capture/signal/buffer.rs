@@ -9,39 +9,39 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use crate::callsites::leaked::{leak_zeroed, Zeroable};
+use crate::capture::leaked::{leak_zeroed, Zeroable};
 
 /// Most frames a sample holds.
-pub(super) const MAX_FRAMES: usize = 128;
+pub(crate) const MAX_FRAMES: usize = 128;
 /// Slots in the ring: at 1 kHz on 20 busy cores, 100 ms of samples, the
 /// longest the drain waits (it comes every 20 ms while the ring fills
 /// faster than a quarter per visit).
-pub(super) const SLOTS: usize = 2048;
+pub(crate) const SLOTS: usize = 2048;
 /// Compare-and-swap attempts a writer makes before dropping its sample (other
 /// handlers took the positions it tried).
 const ATTEMPTS: u32 = 16;
 
 /// One sample as the handler wrote it.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Sample {
+pub(crate) struct Sample {
     /// The session that took it.
-    pub(super) generation: u64,
+    pub(crate) generation: u64,
     /// The thread's id (`gettid`).
-    pub(super) tid: u32,
+    pub(crate) tid: u32,
     /// Timer expirations it stands for (1 + overruns).
-    pub(super) weight: u32,
+    pub(crate) weight: u32,
     /// Frames filled in `ips`.
-    pub(super) depth: u32,
+    pub(crate) depth: u32,
     /// Whether the stack was longer than `ips`, or could not be walked.
-    pub(super) truncated: bool,
+    pub(crate) truncated: bool,
     /// The thread's job path (`&'static PathNode`), 0 outside jobs.
-    pub(super) job: usize,
+    pub(crate) job: usize,
     /// The interrupted instruction (plus one) then return addresses.
-    pub(super) ips: [usize; MAX_FRAMES],
+    pub(crate) ips: [usize; MAX_FRAMES],
 }
 
 /// A slot: its turn, and the sample.
-pub(super) struct Slot {
+pub(crate) struct Slot {
     sequence: AtomicUsize,
     sample: UnsafeCell<Sample>,
 }
@@ -56,18 +56,18 @@ unsafe impl Zeroable for Slot {}
 unsafe impl Sync for Slot {}
 
 /// The ring.
-pub(super) struct Ring {
+pub(crate) struct Ring {
     slots: &'static [Slot],
     write_at: AtomicUsize,
     read_at: AtomicUsize,
     /// Samples dropped because the ring was full.
-    pub(super) dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
 }
 
 impl Ring {
     /// A ring of `len` slots (a power of two), allocated once and kept for
     /// the rest of the program; `None` without the memory. Call untracked.
-    pub(super) fn new(len: usize) -> Option<Ring> {
+    pub(crate) fn new(len: usize) -> Option<Ring> {
         if !len.is_power_of_two() {
             return None;
         }
@@ -85,7 +85,7 @@ impl Ring {
 
     /// Writes one sample with `fill`; false (and counted) when the ring is
     /// full. Never waits, never allocates: callable from a signal handler.
-    pub(super) fn push(&self, fill: impl FnOnce(&mut Sample)) -> bool {
+    pub(crate) fn push(&self, fill: impl FnOnce(&mut Sample)) -> bool {
         let mask = self.slots.len() - 1;
         let mut position = self.write_at.load(Relaxed);
         for _ in 0..ATTEMPTS {
@@ -123,7 +123,7 @@ impl Ring {
 
     /// Reads the oldest sample with `take`; false when none is ready. One
     /// reader at a time (the caller serialises them).
-    pub(super) fn pop(&self, take: impl FnOnce(&Sample)) -> bool {
+    pub(crate) fn pop(&self, take: impl FnOnce(&Sample)) -> bool {
         let mask = self.slots.len() - 1;
         let position = self.read_at.load(Relaxed);
         let Some(slot) = self.slots.get(position & mask) else {
