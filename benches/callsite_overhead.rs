@@ -90,6 +90,9 @@ fn main() {
         let dhat = medians[4].as_secs_f64();
         println!("  dhat-rs / Every: {:.2}x", dhat / every);
     }
-    println!("\nstack unwinder: {}", profiling_alloc::stack_unwinder());
+    println!(
+        "\nstack unwinder: {}",
+        profiling_alloc::callsites::stack_unwinder()
+    );
     set_sampling(Sampling::Off);
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use half_core::{calibrate, pin_to_cpu, unpin, work, Competitor, Quota};
 use profiling_alloc::sizing::JobDemand;
-use profiling_alloc::{CpuClock, JobProfile, ProfileRunner, ProfilingAllocator};
+use profiling_alloc::{runner::CpuClock, JobProfile, ProfileRunner, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();

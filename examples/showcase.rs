@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use profiling_alloc::sizing::{self, Baseline, JobDemand, PlanSettings, Prices};
 use profiling_alloc::{
-    profile_job, FlameKind, PprofKind, ProfileRunner, ProfilingAllocator, Report, Sampling,
+    output::PprofKind, profile_job, FlameKind, ProfileRunner, ProfilingAllocator, Report, Sampling,
 };
 
 #[global_allocator]
@@ -264,7 +264,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut written = write_files(&report)?;
     if let Some(cpu) = &cpu_profile {
         println!("\n{}", cpu.hotspot_table(12));
-        let dir = profiling_alloc::output_dir();
+        let dir = profiling_alloc::output::output_dir();
         for (path, result) in [
             (
                 dir.join("cpu.svg"),
@@ -292,7 +292,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The report as JSON, three flamegraphs, two pprof profiles and folded
 /// stacks, in `target/profiling/`.
 fn write_files(report: &Report) -> Result<Vec<PathBuf>, profiling_alloc::Error> {
-    let dir = profiling_alloc::output_dir();
+    let dir = profiling_alloc::output::output_dir();
     let json = dir.join("report.json");
     report.write_json(&json)?;
     let mut written = vec![json];
@@ -341,7 +341,7 @@ fn plan_parse() -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
         &Prices::built_in(),
     )?;
     println!("{}", plan.to_text());
-    let dir = profiling_alloc::output_dir();
+    let dir = profiling_alloc::output::output_dir();
     let (profile_file, deployment, baseline) = (
         dir.join("parse-profile.json"),
         dir.join("deployment.json"),

@@ -11,7 +11,9 @@ mod common;
 
 use std::hint::black_box;
 
-use profiling_alloc::{callsites, set_sampling, set_stack_depth, ProfilingAllocator, Sampling};
+use profiling_alloc::{
+    callsites, callsites::set_stack_depth, set_sampling, ProfilingAllocator, Sampling,
+};
 
 // Sampling off until the test turns it on: under the default Poisson
 // sampling, an allocation before the test (the runtime's, the runner's) is
@@ -48,16 +50,16 @@ fn main() {
 fn a_deep_first_sample_picks_the_fast_walk() {
     set_stack_depth(128);
     assert_eq!(
-        profiling_alloc::stack_unwinder(),
-        profiling_alloc::StackUnwinder::Undecided
+        profiling_alloc::callsites::stack_unwinder(),
+        profiling_alloc::callsites::StackUnwinder::Undecided
     );
     let kept = recurse(DEPTH);
-    let chosen = profiling_alloc::stack_unwinder();
+    let chosen = profiling_alloc::callsites::stack_unwinder();
     if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
         assert_eq!(chosen.name(), expected);
     }
     if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        assert_ne!(chosen, profiling_alloc::StackUnwinder::Backtrace);
+        assert_ne!(chosen, profiling_alloc::callsites::StackUnwinder::Backtrace);
     }
     let sites = callsites();
     let site = sites

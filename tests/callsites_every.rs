@@ -10,7 +10,7 @@ mod common;
 use std::hint::black_box;
 
 use profiling_alloc::{
-    callsites, live_callsites, profile_job, Callsite, ProfilingAllocator, Sampling,
+    callsites, callsites::live_callsites, profile_job, Callsite, ProfilingAllocator, Sampling,
 };
 
 #[global_allocator]
@@ -109,9 +109,12 @@ fn main() {
 /// CI also runs this file built with frame pointers and says which walk the
 /// first capture (long done: every allocation samples) chose.
 fn the_walk_ci_expects() {
-    assert_eq!(profiling_alloc::sampling(), Sampling::Every);
+    assert_eq!(profiling_alloc::callsites::sampling(), Sampling::Every);
     if let Ok(expected) = std::env::var("PROFILING_EXPECT_UNWINDER") {
-        assert_eq!(profiling_alloc::stack_unwinder().name(), expected);
+        assert_eq!(
+            profiling_alloc::callsites::stack_unwinder().name(),
+            expected
+        );
     }
 }
 
@@ -191,7 +194,7 @@ fn the_leak_view_shows_a_jobs_blocks() {
         "{:?}",
         job_site.frames[0]
     );
-    assert_eq!(profiling_alloc::dropped_samples(), 0);
+    assert_eq!(profiling_alloc::callsites::dropped_samples(), 0);
     drop((big, kept_by_job));
 }
 

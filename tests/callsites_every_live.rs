@@ -12,8 +12,8 @@ mod common;
 use std::hint::black_box;
 
 use profiling_alloc::{
-    dropped_samples, live_callsites, ProfilingAllocator, Sampling, DEFAULT_MAX_TRACKED_BLOCKS,
-    DEFAULT_MAX_TRACKED_BLOCKS_EVERY,
+    callsites::dropped_samples, callsites::live_callsites, callsites::DEFAULT_MAX_TRACKED_BLOCKS,
+    callsites::DEFAULT_MAX_TRACKED_BLOCKS_EVERY, ProfilingAllocator, Sampling,
 };
 
 #[global_allocator]

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use profiling_alloc::{
-    callsites, callsites_with, profile_job, Callsite, CallsiteOptions, Frame, ProfilingAllocator,
-    Sampling,
+    callsites, callsites::callsites_with, callsites::CallsiteOptions, profile_job, Callsite, Frame,
+    ProfilingAllocator, Sampling,
 };
 
 #[global_allocator]

@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use profiling_alloc::{
-    callsites, Callsite, FindingKind, ProfilingAllocator, Report, Sampling,
-    LIFETIME_CLASS_BOUNDS_NS,
+    analysis::FindingKind, callsites, callsites::LIFETIME_CLASS_BOUNDS_NS, Callsite,
+    ProfilingAllocator, Report, Sampling,
 };
 
 #[global_allocator]

@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use profiling_alloc::{
-    callsites, dropped_samples, heap_stats, set_sampling, set_sampling_limits, ProfilingAllocator,
-    Sampling,
+    callsites, callsites::dropped_samples, callsites::set_sampling_limits, heap_stats,
+    set_sampling, ProfilingAllocator, Sampling,
 };
 
 // Sampling starts in the test, after the limits are set (they take effect

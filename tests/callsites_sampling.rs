@@ -12,7 +12,7 @@ mod common;
 
 use common::Block;
 use profiling_alloc::{
-    callsites, seed_sampling, set_sampling, Callsite, ProfilingAllocator, Sampling,
+    callsites, callsites::seed_sampling, set_sampling, Callsite, ProfilingAllocator, Sampling,
 };
 
 #[global_allocator]

@@ -122,7 +122,7 @@ fn main() {
         allocated as f64,
         "every allocation has its callsite"
     );
-    assert_eq!(profiling_alloc::dropped_samples(), 0);
+    assert_eq!(profiling_alloc::callsites::dropped_samples(), 0);
 
     // Poisson sampling at a small rate (many samples), same load.
     run(Sampling::Poisson { mean_bytes: 4096 });

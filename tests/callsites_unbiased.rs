@@ -13,7 +13,7 @@ mod common;
 
 use std::hint::black_box;
 
-use profiling_alloc::{callsites, seed_sampling, ProfilingAllocator, Sampling};
+use profiling_alloc::{callsites, callsites::seed_sampling, ProfilingAllocator, Sampling};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -27,7 +27,7 @@ fn one_large_block() -> Vec<u8> {
 }
 
 fn one_large_block_reads_one_block_on_average() {
-    assert_eq!(profiling_alloc::sampling(), Sampling::poisson());
+    assert_eq!(profiling_alloc::callsites::sampling(), Sampling::poisson());
     for seed in 0..TRIALS {
         // A fresh distance to the next sample for each trial: independent.
         seed_sampling(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xdead_beef);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::thread_cpu;
 use profiling_alloc::cpu::{self, CpuProfile};
 use profiling_alloc::{
-    job, job_stats, measure, profile_job, set_sampling, Error, ProfilingAllocator, Sampling,
+    job_stats, jobs::job, measure, profile_job, set_sampling, Error, ProfilingAllocator, Sampling,
 };
 
 // Sampling off but in the check under allocation: a sample of an allocation
@@ -420,7 +420,7 @@ fn inner_job(rng: &mut u64) -> u64 {
 /// exact totals.
 fn under_allocation() {
     let rounds = rounds_for_20us();
-    let before = profiling_alloc::sampling();
+    let before = profiling_alloc::callsites::sampling();
     set_sampling(Sampling::Every);
     let profiling = cpu::start(997).expect("start");
     let stop = Arc::new(AtomicBool::new(false));

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 
 use common::Block;
-use profiling_alloc::{heap_stats, reset_peak, ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
+use profiling_alloc::{heap::DEFAULT_PEAK_TOLERANCE, heap_stats, reset_peak, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();

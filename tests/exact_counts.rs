@@ -10,7 +10,7 @@ mod common;
 use std::hint::black_box;
 
 use common::{Block, Model};
-use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator};
+use profiling_alloc::{heap::size_histogram, heap_stats, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -77,8 +77,9 @@ fn histogram_sees_the_same_blocks() {
     let totals = heap_stats();
     let after = size_histogram();
     let class_delta = |size: u64| {
-        let blocks =
-            |h: &profiling_alloc::SizeHistogram| h.class_of(size).map_or(0, |c| c.total_blocks);
+        let blocks = |h: &profiling_alloc::heap::SizeHistogram| {
+            h.class_of(size).map_or(0, |c| c.total_blocks)
+        };
         blocks(&after) - blocks(&before)
     };
     assert_eq!(class_delta(10_000), 1);

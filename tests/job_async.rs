@@ -198,14 +198,14 @@ fn nested_async_jobs_are_inclusive() {
     assert_eq!(inner.total_bytes, 500);
     assert_eq!(outer.total_bytes, 564);
     assert_eq!(outer.peak_bytes_max, 564);
-    assert!(profiling_alloc::job_paths()
+    assert!(profiling_alloc::jobs::job_paths()
         .iter()
         .any(|p| p.path == ["async-outer", "async-inner"] && p.calls == 1));
 }
 
 #[test]
 fn manual_async_form() {
-    let value = block_on(profiling_alloc::job_async("manual-async", async {
+    let value = block_on(profiling_alloc::jobs::job_async("manual-async", async {
         yield_once().await;
         vec![1u8; 10].len()
     }));

@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 use common::{block_on, yield_once};
 use profiling_alloc::{
-    job_paths, profile_job, FlameKind, JobPathStats, ProfilingAllocator, Report,
+    jobs::job_paths, jobs::JobPathStats, profile_job, FlameKind, ProfilingAllocator, Report,
 };
 
 #[global_allocator]
@@ -162,7 +162,7 @@ fn a_sync_job_is_busy_for_its_whole_duration_less_its_nested_jobs() {
 
 #[test]
 fn a_poll_that_panics_still_counts_and_leaves_its_caller_right() {
-    let caught = profiling_alloc::job("busy-catcher", || {
+    let caught = profiling_alloc::jobs::job("busy-catcher", || {
         std::panic::catch_unwind(|| block_on(panics_in_a_poll())).is_err()
     });
     assert!(caught);

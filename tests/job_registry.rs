@@ -3,7 +3,9 @@
 //! sites sharing a name. Its own binary, because `reset_jobs` clears every
 //! job of the process.
 
-use profiling_alloc::{job_paths, job_stats, profile_job, reset_jobs, JobPathStats, JobStats};
+use profiling_alloc::{
+    job_stats, jobs::job_paths, jobs::reset_jobs, jobs::JobPathStats, profile_job, JobStats,
+};
 
 #[global_allocator]
 static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();

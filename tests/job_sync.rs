@@ -230,7 +230,7 @@ fn nested_jobs_are_inclusive_and_keep_their_path() {
         outer_alloc.peak_bytes_max, 1100,
         "inner's buffer on top of outer's"
     );
-    let paths = profiling_alloc::job_paths();
+    let paths = profiling_alloc::jobs::job_paths();
     let nested = paths
         .iter()
         .find(|p| p.path == ["outer", "inner"])
@@ -242,7 +242,7 @@ fn nested_jobs_are_inclusive_and_keep_their_path() {
 
 #[test]
 fn manual_form_for_closures() {
-    let sum = profiling_alloc::job("manual-closure", || {
+    let sum = profiling_alloc::jobs::job("manual-closure", || {
         let values: Vec<u64> = (1..=10).collect();
         values.iter().sum::<u64>()
     });
@@ -380,7 +380,7 @@ fn depth(n: u32) -> u32 {
 fn deep_recursion_keeps_job_paths_bounded() {
     assert_eq!(depth(200), 200);
     assert_eq!(stats("recursive").calls, 201);
-    let deepest = profiling_alloc::job_paths()
+    let deepest = profiling_alloc::jobs::job_paths()
         .into_iter()
         .filter(|p| p.path.iter().all(|name| name == "recursive"))
         .map(|p| p.path.len())

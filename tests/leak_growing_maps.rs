@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use profiling_alloc::{LeakDetector, ProfilingAllocator};
+use profiling_alloc::{analysis::LeakDetector, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -65,7 +65,7 @@ fn trial(observations: u64, seed: &mut u64, named_at_10: &mut u64) -> (Option<u6
         detector.observe(
             t0 + observation * 5_000,
             profiling_alloc::heap_stats().live_bytes,
-            profiling_alloc::sampling(),
+            profiling_alloc::callsites::sampling(),
             &sites,
         );
         let report = detector.analyze();
@@ -105,7 +105,7 @@ fn main() {
     let mut firsts = Vec::new();
     let mut in_report_at_10 = 0;
     for trial_number in 0..trials {
-        profiling_alloc::seed_sampling(1000 + trial_number);
+        profiling_alloc::callsites::seed_sampling(1000 + trial_number);
         let (first, both_at_10) = trial(10, &mut seed, &mut in_report_at_10);
         by_10 += u64::from(first.is_some());
         at_10 += u64::from(both_at_10);

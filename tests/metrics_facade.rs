@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
-use profiling_alloc::{profile_job, publish_metrics, ProfilingAllocator};
+use profiling_alloc::{output::publish_metrics, profile_job, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();
@@ -67,7 +67,7 @@ fn publishing_sets_the_same_metrics_as_the_prometheus_text() {
         &[("version", env!("CARGO_PKG_VERSION"))],
     );
     // Every family of the text is published.
-    let text = profiling_alloc::prometheus_metrics();
+    let text = profiling_alloc::output::prometheus_metrics();
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split(' ').nth(2).unwrap();
         assert!(

@@ -2,7 +2,7 @@
 //! "not active" instead of reporting zeros as data (what is derived from
 //! readings is `None`: `job_no_allocator.rs`, `runner_no_allocator.rs`).
 
-use profiling_alloc::{heap_stats, measure, size_histogram, Report};
+use profiling_alloc::{heap::size_histogram, heap_stats, measure, Report};
 
 #[test]
 fn readings_say_they_are_not_active() {

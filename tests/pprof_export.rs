@@ -8,7 +8,9 @@
 
 use std::io::Read;
 
-use profiling_alloc::{profile_job, Callsite, PprofKind, ProfilingAllocator, Report, Sampling};
+use profiling_alloc::{
+    output::PprofKind, profile_job, Callsite, ProfilingAllocator, Report, Sampling,
+};
 use prost::Message;
 
 #[global_allocator]
@@ -443,7 +445,7 @@ fn the_job_time_profile_holds_each_path_s_own_busy_time() {
 #[test]
 fn write_pprof_writes_the_same_bytes_to_a_file() {
     let report = scoped_heap_report();
-    let path = profiling_alloc::output_dir().join("pprof_export_test.pb.gz");
+    let path = profiling_alloc::output::output_dir().join("pprof_export_test.pb.gz");
     report.write_pprof(PprofKind::Heap, &path).unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),

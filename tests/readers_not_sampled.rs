@@ -10,8 +10,9 @@ mod common;
 use std::hint::black_box;
 
 use profiling_alloc::{
-    callsites, heap_stats, job_paths, job_stats, live_callsites, measure, profile_job,
-    size_histogram, Callsite, FlameKind, ProfilingAllocator, Report, Sampling,
+    callsites, callsites::live_callsites, heap::size_histogram, heap_stats, job_stats,
+    jobs::job_paths, measure, profile_job, Callsite, FlameKind, ProfilingAllocator, Report,
+    Sampling,
 };
 
 #[global_allocator]
@@ -71,11 +72,11 @@ fn a_second_report_holds_nothing_of_the_first_reports_readers() {
     first
         .write_flamegraph(FlameKind::AllocatedBytes, &svg_path)
         .expect("the SVG is written");
-    for kind in profiling_alloc::PprofKind::ALL {
+    for kind in profiling_alloc::output::PprofKind::ALL {
         drop(black_box(first.to_pprof(kind).expect("encodes")));
     }
     first
-        .write_pprof(profiling_alloc::PprofKind::Heap, &pprof_path)
+        .write_pprof(profiling_alloc::output::PprofKind::Heap, &pprof_path)
         .expect("the profile is written");
     first
         .write_folded(FlameKind::AllocatedBytes, &folded_path)

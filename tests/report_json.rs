@@ -58,7 +58,7 @@ fn json_round_trips_through_text_and_files() {
     let json = report.to_json();
     assert!(json.contains("\"format_version\": 2"));
     assert_eq!(&Report::from_json(&json).unwrap(), report);
-    let path = profiling_alloc::output_dir().join("report_json_test.json");
+    let path = profiling_alloc::output::output_dir().join("report_json_test.json");
     report.write_json(&path).unwrap();
     assert_eq!(&Report::read_json(&path).unwrap(), report);
 }
@@ -66,7 +66,7 @@ fn json_round_trips_through_text_and_files() {
 #[test]
 fn folded_stacks_are_written_a_line_each() {
     let report = sampled_report();
-    let path = profiling_alloc::output_dir().join("report_json_test.folded");
+    let path = profiling_alloc::output::output_dir().join("report_json_test.folded");
     report
         .write_folded(FlameKind::AllocatedBytes, &path)
         .unwrap();
@@ -137,7 +137,7 @@ fn text_that_is_not_a_report_is_refused_with_the_reason() {
 fn a_newer_format_is_refused_by_version_before_its_shape() {
     let json = sampled_report().to_json();
     let newer = json.replacen("\"format_version\": 2", "\"format_version\": 3", 1);
-    let newer_path = profiling_alloc::output_dir().join("report_json_test_v3.json");
+    let newer_path = profiling_alloc::output::output_dir().join("report_json_test_v3.json");
     std::fs::write(&newer_path, newer).unwrap();
     match Report::read_json(&newer_path) {
         Err(
@@ -244,7 +244,7 @@ fn any_numbers_a_file_holds_saturate_when_printed_and_drawn() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let missing = profiling_alloc::output_dir().join("no_such_report.json");
+    let missing = profiling_alloc::output::output_dir().join("no_such_report.json");
     match Report::read_json(&missing) {
         Err(error @ Error::Io { .. }) => {
             assert!(error.to_string().contains("no_such_report.json"))

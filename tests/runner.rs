@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use common::{block_on, thread_cpu, yield_once};
 use profiling_alloc::sizing::Prices;
 use profiling_alloc::{
-    CpuClock, ProfileConfig, ProfileRunner, ProfilingAllocator, ResidentSource, ResourceLimits,
-    RunError, RunPhase, Violation,
+    runner::CpuClock, runner::ProfileConfig, runner::ResidentSource, runner::ResourceLimits,
+    runner::RunError, runner::RunPhase, runner::Violation, ProfileRunner, ProfilingAllocator,
 };
 
 #[global_allocator]

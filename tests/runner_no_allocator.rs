@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use profiling_alloc::{ProfileRunner, ResourceLimits, Violation};
+use profiling_alloc::{runner::ResourceLimits, runner::Violation, ProfileRunner};
 
 #[test]
 fn the_need_falls_back_to_resident_growth() {

@@ -3,7 +3,7 @@
 //! each case runs this test binary again as a child process with the
 //! variable set.
 
-use profiling_alloc::{ProfilingAllocator, Report, Sampling, SAMPLING_VAR};
+use profiling_alloc::{callsites::SAMPLING_VAR, ProfilingAllocator, Report, Sampling};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system().sampling(Sampling::Off);
@@ -34,7 +34,7 @@ fn run_child(value: &str) -> String {
 #[ignore = "run by the other tests, in a process with the variable set"]
 fn child() {
     let report = Report::capture();
-    println!("mode: {:?}", profiling_alloc::sampling());
+    println!("mode: {:?}", profiling_alloc::callsites::sampling());
     println!("origin: {}", report.settings.sampling_origin);
     let summary = report.to_string();
     let line = summary
@@ -42,7 +42,10 @@ fn child() {
         .find(|line| line.contains("sampling chosen by"))
         .unwrap_or("no line");
     println!("summary: {line}");
-    assert_eq!(report.settings.sampling, profiling_alloc::sampling());
+    assert_eq!(
+        report.settings.sampling,
+        profiling_alloc::callsites::sampling()
+    );
 }
 
 #[test]
@@ -88,7 +91,7 @@ fn a_bad_value_keeps_the_built_in_mode_and_says_why() {
 fn without_the_variable_the_built_in_mode_applies() {
     // This process runs without it (unless the caller set it).
     if std::env::var_os(SAMPLING_VAR).is_none() {
-        assert_eq!(profiling_alloc::sampling(), Sampling::Off);
+        assert_eq!(profiling_alloc::callsites::sampling(), Sampling::Off);
         assert_eq!(
             Report::capture().settings.sampling_origin,
             "the allocator's configuration"

@@ -9,7 +9,8 @@
 use std::hint::black_box;
 
 use profiling_alloc::{
-    profile_job, sampling, testing, Callsite, FlameKind, ProfilingAllocator, Report, Sampling,
+    callsites::sampling, profile_job, testing, Callsite, FlameKind, ProfilingAllocator, Report,
+    Sampling,
 };
 
 #[global_allocator]

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use profiling_alloc::{sampling, Callsite, ProfilingAllocator, Report, Sampling};
+use profiling_alloc::{callsites::sampling, Callsite, ProfilingAllocator, Report, Sampling};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();

@@ -96,7 +96,7 @@ fn attempt_once(name: &str, job: &dyn Fn()) -> Option<f64> {
 
     use half_core::{thread_cpu, Competitor};
     use profiling_alloc::sizing::JobDemand;
-    use profiling_alloc::{CpuClock, ProfileRunner};
+    use profiling_alloc::{runner::CpuClock, ProfileRunner};
 
     let runner = ProfileRunner::new(name)
         .sample_size(60)

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::thread;
 
 use common::Block;
-use profiling_alloc::{heap_stats, size_histogram, ProfilingAllocator};
+use profiling_alloc::{heap::size_histogram, heap_stats, ProfilingAllocator};
 
 #[global_allocator]
 static ALLOC: ProfilingAllocator = ProfilingAllocator::system();

@@ -244,7 +244,7 @@ fn spans_on_handlers_count_exactly_what_they_allocate() {
             .any(|line| line.starts_with("GET /items/{id};tower_jobs::item ")),
         "{folded:?}"
     );
-    let metrics = profiling_alloc::prometheus_metrics();
+    let metrics = profiling_alloc::output::prometheus_metrics();
     assert!(metrics.contains(r#"profiling_alloc_job_calls_total{job="GET /items/{id}"}"#));
     assert!(metrics.contains(r#"profiling_alloc_job_calls_total{job="tower_jobs::item"}"#));
 }
@@ -337,7 +337,7 @@ fn cpu_samples_in_a_span_start_at_its_job_path() {
 }
 
 fn assert_path(expected: &[&str]) {
-    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+    let paths: Vec<Vec<String>> = profiling_alloc::jobs::job_paths()
         .into_iter()
         .map(|path| path.path)
         .collect();

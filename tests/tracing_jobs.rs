@@ -82,7 +82,7 @@ fn a_span_counts_what_its_intervals_allocate_exactly() {
     // and one temporary); the last started 200 B up.
     assert_eq!(alloc.peak_bytes_max, 400);
     assert_eq!((job.errors, job.panics), (0, 0));
-    let path = profiling_alloc::job_paths()
+    let path = profiling_alloc::jobs::job_paths()
         .into_iter()
         .find(|path| path.path == [format!("{}::exact_intervals", module_path!())])
         .unwrap();
@@ -151,7 +151,7 @@ fn job_paths_follow_the_span_tree_across_threads() {
         info_span!(parent: None, "tree_root").in_scope(|| ());
     });
     let name = |span: &str| format!("{}::{span}", module_path!());
-    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+    let paths: Vec<Vec<String>> = profiling_alloc::jobs::job_paths()
         .into_iter()
         .map(|path| path.path)
         .collect();
@@ -295,7 +295,7 @@ fn beside_fmt_and_an_env_filter_filtered_spans_record_nothing() {
     });
     assert!(recorded("per_layer_warn"));
     assert!(!recorded("per_layer_info"));
-    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+    let paths: Vec<Vec<String>> = profiling_alloc::jobs::job_paths()
         .into_iter()
         .map(|path| path.path)
         .collect();
@@ -404,8 +404,8 @@ fn two_layers_in_one_subscriber_both_count_exactly() {
     );
     assert_eq!(alloc.peak_bytes_max, 200, "each layer's peak is the span's");
     // The thread's path came back whole: a job made now is at the top.
-    profiling_alloc::job("after-two-layers", || ());
-    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+    profiling_alloc::jobs::job("after-two-layers", || ());
+    let paths: Vec<Vec<String>> = profiling_alloc::jobs::job_paths()
         .into_iter()
         .map(|path| path.path)
         .collect();
@@ -432,8 +432,8 @@ fn spans_left_out_of_order_restore_the_thread() {
     });
     let b = span_job("out_of_order_b").allocations.unwrap();
     assert_eq!(b.total_blocks, 1);
-    profiling_alloc::job("after-out-of-order", || ());
-    let paths: Vec<Vec<String>> = profiling_alloc::job_paths()
+    profiling_alloc::jobs::job("after-out-of-order", || ());
+    let paths: Vec<Vec<String>> = profiling_alloc::jobs::job_paths()
         .into_iter()
         .map(|path| path.path)
         .collect();

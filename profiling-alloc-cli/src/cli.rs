@@ -142,11 +142,11 @@ pub enum PprofArg {
 
 impl PprofArg {
     /// The library's name for it.
-    pub fn kind(self) -> profiling_alloc::PprofKind {
+    pub fn kind(self) -> profiling_alloc::output::PprofKind {
         match self {
-            PprofArg::Heap => profiling_alloc::PprofKind::Heap,
-            PprofArg::Allocs => profiling_alloc::PprofKind::Allocs,
-            PprofArg::Jobs => profiling_alloc::PprofKind::JobTime,
+            PprofArg::Heap => profiling_alloc::output::PprofKind::Heap,
+            PprofArg::Allocs => profiling_alloc::output::PprofKind::Allocs,
+            PprofArg::Jobs => profiling_alloc::output::PprofKind::JobTime,
         }
     }
 }

@@ -75,7 +75,7 @@
 //!   moved, that mark plus the others' (unchanged) live bytes is the true
 //!   peak. While threads allocate concurrently, each reports its change in
 //!   live bytes to a shared tracker only once it has drifted by
-//!   [`DEFAULT_PEAK_TOLERANCE`] (64 KiB) either way, and the peak is within
+//!   [`heap::DEFAULT_PEAK_TOLERANCE`] (64 KiB) either way, and the peak is within
 //!   `tolerance × threads` of the true one. [`HeapStats::peak_is_exact`]
 //!   says which case a reading is, [`HeapStats::peak_error_bound`] how far
 //!   off it may be. `.peak_tolerance(bytes)` changes the tolerance.
@@ -85,7 +85,7 @@
 //!   instant. It costs a shared atomic per call.
 //!
 //! [`reset_peak`] sets the peak to the live state, to read the peak of a
-//! phase. [`size_histogram`] gives blocks and bytes per power-of-two size
+//! phase. [`heap::size_histogram`] gives blocks and bytes per power-of-two size
 //! class.
 //!
 //! # Measuring a piece of code
@@ -134,10 +134,10 @@
 //! # }
 //! ```
 //!
-//! Jobs nest: [`job_paths`] keeps the chain of job names with calls and time
+//! Jobs nest: [`jobs::job_paths`] keeps the chain of job names with calls and time
 //! per chain, and samples taken inside a job carry its path, so flamegraphs
-//! start at the job. For a closure or a block, use [`job`] and
-//! [`job_async`]; for a scope, the guard [`jobs::enter`] (and
+//! start at the job. For a closure or a block, use [`jobs::job`] and
+//! [`jobs::job_async`]; for a scope, the guard [`jobs::enter`] (and
 //! [`jobs::instrument`] for a future). A dependency on this crate with
 //! `default-features = false` (the `enabled` feature off) makes the
 //! attribute leave the function as written, and the manual forms run their
@@ -147,7 +147,7 @@
 //!
 //! A service is often instrumented already. Two layers make that
 //! instrumentation jobs, reported wherever jobs are ([`job_stats`],
-//! [`job_paths`], reports, pprof's `job` label, the endpoint's `/jobs` and
+//! [`jobs::job_paths`], reports, pprof's `job` label, the endpoint's `/jobs` and
 //! `/metrics`), and nesting with `#[profile_job]` functions either way:
 //!
 //! - [`tracing::JobLayer`][tracing-layer] (feature `tracing`), added to a
@@ -178,7 +178,7 @@
 //!     tracing::info_span!("render").in_scope(|| body.to_uppercase());
 //! });
 //! let paths: Vec<Vec<String>> =
-//!     profiling_alloc::job_paths().into_iter().map(|path| path.path).collect();
+//!     profiling_alloc::jobs::job_paths().into_iter().map(|path| path.path).collect();
 //! assert!(paths.iter().any(|path| path.len() == 2 && path[1].ends_with("::render")));
 //! # }
 //! # #[cfg(not(feature = "tracing"))]
@@ -188,7 +188,7 @@
 //! # Callsites
 //!
 //! Stacks are sampled out of the box (one sample per 512 KiB allocated on
-//! average), and [`callsites`] tells which code allocated how much and what
+//! average), and [`callsites()`](fn@callsites) tells which code allocated how much and what
 //! is still alive, with resolved frames. `Sampling::Every` makes the numbers
 //! exact:
 //!
@@ -218,12 +218,12 @@
 //!   per-callsite numbers, the dhat-equivalent mode for tests and small
 //!   programs) and `Off` (only counting). Chosen in the const constructor,
 //!   or without a rebuild by the environment variable
-//!   `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`]: `off`, `every`,
+//!   `PROFILING_ALLOC_SAMPLING` ([`callsites::SAMPLING_VAR`]: `off`, `every`,
 //!   `poisson` or `poisson:SIZE` such as `poisson:64KiB`, read on Linux
 //!   once, when the allocator first runs; a value that is none of these keeps the built-in
-//!   mode, and a report's [`Settings::sampling_origin`] and summary say which
+//!   mode, and a report's [`output::Settings::sampling_origin`] and summary say which
 //!   applied and why); changed at run time with [`set_sampling`];
-//!   [`seed_sampling`] makes a thread's samples reproducible. A scope of one closure samples every
+//!   [`callsites::seed_sampling`] makes a thread's samples reproducible. A scope of one closure samples every
 //!   block of its thread whatever the mode ([`Report::capture_of`],
 //!   [`testing::flamegraph`]).
 //! - **Estimates**: Poisson sampling is byte-based, as in tcmalloc, jemalloc
@@ -232,7 +232,7 @@
 //!   bytes, so per-callsite estimates are unbiased; for `N` blocks of size
 //!   `s` the standard deviation of the byte estimate is `s·sqrt(N(1-p)/p)`.
 //! - **Stacks**: raw return addresses, up to 64 frames by default
-//!   ([`set_stack_depth`], at most 128; deeper stacks are marked
+//!   ([`callsites::set_stack_depth`], at most 128; deeper stacks are marked
 //!   [`Callsite::truncated`]), interned with the job path they were taken
 //!   in. Symbols are resolved only when a reader asks, once per address:
 //!   demangled, hashes stripped, with files and lines where debug info has
@@ -240,29 +240,29 @@
 //!   allocator's caller, whatever the debug-info level), a `#[profile_job]`
 //!   body shows as its function, and the standard library's plumbing
 //!   (hashbrown's, `collect` chains) is folded by default at the top and
-//!   between the program's frames ([`callsites_with`]), so the first frame
+//!   between the program's frames ([`callsites::callsites_with`]), so the first frame
 //!   is the code that asked.
 //! - **Live and leaks**: a free takes its sampled block off its callsite's
 //!   live counts, whichever thread frees it, and a realloc moves it; the
-//!   common free takes no lock and no hash lookup. [`live_callsites`] is the
+//!   common free takes no lock and no hash lookup. [`callsites::live_callsites`] is the
 //!   leak view at the moment it is called; filter on
 //!   [`Callsite::job_path`] for what one job left alive.
-//! - **Bounded memory**: [`DEFAULT_MAX_STACKS`] stacks and
-//!   [`DEFAULT_MAX_TRACKED_BLOCKS`] live sampled blocks
-//!   ([`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`] under `Every`, where every live
+//! - **Bounded memory**: [`callsites::DEFAULT_MAX_STACKS`] stacks and
+//!   [`callsites::DEFAULT_MAX_TRACKED_BLOCKS`] live sampled blocks
+//!   ([`callsites::DEFAULT_MAX_TRACKED_BLOCKS_EVERY`] under `Every`, where every live
 //!   block is a sampled one; at most 160 bytes per tracked block, taken as
-//!   blocks are tracked), or what [`set_sampling_limits`] sets; past that,
-//!   samples are dropped and counted ([`dropped_samples`]; a report's
+//!   blocks are tracked), or what [`callsites::set_sampling_limits`] sets; past that,
+//!   samples are dropped and counted ([`callsites::dropped_samples`]; a report's
 //!   summary and flamegraphs then carry a warning), and totals are
 //!   unaffected. The profiler's own tables and symbol caches are not
 //!   counted.
-//! - **Readers are never sampled**: what [`callsites`], [`Report::capture`]
+//! - **Readers are never sampled**: what [`callsites()`](fn@callsites), [`Report::capture`]
 //!   and drawing a flamegraph allocate is the caller's memory (counted), but
 //!   never one of the program's callsites.
 //!
 //! ## Stack walks
 //!
-//! Three ways, the cheapest that gives the right stack ([`stack_unwinder`]
+//! Three ways, the cheapest that gives the right stack ([`callsites::stack_unwinder`]
 //! says which): following **frame pointers** (a few nanoseconds a frame;
 //! right when every function keeps one: build with
 //! `-C force-frame-pointers=yes`), **cached DWARF** (Linux x86_64: unwind
@@ -340,16 +340,16 @@
 //!
 //! [`Report::to_pprof`] and [`Report::write_pprof`] give the report as a
 //! gzipped pprof profile (google/pprof's `profile.proto`), which `go tool
-//! pprof`, Pyroscope, Parca, Grafana and speedscope open ([`PprofKind`]):
+//! pprof`, Pyroscope, Parca, Grafana and speedscope open ([`output::PprofKind`]):
 //!
-//! - [`PprofKind::Heap`] and [`PprofKind::Allocs`]: Go's heap layout,
+//! - [`output::PprofKind::Heap`] and [`output::PprofKind::Allocs`]: Go's heap layout,
 //!   `alloc_objects/count`, `alloc_space/bytes`, `inuse_objects/count`,
 //!   `inuse_space/bytes`, one sample per callsite; the period is the
 //!   sampling mean (`space/bytes`); values are the report's unbiased
 //!   estimates, rounded so that any sum of them stays within one of the
 //!   estimates' sum; labels `job` (the innermost job) and `bytes` (the mean
 //!   block size). Heap shows in-use space first, Allocs allocated space.
-//! - [`PprofKind::JobTime`]: `calls/count` and `busy/nanoseconds` per job
+//! - [`output::PprofKind::JobTime`]: `calls/count` and `busy/nanoseconds` per job
 //!   path, as the job-time flamegraph draws it.
 //!
 //! Stacks start at the job path, as in the flamegraphs. Every location
@@ -359,10 +359,10 @@
 //! reads the showcase's (`scripts/check-pprof.sh` runs that and more).
 //!
 //! A report also says what a comparison of two reports needs to know
-//! ([`ProgramInfo`]): the command line, the package's name and version
-//! (from cargo's environment), the build ([`BuildInfo`]: rustc version,
+//! ([`output::ProgramInfo`]): the command line, the package's name and version
+//! (from cargo's environment), the build ([`output::BuildInfo`]: rustc version,
 //! target, profile, opt-level, debug assertions), the executable and its
-//! build id, and labels: from [`LABELS_VAR`]
+//! build id, and labels: from [`output::LABELS_VAR`]
 //! (`PROFILING_ALLOC_LABELS=git_commit=3f2a9c1,branch=main`) and from
 //! [`Report::with_label`]. Sampled callsites carry the variance of their
 //! estimates ([`Callsite::total_bytes_variance`]), so a comparison can tell
@@ -429,7 +429,7 @@
 //! }
 //! ```
 //!
-//! Files go to [`output_dir`] (absolute: `$PROFILING_ALLOC_DIR`, or
+//! Files go to [`output::output_dir`] (absolute: `$PROFILING_ALLOC_DIR`, or
 //! `profiling/` in the cargo target directory).
 //!
 //! # Job profiles and sizing
@@ -438,12 +438,12 @@
 //! job (a closure on this thread or on a worker thread, or an async closure
 //! on any executor) a set number of times after warm-up runs, each with a
 //! deadline that holds (an async run is dropped at it, a threaded one
-//! abandoned; a panic is a [`RunError`]), and records what every run used
-//! ([`RunResources`]): wall and CPU time, its own heap peak above where it
+//! abandoned; a panic is a [`runner::RunError`]), and records what every run used
+//! ([`runner::RunResources`]): wall and CPU time, its own heap peak above where it
 //! began and what it kept, allocations, and the process's resident peak
 //! (reset per run on Linux). The [`JobProfile`] gives their percentiles, the
 //! share of time on a CPU, and what the job needs resident
-//! ([`MemoryNeed`]): its heap peak plus the resident overhead measured
+//! ([`runner::MemoryNeed`]): its heap peak plus the resident overhead measured
 //! beside it, not the test process's heap.
 //!
 //! [`sizing`] turns profiles into a [`Plan`](sizing::Plan): per job, every
@@ -492,14 +492,14 @@
 //!
 //! Two analyses work with or without it, as plain functions and types:
 //!
-//! - [`LeakDetector`]: live bytes per callsite observed over time (the
-//!   endpoint feeds one every 60 s); [`LeakDetector::analyze`] names the
+//! - [`analysis::LeakDetector`]: live bytes per callsite observed over time (the
+//!   endpoint feeds one every 60 s); [`analysis::LeakDetector::analyze`] names the
 //!   callsites whose growth is a significant, unsaturated trend beyond the
 //!   sampling noise, with growth per hour, confidence and severity.
-//! - [`findings`]: from the lifetimes of sampled blocks
+//! - [`analysis::findings`]: from the lifetimes of sampled blocks
 //!   ([`Callsite::lifetimes`], [`Callsite::reallocated_blocks`]), callsites
 //!   whose blocks mostly live under a microsecond or mostly end in a
-//!   realloc, and jobs near a [`ResourceLimits`]; every [`Report`] carries
+//!   realloc, and jobs near a [`runner::ResourceLimits`]; every [`Report`] carries
 //!   them ([`Report::findings`], [`Report::with_limits`]) and its summary
 //!   lists them.
 //!
@@ -508,7 +508,7 @@
 //! # static ALLOC: profiling_alloc::ProfilingAllocator =
 //! #     profiling_alloc::ProfilingAllocator::system().sampling(profiling_alloc::Sampling::Every);
 //! # fn main() {
-//! use profiling_alloc::{LeakDetector, Report};
+//! use profiling_alloc::{analysis::LeakDetector, Report};
 //!
 //! let mut leaks = LeakDetector::default();
 //! let mut kept = Vec::new();
@@ -603,10 +603,10 @@
 //!
 //! - `enabled` (default): count. With it off, `ProfilingAllocator` forwards
 //!   to the inner allocator and counts nothing, every reading reports "not
-//!   active", `#[profile_job]` leaves functions as written, [`job`],
-//!   [`job_async`] and [`jobs`] run their code unrecorded, and the
+//!   active", `#[profile_job]` leaves functions as written, [`jobs::job`],
+//!   [`jobs::job_async`] and [`jobs`] run their code unrecorded, and the
 //!   `tracing` and `tower` layers do nothing.
-//! - `callsites` (default): sampled allocation stacks ([`callsites`],
+//! - `callsites` (default): sampled allocation stacks ([`callsites()`](fn@callsites),
 //!   [`Sampling`] sampling anything); brings in `backtrace` and, on Linux
 //!   x86_64, `framehop`.
 //! - `flamegraph` (default): flamegraph SVGs ([`Report::flamegraph`],
@@ -622,7 +622,7 @@
 //!   for a service that already serves with axum; brings in `axum` (no
 //!   default features) and `tokio` (`rt`), and turns on `server`.
 //! - `metrics`: `publish_metrics` and `publish_metrics_every`, the same
-//!   numbers as [`prometheus_metrics`] through the `metrics` facade, for a
+//!   numbers as [`output::prometheus_metrics`] through the `metrics` facade, for a
 //!   service that already runs an exporter; brings in `metrics`.
 //! - `tracing`: [`tracing::JobLayer`][tracing-layer], spans as jobs;
 //!   brings in `tracing-core` and `tracing-subscriber` (its `registry`
@@ -683,23 +683,23 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
-mod analysis;
-mod callsites;
+pub mod analysis;
+pub mod callsites;
 mod capture;
 #[cfg(feature = "cpu")]
 pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
 mod error;
-mod heap;
+pub mod heap;
 #[cfg(any(feature = "tracing", feature = "tower"))]
 mod integrations;
 mod io;
 mod job;
 mod kinds;
-mod output;
+pub mod output;
 mod program;
-mod runner;
+pub mod runner;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sizing;
@@ -707,52 +707,20 @@ mod sync;
 mod sys;
 mod units;
 
-pub use analysis::{
-    baseline_findings, findings, Evidence, Finding, FindingKind, GrowingCallsite, LeakDetector,
-    LeakReport, LeakSuspect, Severity, BASELINE_TOLERANCE, DEFAULT_LEAK_SNAPSHOTS,
-    MIN_BASELINE_CALLS,
-};
 #[cfg(feature = "callsites")]
-pub use callsites::{
-    callsites, callsites_with, dropped_samples, live_callsites, set_sampling_limits,
-    set_stack_depth, CallsiteOptions, DEFAULT_MAX_STACKS, DEFAULT_MAX_TRACKED_BLOCKS,
-    DEFAULT_MAX_TRACKED_BLOCKS_EVERY, DEFAULT_STACK_DEPTH,
-};
-pub use callsites::{
-    sampling, seed_sampling, set_sampling, Callsite, Frame, Sampling, LIFETIME_CLASS_BOUNDS_NS,
-    SAMPLING_VAR,
-};
-pub use capture::allocator::{ProfilingAllocator, DEFAULT_PEAK_TOLERANCE};
-#[cfg(feature = "callsites")]
-pub use capture::unwind::stack_unwinder;
-pub use capture::unwind::StackUnwinder;
+pub use callsites::callsites;
+pub use callsites::{set_sampling, Callsite, Frame, Sampling};
+pub use capture::allocator::ProfilingAllocator;
 pub use error::Error;
-pub use heap::{
-    heap_stats, measure, reset_peak, size_histogram, AllocDelta, HeapStats, SizeClass,
-    SizeHistogram,
-};
+pub use heap::{heap_stats, measure, reset_peak, AllocDelta, HeapStats};
 #[cfg(feature = "tower")]
 pub use integrations::tower;
 #[cfg(feature = "tracing")]
 pub use integrations::tracing;
-pub use job::manual as jobs;
-pub use job::{
-    job, job_async, job_paths, job_stats, reset_jobs, DurationStats, JobAllocStats, JobCpuStats,
-    JobPathStats, JobStats,
-};
-#[cfg(feature = "pprof")]
-pub use output::PprofKind;
-pub use output::{
-    output_dir, prometheus_metrics, testing, BuildInfo, FlameKind, ProgramInfo, Report,
-    ReportScope, Settings, LABELS_VAR, OUTPUT_DIR_VAR,
-};
-#[cfg(feature = "metrics")]
-pub use output::{publish_metrics, publish_metrics_every};
-pub use runner::{
-    ByteStats, CpuClock, HeapUse, JobProfile, JobResult, LimitExceeded, MachineInfo, MemoryNeed,
-    ProfileConfig, ProfileRunner, ResidentSource, ResidentUse, ResourceLimits, RunError, RunHeap,
-    RunPhase, RunResident, RunResources, Violation,
-};
+pub use job::public as jobs;
+pub use jobs::{job_stats, JobStats};
+pub use output::{testing, FlameKind, Report};
+pub use runner::{JobProfile, ProfileRunner};
 
 /// Records every call of a function as a job: its duration, and what it
 /// allocated, freed, kept and peaked at.
@@ -826,7 +794,7 @@ pub use runner::{
 ///
 /// The call is recorded by a drop guard, so `return`, `?` and panics are all
 /// recorded. Jobs nest: a job's allocations include those of the jobs it
-/// calls, and [`job_paths`] keeps the chain of job names for a job-time
+/// calls, and [`jobs::job_paths`] keeps the chain of job names for a job-time
 /// flamegraph. A `static` inside the function identifies the job, so all
 /// instantiations of a generic function are one job. Its first call registers
 /// it (a short lock, once); later calls take no lock.
@@ -856,8 +824,8 @@ pub use runner::{
 ///
 /// # Manual form
 ///
-/// For a closure or a block, which cannot carry an attribute, use [`job`]
-/// and [`job_async`].
+/// For a closure or a block, which cannot carry an attribute, use [`jobs::job`]
+/// and [`jobs::job_async`].
 pub use profiling_macros::profile_job;
 
 /// Not public API: what `#[profile_job]` expansions call. May change in any

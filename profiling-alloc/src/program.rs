@@ -48,7 +48,7 @@ pub struct ProgramInfo {
     pub build: BuildInfo,
     /// Labels of the run, for comparisons (`git_commit`, `branch`, a CI
     /// job's id): from `PROFILING_ALLOC_LABELS` (see [`LABELS_VAR`]) and
-    /// [`Report::with_label`].
+    /// [`Report::with_label`](crate::Report::with_label).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }

@@ -54,8 +54,8 @@ fn profile_job_leaves_the_function_as_written() {
 
 #[test]
 fn the_manual_forms_run_their_code_unrecorded() {
-    assert_eq!(profiling_alloc::job("disabled-manual", || 6 * 7), 42);
-    let future = profiling_alloc::job_async("disabled-async", async { 5 });
+    assert_eq!(profiling_alloc::jobs::job("disabled-manual", || 6 * 7), 42);
+    let future = profiling_alloc::jobs::job_async("disabled-async", async { 5 });
     let mut future = std::pin::pin!(future);
     use std::future::Future as _;
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -263,7 +263,8 @@ fn allocation_rows(
     name: &str,
     t: &Thresholds,
 ) -> Vec<Row> {
-    let per_call = |job: Option<&JobStats>, value: fn(&profiling_alloc::JobAllocStats) -> f64| {
+    let per_call = |job: Option<&JobStats>,
+                    value: fn(&profiling_alloc::jobs::JobAllocStats) -> f64| {
         let a = job?.allocations?;
         (a.measured_calls > 0).then(|| value(&a) / a.measured_calls as f64)
     };
@@ -273,9 +274,9 @@ fn allocation_rows(
         Some(limit) => t.judge(b, h, Noise::Exact).with_limit(h, limit),
         None => t.judge(b, h, Noise::Exact),
     };
-    let blocks = |a: &profiling_alloc::JobAllocStats| a.total_blocks as f64;
-    let bytes = |a: &profiling_alloc::JobAllocStats| a.total_bytes as f64;
-    let kept = |a: &profiling_alloc::JobAllocStats| a.live_bytes as f64;
+    let blocks = |a: &profiling_alloc::jobs::JobAllocStats| a.total_blocks as f64;
+    let bytes = |a: &profiling_alloc::jobs::JobAllocStats| a.total_bytes as f64;
+    let kept = |a: &profiling_alloc::jobs::JobAllocStats| a.live_bytes as f64;
     let peak = |job: Option<&JobStats>| Some(job?.allocations?.peak_bytes_max as f64);
     let counted = |job: Option<&JobStats>| job.and_then(|j| j.allocations).is_some();
     if !counted(base) && !counted(head) {

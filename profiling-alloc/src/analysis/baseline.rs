@@ -111,7 +111,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::job::{DurationStats, JobAllocStats};
+    use crate::jobs::{DurationStats, JobAllocStats};
     use crate::sizing::{JobBaseline, Percentiles};
 
     fn stats(calls: u64, errors: u64, p95_ms: u64, peak: u64) -> JobStats {

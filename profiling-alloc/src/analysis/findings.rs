@@ -14,11 +14,11 @@
 //!   call is within 10% of (or over) a configured limit (a serverless
 //!   platform's, see [`ResourceLimits`]).
 //! - **Over its baseline**: a job's p95, error rate or peak per call is
-//!   worse than its QoS baseline ([`baseline_findings`](crate::baseline_findings)).
+//!   worse than its QoS baseline ([`baseline_findings`](crate::analysis::baseline_findings)).
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Callsite, JobStats, ResourceLimits};
+use crate::{runner::ResourceLimits, Callsite, JobStats};
 
 /// Samples a callsite needs before a rule looks at it.
 const MIN_SAMPLES: u64 = 20;
@@ -72,7 +72,7 @@ pub enum FindingKind {
     /// over it.
     NearMemoryLimit,
     /// A job's p95 duration, error rate or peak memory per call is worse
-    /// than its QoS baseline promised ([`baseline_findings`](crate::baseline_findings)).
+    /// than its QoS baseline promised ([`baseline_findings`](crate::analysis::baseline_findings)).
     OverBaseline,
 }
 

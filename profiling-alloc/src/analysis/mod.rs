@@ -1,12 +1,13 @@
-//! Analysis of what the profiler recorded over time.
+//! What the recorded numbers mean: leaks, wasteful patterns, and jobs
+//! worse than their baseline.
 //!
-//! - [`leaks`]: [`LeakDetector`], live bytes per callsite observed at an
-//!   interval, and the callsites whose growth looks like a leak.
-//! - [`trend`]: the statistics behind it (Mann–Kendall, Theil–Sen,
-//!   Benjamini–Hochberg).
+//! - [`LeakDetector`]: live bytes per callsite observed at an interval, and
+//!   the callsites whose growth looks like a leak ([`LeakReport`],
+//!   [`LeakSuspect`], [`GrowingCallsite`]), decided by robust trend
+//!   statistics (Mann–Kendall, Theil–Sen, Benjamini–Hochberg).
 //! - [`findings`]: wasteful patterns (temporary blocks, growth by realloc)
-//!   and jobs near a limit, each with its evidence; [`baseline`]: jobs worse
-//!   than their QoS baseline.
+//!   and jobs near a limit, each a [`Finding`] with its [`Evidence`].
+//! - [`baseline_findings`]: jobs worse than their QoS baseline.
 //!
 //! Plain types fed by their callers: nothing here reads the clock or the
 //! allocator, so tests drive them with made-up observations.

@@ -1,16 +1,24 @@
-//! Callsites: which code allocated how much, from sampled stacks, as
-//! readers see them.
+//! Callsites: which code allocated how much, from sampled stacks.
 //!
-//! The samples themselves are taken on the floor (`capture::sampling`): the
-//! allocator's countdown picks an allocation, its stack is walked and
-//! interned with the thread's job path, and the block's weight goes to that
-//! stack's counters. Nothing is resolved until a reader asks: [`read`] turns
-//! the table into [`Callsite`]s, resolving addresses once each
-//! ([`symbols`]).
+//! - Reading: [`callsites()`](fn@callsites) (sorted by bytes, merged by
+//!   function and job path), [`callsites_with`] ([`CallsiteOptions`]),
+//!   [`live_callsites`] (what is still allocated), [`dropped_samples`].
+//! - Sampling: [`Sampling`], chosen in the allocator's const constructor,
+//!   by [`SAMPLING_VAR`], or at run time with [`set_sampling`];
+//!   [`sampling`] tells the mode in force, [`seed_sampling`] makes runs
+//!   repeatable.
+//! - Bounds: [`set_stack_depth`] ([`DEFAULT_STACK_DEPTH`]) and
+//!   [`set_sampling_limits`] ([`DEFAULT_MAX_STACKS`],
+//!   [`DEFAULT_MAX_TRACKED_BLOCKS`], [`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`]).
+//! - The stack walk: [`stack_unwinder`] says which [`StackUnwinder`] this
+//!   build uses.
+//! - The data: [`Callsite`] and [`Frame`]; lifetimes by
+//!   [`LIFETIME_CLASS_BOUNDS_NS`].
 //!
-//! - [`callsite`]: `Callsite` and `Frame`, the plain data (with or without
-//!   the `callsites` feature, so a report has one shape whatever the build).
-//! - [`symbols`], [`read`]: report time.
+//! With [`Sampling::Every`] the counts are exact; with
+//! [`Sampling::Poisson`] they are unbiased estimates, with their variance.
+//! Without the `callsites` feature, the types and the mode are here, and
+//! nothing samples.
 
 mod callsite;
 #[cfg(feature = "callsites")]
@@ -28,6 +36,9 @@ pub(crate) use crate::capture::sampling::mode::sampling_origin;
 pub use crate::capture::sampling::mode::{sampling, seed_sampling, set_sampling, Sampling};
 #[cfg(feature = "callsites")]
 pub use crate::capture::sampling::stack_table::{DEFAULT_MAX_STACKS, DEFAULT_STACK_DEPTH};
+#[cfg(feature = "callsites")]
+pub use crate::capture::unwind::stack_unwinder;
+pub use crate::capture::unwind::StackUnwinder;
 pub use callsite::{Callsite, Frame};
 #[cfg(feature = "callsites")]
 pub(crate) use read::callsites_within;

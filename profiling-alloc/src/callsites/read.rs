@@ -195,10 +195,10 @@ pub fn set_stack_depth(frames: usize) {
 }
 
 /// Sets the capacities of the stack table and of the table of live sampled
-/// blocks (defaults [`DEFAULT_MAX_STACKS`](crate::DEFAULT_MAX_STACKS), and
-/// [`DEFAULT_MAX_TRACKED_BLOCKS`](crate::DEFAULT_MAX_TRACKED_BLOCKS) under
+/// blocks (defaults [`DEFAULT_MAX_STACKS`](crate::callsites::DEFAULT_MAX_STACKS), and
+/// [`DEFAULT_MAX_TRACKED_BLOCKS`](crate::callsites::DEFAULT_MAX_TRACKED_BLOCKS) under
 /// Poisson sampling or
-/// [`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`](crate::DEFAULT_MAX_TRACKED_BLOCKS_EVERY)
+/// [`DEFAULT_MAX_TRACKED_BLOCKS_EVERY`](crate::callsites::DEFAULT_MAX_TRACKED_BLOCKS_EVERY)
 /// under `Every`; a limit set here applies to every mode). Call it
 /// before the first sample: the stack table is allocated then, once, and the
 /// block limit is handed out in chunks of 1,024 from then on (a lower limit

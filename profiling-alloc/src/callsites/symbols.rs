@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn closures_the_program_wrote_keep_their_names() {
-        // `profiling_alloc::job("load", || ..)`: the closure is the user's.
+        // `profiling_alloc::jobs::job("load", || ..)`: the closure is the user's.
         let mut manual = vec![
             at("app::main::{{closure}}", "/src/app.rs", 3),
             at(

@@ -103,7 +103,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     }
 
     /// Chooses which allocations have their stacks sampled from the start
-    /// (see [`callsites`](crate::callsites)); the mode can be changed at run
+    /// (see the [`callsites`](mod@crate::callsites) module); the mode can be changed at run
     /// time with [`set_sampling`](crate::set_sampling). Default:
     /// [`Sampling::poisson()`](crate::Sampling::poisson), one sample per
     /// 512 KiB allocated on average, as jemalloc's and Go's heap profiles;
@@ -226,10 +226,10 @@ impl Event {
 // (the realloc's layout and new size unchanged), returns what `A` returned, and
 // counts before or after without touching the memory. Counting never unwinds
 // (the sampled path is held to no panic, and aborts rather than unwind if a
-// dependency panicked anyway: `callsites::record`), and never allocates
+// dependency panicked anyway: `sampling::record`), and never allocates
 // except once per thread, when std registers the slot releaser's destructor
 // (that allocation is counted normally, not recursively; see
-// `heap::slot_table`). So `A`'s guarantees are the caller's guarantees.
+// `counts::slot_table`). So `A`'s guarantees are the caller's guarantees.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

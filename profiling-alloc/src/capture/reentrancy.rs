@@ -14,7 +14,7 @@
 //!   callsites, and it must not show up in the next report.
 //!
 //! `Untracked` is a state of the thread's slot index (see
-//! `heap::slot_table`), so the allocator learns it from the one
+//! `counts::slot_table`), so the allocator learns it from the one
 //! thread-local it reads anyway; `SamplingSuspended` is checked only on the
 //! sampled path.
 

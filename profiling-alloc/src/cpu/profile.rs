@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::CpuTimers;
 use crate::callsites::Frame;
+use crate::callsites::StackUnwinder;
 use crate::program::ProgramInfo;
-use crate::StackUnwinder;
 
 /// A CPU profile, from [`CpuProfiling::stop`](super::CpuProfiling::stop):
 /// samples per stack, per job path and per thread.
@@ -122,7 +122,7 @@ impl CpuProfile {
             period: Duration::ZERO,
             duration: Duration::ZERO,
             timers: CpuTimers::PerThread,
-            unwinder: crate::stack_unwinder(),
+            unwinder: crate::callsites::stack_unwinder(),
             samples: 0,
             dropped_samples: 0,
             unprofiled_threads: 0,

@@ -21,7 +21,7 @@ pub struct SizeClass {
 }
 
 /// Allocated blocks and bytes per power-of-two size class, over the whole
-/// program since start-up (read with [`size_histogram`](crate::size_histogram)).
+/// program since start-up (read with [`size_histogram`](crate::heap::size_histogram)).
 ///
 /// Only classes that saw at least one block are listed, smallest first. The
 /// sums of `total_blocks` and `total_bytes` over all classes equal

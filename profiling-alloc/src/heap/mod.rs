@@ -1,7 +1,16 @@
-//! Readers of the counts: [`HeapStats`] and its readers ([`stats`]), one
-//! thread's [`AllocDelta`] over a closure or a job ([`measure`]), and the
-//! [`SizeHistogram`] ([`histogram`]). The counting itself is in
-//! `capture::counts`.
+//! The exact counts: totals, live bytes, peak, per-thread deltas, size
+//! histograms.
+//!
+//! - [`heap_stats`] and [`HeapStats`]: the program's totals since start-up,
+//!   live blocks and bytes, and the peak ([`reset_peak`] starts a new
+//!   phase; [`DEFAULT_PEAK_TOLERANCE`] is the default peak's bound).
+//! - [`measure`] and [`AllocDelta`]: what one closure allocated on the
+//!   calling thread.
+//! - [`size_histogram`]: blocks and bytes per power-of-two size class
+//!   ([`SizeHistogram`], [`SizeClass`]).
+//!
+//! These counts are exact: every allocator call is counted, none sampled.
+//! The most used names are also at the crate root.
 
 pub(crate) mod histogram;
 pub(crate) mod measure;
@@ -9,6 +18,7 @@ pub(crate) mod stats;
 
 use crate::capture::counts::{counting_started, slot, slot_table, ENABLED};
 
+pub use crate::capture::allocator::DEFAULT_PEAK_TOLERANCE;
 pub use histogram::{SizeClass, SizeHistogram};
 pub use measure::{measure, AllocDelta};
 pub use stats::{heap_stats, reset_peak, size_histogram, HeapStats};

@@ -56,7 +56,7 @@
 //! `Router`), no route is known yet and every request is [`UNMATCHED`].
 //!
 //! Names are kept in the table of 1,024 run-time job names (see
-//! [`job`](crate::job)); routes are few. With the crate's `enabled`
+//! [`job`](crate::jobs::job)); routes are few. With the crate's `enabled`
 //! feature off, the layer only forwards.
 
 use std::pin::Pin;

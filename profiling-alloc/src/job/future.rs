@@ -27,7 +27,7 @@ struct Running {
 
 pin_project! {
     /// A call of an async job. Created by `#[profile_job]` on an `async fn`
-    /// and by [`job_async`](crate::job_async).
+    /// and by [`job_async`](crate::jobs::job_async).
     ///
     /// The duration runs from the first poll to completion; the busy time
     /// is the time inside the polls. Allocations are
@@ -227,7 +227,7 @@ fn finish(running: Running, outcome: Outcome, end: Instant) {
 }
 
 /// Wraps `future` as a call of the job `name`: the manual async form of
-/// [`#[profile_job]`](crate::profile_job) (see [`job`](crate::job)).
+/// [`#[profile_job]`](crate::profile_job) (see [`job`](crate::jobs::job)).
 ///
 /// Allocations are counted per poll, on whichever thread polls, from the
 /// first poll to completion; the future can be awaited on any runtime.
@@ -237,7 +237,7 @@ fn finish(running: Running, outcome: Outcome, end: Instant) {
 /// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
 /// # fn main() {
 /// # let block_on = |f| futures_lite_block_on(f);
-/// let fut = profiling_alloc::job_async("fetch", async { vec![0u8; 100].len() });
+/// let fut = profiling_alloc::jobs::job_async("fetch", async { vec![0u8; 100].len() });
 /// assert_eq!(block_on(fut), 100);
 /// # }
 /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -115,7 +115,7 @@ impl Drop for OpenCall {
 /// # #[global_allocator]
 /// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
 /// # fn main() {
-/// let total = profiling_alloc::job("sum-squares", || (1..=10u64).map(|n| n * n).sum::<u64>());
+/// let total = profiling_alloc::jobs::job("sum-squares", || (1..=10u64).map(|n| n * n).sum::<u64>());
 /// assert_eq!(total, 385);
 /// let stats = profiling_alloc::job_stats();
 /// let job = stats.iter().find(|job| job.name == "sum-squares").unwrap();

@@ -26,22 +26,22 @@ mod busy;
 mod duration;
 mod future;
 mod guard;
-pub mod manual;
 mod outcome;
 mod path;
+pub mod public;
 // Each of the two layers uses a part of it.
 #[cfg_attr(not(all(feature = "tracing", feature = "tower")), allow(dead_code))]
 mod shared_call;
 mod site;
 mod stats;
 
-pub use duration::DurationStats;
-pub use future::{job_async, JobFuture};
-pub use guard::{job, JobGuard};
+pub use future::JobFuture;
+pub use guard::JobGuard;
 pub use outcome::{call_once, ErrorOutcome, OtherOutcome, Outcome};
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use path::child_of;
 pub(crate) use path::PathNode;
+pub(crate) use public::{job_paths, job_stats, DurationStats, JobPathStats, JobStats};
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use shared_call::{Interval, SharedCall};
 pub(crate) use site::function_path;
@@ -51,9 +51,6 @@ pub use site::JobSite;
 #[cfg(feature = "cpu")]
 pub(crate) use stats::{add_on_cpu, set_cpu_profiling};
 pub(crate) use stats::{job_duration_buckets, job_paths_within};
-pub use stats::{
-    job_paths, job_stats, reset_jobs, JobAllocStats, JobCpuStats, JobPathStats, JobStats,
-};
 
 #[cfg(any(feature = "tracing", feature = "tower"))]
 pub(crate) use path::current as current_path;

@@ -1,5 +1,5 @@
 //! Job sites: one per `#[profile_job]` function (a `static` in its body) or
-//! per name given to [`job`](crate::job). A site's statistics are allocated
+//! per name given to [`job`](crate::jobs::job). A site's statistics are allocated
 //! and registered on its first call, under a lock, once; every later call
 //! updates them with relaxed atomics and takes no lock.
 
@@ -299,7 +299,7 @@ fn raise(max: &AtomicU64, value: u64) {
     }
 }
 
-/// Sites for names given at run time ([`job`](crate::job), spans, routes):
+/// Sites for names given at run time ([`job`](crate::jobs::job), spans, routes):
 /// an open-addressing table of pointers, looked up without a lock; a new
 /// name is inserted with a compare-and-swap.
 pub(crate) const DYNAMIC_SITES: usize = 1024;

@@ -20,12 +20,12 @@ pub struct JobStats {
     /// The job's name: the function's path (`my_crate::ingest::parse`,
     /// `my_crate::Parser::parse` for a method, `<my_crate::Csv as
     /// my_crate::Format>::parse` for a trait method) unless given with
-    /// `#[profile_job(name = "...")]` or [`job`](crate::job).
+    /// `#[profile_job(name = "...")]` or [`job`](crate::jobs::job).
     pub name: String,
-    /// The module the job is defined in (empty for [`job`](crate::job) names).
+    /// The module the job is defined in (empty for [`job`](crate::jobs::job) names).
     pub module_path: String,
     /// The source file of the job's definition (of the first call, for
-    /// [`job`](crate::job)).
+    /// [`job`](crate::jobs::job)).
     pub file: String,
     /// The line in `file`.
     pub line: u32,
@@ -158,7 +158,7 @@ pub(crate) fn add_on_cpu(samples: &[(&'static path::PathNode, u64)]) {
 /// Statistics of every job called so far, in order of first call.
 ///
 /// Sites that share a name (a function annotated with
-/// `#[profile_job(name = "x")]` and [`job("x", ..)`](crate::job)) are reported
+/// `#[profile_job(name = "x")]` and [`job("x", ..)`](crate::jobs::job)) are reported
 /// together. Reading takes a short lock on the registry; running jobs are
 /// never blocked by it.
 pub fn job_stats() -> Vec<JobStats> {

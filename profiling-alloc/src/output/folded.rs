@@ -26,7 +26,7 @@ impl Report {
     /// `;` inside a frame name (as in `[u8; 4]`) is written as `,`.
     ///
     /// Job time lines are job paths with their self busy time
-    /// ([`JobPathStats::self_busy`](crate::JobPathStats::self_busy)), so a
+    /// ([`JobPathStats::self_busy`](crate::jobs::JobPathStats::self_busy)), so a
     /// path's total (its line plus its descendants') never exceeds its busy
     /// time, however many of its children ran at once.
     pub fn folded(&self, kind: FlameKind) -> Vec<String> {
@@ -190,7 +190,7 @@ fn ends_with_segment(function: &str, job: &str) -> bool {
 }
 
 /// Each job path's self busy time, in µs: its busy time less its children's
-/// (see [`JobPathStats`](crate::JobPathStats)). Drawn so, a path is exactly
+/// (see [`JobPathStats`](crate::jobs::JobPathStats)). Drawn so, a path is exactly
 /// as wide as its own busy time plus its children's; wall time, which
 /// concurrent children would add up past their parent's, is left to the
 /// tables.

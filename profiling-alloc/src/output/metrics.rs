@@ -138,7 +138,7 @@ pub(crate) fn families() -> Vec<Family> {
 /// gauge; every name starts with `profiling_alloc_`.
 ///
 /// ```
-/// let text = profiling_alloc::prometheus_metrics();
+/// let text = profiling_alloc::output::prometheus_metrics();
 /// assert!(text.contains("# TYPE profiling_alloc_heap_live_bytes gauge"));
 /// ```
 pub fn prometheus_metrics() -> String {
@@ -209,7 +209,7 @@ fn heap() -> Vec<Family> {
         Family::single("frees_total", Kind::Counter, "Blocks freed.", n(heap.freed_blocks)),
         Family::single("reallocations_total", Kind::Counter, "Reallocations.", n(heap.reallocs)),
     ];
-    let histogram = crate::size_histogram();
+    let histogram = crate::heap::size_histogram();
     let mut sizes = Family::empty(
         "allocation_size_bytes",
         Kind::Histogram,
@@ -306,10 +306,10 @@ fn jobs() -> Vec<Family> {
 /// The profiler's own numbers and its build.
 fn profiler() -> Vec<Family> {
     #[cfg(feature = "callsites")]
-    let dropped = crate::dropped_samples();
+    let dropped = crate::callsites::dropped_samples();
     #[cfg(not(feature = "callsites"))]
     let dropped = 0;
-    let build = crate::BuildInfo::current();
+    let build = crate::output::BuildInfo::current();
     let mut info = Family::empty(
         "build_info",
         Kind::Gauge,

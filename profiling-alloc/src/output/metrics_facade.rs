@@ -8,7 +8,7 @@ use super::metrics::{families, Kind};
 
 /// Sets every profiler metric now through the `metrics` facade's recorder:
 /// the same families, names and labels as
-/// [`prometheus_metrics`](crate::prometheus_metrics) (the live endpoint's
+/// [`prometheus_metrics`](crate::output::prometheus_metrics) (the live endpoint's
 /// `/metrics`). Counters are set to their absolute value, gauges to theirs;
 /// a histogram's cumulative buckets (label `le`) and `_count` are counters,
 /// its `_sum` a gauge (the facade's histograms take single observations,

@@ -1,19 +1,27 @@
-//! Output: a [`Report`] of everything below, and what it becomes.
+//! Reports and what they become: a [`Report`] of everything the profiler
+//! recorded, and its forms for other tools.
 //!
-//! - [`report`]: `Report::capture`, JSON out and back in.
-//! - [`scope`]: `Report::capture_of`, the report of one closure.
-//! - [`summary`]: the text summary (`Display`).
-//! - [`folded`], [`svg`]: folded stacks and inferno SVGs.
-//! - [`metrics`]: the numbers as metric families: Prometheus text, and the
-//!   `metrics` facade (feature `metrics`, `metrics_facade`).
-//! - [`pprof`]: gzipped `profile.proto` profiles (feature `pprof`).
-//! - [`files`]: where files go ([`output_dir`]).
+//! - [`Report`]: [`Report::capture`] for the whole program,
+//!   [`Report::capture_of`] for one closure
+//!   ([`ReportScope`]); JSON out ([`Report::to_json`],
+//!   [`Report::write_json`]) and back in ([`Report::read_json`]); a text
+//!   summary (`Display`).
+//! - Flamegraphs: [`Report::folded`] (inferno's folded lines) and
+//!   `Report::write_flamegraph` (SVG, feature `flamegraph`), by
+//!   [`FlameKind`].
+//! - pprof: `Report::to_pprof` and `Report::write_pprof` (feature `pprof`),
+//!   by `PprofKind`, for `go tool pprof` and the viewers that read
+//!   `profile.proto`.
+//! - Metrics: [`prometheus_metrics`] (the text format), and
+//!   `publish_metrics` for the `metrics` facade (feature `metrics`).
+//! - What a report says about its program: [`ProgramInfo`], [`BuildInfo`],
+//!   labels from [`LABELS_VAR`]; its settings: [`Settings`].
+//! - Where files go: [`output_dir`] ([`OUTPUT_DIR_VAR`]).
 //! - [`testing`]: one call from a test to a file.
-//! - [`error`]: the typed [`Error`] of reading, writing and drawing.
 //!
-//! Invariants: every reader and writer runs with sampling suspended, so a
-//! report never shows up among the callsites of the next one; nothing here
-//! prints.
+//! Every reader and writer here runs with sampling suspended: what it
+//! allocates is counted as the caller's, but never shows among the
+//! callsites of the next report. Nothing here prints.
 
 #[cfg(feature = "cpu")]
 pub(crate) mod cpu_flame;

@@ -57,7 +57,7 @@ pub struct Report {
     pub size_histogram: SizeHistogram,
     /// Every job called so far (see [`job_stats`](crate::job_stats)).
     pub jobs: Vec<JobStats>,
-    /// Time per job path (see [`job_paths`](crate::job_paths)): the data of
+    /// Time per job path (see [`job_paths`](crate::jobs::job_paths)): the data of
     /// the job-time flamegraph.
     pub job_paths: Vec<JobPathStats>,
     /// Sampled callsites, most bytes first, with resolved frames (empty when
@@ -67,9 +67,9 @@ pub struct Report {
     pub dropped_samples: u64,
     /// Wasteful allocation patterns found in the callsites, and jobs near
     /// a limit when limits were given ([`Report::with_limits`]), each with
-    /// its evidence (see [`findings`](crate::findings)).
+    /// its evidence (see [`findings`](crate::analysis::findings)).
     #[serde(default)]
-    pub findings: Vec<crate::Finding>,
+    pub findings: Vec<crate::analysis::Finding>,
     /// `Some` for a report of one closure ([`Report::capture_of`]): its name
     /// and exact counts; the callsites and job paths are then the closure's
     /// only.
@@ -84,7 +84,7 @@ pub struct Settings {
     /// The sampling mode when the report was taken.
     pub sampling: Sampling,
     /// What chose it: the allocator's configuration, the
-    /// [`SAMPLING_VAR`](crate::SAMPLING_VAR) environment variable (or why
+    /// [`SAMPLING_VAR`](crate::callsites::SAMPLING_VAR) environment variable (or why
     /// its value was ignored), or `set_sampling`. Empty in reports written
     /// before this field existed.
     #[serde(default)]
@@ -96,8 +96,8 @@ pub struct Settings {
     /// How stacks were walked ([`StackUnwinder::Undecided`] before the first
     /// sample; `None` without the `callsites` feature).
     ///
-    /// [`StackUnwinder::Undecided`]: crate::StackUnwinder::Undecided
-    pub stack_unwinder: Option<crate::StackUnwinder>,
+    /// [`StackUnwinder::Undecided`]: crate::callsites::StackUnwinder::Undecided
+    pub stack_unwinder: Option<crate::callsites::StackUnwinder>,
 }
 
 /// Reads the first field of a report only, to check its version before the
@@ -169,7 +169,7 @@ impl Report {
     /// findings (p95 duration or a call's peak memory within 10% of a
     /// limit) join the callsite findings.
     #[must_use]
-    pub fn with_limits(mut self, limits: &crate::ResourceLimits) -> Report {
+    pub fn with_limits(mut self, limits: &crate::runner::ResourceLimits) -> Report {
         crate::capture::reading(|| {
             self.findings = crate::analysis::findings(&self.callsites, &self.jobs, Some(limits));
             self
@@ -177,7 +177,7 @@ impl Report {
     }
 
     /// The report with the findings of its jobs against a QoS `baseline`
-    /// added ([`baseline_findings`](crate::baseline_findings)): a job whose
+    /// added ([`baseline_findings`](crate::analysis::baseline_findings)): a job whose
     /// p95, error rate or peak per call is worse than promised.
     #[must_use]
     pub fn with_baseline(mut self, baseline: &crate::sizing::Baseline) -> Report {

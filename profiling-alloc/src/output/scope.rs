@@ -26,7 +26,7 @@ pub struct ReportScope {
 impl Report {
     /// Runs `f` and returns its value with a report of what it allocated:
     /// every block `f` allocated on this thread is sampled (exact counts,
-    /// whatever the [`sampling`](crate::sampling) mode), and the report's
+    /// whatever the [`sampling`](crate::callsites::sampling) mode), and the report's
     /// callsites and job paths are `f`'s alone, rooted at a frame named
     /// after the function that calls `capture_of`.
     ///

@@ -87,7 +87,10 @@ impl fmt::Display for Report {
 }
 
 /// The findings, one line each (nothing when there are none).
-fn write_findings(f: &mut fmt::Formatter<'_>, findings: &[crate::Finding]) -> fmt::Result {
+fn write_findings(
+    f: &mut fmt::Formatter<'_>,
+    findings: &[crate::analysis::Finding],
+) -> fmt::Result {
     if findings.is_empty() {
         return Ok(());
     }
@@ -110,7 +113,7 @@ fn write_dropped(f: &mut fmt::Formatter<'_>, dropped: u64) -> fmt::Result {
         "  Callsite numbers undercount, and blocks it could not track are missing \
          from live bytes\n  (so \"nothing live\" proves little); heap totals and jobs \
          are exact. Raise the limits with\n  \
-         profiling_alloc::set_sampling_limits(max_stacks, max_tracked_blocks), \
+         profiling_alloc::callsites::set_sampling_limits(max_stacks, max_tracked_blocks), \
          before the first sample."
     )
 }

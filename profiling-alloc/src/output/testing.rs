@@ -1,6 +1,6 @@
 //! One call from a test to a file you can open: the flamegraph or the JSON
 //! report of what one closure allocated, written under
-//! [`output_dir`](crate::output_dir) (an absolute path: `profiling/` in the
+//! [`output_dir`](crate::output::output_dir) (an absolute path: `profiling/` in the
 //! cargo target directory unless `$PROFILING_ALLOC_DIR` says otherwise).
 //!
 //! ```no_run

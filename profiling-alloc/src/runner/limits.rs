@@ -154,7 +154,7 @@ pub enum Violation {
     /// The job's resident need plus the runtime's baseline is above the
     /// memory limit.
     Memory {
-        /// The job's [`MemoryNeed`](crate::MemoryNeed), in bytes.
+        /// The job's [`MemoryNeed`](crate::runner::MemoryNeed), in bytes.
         #[serde(rename = "need_bytes")]
         need: u64,
         /// The limits' runtime baseline, in bytes.

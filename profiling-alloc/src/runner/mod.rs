@@ -38,7 +38,7 @@ use resources::{on_thread_cpu, Clocks, RunStart};
 /// ```
 /// # #[global_allocator]
 /// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
-/// use profiling_alloc::{ProfileConfig, ProfileRunner};
+/// use profiling_alloc::{runner::ProfileConfig, ProfileRunner};
 ///
 /// # fn main() {
 /// let fixture: Vec<u64> = (0..100_000).collect(); // not the job's memory
@@ -212,7 +212,7 @@ impl ProfileRunner {
     /// # #[global_allocator]
     /// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
     /// use std::time::Duration;
-    /// use profiling_alloc::{ProfileRunner, RunError};
+    /// use profiling_alloc::{ProfileRunner, runner::RunError};
     ///
     /// # fn main() {
     /// let stuck = ProfileRunner::new("stuck")

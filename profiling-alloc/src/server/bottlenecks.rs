@@ -101,7 +101,7 @@ struct Recommendation {
     impact: f64,
     /// What to look at, in one sentence.
     advice: String,
-    evidence: Vec<crate::Evidence>,
+    evidence: Vec<crate::analysis::Evidence>,
 }
 
 /// `GET /bottlenecks`.
@@ -231,8 +231,8 @@ fn jobs(profile: &CpuProfile) -> Vec<JobTime> {
         .collect()
 }
 
-fn evidence(name: &str, value: f64) -> crate::Evidence {
-    crate::Evidence {
+fn evidence(name: &str, value: f64) -> crate::analysis::Evidence {
+    crate::analysis::Evidence {
         name: name.to_string(),
         value,
     }

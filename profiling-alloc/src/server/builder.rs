@@ -51,7 +51,7 @@ pub struct ServerBuilder {
     pub(super) max_sessions: usize,
     pub(super) session_max_age: Duration,
     pub(super) snapshot_dir: Option<PathBuf>,
-    pub(super) job_limits: Option<crate::ResourceLimits>,
+    pub(super) job_limits: Option<crate::runner::ResourceLimits>,
     pub(super) job_baseline: Option<crate::sizing::Baseline>,
 }
 
@@ -181,7 +181,7 @@ impl ServerBuilder {
     }
 
     /// Where snapshots are written (default `snapshots/` in
-    /// [`output_dir`](crate::output_dir)).
+    /// [`output_dir`](crate::output::output_dir)).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.snapshot_dir = Some(dir.into());
         self
@@ -191,7 +191,7 @@ impl ServerBuilder {
     /// against: a job whose p95 duration or peak memory per call comes
     /// within 10% of one is a finding in `/allocations`, `/report.json` and
     /// the page.
-    pub fn job_limits(mut self, limits: crate::ResourceLimits) -> Self {
+    pub fn job_limits(mut self, limits: crate::runner::ResourceLimits) -> Self {
         self.job_limits = Some(limits);
         self
     }
@@ -201,7 +201,7 @@ impl ServerBuilder {
     /// jobs are held against: a job whose p95 grows more than 10% past its
     /// baseline's, whose error rate rises beyond its noise, or one of whose
     /// calls peaks above its memory need, is a finding in `/allocations`,
-    /// `/report.json` and the page ([`baseline_findings`](crate::baseline_findings)).
+    /// `/report.json` and the page ([`baseline_findings`](crate::analysis::baseline_findings)).
     pub fn job_baseline(mut self, baseline: crate::sizing::Baseline) -> Self {
         self.job_baseline = Some(baseline);
         self

@@ -145,7 +145,8 @@ fn job_limit_families(shared: &Shared) -> Vec<Family> {
         family.push(
             "",
             vec![("job", job.name.clone())],
-            job.p99_limit(crate::BASELINE_TOLERANCE).as_secs_f64(),
+            job.p99_limit(crate::analysis::BASELINE_TOLERANCE)
+                .as_secs_f64(),
         );
     }
     vec![family]

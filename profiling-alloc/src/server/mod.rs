@@ -49,7 +49,7 @@
 //! | `GET /memory` | RSS, virtual size, heap live and peak, resident bytes the heap does not explain, heap growth, the container's limit, the levels, their source and the status | read |
 //! | `GET /cpu` | CPU use (user, system; of one core and of the machine), load, threads | read |
 //! | `GET /allocations` | top callsites by bytes and by live bytes, the size histogram | read |
-//! | `GET /leaks` | the [leak analysis](crate::LeakDetector) | analysis |
+//! | `GET /leaks` | the [leak analysis](crate::analysis::LeakDetector) | analysis |
 //! | `GET /bottlenecks` | the top functions (file, line, self and total share, samples), each job's on-CPU and waiting shares, and recommendations citing their evidence, from the latest CPU profile (under 10 minutes old) or a 5-second one taken then; each item's impact is defined below | read with a fresh profile, else exclusive |
 //! | `POST /snapshot` | writes a report (JSON and heap pprof), answers its id, paths and size | exclusive |
 //! | `GET /snapshot/{id}` | that report's JSON (`?format=pprof`: its heap profile) | read |
@@ -128,9 +128,9 @@
 //! | `PROFILING_ALLOC_OOM_SNAPSHOTS` ([`OOM_SNAPSHOTS_VAR`]) | OOM early-warning snapshots kept (0: off) | 5 |
 //! | `PROFILING_ALLOC_MAX_SESSIONS` ([`MAX_SESSIONS_VAR`]) | finished profiling sessions kept | 20 |
 //! | `PROFILING_ALLOC_SESSION_MAX_AGE` ([`SESSION_MAX_AGE_VAR`]) | how long a finished session is kept, such as `6h` | `24h` |
-//! | `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`](crate::SAMPLING_VAR)) | the sampling mode, read by the allocator at its first call (Linux): `off`, `every`, `poisson[:SIZE]` | the allocator's |
-//! | `PROFILING_ALLOC_LABELS` ([`LABELS_VAR`](crate::LABELS_VAR)) | labels of reports, `k=v,k2=v2` | none |
-//! | `PROFILING_ALLOC_DIR` ([`OUTPUT_DIR_VAR`](crate::OUTPUT_DIR_VAR)) | where files are written | `profiling/` in the target directory ([`output_dir`](crate::output_dir)) |
+//! | `PROFILING_ALLOC_SAMPLING` ([`SAMPLING_VAR`](crate::callsites::SAMPLING_VAR)) | the sampling mode, read by the allocator at its first call (Linux): `off`, `every`, `poisson[:SIZE]` | the allocator's |
+//! | `PROFILING_ALLOC_LABELS` ([`LABELS_VAR`](crate::output::LABELS_VAR)) | labels of reports, `k=v,k2=v2` | none |
+//! | `PROFILING_ALLOC_DIR` ([`OUTPUT_DIR_VAR`](crate::output::OUTPUT_DIR_VAR)) | where files are written | `profiling/` in the target directory ([`output_dir`](crate::output::output_dir)) |
 //!
 //! The endpoint's variables are read by [`start_from_env`] and
 //! [`ServerBuilder::from_env`]; a value that does not parse stops the start

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::http::{Response, JSON};
 use super::Shared;
-use crate::{Callsite, Error, FlameKind, PprofKind, Report};
+use crate::{output::PprofKind, Callsite, Error, FlameKind, Report};
 
 /// The content type of gzipped pprof profiles.
 const PPROF: &str = "application/octet-stream";

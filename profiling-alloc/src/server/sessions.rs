@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::http::{Request, Response};
 use super::shared::{lock, Shared};
-use crate::{FlameKind, PprofKind, Report};
+use crate::{output::PprofKind, FlameKind, Report};
 
 /// What a session profiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -46,7 +46,7 @@ impl Shared {
         let snapshot_dir = settings
             .snapshot_dir
             .clone()
-            .unwrap_or_else(|| crate::output_dir().join("snapshots"));
+            .unwrap_or_else(|| crate::output::output_dir().join("snapshots"));
         Shared {
             memory_levels: memory_levels::resolve(settings.memory_limits, cgroup::memory()),
             token: settings.token.as_deref().map(auth::Token::new),
@@ -97,11 +97,11 @@ impl Shared {
 
     /// The findings about `sites` and the jobs, with the job limits when
     /// they were set.
-    pub(super) fn findings(&self, sites: &[crate::Callsite]) -> Vec<crate::Finding> {
+    pub(super) fn findings(&self, sites: &[crate::Callsite]) -> Vec<crate::analysis::Finding> {
         let jobs = crate::job_stats();
-        let mut found = crate::findings(sites, &jobs, self.settings.job_limits.as_ref());
+        let mut found = crate::analysis::findings(sites, &jobs, self.settings.job_limits.as_ref());
         if let Some(baseline) = &self.settings.job_baseline {
-            found.extend(crate::baseline_findings(&jobs, baseline));
+            found.extend(crate::analysis::baseline_findings(&jobs, baseline));
         }
         found
     }
@@ -186,7 +186,12 @@ fn observe_leaks(shared: &Shared) {
     callsites.retain(|site| site.live_blocks > 0.0);
     let now = crate::sys::unix_millis_now();
     let mut detector = lock(&shared.leaks);
-    detector.observe(now, heap.live_bytes, crate::sampling(), &callsites);
+    detector.observe(
+        now,
+        heap.live_bytes,
+        crate::callsites::sampling(),
+        &callsites,
+    );
     let report = detector.analyze();
     drop(detector);
     *lock(&shared.last_leak_report) = Some(report);

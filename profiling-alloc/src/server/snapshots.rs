@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::http::{Response, JSON};
 use super::{lock, Shared};
-use crate::{PprofKind, Report};
+use crate::{output::PprofKind, Report};
 
 /// One snapshot on disk.
 #[derive(Clone, Debug, Serialize)]

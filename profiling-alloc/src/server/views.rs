@@ -181,9 +181,9 @@ pub(super) fn allocations(shared: &Shared) -> Response {
         estimated: bool,
         top_by_bytes: Vec<crate::Callsite>,
         top_by_live_bytes: Vec<crate::Callsite>,
-        size_histogram: crate::SizeHistogram,
+        size_histogram: crate::heap::SizeHistogram,
         dropped_samples: u64,
-        findings: Vec<crate::Finding>,
+        findings: Vec<crate::analysis::Finding>,
     }
     let all = super::shared::sampled_callsites();
     let findings = shared.findings(&all);
@@ -198,18 +198,18 @@ pub(super) fn allocations(shared: &Shared) -> Response {
         let mut by_bytes = all;
         by_bytes.truncate(TOP_CALLSITES);
         by_live.truncate(TOP_CALLSITES);
-        (by_bytes, by_live, crate::dropped_samples())
+        (by_bytes, by_live, crate::callsites::dropped_samples())
     };
     #[cfg(not(feature = "callsites"))]
     let (by_bytes, by_live, dropped) = (Vec::new(), Vec::new(), 0);
-    let sampling = crate::sampling();
+    let sampling = crate::callsites::sampling();
     Response::json(&Allocations {
         timestamp: crate::units::timestamp_now(),
         sampling,
         estimated: matches!(sampling, crate::Sampling::Poisson { .. }),
         top_by_bytes: by_bytes,
         top_by_live_bytes: by_live,
-        size_histogram: crate::size_histogram(),
+        size_histogram: crate::heap::size_histogram(),
         dropped_samples: dropped,
         findings,
     })
@@ -223,13 +223,13 @@ pub(super) fn leaks(shared: &Shared) -> Response {
         interval_seconds: f64,
         sampling: crate::Sampling,
         #[serde(flatten)]
-        report: crate::LeakReport,
+        report: crate::analysis::LeakReport,
     }
     let report = lock(&shared.leaks).analyze();
     Response::json(&Leaks {
         timestamp: crate::units::timestamp_now(),
         interval_seconds: shared.settings.leak_interval.as_secs_f64(),
-        sampling: crate::sampling(),
+        sampling: crate::callsites::sampling(),
         report,
     })
 }

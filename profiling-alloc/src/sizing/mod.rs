@@ -59,7 +59,7 @@
 //! otherwise as computing throughout (the slowest prediction, and said in
 //! the plan's notes).
 //!
-//! Memory: a size fits when the job's [`MemoryNeed`](crate::MemoryNeed)
+//! Memory: a size fits when the job's [`MemoryNeed`](crate::runner::MemoryNeed)
 //! (its heap peak plus the resident overhead measured beside it; or, where
 //! the overhead was not measured, plus an assumed 25% of the heap peak)
 //! plus the platform runtime's baseline (data, per platform: 16 MiB for a

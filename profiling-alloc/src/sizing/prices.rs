@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, ResourceLimits};
+use crate::{runner::ResourceLimits, Error};
 
 /// The sheet shipped with this version of the crate.
 const BUILT_IN: &str = include_str!("../../data/cloud-prices-2026-12.json");

@@ -252,7 +252,7 @@ const INITIAL_SLOTS: usize = 64;
 /// Doubles the table; `false` if the memory is not available. The caller
 /// holds the lock and is untracked, so the allocation neither counts nor
 /// samples, and freeing the old slots does not look them up in this table
-/// (see `callsites::take`).
+/// (see `record::take`).
 fn grow(table: &mut BlockTable) -> bool {
     let Some(len) = table.slots.len().checked_mul(2) else {
         return false;

@@ -8,7 +8,7 @@
 //! with probability `1 - exp(-s/R)`, so a sample stands for
 //! `1 / (1 - exp(-s/R))` blocks and `s / (1 - exp(-s/R))` bytes: estimates
 //! built from these weights are unbiased. (The per-thread countdown is in
-//! `sampler`; this module holds the mode all threads read.)
+//! `decision`; this module holds the mode all threads read.)
 //!
 //! Without stack capture (feature `callsites` off) the mode is kept and
 //! reported, but nothing samples.
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::env::{self, EnvValue, FromEnv};
 use crate::sync::{Padded, SpinLock};
 
-/// Which allocations get their stack captured (see [`callsites`](crate::callsites)).
+/// Which allocations get their stack captured (see the [`callsites`](mod@crate::callsites) module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Sampling {
     /// None: no stack is captured, the allocator only counts.

@@ -24,7 +24,7 @@
 //! address 8 could make overflow; this workspace builds both without
 //! overflow checks (see its `Cargo.toml`), so there it wraps to an address
 //! the stack reader refuses. In a build that keeps their overflow checks,
-//! such a table aborts the process (`callsites::record::no_unwind`) rather
+//! such a table aborts the process (`sampling::record::no_unwind`) rather
 //! than unwind through the allocator.
 
 use std::ffi::{c_int, c_void, CStr, CString};

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAX_FRAMES: usize = 128;
 
 /// How stacks are walked, chosen at the first sample: see
-/// [`stack_unwinder`](crate::stack_unwinder).
+/// [`stack_unwinder`](crate::callsites::stack_unwinder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

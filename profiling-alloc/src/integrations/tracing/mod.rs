@@ -1,7 +1,7 @@
 //! `tracing` spans as jobs (feature `tracing`): add [`JobLayer`] to a
 //! `tracing-subscriber` registry, and every span it selects is a call of a
 //! job, reported wherever jobs are: [`job_stats`](crate::job_stats),
-//! [`job_paths`](crate::job_paths), reports, flamegraphs, pprof's `job`
+//! [`job_paths`](crate::jobs::job_paths), reports, flamegraphs, pprof's `job`
 //! label, and the endpoint's `/jobs` and `/metrics`.
 //!
 //! ```
@@ -35,7 +35,7 @@
 //!   of a field when [`JobLayer::name_from_field`] names one.
 //! - **Wall time**, from creation to close, as the call's duration.
 //! - **Busy time**, the sum of its entered intervals, on its job path (what
-//!   [`job_paths`](crate::job_paths) and the job-time flamegraph show).
+//!   [`job_paths`](crate::jobs::job_paths) and the job-time flamegraph show).
 //! - **Allocations**, counted during each entered interval on the thread
 //!   that entered it and summed over every thread that did. A future under
 //!   `.instrument(span)` is entered at each poll, so a task that moves
@@ -98,7 +98,7 @@
 //! [`unrecorded_spans`] counts them. A thread measures at most 32 nested
 //! recorded spans; the calls of deeper ones have no allocation numbers.
 //! Job names share the table of 1,024 run-time names with
-//! [`job`](crate::job): a name field whose values are unbounded (an id in
+//! [`job`](crate::jobs::job): a name field whose values are unbounded (an id in
 //! `otel.name`) fills it, and later names are counted together.
 //!
 //! Spans left in another order than they were entered (two `JobLayer`s in

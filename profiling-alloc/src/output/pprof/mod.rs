@@ -46,7 +46,7 @@ impl Report {
     /// # #[global_allocator]
     /// # static ALLOC: profiling_alloc::ProfilingAllocator = profiling_alloc::ProfilingAllocator::system();
     /// # fn main() -> Result<(), profiling_alloc::Error> {
-    /// use profiling_alloc::{PprofKind, Report};
+    /// use profiling_alloc::{output::PprofKind, Report};
     ///
     /// let (_buffer, report) = Report::capture_of(|| vec![0u8; 4096]);
     /// let bytes = report.to_pprof(PprofKind::Heap)?;

@@ -1,6 +1,13 @@
-//! Jobs marked by hand: a guard for a scope, a wrapper for a future.
+//! Jobs: calls marked by hand, and what every job recorded.
 //!
-//! For code that has neither [`#[profile_job]`](crate::profile_job) nor
+//! - Reading: [`job_stats`] (per job name, also at the crate root),
+//!   [`job_paths`] (per chain of nested jobs), [`reset_jobs`].
+//! - Marking a closure or a block: [`job`] and [`job_async`].
+//! - Marking a scope or a future by hand: [`enter`] and [`instrument`].
+//!
+//! # Marked by hand
+//!
+//! A guard for a scope, a wrapper for a future. For code that has neither [`#[profile_job]`](crate::profile_job) nor
 //! `tracing` spans: a call of the job `name` starts at
 //! [`enter`] and is recorded when its guard drops; [`instrument`] makes a
 //! future one call. Both record what an annotated function records (see
@@ -8,7 +15,7 @@
 //! the thread (per poll, on whichever thread polls, for a future), how the
 //! call ended, and the job path that nested jobs, allocation samples and
 //! CPU samples start at. Calls of one name are reported together, whichever
-//! way they were marked: with [`job`](crate::job), here, by a span of the
+//! way they were marked: with [`job`], here, by a span of the
 //! same name or by the attribute's `name = "..."`.
 //!
 //! ```
@@ -39,12 +46,18 @@
 //!
 //! The name is copied the first time it is seen; later calls find it
 //! without a lock or an allocation. Run-time names share one table of 1024
-//! (see [`job`](crate::job)). With the `enabled` feature off, the guard and
+//! (see [`job`]). With the `enabled` feature off, the guard and
 //! the wrapper record nothing.
 
 use std::future::Future;
 
-pub use super::guard::JobGuard;
+pub use super::duration::DurationStats;
+pub use super::future::{job_async, JobFuture};
+pub use super::guard::{job, JobGuard};
+pub use super::stats::{
+    job_paths, job_stats, reset_jobs, JobAllocStats, JobCpuStats, JobPathStats, JobStats,
+};
+
 use super::guard::JobGuard as Guard;
 use super::site::dynamic_site;
 
