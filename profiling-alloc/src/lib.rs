@@ -43,6 +43,28 @@
 //! Any allocator can be wrapped: `ProfilingAllocator::new(mimalloc::MiMalloc)`.
 //! The counters are global to the process: install one instance.
 //!
+//! # Where things are
+//!
+//! The crate root holds what most programs need: [`ProfilingAllocator`],
+//! [`heap_stats`] and [`HeapStats`], [`measure`] and [`AllocDelta`],
+//! [`reset_peak`], [`profile_job`], [`job_stats`] and [`JobStats`],
+//! [`Report`] and [`FlameKind`], [`Sampling`] and [`set_sampling`],
+//! [`callsites()`](fn@callsites) with [`Callsite`] and [`Frame`],
+//! [`ProfileRunner`] and [`JobProfile`], and [`Error`]. Everything else is in
+//! a module named for what it is about:
+//!
+//! | module | what is in it |
+//! |---|---|
+//! | [`heap`] | exact counts: the peak's tolerance, size histograms |
+//! | [`callsites`](mod@callsites) | sampled stacks: options, limits, the sampling mode, the stack walk |
+//! | [`jobs`] | jobs marked by hand ([`jobs::enter`], [`jobs::instrument`], [`jobs::job`]), job paths |
+//! | [`output`] | reports as JSON, pprof, Prometheus; program info; where files go |
+//! | [`testing`] | one call from a test to a report or a flamegraph |
+//! | [`runner`] | a job run N times: resources, limits, errors |
+//! | [`sizing`] | where a job can run and what it costs |
+//! | [`analysis`] | leaks, findings, QoS baselines |
+//! | `cpu`, `server`, `tracing`, `tower`, `criterion` | CPU profiles, the live endpoint, and the integrations, each behind its feature |
+//!
 //! # What is counted
 //!
 //! The conventions are those of dhat-rs and valgrind's DHAT, so numbers can
@@ -592,12 +614,11 @@
 //!
 //! Each thread counts into its own cache-line-aligned slot with plain loads
 //! and stores: no lock, no syscall, no shared write on the common path.
-//! Measured against the bare inner allocator in the same run, the default
-//! mode is within a few percent on mixed sizes and adds about 4–5 ns per
-//! alloc+free pair on small blocks; Poisson sampling at 512 KiB (the
-//! default) costs a few percent more, in proportion to the bytes a program
-//! allocates; `Every` runs several times faster than dhat-rs. The README has
-//! the table, `BENCHMARKS.md` the history.
+//! Poisson sampling (one sample per 512 KiB by default) adds a cost in
+//! proportion to the bytes a program allocates; [`Sampling::Every`] walks a
+//! stack per block. The README's overhead table and `BENCHMARKS.md` have
+//! the figures against the bare inner allocator, dhat-rs and heaptrack, with
+//! the commands that measure them.
 //!
 //! # Feature flags
 //!
