@@ -179,6 +179,11 @@ pub(crate) fn slashes(path: &str) -> Cow<'_, str> {
 /// or any of them if `name` is empty.
 pub(crate) fn is_crate_file(file: &str, name: &str) -> bool {
     let (file, src) = (slashes(file), slashes(crate_src()));
+    // A bare `src/` (this crate built as its workspace's root package) would
+    // match every crate's sources: tell the profiler's frames by name then.
+    if src.trim_end_matches('/').split('/').count() < 2 {
+        return false;
+    }
     let Some(at) = file.find(&*src) else {
         return false;
     };

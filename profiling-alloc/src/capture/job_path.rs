@@ -28,7 +28,12 @@ unsafe impl Send for SiteId {}
 
 impl SiteId {
     /// The id of a `'static` site.
-    pub(crate) fn of<T: Sync>(site: &'static T) -> SiteId {
+    ///
+    /// # Safety
+    ///
+    /// `site` must be the `job` module's `JobSite`: `job::path::site_of`
+    /// turns every id back into a `&'static JobSite`.
+    pub(crate) unsafe fn of<T: Sync>(site: &'static T) -> SiteId {
         SiteId(std::ptr::from_ref(site).cast())
     }
 

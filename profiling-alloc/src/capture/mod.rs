@@ -22,12 +22,11 @@
 //! allocator paths that cannot interrupt each other on one thread, never by
 //! the handler), and makes no system call it does not need.
 //!
-//! The compiler checks the first part: the whole folder denies `unwrap`,
-//! `expect`, `panic!`, `unreachable!`, `todo!`, `unimplemented!` and
-//! indexing or slicing that can fail (except in unit tests). An `allow`
+//! Clippy checks the first part in every `.ci/run`: the whole folder denies
+//! `unwrap`, `expect`, `panic!`, `unreachable!`, `todo!`, `unimplemented!`
+//! and indexing or slicing that can fail (except in unit tests). An `allow`
 //! stands only beside a comment that proves it safe. The floor imports only
-//! `sync`, `sys` and itself: `scripts/check-floor.sh`, run by `.ci/run`,
-//! checks that.
+//! `sync`, `sys` and itself: `tests/layering.rs` checks that.
 #![cfg_attr(
     not(test),
     deny(

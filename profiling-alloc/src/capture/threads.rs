@@ -39,12 +39,10 @@ impl ThreadStarts {
         }
     }
 
-    /// Starts or stops watching. Starting forgets older news.
+    /// Starts or stops watching; either way, older news is forgotten.
     #[cfg_attr(not(feature = "cpu"), allow(dead_code))]
     pub(crate) fn watch(&self, on: bool) {
-        if on {
-            self.pending.store(false, Relaxed);
-        }
+        self.pending.store(false, Relaxed);
         self.watched.store(on, Release);
     }
 

@@ -14,7 +14,8 @@ pub(crate) fn child_of(
     parent: Option<&'static PathNode>,
     site: &'static JobSite,
 ) -> &'static PathNode {
-    job_path::child_of(parent, SiteId::of(site))
+    // SAFETY: `site` is a `JobSite`, as `site_of` expects.
+    job_path::child_of(parent, unsafe { SiteId::of(site) })
 }
 
 /// A node of its own for `site` inside `parent`, outside the tree.
@@ -22,7 +23,8 @@ pub(crate) fn detached(
     parent: Option<&'static PathNode>,
     site: &'static JobSite,
 ) -> &'static PathNode {
-    job_path::detached(parent, SiteId::of(site))
+    // SAFETY: `site` is a `JobSite`, as `site_of` expects.
+    job_path::detached(parent, unsafe { SiteId::of(site) })
 }
 
 /// The site of `node`'s job.

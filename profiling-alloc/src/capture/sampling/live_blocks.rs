@@ -279,7 +279,12 @@ pub(crate) fn remove(addr: usize) -> Option<Tracked> {
     let table = table.as_mut()?;
     let mask = table.slots.len().wrapping_sub(1);
     let slot = probe(&table.slots, home, |here| here == 0 || here == addr);
-    let removed = *table.slots.get(slot).filter(|found| found.addr == addr)?;
+    // 0 marks an empty slot: never a block's address (frees of null do
+    // not reach here), and never to be taken for one.
+    let removed = *table
+        .slots
+        .get(slot)
+        .filter(|found| found.addr == addr && addr != 0)?;
     // Backward-shift deletion: move later members of the cluster into the
     // hole when their home position allows it.
     let mut hole = slot;
@@ -364,6 +369,9 @@ mod tests {
             assert_eq!(remove(addr).map(|b| b.addr), Some(addr));
             assert_eq!(remove(addr), None, "removed once");
         }
+        // 0 marks an empty slot: it is never found, and finding nothing
+        // changes nothing.
+        assert_eq!(remove(0), None);
         for (i, &addr) in addrs.iter().enumerate().skip(1).step_by(2) {
             let block = remove(addr).expect("still tracked");
             assert_eq!((block.stack, block.bytes), (i as u32, i as i64));
