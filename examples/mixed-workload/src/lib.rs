@@ -18,6 +18,8 @@
 //! and its page faults by 2.5x), so the benchmark pairs builds at the same
 //! shift and varies the shift from round to round.
 
+pub mod json;
+
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::time::Instant;
@@ -99,7 +101,10 @@ fn make(rng: &mut Rng, grown: &mut u64) -> (Object, u8) {
 }
 
 /// One thread's share: `ops` objects through the window; returns a checksum.
-fn run_thread(seed: u64, ops: u64, shift: usize) -> u64 {
+/// Never inlined: `scripts/instructions.sh` counts instructions inside it only
+/// (`valgrind --tool=callgrind --toggle-collect=mixed_workload::run_thread`).
+#[inline(never)]
+pub fn run_thread(seed: u64, ops: u64, shift: usize) -> u64 {
     // Small blocks kept for the whole run: they move everything after them.
     let _shift: Vec<Box<[u8; 24]>> = (0..shift).map(|_| Box::new([0u8; 24])).collect();
     let mut rng = Rng(seed | 1);

@@ -128,31 +128,58 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
 
     /// Counts one allocator event in the calling thread's slot, or in the
     /// shared slot when the thread has none (rule 2), and updates the peak.
+    ///
+    /// PERF: the common path is the thread's own slot, read from one
+    /// thread-local; everything else (the process's first call, a thread's
+    /// first call, the shared slot, the profiler's own allocations) is out of
+    /// line in [`record_elsewhere`](Self::record_elsewhere).
     #[inline(always)]
     fn record(&self, event: Event) {
         if !ENABLED {
             return;
         }
+        match slot_table::own_slot() {
+            Some(slot) => self.record_in(slot, event),
+            None => {
+                let (kind, a, b, c) = event.parts();
+                self.record_elsewhere(kind, a, b, c);
+            }
+        }
+    }
+
+    /// Rule 3: the thread's own slot, plain loads and stores.
+    #[inline(always)]
+    fn record_in(&self, slot: &Slot, event: Event) {
+        let change = event.apply::<Owned>(slot);
+        if self.exact_peak {
+            if change.bytes > 0 {
+                slot.raise_max_net();
+            }
+            peak::apply_exact(change);
+        } else {
+            peak::record_owned(slot, change);
+        }
+        #[cfg(feature = "callsites")]
+        if let Some((addr, size)) = event.new_block() {
+            sampling::on_new_block(addr, size);
+        }
+    }
+
+    /// A call from a thread without a slot of its own yet (its first, which
+    /// claims one; the process's first also publishes the configuration), or
+    /// counted in the shared slot, or the profiler's own.
+    ///
+    /// Takes the event in its parts: four words in registers, so the common
+    /// path does not build the event in memory for it.
+    #[cold]
+    #[inline(never)]
+    fn record_elsewhere(&self, kind: u8, a: usize, b: usize, c: usize) {
+        let event = Event::from_parts(kind, a, b, c);
         if !super::counts::counting_started() {
             self.install();
         }
         match slot_table::target() {
-            Target::Own(slot) => {
-                // Rule 3: the thread's own slot, plain loads and stores.
-                let change = event.apply::<Owned>(slot);
-                if self.exact_peak {
-                    if change.bytes > 0 {
-                        slot.raise_max_net();
-                    }
-                    peak::apply_exact(change);
-                } else {
-                    peak::record_owned(slot, change, self.peak_tolerance);
-                }
-                #[cfg(feature = "callsites")]
-                if let Some((addr, size)) = event.new_block() {
-                    sampling::on_new_block(addr, size);
-                }
-            }
+            Target::Own(slot) => self.record_in(slot, event),
             Target::Untracked => {}
             Target::Shared => {
                 // Rule 2: no slot (TLS gone, or every slot taken).
@@ -197,6 +224,34 @@ enum Event {
 }
 
 impl Event {
+    /// The event as a kind and three words (see [`Event::from_parts`]).
+    #[inline(always)]
+    fn parts(self) -> (u8, usize, usize, usize) {
+        match self {
+            Event::Alloc { addr, size } => (0, addr, size, 0),
+            Event::Dealloc { size } => (1, 0, size, 0),
+            Event::Realloc {
+                new_addr,
+                old_size,
+                new_size,
+            } => (2, new_addr, old_size, new_size),
+        }
+    }
+
+    /// The event [`Event::parts`] took apart.
+    #[inline(always)]
+    fn from_parts(kind: u8, a: usize, b: usize, c: usize) -> Event {
+        match kind {
+            0 => Event::Alloc { addr: a, size: b },
+            1 => Event::Dealloc { size: b },
+            _ => Event::Realloc {
+                new_addr: a,
+                old_size: b,
+                new_size: c,
+            },
+        }
+    }
+
     /// The block this event created, if any: what sampling looks at.
     #[cfg(feature = "callsites")]
     #[inline(always)]

@@ -100,14 +100,15 @@ fn raise_exact_peak(now: u128) {
 /// - the slot's high-water mark in the current epoch, started over first if
 ///   a reset began a new one (exact peaks while one thread allocates);
 /// - the change since the slot last flushed to the global live count, which
-///   is flushed once it reaches `tolerance` bytes either way (the bounded
-///   peak while threads allocate concurrently).
+///   is flushed once it reaches the tolerance either way (the bounded peak
+///   while threads allocate concurrently): one comparison with the edge of
+///   the slot's window ([`set_window`]) in the direction of the change.
 ///
 /// PERF: plain loads and stores on the slot's own lines; one load of the
 /// epoch, on the line the allocator's "installed" check just read. The
 /// flush, with its shared atomics, is out of line.
 #[inline(always)]
-pub(crate) fn record_owned(slot: &Slot, change: LiveChange, tolerance: u64) {
+pub(crate) fn record_owned(slot: &Slot, change: LiveChange) {
     let net = slot.net_bytes();
     let epoch = super::peak_epoch();
     if slot.peak_epoch.load(Relaxed) != epoch {
@@ -120,11 +121,25 @@ pub(crate) fn record_owned(slot: &Slot, change: LiveChange, tolerance: u64) {
             slot.peak_net_bytes.store(net, Relaxed);
             slot.peak_net_blocks.store(slot.net_blocks(), Relaxed);
         }
-    }
-    let unflushed = net.wrapping_sub(slot.flushed_net_bytes.load(Relaxed));
-    if unflushed.unsigned_abs() >= tolerance {
+        // A rise can only leave the window upwards.
+        if net >= slot.flush_above.load(Relaxed) {
+            flush_slot(slot, net);
+        }
+    } else if net <= slot.flush_below.load(Relaxed) {
         flush_slot(slot, net);
     }
+}
+
+/// Owner of `slot` only: the window its net may move in before it flushes
+/// again, `tolerance` bytes either side of what it last flushed. Set when a
+/// thread claims the slot, and at each flush.
+pub(crate) fn set_window(slot: &Slot) {
+    let tolerance = i64::try_from(TOLERANCE.load(Relaxed)).unwrap_or(i64::MAX);
+    let flushed = slot.flushed_net_bytes.load(Relaxed);
+    slot.flush_above
+        .store(flushed.saturating_add(tolerance), Relaxed);
+    slot.flush_below
+        .store(flushed.saturating_sub(tolerance), Relaxed);
 }
 
 /// The slot's first call in a new epoch: its mark starts at its net before
@@ -150,6 +165,7 @@ fn flush_slot(slot: &Slot, net: i64) {
     };
     slot.flushed_net_bytes.store(net, Relaxed);
     slot.flushed_net_blocks.store(blocks, Relaxed);
+    set_window(slot);
     flush(change);
 }
 

@@ -68,6 +68,11 @@ pub(crate) struct Slot {
     pub(crate) flushed_net_bytes: AtomicI64,
     /// `alloc_blocks - freed_blocks` at that moment.
     pub(crate) flushed_net_blocks: AtomicI64,
+    /// Owner only: `flushed_net_bytes` plus and minus the peak's tolerance,
+    /// set at each flush. A rise to `flush_above` or a fall to `flush_below`
+    /// flushes again: one comparison on the common path.
+    pub(crate) flush_above: AtomicI64,
+    pub(crate) flush_below: AtomicI64,
     /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
     pub(crate) peak_epoch: AtomicU64,
     /// Highest `alloc_bytes - freed_bytes` of this slot in that epoch.
@@ -101,6 +106,8 @@ impl Slot {
         max_net_bytes: AtomicI64::new(0),
         flushed_net_bytes: AtomicI64::new(0),
         flushed_net_blocks: AtomicI64::new(0),
+        flush_above: AtomicI64::new(0),
+        flush_below: AtomicI64::new(0),
         peak_epoch: AtomicU64::new(0),
         peak_net_bytes: AtomicI64::new(0),
         peak_net_blocks: AtomicI64::new(0),

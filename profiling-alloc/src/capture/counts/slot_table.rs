@@ -47,6 +47,11 @@ thread_local! {
     // (rust-lang/rust#116390). The allocator reads it once per call: it says
     // both where to count and whether to count at all.
     static SLOT_INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    // The thread's own slot while `SLOT_INDEX` names one, `None` otherwise:
+    // what the allocator's common path reads (one load and a test, instead
+    // of a bounds check and an address computed from the index). Kept in
+    // step with `SLOT_INDEX` by `set_index`, its only writer.
+    static OWN_SLOT: Cell<Option<&'static Slot>> = const { Cell::new(None) };
     // Its destructor gives the slot back at thread exit. It is touched only
     // once, in `claim`, after `SLOT_INDEX` is set: the allocation made by
     // registering the destructor then counts into the new slot instead of
@@ -65,7 +70,9 @@ impl Drop for SlotReleaser {
     fn drop(&mut self) {
         let _ = SLOT_INDEX.try_with(|index| {
             // From here on this thread counts into the shared slot.
-            if let Some(slot) = SLOTS.get(index.replace(RETIRED)) {
+            let was = index.get();
+            set_index(index, RETIRED);
+            if let Some(slot) = SLOTS.get(was) {
                 peak::flush_pending(slot);
                 // Release: the next owner sees our final counts before adding.
                 slot.claimed.store(false, Release);
@@ -83,6 +90,20 @@ pub(crate) enum Target {
     Shared,
     /// Nowhere: the profiler is allocating for itself.
     Untracked,
+}
+
+/// Sets the thread's slot index, and its own slot to match.
+fn set_index(index: &Cell<usize>, value: usize) {
+    index.set(value);
+    let _ = OWN_SLOT.try_with(|own| own.set(SLOTS.get(value)));
+}
+
+/// The calling thread's own slot, if it counts into one now: the
+/// allocator's common path. `None` for a thread that has not claimed one
+/// yet, is untracked, counts into the shared slot, or is tearing down.
+#[inline(always)]
+pub(crate) fn own_slot() -> Option<&'static Slot> {
+    OWN_SLOT.try_with(Cell::get).ok().flatten()
 }
 
 /// Where the calling thread counts, claiming a slot if it has none yet.
@@ -113,13 +134,17 @@ pub(crate) fn current() -> Option<&'static Slot> {
 /// [`restore_index`]. For `reentrancy::Untracked` only.
 pub(crate) fn enter_untracked() -> usize {
     SLOT_INDEX
-        .try_with(|index| index.replace(UNTRACKED))
+        .try_with(|index| {
+            let was = index.get();
+            set_index(index, UNTRACKED);
+            was
+        })
         .unwrap_or(RETIRED)
 }
 
 /// Puts back the index [`enter_untracked`] returned.
 pub(crate) fn restore_index(saved: usize) {
-    let _ = SLOT_INDEX.try_with(|index| index.set(saved));
+    let _ = SLOT_INDEX.try_with(|index| set_index(index, saved));
 }
 
 /// Whether the calling thread is untracked now.
@@ -143,12 +168,13 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
         {
-            index.set(i);
+            peak::set_window(slot);
+            set_index(index, i);
             HIGH_WATER.fetch_max(i + 1, Relaxed);
             if RELEASER.try_with(|_| ()).is_err() {
                 // The thread is already tearing down its thread-locals: no
                 // destructor would give the slot back, so do not keep it.
-                index.set(RETIRED);
+                set_index(index, RETIRED);
                 slot.claimed.store(false, Release);
                 return None;
             }
@@ -157,7 +183,7 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
             return Some(slot);
         }
     }
-    index.set(TABLE_FULL);
+    set_index(index, TABLE_FULL);
     None
 }
 

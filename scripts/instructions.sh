@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The hot path's cost in instructions, which shared machines do not make
+# noisy, and `Sampling::Every` against heaptrack in wall time.
+#
+# 1. examples/mixed-workload (mixed sizes, realloc-heavy: see its lib.rs),
+#    1 thread, under valgrind's callgrind, counting only the instructions
+#    inside `mixed_workload::run_thread` (start-up and exit left out):
+#    System, divan's AllocProfiler, ProfilingAllocator counting only, and
+#    with Poisson sampling at 512 KiB (the default). Prints each one's
+#    instructions, its ratio to System, and its extra instructions per
+#    allocator call (calls counted by callgrind in the System run).
+# 2. The JSON and regex workload (examples/mixed-workload/src/json.rs, about
+#    1.1 million allocations): on System under heaptrack (which writes its
+#    data file), and with Sampling::Every writing its JSON report; whole
+#    processes, paired rounds, the median of each and of their ratio.
+#
+# Each part is skipped, with a line saying so, when its tool is missing.
+#
+#   scripts/instructions.sh [ops=1000000] [rounds=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ops=${1:-1000000}
+rounds=${2:-5}
+target=${CARGO_TARGET_DIR:-target}
+out=$target/instructions
+mkdir -p "$out"
+
+cargo build --release -q -p mixed-workload --bins --examples
+bin=$target/release
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+if command -v valgrind >/dev/null 2>&1; then
+  echo "== instructions inside the workload (callgrind), 1 thread, $ops operations"
+  declare -A collected
+  for build in system divan counting poisson; do
+    exe=$bin/mixed-$build
+    [[ $build == divan ]] && exe=$bin/examples/mixed-divan
+    valgrind --tool=callgrind --callgrind-out-file="$out/$build.callgrind" \
+      --toggle-collect='mixed_workload::run_thread*' "$exe" 1 "$ops" \
+      >/dev/null 2>"$out/$build.log"
+    collected[$build]=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$build.log")
+  done
+  # Allocator calls: the calls into the global allocator's four entries.
+  calls=$(awk '/^c?fn=\(/ {
+                 id = $1; sub(/^c?fn=/, "", id)
+                 if (NF > 1) name[id] = $2
+                 if ($0 ~ /^cfn=/) f = (name[id] ~ /__rust_(alloc|dealloc|realloc|alloc_zeroed)$/)
+                 else f = 0
+               }
+               /^calls=/ && f { split($1, c, "="); n += c[2] }
+               END { print n }' "$out/system.callgrind")
+  system=${collected[system]}
+  printf '%-10s %15s %8s %16s\n' variant instructions ratio "extra per call"
+  for build in system divan counting poisson; do
+    n=${collected[$build]}
+    awk -v b="$build" -v n="$n" -v s="$system" -v c="$calls" 'BEGIN {
+      printf "%-10s %15.0f %8.4f %16.1f\n", b, n, n / s, (c > 0 ? (n - s) / c : 0) }'
+  done
+  echo "allocator calls: $calls"
+else
+  echo "valgrind is not installed: instruction counts skipped (apt-get install valgrind)"
+fi
+
+if command -v heaptrack >/dev/null 2>&1; then
+  echo "== Sampling::Every writing its report against heaptrack on System, wall time, $rounds rounds"
+  : >"$out/heaptrack.s"
+  : >"$out/every.s"
+  : >"$out/ratio"
+  for ((i = 0; i < rounds; i++)); do
+    start=$(date +%s%N)
+    heaptrack -o "$out/heaptrack-data" "$bin/json-system" >/dev/null 2>&1
+    mid=$(date +%s%N)
+    REPORT="$out/json-every.report.json" "$bin/json-every" >/dev/null
+    end=$(date +%s%N)
+    rm -f "$out"/heaptrack-data*
+    h=$(((mid - start) / 1000000))
+    e=$(((end - mid) / 1000000))
+    echo "$h" >>"$out/heaptrack.s"
+    echo "$e" >>"$out/every.s"
+    awk -v e="$e" -v h="$h" 'BEGIN { printf "%.4f\n", e / h }' >>"$out/ratio"
+  done
+  printf 'heaptrack (System): median %s ms\n' "$(median <"$out/heaptrack.s")"
+  printf 'Every, with report: median %s ms\n' "$(median <"$out/every.s")"
+  printf 'Every / heaptrack:  median ratio %s (below 1: faster)\n' "$(median <"$out/ratio")"
+else
+  echo "heaptrack is not installed: the comparison with it skipped (apt-get install heaptrack)"
+fi
