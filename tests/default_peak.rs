@@ -25,6 +25,10 @@ fn main() {
         ),
         ("a_small_phase_peak_is_exact", a_small_phase_peak_is_exact),
         (
+            "a_phase_that_first_frees_peaks_at_its_start_or_above",
+            a_phase_that_first_frees_peaks_at_its_start_or_above,
+        ),
+        (
             "concurrent_threads_give_the_bound_then_a_reset_is_exact_again",
             concurrent_threads_give_the_bound_then_a_reset_is_exact_again,
         ),
@@ -55,6 +59,47 @@ fn a_small_phase_peak_is_exact() {
     assert!(stats.peak_is_exact, "{stats:?}");
     assert_eq!(stats.peak_bytes, base.live_bytes + 1432);
     assert_eq!(stats.peak_blocks, base.live_blocks + 2);
+}
+
+/// A phase that begins by freeing: its peak is the live state at the reset
+/// until a rise passes it, exact all along. (A slot looks at a reset at its
+/// next rise, not at its frees: the reader supplies the state at the reset.)
+fn a_phase_that_first_frees_peaks_at_its_start_or_above() {
+    let big = Block::bytes(4000);
+    let small = Block::bytes(100);
+    reset_peak();
+    let start = heap_stats();
+    assert_eq!(start.peak_bytes, start.live_bytes);
+    big.free();
+    let stats = heap_stats();
+    assert!(stats.peak_is_exact, "{stats:?}");
+    assert_eq!(
+        (stats.peak_bytes, stats.peak_blocks),
+        (start.live_bytes, start.live_blocks),
+        "only frees since the reset: the peak is the reset's state"
+    );
+    // A rise that stays below the state at the reset.
+    let again = Block::bytes(1000);
+    let stats = heap_stats();
+    assert!(stats.peak_is_exact, "{stats:?}");
+    assert_eq!(stats.peak_bytes, start.live_bytes);
+    // A rise past it: the new peak, with its blocks.
+    let more = Block::bytes(3500);
+    let stats = heap_stats();
+    assert!(stats.peak_is_exact, "{stats:?}");
+    assert_eq!(stats.peak_bytes, start.live_bytes - 4000 + 1000 + 3500);
+    assert_eq!(stats.peak_blocks, start.live_blocks - 1 + 2);
+    more.free();
+    again.free();
+    small.free();
+    // A reset after a higher phase: the next rise below the old mark counts.
+    reset_peak();
+    let base = heap_stats();
+    let one = Block::bytes(700);
+    let stats = heap_stats();
+    assert!(stats.peak_is_exact, "{stats:?}");
+    assert_eq!(stats.peak_bytes, base.live_bytes + 700);
+    one.free();
 }
 
 /// Two threads allocating since the reset: the reading says it is bounded,

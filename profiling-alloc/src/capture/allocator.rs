@@ -156,8 +156,10 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
                 slot.raise_max_net();
             }
             peak::apply_exact(change);
+        } else if event.raises() {
+            peak::record_rise(slot, change);
         } else {
-            peak::record_owned(slot, change);
+            peak::record_fall(slot);
         }
         #[cfg(feature = "callsites")]
         if let Some((addr, size)) = event.new_block() {
@@ -262,6 +264,19 @@ impl Event {
                 new_addr, new_size, ..
             } => Some((new_addr, new_size)),
             Event::Dealloc { .. } => None,
+        }
+    }
+
+    /// Whether the event raises the live bytes: known where the event is
+    /// made, but for a realloc.
+    #[inline(always)]
+    fn raises(self) -> bool {
+        match self {
+            Event::Alloc { .. } => true,
+            Event::Dealloc { .. } => false,
+            Event::Realloc {
+                old_size, new_size, ..
+            } => new_size > old_size,
         }
     }
 

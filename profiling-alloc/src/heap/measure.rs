@@ -137,7 +137,7 @@ impl AllocScope {
         let slot = super::counted_slot()?;
         let start_net = slot.net_bytes();
         let outer_max = slot.max_net_bytes.load(Relaxed);
-        slot.max_net_bytes.store(start_net, Relaxed);
+        slot.set_max_net(start_net);
         Some(AllocScope {
             slot,
             start: slot.totals(),
@@ -195,9 +195,7 @@ impl AllocScope {
 impl Drop for AllocScope {
     fn drop(&mut self) {
         let inner_max = self.slot.max_net_bytes.load(Relaxed);
-        self.slot
-            .max_net_bytes
-            .store(inner_max.max(self.outer_max), Relaxed);
+        self.slot.set_max_net(inner_max.max(self.outer_max));
     }
 }
 

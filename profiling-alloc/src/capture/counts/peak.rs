@@ -51,6 +51,11 @@ static EXACT_PEAK: Padded<AtomicU128> = Padded(AtomicU128::new(0));
 static EXACT_MODE: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 static TOLERANCE: AtomicU64 = AtomicU64::new(0);
 
+/// Default mode: the exact live state at the last `reset_peak` (0 before
+/// any), where the peak of a phase in which one slot moved starts.
+static RESET_LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+static RESET_LIVE_BLOCKS: AtomicI64 = AtomicI64::new(0);
+
 /// Records the allocator's peak configuration for readers.
 pub(crate) fn publish_mode(exact: bool, tolerance: u64) {
     EXACT_MODE.store(exact, Relaxed);
@@ -108,26 +113,52 @@ fn raise_exact_peak(now: u128) {
 /// epoch, on the line the allocator's "installed" check just read. The
 /// flush, with its shared atomics, is out of line.
 #[inline(always)]
-pub(crate) fn record_owned(slot: &Slot, change: LiveChange) {
+pub(crate) fn record_rise(slot: &Slot, change: LiveChange) {
     let net = slot.net_bytes();
+    // `>=`: on a tie the latest moment wins (DESIGN rule 6). After a reset
+    // the low mark is the lowest value (`lower_marks`), so the first rise of
+    // the new epoch comes here too.
+    if net >= slot.low_mark.load(Relaxed) {
+        raise_marks(slot, net, change);
+    }
+    // A rise can only leave the window upwards.
+    if net >= slot.flush_above.load(Relaxed) {
+        flush_slot(slot, net);
+    }
+}
+
+/// As [`record_rise`], after a change that did not raise the slot's net (a
+/// free, a realloc that shrank or kept the size): no mark can move.
+#[inline(always)]
+pub(crate) fn record_fall(slot: &Slot) {
+    // No epoch check: a fall raises no mark, and a slot's mark of an older
+    // epoch tells the reader it has only fallen since (see `read`).
+    let net = slot.net_bytes();
+    if net <= slot.flush_below.load(Relaxed) {
+        flush_slot(slot, net);
+    }
+}
+
+/// Starts the slot's epoch over if a reset began a new one.
+fn check_epoch(slot: &Slot, net: i64, change: LiveChange) {
     let epoch = super::peak_epoch();
     if slot.peak_epoch.load(Relaxed) != epoch {
         start_epoch(slot, net.wrapping_sub(change.bytes), change, epoch);
     }
-    if change.bytes > 0 {
-        slot.raise_max_net_to(net);
-        // `>=`: on a tie the latest moment wins (DESIGN rule 6).
-        if net >= slot.peak_net_bytes.load(Relaxed) {
-            slot.peak_net_bytes.store(net, Relaxed);
-            slot.peak_net_blocks.store(slot.net_blocks(), Relaxed);
-        }
-        // A rise can only leave the window upwards.
-        if net >= slot.flush_above.load(Relaxed) {
-            flush_slot(slot, net);
-        }
-    } else if net <= slot.flush_below.load(Relaxed) {
-        flush_slot(slot, net);
+}
+
+/// A rise reached the lower of the two marks: raises whichever it passed.
+/// Out of line: while the net only grows it runs on every allocation, but
+/// most allocations of a program in its steady state stay below both.
+#[inline(never)]
+fn raise_marks(slot: &Slot, net: i64, change: LiveChange) {
+    check_epoch(slot, net, change);
+    slot.raise_max_net_to(net);
+    if net >= slot.peak_net_bytes.load(Relaxed) {
+        slot.peak_net_bytes.store(net, Relaxed);
+        slot.peak_net_blocks.store(slot.net_blocks(), Relaxed);
     }
+    slot.refresh_low_mark();
 }
 
 /// Owner of `slot` only: the window its net may move in before it flushes
@@ -151,6 +182,7 @@ fn start_epoch(slot: &Slot, net_before: i64, change: LiveChange, epoch: u64) {
     slot.peak_net_bytes.store(net_before, Relaxed);
     slot.peak_net_blocks
         .store(slot.net_blocks().wrapping_sub(change.blocks), Relaxed);
+    slot.refresh_low_mark();
 }
 
 /// Owner of `slot` only: adds the slot's change since its last flush (its
@@ -253,17 +285,32 @@ pub(crate) fn read(
     match movers() {
         // Nothing allocated or freed since the reset: the peak is now.
         Movers::None => return exact(live_bytes as i64, live_blocks as i64),
+        // One slot moved: the others' nets stood still since the reset, so
+        // the peak is the higher of the live state at the reset and the
+        // slot's mark over them. The slot starts its mark at its first rise
+        // after the reset (falls do not look at the epoch): a mark of an
+        // older epoch means it only fell since, and the reset's state is
+        // the peak.
         Movers::One {
             slot,
             others_bytes,
             others_blocks,
-        } if slot.peak_epoch.load(Relaxed) == super::peak_epoch() => {
-            return exact(
-                others_bytes.wrapping_add(slot.peak_net_bytes.load(Relaxed)),
-                others_blocks.wrapping_add(slot.peak_net_blocks.load(Relaxed)),
-            )
+        } => {
+            let (reset_bytes, reset_blocks) = (
+                RESET_LIVE_BYTES.load(Relaxed),
+                RESET_LIVE_BLOCKS.load(Relaxed),
+            );
+            if slot.peak_epoch.load(Relaxed) == super::peak_epoch() {
+                let bytes = others_bytes.wrapping_add(slot.peak_net_bytes.load(Relaxed));
+                // `>=`: on a tie the latest moment (the mark) wins.
+                if bytes >= reset_bytes {
+                    let blocks = others_blocks.wrapping_add(slot.peak_net_blocks.load(Relaxed));
+                    return exact(bytes, blocks);
+                }
+            }
+            return exact(reset_bytes, reset_blocks);
         }
-        Movers::One { .. } | Movers::Several => {}
+        Movers::Several => {}
     }
     let (mut bytes, mut blocks) = (PEAK_BYTES.load(Relaxed), PEAK_BLOCKS.load(Relaxed));
     if live_bytes > bytes {
@@ -284,7 +331,20 @@ pub(crate) fn read(
 /// peak raised by another thread during the reset may be overwritten, so a
 /// phase's peak is only meaningful when the reset happens while other threads
 /// are quiet.
+/// After a reset began a new epoch: makes every slot's next rise look at it
+/// (its owner's next rise then reaches `raise_marks`). A store into the
+/// owners' lines, once per reset: an owner's own refresh of its low mark
+/// checks the epoch too, so only a rise racing with the reset can miss it,
+/// as a reset racing with allocating threads may miss their counts anyway.
+pub(crate) fn lower_marks(slots: impl Iterator<Item = &'static Slot>) {
+    for slot in slots {
+        slot.low_mark.store(i64::MIN, Relaxed);
+    }
+}
+
 pub(crate) fn reset(live_bytes: u64, live_blocks: u64) {
+    RESET_LIVE_BYTES.store(live_bytes as i64, Relaxed);
+    RESET_LIVE_BLOCKS.store(live_blocks as i64, Relaxed);
     if EXACT_MODE.load(Relaxed) {
         EXACT_PEAK.store(EXACT_LIVE.load(Relaxed), Relaxed);
     } else {

@@ -200,6 +200,7 @@ static CALLS_AT_RESET: [AtomicU64; SLOT_COUNT + 1] = [const { AtomicU64::new(0) 
 
 /// Notes every slot's calls, for [`movers`]: called by `reset_peak`.
 pub(crate) fn mark_reset() {
+    peak::lower_marks(all_slots());
     for (slot, mark) in all_slots().zip(CALLS_AT_RESET.iter()) {
         mark.store(slot.calls(), Relaxed);
     }
