@@ -47,16 +47,16 @@ thread_local! {
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 
 /// Whether to sample an allocation of `size` bytes under the encoded `mode`
-/// (not `OFF`): always for `EVERY`, otherwise when it ends the calling
-/// thread's countdown.
+/// (not `OFF`): when it ends the calling thread's countdown, which every
+/// block ends under `EVERY`.
 #[inline(always)]
 pub(crate) fn should_sample(size: usize, mode: u64) -> bool {
-    if mode == EVERY {
-        return true;
-    }
+    // `EVERY` is a countdown that every block ends (see `take_slow`): no
+    // test of its own on the common path. A thread whose locals are gone
+    // samples under `EVERY` still.
     SAMPLER
         .try_with(|sampler| sampler.take(size, mode))
-        .unwrap_or(false)
+        .unwrap_or(mode == EVERY)
 }
 
 /// Makes the calling thread sample every block until the returned guard is
@@ -120,7 +120,12 @@ impl Sampler {
         if self.mean_bytes.get() != mean_bytes {
             return self.take_slow(size, mean_bytes);
         }
-        let left = self.countdown.get().saturating_sub_unsigned(size as u64);
+        // Cannot overflow: the countdown is at least 0 here (it is set to a
+        // draw of at least 1, to 0 under `EVERY`, or to `i64::MAX`, and only
+        // kept while positive), and a block's size is at most `isize::MAX`.
+        // So a plain subtraction, which the common path needs, rather than a
+        // saturating one.
+        let left = self.countdown.get().wrapping_sub(size as i64);
         if left > 0 {
             self.countdown.set(left);
             return false;
@@ -129,6 +134,10 @@ impl Sampler {
             // Not in a scope: an endless countdown (see `take_slow`).
             self.countdown.set(i64::MAX);
             return false;
+        }
+        if mean_bytes == EVERY {
+            // The countdown stays 0: the next block ends it too.
+            return true;
         }
         self.countdown.set(self.exponential(mean_bytes));
         true
@@ -147,6 +156,11 @@ impl Sampler {
             self.mean_bytes.set(SCOPES_ONLY);
             self.countdown.set(i64::MAX);
             return false;
+        }
+        if mean_bytes == EVERY {
+            self.mean_bytes.set(EVERY);
+            self.countdown.set(0);
+            return true;
         }
         self.restart(mean_bytes);
         self.take(size, mean_bytes)
