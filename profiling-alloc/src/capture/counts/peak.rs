@@ -109,9 +109,10 @@ fn raise_exact_peak(now: u128) {
 ///   while threads allocate concurrently): one comparison with the edge of
 ///   the slot's window ([`set_window`]) in the direction of the change.
 ///
-/// PERF: plain loads and stores on the slot's own lines; one load of the
-/// epoch, on the line the allocator's "installed" check just read. The
-/// flush, with its shared atomics, is out of line.
+/// PERF: plain loads and stores on the slot's own lines, one comparison with
+/// the low mark and one with the window. The epoch is read only when a mark
+/// is reached; the marks and the flush, with its shared atomics, are out of
+/// line.
 #[inline(always)]
 pub(crate) fn record_rise(slot: &Slot, change: LiveChange) {
     let net = slot.net_bytes();
@@ -326,22 +327,23 @@ pub(crate) fn read(
     }
 }
 
-/// Sets the peak to the current live state (`live_*` are the exact sums, used
-/// in default mode; exact mode takes its own consistent pair). Plain stores: a
-/// peak raised by another thread during the reset may be overwritten, so a
-/// phase's peak is only meaningful when the reset happens while other threads
-/// are quiet.
 /// After a reset began a new epoch: makes every slot's next rise look at it
 /// (its owner's next rise then reaches `raise_marks`). A store into the
-/// owners' lines, once per reset: an owner's own refresh of its low mark
-/// checks the epoch too, so only a rise racing with the reset can miss it,
-/// as a reset racing with allocating threads may miss their counts anyway.
+/// owners' lines, once per reset, after a `SeqCst` fence: an owner that
+/// refreshes its low mark meanwhile either sees the new epoch or has its
+/// store overwritten by this one (see `Slot::refresh_low_mark`).
 pub(crate) fn lower_marks(slots: impl Iterator<Item = &'static Slot>) {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     for slot in slots {
         slot.low_mark.store(i64::MIN, Relaxed);
     }
 }
 
+/// Sets the peak to the current live state (`live_*` are the exact sums, used
+/// in default mode; exact mode takes its own consistent pair). Plain stores: a
+/// peak raised by another thread during the reset may be overwritten, so a
+/// phase's peak is only meaningful when the reset happens while other threads
+/// are quiet.
 pub(crate) fn reset(live_bytes: u64, live_blocks: u64) {
     RESET_LIVE_BYTES.store(live_bytes as i64, Relaxed);
     RESET_LIVE_BLOCKS.store(live_blocks as i64, Relaxed);

@@ -72,11 +72,11 @@ pub(crate) struct Slot {
     /// set at each flush. A rise to `flush_above` or a fall to `flush_below`
     /// flushes again: one comparison on the common path.
     pub(crate) flush_above: AtomicI64,
+    pub(crate) flush_below: AtomicI64,
     /// Owner only: the lower of `max_net_bytes` and `peak_net_bytes`. A
     /// rise below it raises neither mark: one comparison on the common
     /// path. Kept by [`Slot::refresh_low_mark`] after either changes.
     pub(crate) low_mark: AtomicI64,
-    pub(crate) flush_below: AtomicI64,
     /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
     pub(crate) peak_epoch: AtomicU64,
     /// Highest `alloc_bytes - freed_bytes` of this slot in that epoch.
@@ -111,8 +111,8 @@ impl Slot {
         flushed_net_bytes: AtomicI64::new(0),
         flushed_net_blocks: AtomicI64::new(0),
         flush_above: AtomicI64::new(0),
-        low_mark: AtomicI64::new(0),
         flush_below: AtomicI64::new(0),
+        low_mark: AtomicI64::new(0),
         peak_epoch: AtomicU64::new(0),
         peak_net_bytes: AtomicI64::new(0),
         peak_net_blocks: AtomicI64::new(0),
@@ -168,7 +168,6 @@ impl Slot {
         );
     }
 
-    /// Owner only: raises `max_net_bytes` to the slot's net bytes if higher.
     /// Owner only: sets the innermost `measure`'s mark (its start, or its
     /// mark handed back to the enclosing one).
     pub(crate) fn set_max_net(&self, net: i64) {
@@ -179,9 +178,18 @@ impl Slot {
     /// Owner only: `low_mark` after `max_net_bytes` or `peak_net_bytes`
     /// changed. While the slot's mark belongs to an older epoch, the lowest
     /// value: the next rise then starts the new epoch's mark.
+    ///
+    /// A reset racing with this store must not be lost under it (the slot
+    /// would then skip every rise below its old mark for a whole phase):
+    /// `peak::lower_marks` stores the lowest value after a `SeqCst` fence
+    /// that follows the new epoch, and this store is followed by one before
+    /// the epoch is read again. So either the reset's store lands after this
+    /// one, or this thread sees the new epoch and lowers the mark itself.
+    /// Not on the common path: only when a mark moves.
     #[inline]
     pub(crate) fn refresh_low_mark(&self) {
-        let low = if self.peak_epoch.load(Relaxed) == super::peak_epoch() {
+        let epoch = super::peak_epoch();
+        let low = if self.peak_epoch.load(Relaxed) == epoch {
             self.max_net_bytes
                 .load(Relaxed)
                 .min(self.peak_net_bytes.load(Relaxed))
@@ -189,8 +197,13 @@ impl Slot {
             i64::MIN
         };
         self.low_mark.store(low, Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if super::peak_epoch() != epoch {
+            self.low_mark.store(i64::MIN, Relaxed);
+        }
     }
 
+    /// Owner only: raises `max_net_bytes` to the slot's net bytes if higher.
     #[inline(always)]
     pub(crate) fn raise_max_net(&self) {
         self.raise_max_net_to(self.net_bytes());

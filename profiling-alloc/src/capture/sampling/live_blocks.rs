@@ -10,8 +10,9 @@
 //! (like most allocators) serves each thread from its own arena, in regions
 //! of its own, so a thread's sampled blocks land in a shard whose lock and
 //! slots other threads rarely touch: their cache lines stay in that thread's
-//! core. The filter is split the same way, in parts of 4,096 counters: the
-//! part a thread's frees read is written only by its own samples
+//! core. The filter is split by region too (by the region's number, unmixed),
+//! in parts of 4,096 counters: the part a thread's frees read is written
+//! only by its own samples
 //! (BENCHMARKS.md has what the alternatives cost). (A region holds at most a few hundred blocks sampled at the default
 //! rate, so its part's false positives stay at a few percent.)
 
