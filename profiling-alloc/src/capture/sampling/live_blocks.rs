@@ -179,10 +179,20 @@ fn release_surplus(table: &mut BlockTable) {
     }
 }
 
+/// The home position of `addr` (before masking). Within a 1 MiB window,
+/// blocks keep their order and spacing (one position per 16 bytes), so that
+/// a run of allocations, and of their frees, touches a few neighbouring
+/// cache lines of the table rather than one random line each: under
+/// `Sampling::Every` a program holding 350,000 blocks has a table of about
+/// 40 MiB, where a random line is a cache and TLB miss. Each window starts
+/// at a mix of its number, so blocks at the same offset in different
+/// windows (large blocks are page-aligned) rarely land on each other, in
+/// small tables as in large ones.
 #[inline(always)]
 fn hash(addr: usize) -> usize {
-    // Blocks are at least 8-aligned: drop the low bits, then mix.
-    ((addr as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    let granule = (addr >> 4) & 0xffff;
+    let window = (addr as u64 >> 20).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    (window as usize).wrapping_add(granule)
 }
 
 /// Whether `addr` may be a tracked block: one or two relaxed loads.
@@ -347,6 +357,22 @@ mod tests {
         assert_eq!(chunk_for(DEFAULT_MAX_TRACKED_BLOCKS), CHUNK);
         assert_eq!(chunk_for(4096), 64);
         assert_eq!(chunk_for(10), 1);
+    }
+
+    #[test]
+    fn neighbours_stay_neighbours_and_windows_spread() {
+        let base = 0x7f12_3450_0000usize;
+        // Consecutive blocks of a window: consecutive positions.
+        for step in [16, 48, 4096] {
+            assert_eq!(hash(base + step), hash(base) + step / 16);
+        }
+        // The same offset in 1,000 windows (as page-aligned large blocks
+        // are): spread over a table of 1,024 positions.
+        let mask = 1023;
+        let homes: std::collections::HashSet<usize> = (0..1000)
+            .map(|i| hash(base + (i << 20) + 16) & mask)
+            .collect();
+        assert!(homes.len() > 500, "{} distinct homes", homes.len());
     }
 
     #[test]
