@@ -38,7 +38,8 @@ use framehop::{
     ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, Unwinder,
 };
 
-use super::stack::{read_word, readable, Bounds};
+use super::memo::Memo;
+use super::stack::Bounds;
 use super::Anchor;
 use crate::sync::SpinLock;
 
@@ -74,10 +75,75 @@ static WALKER: OnceLock<Walker> = OnceLock::new();
 /// Set by the thread that lists the modules; others do not wait for it.
 static LISTING: AtomicBool = AtomicBool::new(false);
 
-/// Rule caches (about 30 KiB each), taken by whichever thread walks: more
-/// than one so that threads sampling at once rarely wait.
+/// Sets of rule caches, taken by whichever thread walks: more than one so
+/// that threads sampling at once rarely wait.
 const CACHES: usize = 8;
-static CACHE_POOL: [SpinLock<Option<Box<Cache>>>; CACHES] = [const { SpinLock::new(None) }; CACHES];
+static CACHE_POOL: [SpinLock<RuleCaches>; CACHES] =
+    [const { SpinLock::new(RuleCaches::EMPTY) }; CACHES];
+
+/// Entries in one framehop rule cache, which is direct-mapped: the rule of
+/// address `a` lives in entry `a % 509` of it.
+const FRAMEHOP_ENTRIES: u64 = 509;
+/// Rule caches a walk spreads its frames over, by address.
+const WAYS: usize = 4;
+
+/// One walker's rule caches (about 40 KiB each, built on first use).
+///
+/// A single framehop cache keeps one rule per `address % 509`: two hot
+/// return addresses 509·k bytes apart evict each other on every walk, and
+/// each eviction costs an FDE search and a CFI program (a thousand
+/// instructions or more) where a hit costs a few dozen. Which addresses
+/// collide depends on where the linker put the code, so a program's walks
+/// got several times dearer from one build to the next. A frame's rule is
+/// looked up in way `(a / 509) % WAYS`, so together the ways act as one
+/// direct-mapped cache of `509 × WAYS` entries indexed by `a % (509 × WAYS)`:
+/// addresses that collided now collide only when they also agree in
+/// `(a / 509) % WAYS`.
+struct RuleCaches {
+    ways: Ways,
+    /// The last walk made with these caches (see `memo`).
+    memo: Memo,
+}
+
+/// The ways of a set of rule caches.
+struct Ways([Option<Box<Cache>>; WAYS]);
+
+impl RuleCaches {
+    const EMPTY: RuleCaches = RuleCaches {
+        ways: Ways([const { None }; WAYS]),
+        memo: Memo::EMPTY,
+    };
+}
+
+impl Ways {
+    /// The cache for the frame at `address`. Built (allocating) on first
+    /// use when `build` is true; otherwise, when that way is not built, the
+    /// first way, if it is (any cache gives the same rules: a way only
+    /// makes hits likelier); `None` when neither is.
+    fn way(&mut self, address: FrameAddress, build: bool) -> Option<&mut Cache> {
+        let index = (address.address_for_lookup() / FRAMEHOP_ENTRIES) as usize % WAYS;
+        let built = self.0.get(index).is_some_and(Option::is_some);
+        let index = match (built, build) {
+            (true, _) | (false, true) => index,
+            (false, false) => 0,
+        };
+        let way = self.0.get_mut(index)?;
+        if build && way.is_none() {
+            *way = Some(Box::new(Cache::new_in()));
+        }
+        way.as_deref_mut()
+    }
+
+    /// Builds the first way now, for walks that must not allocate; the
+    /// others are built by the sampled path's walks as they need them.
+    #[cfg(feature = "cpu")]
+    fn build_first(&mut self) {
+        if let Some(first) = self.0.first_mut() {
+            first.get_or_insert_with(|| Box::new(Cache::new_in()));
+        }
+    }
+}
+
 /// Stack a walk needs below its own frame: gimli copies rows of rules
 /// (several KiB) while evaluating, and a cache is built on the stack once.
 pub(super) const STACK_NEEDED: usize = 128 * 1024;
@@ -88,55 +154,47 @@ pub(super) const STACK_NEEDED: usize = 128 * 1024;
 /// or no cache is free): the caller falls back to `backtrace`.
 #[inline(never)]
 pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
-    let (pc, sp, bp): (u64, u64, u64);
-    // SAFETY: reads the instruction pointer (a `lea` of the next
-    // instruction) and two registers; touches no memory.
-    unsafe {
-        std::arch::asm!(
-            "lea {pc}, [rip]",
-            "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            pc = out(reg) pc,
-            sp = out(reg) sp,
-            bp = out(reg) bp,
-            options(nomem, nostack, preserves_flags)
-        );
+    let here = super::registers_here()?;
+    let (low, top) = bounds;
+    let sp = usize::try_from(here.sp).ok()?;
+    if sp >= top || sp.checked_sub(low)? < STACK_NEEDED {
+        return None;
     }
-    walk_from(UnwindRegsX86_64::new(pc, sp, bp), ips, bounds, anchor)
+    // From the anchor's function, where its registers were taken: its frame
+    // and its callers' stay intact while this walk runs below them (a start
+    // below this frame could only be stale, and is not used).
+    let start = anchor
+        .start()
+        .filter(|start| start.sp >= here.sp && start.sp < top as u64);
+    let start = start.unwrap_or(here);
+    walk_from(
+        UnwindRegsX86_64::new(start.ip, start.sp, start.bp),
+        ips,
+        bounds,
+        anchor,
+    )
 }
 
-/// Walks the stack of the frame whose registers are `regs` (a caller's
-/// frame, intact above its stack pointer).
+/// Walks the stack of the frame whose registers are `regs` (this frame or a
+/// caller's, intact above its stack pointer, which lies in the thread's
+/// stack with room below it).
 fn walk_from(
     mut regs: UnwindRegsX86_64,
     ips: &mut [usize],
     bounds: Bounds,
     anchor: Anchor,
 ) -> Option<(usize, bool)> {
-    let (low, top) = bounds;
     let sp_word = usize::try_from(regs.sp()).ok()?;
-    if sp_word >= top || sp_word.checked_sub(low)? < STACK_NEEDED {
-        return None;
-    }
     let walker = walker()?;
     let first = my_cache();
-    let mut slot = (0..CACHES).find_map(|i| {
+    let mut caches = (0..CACHES).find_map(|i| {
         let pool = CACHE_POOL.get(first.wrapping_add(i) % CACHES)?;
         pool.try_lock()
     })?;
-    let cache: &mut Cache = slot.get_or_insert_with(|| Box::new(Cache::new_in()));
+    let RuleCaches { ways, memo } = &mut *caches;
     // Reads only aligned words between this frame's stack pointer and the
-    // top of the thread's stack.
-    let mut read_stack = |address: u64| {
-        let at = usize::try_from(address).map_err(drop)?;
-        if !readable(at, sp_word, bounds) {
-            return Err(());
-        }
-        // SAFETY: `at..at + 8` lies between `walk`'s stack pointer (this
-        // thread's, still live: `walk` is running) and the top of this
-        // thread's stack (`readable`): mapped memory of this thread.
-        Ok(unsafe { read_word(at) } as u64)
-    };
+    // top of the thread's stack, and notes them for the next walk.
+    let mut recording = memo.record(sp_word, bounds);
     let mut address = FrameAddress::InstructionPointer(regs.ip());
     let mut len = 0;
     let mut skipped = 0;
@@ -144,8 +202,19 @@ fn walk_from(
     // be followed) ends the stack where it is, as the end of the chain does
     // for the frame-pointer walk; `decide` checks the result against
     // `backtrace` before this walk is trusted.
-    while let Ok(Some(ret)) = walker.unwind_frame(address, &mut regs, cache, &mut read_stack) {
+    loop {
+        let cache = ways.way(address, true)?;
+        let mut read_stack = |at: u64| recording.read(at);
+        let ret = match walker.unwind_frame(address, &mut regs, cache, &mut read_stack) {
+            Ok(Some(ret)) => ret,
+            Ok(None) => {
+                recording.finish();
+                break;
+            }
+            Err(_) => break,
+        };
         let Some(next) = FrameAddress::from_return_address(ret) else {
+            recording.finish();
             break;
         };
         address = next;
@@ -165,13 +234,24 @@ fn walk_from(
         };
         *slot = usize::try_from(ret).unwrap_or(0);
         len += 1;
+        if recording.on_frame(ret, regs.sp(), regs.bp()) {
+            // The rest is the last walk's: copied, not walked.
+            for ip in recording.rest() {
+                let Some(slot) = ips.get_mut(len) else {
+                    return Some((len, true));
+                };
+                *slot = usize::try_from(ip).unwrap_or(0);
+                len += 1;
+            }
+            break;
+        }
     }
     Some((len, false))
 }
 
-/// Lists the modules and builds every rule cache now, so that a walk from a
-/// signal handler ([`walk_interrupted`]) finds them ready and never
-/// allocates; false if the modules cannot be listed now.
+/// Lists the modules and builds a rule cache in every set now, so that a
+/// walk from a signal handler ([`walk_interrupted`]) finds one ready and
+/// never allocates; false if the modules cannot be listed now.
 #[cfg(feature = "cpu")]
 pub(super) fn prepare() -> bool {
     // The module list is the profiler's memory too.
@@ -192,7 +272,7 @@ pub(super) fn prepare() -> bool {
     // The caches are the profiler's memory, kept for the program's life: not
     // the caller's allocations (they showed as its callsites).
     for pool in &CACHE_POOL {
-        pool.lock().get_or_insert_with(|| Box::new(Cache::new_in()));
+        pool.lock().ways.build_first();
     }
     true
 }
@@ -209,12 +289,10 @@ pub(super) fn walk_interrupted(
 ) -> Option<(usize, bool)> {
     let walker = WALKER.get()?;
     let first = my_cache();
-    let mut slot = (0..CACHES).find_map(|i| {
+    let mut caches = (0..CACHES).find_map(|i| {
         let pool = CACHE_POOL.get(first.wrapping_add(i) % CACHES)?;
         pool.try_lock()
     })?;
-    // Built by `prepare`: a slot left empty is not filled here.
-    let cache: &mut Cache = slot.as_mut()?;
     let mut read_stack = |address: u64| {
         let at = usize::try_from(address).map_err(drop)?;
         read(at).map(|word| word as u64).ok_or(())
@@ -224,7 +302,12 @@ pub(super) fn walk_interrupted(
     let mut len = 0;
     let mut last_sp = regs.sp();
     // Errors end the stack where it is, as for the other walks.
-    while let Ok(Some(ret)) = walker.unwind_frame(address, &mut regs, cache, &mut read_stack) {
+    loop {
+        // Built by `prepare` or the sampled path: none is built here.
+        let cache = caches.ways.way(address, false)?;
+        let Ok(Some(ret)) = walker.unwind_frame(address, &mut regs, cache, &mut read_stack) else {
+            break;
+        };
         // Callers' frames lie higher: a rule that goes down is wrong.
         if regs.sp() <= last_sp {
             break;

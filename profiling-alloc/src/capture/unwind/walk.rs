@@ -268,6 +268,49 @@ mod tests {
         }
     }
 
+    /// Calls `caller(walk)` from `depth` frames of itself down.
+    #[inline(never)]
+    fn nested(depth: usize, walk: Walk) -> Option<Vec<usize>> {
+        if depth == 0 {
+            return caller(walk);
+        }
+        let stack = nested(std::hint::black_box(depth - 1), walk);
+        std::hint::black_box(stack)
+    }
+
+    #[test]
+    fn cached_walks_that_meet_the_last_one_still_agree_with_backtrace() {
+        let by_backtrace: Walk = |ips, anchor| Some(backtrace_walk(ips, anchor));
+        let by_rules: Walk = |ips, anchor| cached_walk(ips, stack::bounds()?, anchor);
+        // Deeper and shallower than the walk before, the same again, and
+        // deeper than the 32 frames `anchored` keeps: each walk meets the
+        // last one at another frame, or walks on past it.
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        let met_before = super::super::memo::MEETINGS.load(std::sync::atomic::Ordering::Relaxed);
+        let mut walked = false;
+        for depth in [3, 1, 6, 6, 2, 0, 40, 5, 40, 1] {
+            let mut stacks = [by_rules, by_backtrace].map(|walk| nested(depth, walk));
+            let reference = stacks[1].take().expect("backtrace walks");
+            // The cached walk, where it runs (Linux x86_64; it declines
+            // while another thread holds every cache).
+            if let Some(stack) = stacks[0].take() {
+                assert!(
+                    agrees(&stack, &reference),
+                    "depth {depth}: {stack:x?} against {reference:x?}"
+                );
+                if depth == 40 {
+                    assert_eq!(stack, reference, "both cut at 32 frames");
+                }
+                walked = true;
+            }
+        }
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if walked {
+            let met = super::super::memo::MEETINGS.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(met > met_before, "no walk met the one before it");
+        }
+    }
+
     #[test]
     fn the_chosen_walk_returns_this_test_in_the_stack() {
         // The first walk of the process decides (and returns the
