@@ -32,7 +32,8 @@ pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
     // In this function's own frame (its address escapes): every frame of
     // the sampled path lies below it, the allocator's caller above it.
     let here = 0u8;
-    let anchor = Anchor::here(std::hint::black_box(&here));
+    let anchor =
+        Anchor::at(std::hint::black_box(&here)).starting(crate::capture::unwind::registers_here!());
     no_unwind(|| sample(addr, size, mode, anchor));
 }
 

@@ -154,7 +154,7 @@ pub(super) const STACK_NEEDED: usize = 128 * 1024;
 /// or no cache is free): the caller falls back to `backtrace`.
 #[inline(never)]
 pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<(usize, bool)> {
-    let here = super::registers_here()?;
+    let here = super::registers_here!()?;
     let (low, top) = bounds;
     let sp = usize::try_from(here.sp).ok()?;
     if sp >= top || sp.checked_sub(low)? < STACK_NEEDED {
@@ -167,18 +167,21 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<
         .start()
         .filter(|start| start.sp >= here.sp && start.sp < top as u64);
     let start = start.unwrap_or(here);
-    walk_from(
-        UnwindRegsX86_64::new(start.ip, start.sp, start.bp),
-        ips,
-        bounds,
-        anchor,
-    )
+    let regs = UnwindRegsX86_64::new(start.ip, start.sp, start.bp);
+    // SAFETY: `start` is this frame's registers, or those of a caller whose
+    // stack pointer is at or above this frame's and below the top of this
+    // thread's stack (checked above); the walk runs inside this call.
+    unsafe { walk_from(regs, ips, bounds, anchor) }
 }
 
-/// Walks the stack of the frame whose registers are `regs` (this frame or a
-/// caller's, intact above its stack pointer, which lies in the thread's
-/// stack with room below it).
-fn walk_from(
+/// Walks the stack of the frame whose registers are `regs`, intact above
+/// its stack pointer.
+///
+/// # Safety
+///
+/// `regs.sp()` must be at or above the calling thread's stack pointer and
+/// below the top of its stack (`bounds`), throughout the call.
+unsafe fn walk_from(
     mut regs: UnwindRegsX86_64,
     ips: &mut [usize],
     bounds: Bounds,
@@ -192,9 +195,11 @@ fn walk_from(
         pool.try_lock()
     })?;
     let RuleCaches { ways, memo } = &mut *caches;
-    // Reads only aligned words between this frame's stack pointer and the
-    // top of the thread's stack, and notes them for the next walk.
-    let mut recording = memo.record(sp_word, bounds);
+    // Reads only aligned words between the start frame's stack pointer and
+    // the top of the thread's stack, and notes them for the next walk.
+    // SAFETY: `sp_word` is at or above this thread's stack pointer and
+    // below its top (this function's contract).
+    let mut recording = unsafe { memo.record(sp_word, bounds) };
     let mut address = FrameAddress::InstructionPointer(regs.ip());
     let mut len = 0;
     let mut skipped = 0;
@@ -324,6 +329,14 @@ pub(super) fn walk_interrupted(
         len += 1;
     }
     Some((len, false))
+}
+
+/// Forgets every kept walk: the next walks are full ones.
+#[cfg(test)]
+pub(super) fn forget_walks() {
+    for pool in &CACHE_POOL {
+        pool.lock().memo.forget();
+    }
 }
 
 /// Frames below the anchor a walk goes through before giving up.

@@ -14,9 +14,12 @@
 //! Allocations made in one loop share all frames but the innermost few, so
 //! most walks unwind those few and then compare one or two words per
 //! remaining frame, instead of looking up and running a rule for each. The
-//! result is the same stack, word for word: nothing is assumed about which
-//! functions have returned in between, since every word the answer depends
-//! on is read again.
+//! result is the stack the kept walk's rules give, word for word: nothing
+//! is assumed about which functions have returned in between, since every
+//! word the answer depends on is read again. (The one way a full walk could
+//! differ: framehop caches a fallback rule for an address whose DWARF rule
+//! failed on a stack read, and a later full walk would use that fallback
+//! where the kept walk used the DWARF rule.)
 //!
 //! The kept walk is stored outermost frame first, so a walk that meets it
 //! replaces only the frames inside the meeting point. Only walks that
@@ -30,9 +33,12 @@ use super::MAX_FRAMES;
 /// and a saved frame pointer) for the deepest walk kept.
 const MAX_READS: usize = 2 * MAX_FRAMES;
 
-/// Walks that met a kept one, for tests that must see it happen.
 #[cfg(test)]
-pub(super) static MEETINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+thread_local! {
+    /// Walks of this thread that met a kept one, for tests that must see
+    /// it happen.
+    pub(super) static MEETINGS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// A frame of the kept walk: its registers once unwound to (`ip` is its
 /// return address), how many of the kept reads were made from it outwards
@@ -100,9 +106,23 @@ impl Memo {
         new_read_count: 0,
     };
 
-    /// Starts recording a walk of the calling thread, whose stack pointer
-    /// was `sp` when the walk began and whose stack is `bounds`.
-    pub(super) fn record(&mut self, sp: usize, bounds: Bounds) -> Recording<'_> {
+    /// Forgets the kept walk.
+    #[cfg(test)]
+    pub(super) fn forget(&mut self) {
+        self.frame_count = 0;
+        self.read_count = 0;
+    }
+
+    /// Starts recording a walk of the calling thread's stack, `bounds`,
+    /// from a frame whose stack pointer is `sp`: words from `sp` to the top
+    /// may be read.
+    ///
+    /// # Safety
+    ///
+    /// `sp` must be at or above the calling thread's stack pointer, and
+    /// below the top of its stack, for as long as the recording is used:
+    /// the words between are then mapped memory of this thread.
+    pub(super) unsafe fn record(&mut self, sp: usize, bounds: Bounds) -> Recording<'_> {
         self.new_frame_count = 0;
         self.new_read_count = 0;
         let cursor = self.frame_count;
@@ -145,12 +165,17 @@ impl Recording<'_> {
     pub(super) fn read(&mut self, address: u64) -> Result<u64, ()> {
         let at = usize::try_from(address).map_err(drop)?;
         if !readable(at, self.sp, self.bounds) {
-            self.spoiled = true;
+            // A refused read changes where the walk goes from here: a walk
+            // that went through one is not kept. (Before the first kept
+            // frame, it only decides that frame's registers, which a
+            // meeting compares.)
+            self.spoiled |= self.logging;
             return Err(());
         }
-        // SAFETY: `at..at + 8` lies between the walk's stack pointer (this
-        // thread's, still live: the walk is running) and the top of this
-        // thread's stack (`readable`): mapped memory of this thread.
+        // SAFETY: `at..at + 8` lies between the walk's start frame's stack
+        // pointer, at or above this thread's (`record`'s contract), and the
+        // top of this thread's stack (`readable`): mapped memory of this
+        // thread.
         let value = unsafe { read_word(at) } as u64;
         if self.logging {
             let memo = &mut *self.memo;
@@ -191,7 +216,7 @@ impl Recording<'_> {
         };
         self.met = Some(meeting);
         #[cfg(test)]
-        MEETINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        MEETINGS.with(|met| met.set(met.get() + 1));
         if !self.spoiled {
             // The frames inside the meeting point are this walk's; the
             // meeting frame itself is already kept.
@@ -244,12 +269,20 @@ impl Recording<'_> {
                     .is_some_and(|end| end <= top));
         let reads = self.memo.reads.get(..candidate.reads)?;
         if !in_stack {
-            self.changed_at = 0;
+            // Frames outside the first word this walk may not read can
+            // still be met.
+            let (sp, bounds) = (self.sp, self.bounds);
+            self.changed_at = reads
+                .iter()
+                .position(|&(at, _)| !readable(at, sp, bounds))
+                .unwrap_or(0);
             return None;
         }
-        // SAFETY: each `at` is an aligned word between this walk's stack
-        // pointer and the top of this thread's stack (checked above through
-        // the lowest and highest of them): mapped memory of this thread.
+        // SAFETY: each `at` is an aligned word between this walk's start
+        // frame's stack pointer, at or above this thread's (`record`'s
+        // contract), and the top of this thread's stack (checked above
+        // through the lowest and highest of them; each was aligned when
+        // read): mapped memory of this thread.
         let changed = reads
             .iter()
             .position(|&(at, value)| unsafe { read_word(at) } as u64 != value);
@@ -290,8 +323,13 @@ impl Recording<'_> {
         // From the outermost new frame inwards: each adds the reads made
         // from it to the next one out (the last walked, to the end or the
         // meeting frame).
-        let mut end = memo
+        // The frame outside them, if this walk reached it (the meeting
+        // frame), else the end of the stack.
+        let walked = memo
             .new_frames
+            .get(..memo.new_frame_count)
+            .unwrap_or_default();
+        let mut end = walked
             .get(count)
             .map_or(memo.new_read_count, |outer| outer.reads_from);
         for (slot, frame) in memo
@@ -351,7 +389,9 @@ mod tests {
     /// whether it was the kept walk's rest that ended it.
     fn walk(memo: &mut Memo, stack: &Stack, frames: &[At], reads: &[&[usize]]) -> (Vec<u64>, bool) {
         let (low, _) = stack.bounds();
-        let mut recording = memo.record(low, stack.bounds());
+        // SAFETY: the pretend stack is in a caller's frame: above this
+        // thread's stack pointer, mapped while the recording is used.
+        let mut recording = unsafe { memo.record(low, stack.bounds()) };
         let mut ips = Vec::new();
         for (i, &(ip, sp)) in frames.iter().enumerate() {
             ips.push(ip);
@@ -421,7 +461,8 @@ mod tests {
         let (ips, met) = walk(&mut memo, &stack, &other, reads);
         assert_eq!(ips, vec![150, 999, 103, 104, 105]);
         assert!(met, "met again at the frame outside the difference");
-        let mut recording = memo.record(stack.bounds().0, stack.bounds());
+        // SAFETY: as in `walk`.
+        let mut recording = unsafe { memo.record(stack.bounds().0, stack.bounds()) };
         assert!(
             !recording.on_frame(100, stack.at(0), 1),
             "another frame pointer"
@@ -435,7 +476,8 @@ mod tests {
         let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
         walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
         let (low, top) = stack.bounds();
-        let mut recording = memo.record(low, stack.bounds());
+        // SAFETY: as in `walk`.
+        let mut recording = unsafe { memo.record(low, stack.bounds()) };
         assert!(!recording.on_frame(300, stack.at(1), 0));
         assert_eq!(recording.read(top as u64), Err(()), "past the top");
         recording.finish();
@@ -443,6 +485,56 @@ mod tests {
         let (ips, met) = walk(&mut memo, &stack, &frames(&[(100, 0)]), &[]);
         assert_eq!(ips, vec![100, 102, 103, 104, 105]);
         assert!(met);
+    }
+
+    #[test]
+    fn the_last_step_of_a_walk_is_checked_too() {
+        let mut stack = Stack { words: [7; 32] };
+        let mut memo = Memo::EMPTY;
+        // A deeper walk first, so that room past the next one's frames holds
+        // stale entries.
+        walk(
+            &mut memo,
+            &stack,
+            &frames(&[(100, 0), (101, 4)]),
+            &[&[2, 3], &[6], &[9]],
+        );
+        // Two frames; the step out of the outer one reads word 25, then the
+        // stack ends.
+        let shallow = [(300, 1), (301, 3)];
+        let reads: &[&[usize]] = &[&[2], &[25]];
+        assert_eq!(
+            walk(&mut memo, &stack, &shallow, reads),
+            (vec![300, 301], false)
+        );
+        assert_eq!(
+            walk(&mut memo, &stack, &shallow, &[]),
+            (vec![300, 301], true)
+        );
+        // Word 25 changed: a full walk would go on from the outer frame, so
+        // neither frame may be met.
+        stack.words[25] = 8;
+        let (ips, met) = walk(&mut memo, &stack, &shallow, reads);
+        assert_eq!(ips, vec![300, 301]);
+        assert!(!met, "met although the last step's word changed");
+    }
+
+    #[test]
+    fn a_start_below_the_kept_reads_does_not_meet() {
+        let stack = Stack { words: [7; 32] };
+        let mut memo = Memo::EMPTY;
+        let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+        walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        // A walk allowed to read only from word 10 up: the kept reads of
+        // words 2, 9 and 11 are not its to check.
+        let (_, top) = stack.bounds();
+        let from = stack.at(10) as usize;
+        // SAFETY: as in `walk`, from further up the same pretend stack.
+        let mut recording = unsafe { memo.record(from, (from, top)) };
+        assert!(!recording.on_frame(100, stack.at(0), 0));
+        assert!(!recording.on_frame(102, stack.at(8), 0));
+        assert!(recording.on_frame(103, stack.at(12), 0), "met above them");
+        assert_eq!(recording.rest().collect::<Vec<_>>(), vec![104, 105]);
     }
 
     #[test]

@@ -13,6 +13,13 @@
 //! walk ([`cached_dwarf`]) is tried the same way; `backtrace` itself is the
 //! last resort.
 //!
+//! The cached DWARF walk of a sample starts in the sampled path's own
+//! registers (taken with its [`Anchor`]), and keeps the last walk
+//! ([`memo`]): when it reaches a frame of that walk, with the same
+//! registers and every stack word read from there outwards unchanged, the
+//! rest is copied instead of unwound. Allocations in one loop share all but
+//! their innermost frames, so most walks unwind a few frames.
+//!
 //! Safety of the fast walks does not depend on frame pointers or unwind
 //! tables being right: they run only while the stack pointer is inside the
 //! thread's own stack, and read only words between it and the top of that
@@ -145,8 +152,8 @@ pub(crate) use walk::walk;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Anchor {
     local: usize,
-    /// The anchor function's registers at a point of its body, when taken:
-    /// the cached DWARF walk starts from them.
+    /// The anchor function's registers at a point of its body, when taken
+    /// ([`Anchor::starting`]): the cached DWARF walk starts from them.
     start: Option<Start>,
 }
 
@@ -172,7 +179,6 @@ impl Anchor {
     /// The anchor at `local`, a local variable of the function whose frame
     /// is the last one to skip. The variable must live in that function's
     /// own frame (its address taken, so that it is not kept in a register).
-    #[cfg_attr(not(any(test, feature = "cpu")), allow(dead_code))]
     pub(crate) fn at<T>(local: &T) -> Anchor {
         Anchor {
             local: std::ptr::from_ref(local) as usize,
@@ -180,20 +186,15 @@ impl Anchor {
         }
     }
 
-    /// The anchor at `local`, as [`at`](Self::at), with the calling
-    /// function's registers here (Linux x86_64): the cached DWARF walk then
-    /// starts in that function, instead of unwinding the walk's own frames
-    /// below it first (four or five frames, at a hundred instructions or so
-    /// each). Inlined, so that the registers are the caller's.
-    #[inline(always)]
-    pub(crate) fn here<T>(local: &T) -> Anchor {
-        Anchor {
-            local: std::ptr::from_ref(local) as usize,
-            start: registers_here(),
-        }
+    /// This anchor, with its function's registers at a point of its body
+    /// ([`registers_here!`]): the cached DWARF walk then starts in that
+    /// function, instead of unwinding the walk's own frames below it first
+    /// (four or five frames, at a hundred instructions or so each).
+    pub(crate) fn starting(self, start: Option<Start>) -> Anchor {
+        Anchor { start, ..self }
     }
 
-    /// Where a walk may start: see [`here`](Self::here).
+    /// Where a walk may start: see [`starting`](Self::starting).
     pub(crate) fn start(self) -> Option<Start> {
         self.start
     }
@@ -207,25 +208,29 @@ impl Anchor {
 }
 
 /// The calling function's instruction pointer, stack pointer and frame
-/// pointer, at the instruction that reads them.
+/// pointer at this point of its body, as an `Option<Start>` (`None` where
+/// the cached DWARF walk does not run). A macro, not a function: the
+/// registers must be those of the function it is written in, whose frame
+/// is live while they are used, never those of a returned call.
 #[cfg(all(feature = "callsites", target_os = "linux", target_arch = "x86_64"))]
-#[inline(always)]
-pub(crate) fn registers_here() -> Option<Start> {
-    let (ip, sp, bp): (u64, u64, u64);
-    // SAFETY: reads the instruction pointer (a `lea` of the next
-    // instruction) and two registers; touches no memory.
-    unsafe {
-        std::arch::asm!(
-            "lea {ip}, [rip]",
-            "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            ip = out(reg) ip,
-            sp = out(reg) sp,
-            bp = out(reg) bp,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
-    Some(Start { ip, sp, bp })
+macro_rules! registers_here {
+    () => {{
+        let (ip, sp, bp): (u64, u64, u64);
+        // SAFETY: reads the instruction pointer (a `lea` of the next
+        // instruction) and two registers; touches no memory.
+        unsafe {
+            ::std::arch::asm!(
+                "lea {ip}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                ip = out(reg) ip,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        Some($crate::capture::unwind::Start { ip, sp, bp })
+    }};
 }
 
 /// No registers where the cached DWARF walk does not run.
@@ -233,10 +238,14 @@ pub(crate) fn registers_here() -> Option<Start> {
     feature = "callsites",
     not(all(target_os = "linux", target_arch = "x86_64"))
 ))]
-#[inline(always)]
-pub(crate) fn registers_here() -> Option<Start> {
-    None
+macro_rules! registers_here {
+    () => {
+        None::<$crate::capture::unwind::Start>
+    };
 }
+
+#[cfg(feature = "callsites")]
+pub(crate) use registers_here;
 
 #[cfg(all(test, feature = "callsites"))]
 mod tests {

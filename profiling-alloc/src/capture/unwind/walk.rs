@@ -221,9 +221,15 @@ mod tests {
     /// The sampled path's shape: anchors the walk at a local of its own
     /// frame, and walks from a function it calls.
     #[inline(never)]
-    fn anchored(walk: Walk) -> Option<Vec<usize>> {
+    fn anchored(walk: Walk, starting_here: bool) -> Option<Vec<usize>> {
         let here = 0u8;
         let anchor = Anchor::at(std::hint::black_box(&here));
+        // As `record::on_sample` does: the walk may start in this frame.
+        let anchor = anchor.starting(if starting_here {
+            super::super::registers_here!()
+        } else {
+            None
+        });
         let mut ips = [0usize; 32];
         let (len, _) = std::hint::black_box(walk)(&mut ips, anchor)?;
         Some(ips[..len].to_vec())
@@ -232,7 +238,13 @@ mod tests {
     /// The allocator's part: calls the anchored function.
     #[inline(never)]
     fn caller(walk: Walk) -> Option<Vec<usize>> {
-        std::hint::black_box(anchored(walk))
+        std::hint::black_box(anchored(walk, false))
+    }
+
+    /// The same, with the anchored function's registers to start from.
+    #[inline(never)]
+    fn caller_starting_there(walk: Walk) -> Option<Vec<usize>> {
+        std::hint::black_box(anchored(walk, true))
     }
 
     fn function_at(ip: usize) -> String {
@@ -268,47 +280,62 @@ mod tests {
         }
     }
 
-    /// Calls `caller(walk)` from `depth` frames of itself down.
+    /// Calls `caller(walk)` (or `caller_starting_there`) from `depth` frames
+    /// of itself down.
     #[inline(never)]
-    fn nested(depth: usize, walk: Walk) -> Option<Vec<usize>> {
+    fn nested(depth: usize, walk: Walk, starting_there: bool) -> Option<Vec<usize>> {
         if depth == 0 {
-            return caller(walk);
+            return match starting_there {
+                true => caller_starting_there(walk),
+                false => caller(walk),
+            };
         }
-        let stack = nested(std::hint::black_box(depth - 1), walk);
+        let stack = nested(std::hint::black_box(depth - 1), walk, starting_there);
         std::hint::black_box(stack)
     }
 
     #[test]
-    fn cached_walks_that_meet_the_last_one_still_agree_with_backtrace() {
+    fn cached_walks_that_meet_the_last_one_give_a_full_walks_stack() {
         let by_backtrace: Walk = |ips, anchor| Some(backtrace_walk(ips, anchor));
         let by_rules: Walk = |ips, anchor| cached_walk(ips, stack::bounds()?, anchor);
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        let met_before = super::super::memo::MEETINGS.with(|met| met.get());
         // Deeper and shallower than the walk before, the same again, and
         // deeper than the 32 frames `anchored` keeps: each walk meets the
         // last one at another frame, or walks on past it.
-        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-        let met_before = super::super::memo::MEETINGS.load(std::sync::atomic::Ordering::Relaxed);
-        let mut walked = false;
         for depth in [3, 1, 6, 6, 2, 0, 40, 5, 40, 1] {
-            let mut stacks = [by_rules, by_backtrace].map(|walk| nested(depth, walk));
-            let reference = stacks[1].take().expect("backtrace walks");
-            // The cached walk, where it runs (Linux x86_64; it declines
-            // while another thread holds every cache).
-            if let Some(stack) = stacks[0].take() {
-                assert!(
-                    agrees(&stack, &reference),
-                    "depth {depth}: {stack:x?} against {reference:x?}"
-                );
-                if depth == 40 {
-                    assert_eq!(stack, reference, "both cut at 32 frames");
+            for starting_there in [false, true] {
+                // The first walk meets the one kept last (the full walk of
+                // the round before); the second is a full walk; the third
+                // the reference. One call site, so that the stacks are the
+                // same.
+                let mut walks = Vec::new();
+                for (walk, forget) in [(by_rules, false), (by_rules, true), (by_backtrace, false)] {
+                    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+                    if forget {
+                        super::super::cached_dwarf::forget_walks();
+                    }
+                    let _ = forget;
+                    walks.push(nested(depth, walk, starting_there));
                 }
-                walked = true;
+                let reference = walks[2].take().expect("backtrace walks");
+                let [met, full] = [walks[0].take(), walks[1].take()];
+                // The cached walk, where it runs (Linux x86_64; it declines
+                // while another thread holds every cache).
+                if let (Some(met), Some(full)) = (met, full) {
+                    assert_eq!(met, full, "depth {depth}");
+                    assert!(
+                        agrees(&full, &reference),
+                        "depth {depth}: {full:x?} against {reference:x?}"
+                    );
+                }
             }
         }
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-        if walked {
-            let met = super::super::memo::MEETINGS.load(std::sync::atomic::Ordering::Relaxed);
-            assert!(met > met_before, "no walk met the one before it");
-        }
+        assert!(
+            super::super::memo::MEETINGS.with(|met| met.get()) > met_before,
+            "no walk met the one before it"
+        );
     }
 
     #[test]
