@@ -8,9 +8,9 @@
 #    System, divan's AllocProfiler, ProfilingAllocator counting only, and
 #    with Poisson sampling at 512 KiB (the default). Prints each one's
 #    instructions, its ratio to System, its extra instructions per
-#    allocator call (calls counted by callgrind in the System run), and the
+#    allocator call (calls counted by callgrind in the System run), the
 #    same for its own code only (the inner allocator and memcpy left out:
-#    their counts move with the heap's layout).
+#    their counts move with the heap's layout), and glibc's memcpy.
 # 2. The JSON and regex workload (examples/mixed-workload/src/json.rs, about
 #    1.1 million allocations): on System under heaptrack (which writes its
 #    data file), and with Sampling::Every writing its JSON report; whole
@@ -56,20 +56,25 @@ if command -v valgrind >/dev/null 2>&1; then
   # what is inlined into them, and the profilers' own functions; without
   # the inner allocator and glibc's memcpy, whose counts move with the
   # heap's layout (a realloc that can grow in place copies nothing).
-  declare -A own
+  declare -A own copied
   for build in system divan counting poisson; do
     own[$build]=$(callgrind_annotate --auto=no --threshold=100 "$out/$build.callgrind" 2>/dev/null |
       awk '/:__rustc::__r|profiling_alloc::|framehop::|gimli::|divan::/ { gsub(",", "", $1); s += $1 }
            END { printf "%.0f", s }')
+    # glibc's memcpy, with everything it calls: what realloc copies.
+    copied[$build]=$(callgrind_annotate --auto=no --inclusive=yes "$out/$build.callgrind" 2>/dev/null |
+      awk '/:__memcpy_[a-z0-9_]* / { gsub(",", "", $1); s += $1 } END { printf "%.0f", s }')
   done
   system=${collected[system]}
-  printf '%-10s %15s %8s %16s %22s\n' variant instructions ratio "extra per call" "own extra per call"
+  printf '%-10s %15s %8s %16s %22s %14s\n' variant instructions ratio "extra per call" "own extra per call" "memcpy"
   for build in system divan counting poisson; do
     n=${collected[$build]}
-    awk -v b="$build" -v n="$n" -v s="$system" -v c="$calls" -v o="${own[$build]}" -v so="${own[system]}" 'BEGIN {
-      printf "%-10s %15.0f %8.4f %16.1f %22.1f\n", b, n, n / s, (c > 0 ? (n - s) / c : 0), (c > 0 ? (o - so) / c : 0) }'
+    awk -v b="$build" -v n="$n" -v s="$system" -v c="$calls" -v o="${own[$build]}" -v so="${own[system]}" \
+      -v m="${copied[$build]}" 'BEGIN {
+      printf "%-10s %15.0f %8.4f %16.1f %22.1f %14.0f\n", b, n, n / s, (c > 0 ? (n - s) / c : 0), (c > 0 ? (o - so) / c : 0), m }'
   done
-  echo "allocator calls: $calls (own: the allocator entries and the profilers' code, without the inner allocator and memcpy)"
+  echo "allocator calls: $calls (own: the allocator entries and the profilers' code, without the inner allocator and memcpy;"
+  echo "memcpy: glibc's copies, which move with the heap's layout: a realloc that grows in place copies nothing)"
 else
   echo "valgrind is not installed: instruction counts skipped (apt-get install valgrind)"
 fi
