@@ -188,7 +188,12 @@ fn release_surplus(table: &mut BlockTable) {
 /// starts at a mix of its number, at any position: windows that land on
 /// each other overlap by at most 255 positions, whatever the table's size,
 /// and blocks at the same offset of different windows (page-aligned large
-/// blocks) land apart.
+/// blocks) land apart. The price: equal blocks packed without gaps fill
+/// their windows, and at some table sizes the starts of many such windows
+/// fall closer than a window apart, making runs of a few hundred positions
+/// and probes of a dozen or more. Those probes read neighbouring memory,
+/// and such blocks are still made and freed faster than with homes spread
+/// at random (`boxes-every` in BENCHMARKS.md).
 #[inline(always)]
 fn hash(addr: usize) -> usize {
     let granule = (addr >> 4) & (WINDOW_POSITIONS - 1);

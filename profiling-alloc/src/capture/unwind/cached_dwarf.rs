@@ -148,8 +148,9 @@ impl Ways {
 /// (several KiB) while evaluating, and a cache is built on the stack once.
 pub(super) const STACK_NEEDED: usize = 128 * 1024;
 
-/// Walks the calling thread's stack, from the first caller of `anchor`'s
-/// function on; `None` when it cannot (the stack pointer is not in the
+/// Walks the calling thread's stack, `bounds` (from `stack::bounds`, as for
+/// every walk here), from the first caller of `anchor`'s function on; `None`
+/// when it cannot (the stack pointer is not in the
 /// thread's stack or too near its end, the modules are still being listed,
 /// or no cache is free): the caller falls back to `backtrace`.
 #[inline(never)]
@@ -168,9 +169,10 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<
         .filter(|start| start.sp >= here.sp && start.sp < top as u64);
     let start = start.unwrap_or(here);
     let regs = UnwindRegsX86_64::new(start.ip, start.sp, start.bp);
-    // SAFETY: `start` is this frame's registers, or those of a caller whose
-    // stack pointer is at or above this frame's and below the top of this
-    // thread's stack (checked above); the walk runs inside this call.
+    // SAFETY: `bounds` is this thread's stack (this function's
+    // precondition, as for the other walks), and `start.sp` is this frame's
+    // stack pointer or one at or above it and below the top of that stack
+    // (checked above); the walk runs inside this call.
     unsafe { walk_from(regs, ips, bounds, anchor) }
 }
 
@@ -179,8 +181,9 @@ pub(super) fn walk(ips: &mut [usize], bounds: Bounds, anchor: Anchor) -> Option<
 ///
 /// # Safety
 ///
-/// `regs.sp()` must be at or above the calling thread's stack pointer and
-/// below the top of its stack (`bounds`), throughout the call.
+/// `bounds` must be the calling thread's stack (`stack::bounds`), and
+/// `regs.sp()` at or above the thread's stack pointer and below the top of
+/// that stack, throughout the call.
 unsafe fn walk_from(
     mut regs: UnwindRegsX86_64,
     ips: &mut [usize],

@@ -119,9 +119,10 @@ impl Memo {
     ///
     /// # Safety
     ///
-    /// `sp` must be at or above the calling thread's stack pointer, and
-    /// below the top of its stack, for as long as the recording is used:
-    /// the words between are then mapped memory of this thread.
+    /// `bounds` must be the calling thread's stack (`stack::bounds`), and
+    /// `sp` at or above the thread's stack pointer and below the top of
+    /// that stack, for as long as the recording is used: the words between
+    /// are then mapped memory of this thread.
     pub(super) unsafe fn record(&mut self, sp: usize, bounds: Bounds) -> Recording<'_> {
         self.new_frame_count = 0;
         self.new_read_count = 0;
@@ -520,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn a_start_below_the_kept_reads_does_not_meet() {
+    fn a_walk_that_may_not_read_inner_words_meets_further_out() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
         let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
