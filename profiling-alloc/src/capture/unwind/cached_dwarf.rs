@@ -206,6 +206,10 @@ unsafe fn walk_from(
     let mut address = FrameAddress::InstructionPointer(regs.ip());
     let mut len = 0;
     let mut skipped = 0;
+    // Past a full `ips`, the walk goes on (while the memo has room) only so
+    // that it can be kept: the next walk of a stack this deep then meets it
+    // instead of unwinding every frame again.
+    let mut truncated = ips.is_empty();
     // An error (an address outside every known module, a rule that cannot
     // be followed) ends the stack where it is, as the end of the chain does
     // for the frame-pointer walk; `decide` checks the result against
@@ -237,11 +241,13 @@ unsafe fn walk_from(
             }
             continue;
         }
-        let Some(slot) = ips.get_mut(len) else {
-            return Some((len, true));
-        };
-        *slot = usize::try_from(ret).unwrap_or(0);
-        len += 1;
+        match ips.get_mut(len) {
+            Some(slot) => {
+                *slot = usize::try_from(ret).unwrap_or(0);
+                len += 1;
+            }
+            None => truncated = true,
+        }
         if recording.on_frame(ret, regs.sp(), regs.bp()) {
             // The rest is the last walk's: copied, not walked.
             for ip in recording.rest() {
@@ -253,8 +259,11 @@ unsafe fn walk_from(
             }
             break;
         }
+        if truncated && !recording.keepable() {
+            break;
+        }
     }
-    Some((len, false))
+    Some((len, truncated))
 }
 
 /// Lists the modules and builds a rule cache in every set now, so that a

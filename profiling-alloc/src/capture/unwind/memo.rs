@@ -24,7 +24,9 @@
 //! The kept walk is stored outermost frame first, so a walk that meets it
 //! replaces only the frames inside the meeting point. Only walks that
 //! reached the end of the stack are kept; one that stopped on an error, a
-//! word it could not read, or a full buffer leaves the kept walk in place.
+//! word it could not read, or more than [`MAX_FRAMES`] frames leaves the
+//! kept walk in place. (A walk whose caller asked for fewer frames than the
+//! stack has goes on to the end for the memo's sake, up to that limit.)
 
 use super::stack::{read_word, readable, Bounds};
 use super::MAX_FRAMES;
@@ -225,6 +227,12 @@ impl Recording<'_> {
             self.keep(meeting + 1, inner);
         }
         true
+    }
+
+    /// Whether this walk can still be kept: no read was refused and it has
+    /// not outgrown the memo.
+    pub(super) fn keepable(&self) -> bool {
+        !self.spoiled
     }
 
     /// The return addresses outside the meeting frame, innermost first

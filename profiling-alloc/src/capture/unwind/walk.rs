@@ -345,6 +345,38 @@ mod tests {
         let _ = walked;
     }
 
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn a_walk_deeper_than_its_buffer_is_kept_for_the_next() {
+        let by_rules: Walk = |ips, anchor| cached_walk(ips, stack::bounds()?, anchor);
+        let meetings = || super::super::memo::MEETINGS.with(|met| met.get());
+        // Another test's walk through the same caches between the two can
+        // replace the kept walk: a few tries.
+        let mut outcomes = Vec::new();
+        for _ in 0..5 {
+            let mut walks = Vec::new();
+            let mut met = Vec::new();
+            for forget in [true, false] {
+                if forget {
+                    super::super::cached_dwarf::forget_walks();
+                }
+                let before = meetings();
+                // 40 nested frames: more than the 32 `anchored` keeps.
+                walks.push(nested(40, by_rules, true));
+                met.push(meetings() > before);
+            }
+            if let [Some(first), Some(second)] = &walks[..] {
+                assert_eq!(first.len(), 32);
+                assert_eq!(first, second);
+                outcomes.push(met == [false, true]);
+            }
+        }
+        assert!(
+            outcomes.is_empty() || outcomes.contains(&true),
+            "the second walk never met the first: {outcomes:?}"
+        );
+    }
+
     #[test]
     fn the_chosen_walk_returns_this_test_in_the_stack() {
         // The first walk of the process decides (and returns the
