@@ -418,6 +418,10 @@ mod tests {
 
     const OUTER: [At; 4] = [(102, 8), (103, 12), (104, 16), (105, 20)];
 
+    /// The words read on the way out of the frame at 0 and of `OUTER`'s,
+    /// in turn (the outermost reads nothing).
+    const READS: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+
     fn frames(inner: &[At]) -> Vec<At> {
         inner.iter().chain(&OUTER).copied().collect()
     }
@@ -441,7 +445,7 @@ mod tests {
     fn a_changed_word_moves_the_meeting_point_outwards() {
         let mut stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+        let reads = READS;
         walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
         // A word read from the second kept frame outwards changed (the
         // frame at 12 returned, and another call wrote its return address):
@@ -459,7 +463,7 @@ mod tests {
     fn registers_must_match_exactly() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+        let reads = READS;
         walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
         // The same stack pointers, other return addresses: walked, not
         // copied, until the frames are the same again.
@@ -482,7 +486,7 @@ mod tests {
     fn a_walk_that_cannot_read_is_not_kept() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+        let reads = READS;
         walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
         let (low, top) = stack.bounds();
         // SAFETY: as in `walk`.
@@ -532,7 +536,7 @@ mod tests {
     fn a_walk_that_may_not_read_inner_words_meets_further_out() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
+        let reads = READS;
         walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
         // A walk allowed to read only from word 10 up: the kept reads of
         // words 2, 9 and 11 are not its to check.
