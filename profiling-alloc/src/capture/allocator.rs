@@ -167,6 +167,19 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         }
     }
 
+    /// Counts the block `inner` returned for `layout`, if it returned one,
+    /// and returns it.
+    #[inline(always)]
+    fn allocated(&self, ptr: *mut u8, layout: Layout) -> *mut u8 {
+        if !ptr.is_null() {
+            self.record(Event::Alloc {
+                addr: ptr as usize,
+                size: layout.size(),
+            });
+        }
+        ptr
+    }
+
     /// A call from a thread without a slot of its own yet (its first, which
     /// claims one; the process's first also publishes the configuration), or
     /// counted in the shared slot, or the profiler's own.
@@ -306,27 +319,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for
         // `layout` (non-zero size); it is passed through unchanged.
         let ptr = unsafe { self.inner.alloc(layout) };
-        if !ptr.is_null() {
-            self.record(Event::Alloc {
-                addr: ptr as usize,
-                size: layout.size(),
-            });
-        }
-        ptr
+        self.allocated(ptr, layout)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as `alloc`: the caller's layout, passed through unchanged.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            // Rule 6: a zeroed allocation counts as an allocation.
-            self.record(Event::Alloc {
-                addr: ptr as usize,
-                size: layout.size(),
-            });
-        }
-        ptr
+        // Rule 6: a zeroed allocation counts as an allocation.
+        self.allocated(ptr, layout)
     }
 
     #[inline]
