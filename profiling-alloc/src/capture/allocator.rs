@@ -151,20 +151,66 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     #[inline(always)]
     fn record_in(&self, slot: &Slot, event: Event) {
         let change = event.apply::<Owned>(slot);
+        self.peak_after(slot, change, event.raises());
+        #[cfg(feature = "callsites")]
+        if let Some((addr, size)) = event.new_block() {
+            sampling::on_new_block(addr, size);
+        }
+    }
+
+    /// The peak's part of an event counted in the thread's own slot.
+    #[inline(always)]
+    fn peak_after(&self, slot: &Slot, change: LiveChange, raises: bool) {
         if self.exact_peak {
             if change.bytes > 0 {
                 slot.raise_max_net();
             }
             peak::apply_exact(change);
-        } else if event.raises() {
+        } else if raises {
             peak::record_rise(slot, change);
         } else {
             peak::record_fall(slot);
         }
+    }
+
+    /// A free off the common path: a block that may have been sampled, or a
+    /// thread without its own slot. Counts it as `record` does, then frees.
+    ///
+    /// # Safety
+    ///
+    /// `GlobalAlloc::dealloc`'s contract for `ptr` and `layout`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_elsewhere(&self, ptr: *mut u8, layout: Layout) {
+        // A sampled block leaves its callsite's live counts before its address
+        // can be handed out again.
         #[cfg(feature = "callsites")]
-        if let Some((addr, size)) = event.new_block() {
-            sampling::on_new_block(addr, size);
-        }
+        sampling::on_free(ptr as usize);
+        self.record(Event::Dealloc {
+            size: layout.size(),
+        });
+        // SAFETY: the caller's contract (`dealloc`'s).
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    /// A free counted in the thread's own slot whose net left the flush
+    /// window (or under exact peaks): the peak's part, then the free.
+    ///
+    /// # Safety
+    ///
+    /// `GlobalAlloc::dealloc`'s contract for `ptr` and `layout`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_counted(
+        &self,
+        slot: &Slot,
+        change: LiveChange,
+        ptr: *mut u8,
+        layout: Layout,
+    ) {
+        self.peak_after(slot, change, false);
+        // SAFETY: the caller's contract (`dealloc`'s).
+        unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     /// Counts the block `inner` returned for `layout`, if it returned one,
@@ -332,15 +378,27 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // A sampled block leaves its callsite's live counts before its address
-        // can be handed out again.
-        #[cfg(feature = "callsites")]
+        // The common free (a block never sampled, by a thread with its own
+        // slot, leaving its net inside the flush window) is counted here and
+        // ends in `inner`'s free. Every other goes out of line and frees
+        // there, so that the common one calls nothing it must come back
+        // from, and saves no registers.
         if ENABLED {
-            sampling::on_free(ptr as usize);
+            #[cfg(feature = "callsites")]
+            if sampling::may_be_sampled(ptr as usize) {
+                // SAFETY: this call's own contract, passed on.
+                return unsafe { self.dealloc_elsewhere(ptr, layout) };
+            }
+            let Some(slot) = slot_table::own_slot() else {
+                // SAFETY: as above.
+                return unsafe { self.dealloc_elsewhere(ptr, layout) };
+            };
+            let change = slot.record_dealloc::<Owned>(layout.size());
+            if self.exact_peak || peak::fall_flushes(slot) {
+                // SAFETY: as above.
+                return unsafe { self.dealloc_counted(slot, change, ptr, layout) };
+            }
         }
-        self.record(Event::Dealloc {
-            size: layout.size(),
-        });
         // SAFETY: the caller guarantees `ptr` was allocated by this allocator
         // (hence by `inner`, which made every block we handed out) with
         // `layout`.

@@ -140,6 +140,13 @@ pub(crate) fn record_fall(slot: &Slot) {
     }
 }
 
+/// Whether [`record_fall`] has anything to do for the slot now: its net
+/// left the flush window downwards.
+#[inline(always)]
+pub(crate) fn fall_flushes(slot: &Slot) -> bool {
+    slot.net_bytes() <= slot.flush_below.load(Relaxed)
+}
+
 /// Starts the slot's epoch over if a reset began a new one.
 fn check_epoch(slot: &Slot, net: i64, change: LiveChange) {
     let epoch = super::peak_epoch();

@@ -45,6 +45,14 @@ pub(crate) fn on_new_block(addr: usize, size: usize) {
 
 /// The block at `addr` is about to be freed: a sampled one leaves its
 /// callsite's live counts first.
+/// Whether the block at `addr` may be a sampled one (a free must then go
+/// through [`on_free`]): one or two relaxed loads.
+#[cfg(feature = "callsites")]
+#[inline(always)]
+pub(crate) fn may_be_sampled(addr: usize) -> bool {
+    record::maybe_tracked(addr)
+}
+
 #[cfg(feature = "callsites")]
 #[inline(always)]
 pub(crate) fn on_free(addr: usize) {
