@@ -378,9 +378,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // The common free (a block never sampled, by a thread with its own
-        // slot, leaving its net inside the flush window) is counted here and
-        // ends in `inner`'s free. Every other goes out of line and frees
+        // The common free (a block the sampling filter rules out, by a
+        // thread with its own slot, leaving its net inside the flush window)
+        // is counted here and ends in `inner`'s free. Every other goes out of line and frees
         // there, so that the common one calls nothing it must come back
         // from, and saves no registers.
         if ENABLED {

@@ -43,8 +43,6 @@ pub(crate) fn on_new_block(addr: usize, size: usize) {
     }
 }
 
-/// The block at `addr` is about to be freed: a sampled one leaves its
-/// callsite's live counts first.
 /// Whether the block at `addr` may be a sampled one (a free must then go
 /// through [`on_free`]): one or two relaxed loads.
 #[cfg(feature = "callsites")]
@@ -53,6 +51,8 @@ pub(crate) fn may_be_sampled(addr: usize) -> bool {
     record::maybe_tracked(addr)
 }
 
+/// The block at `addr` is about to be freed: a sampled one leaves its
+/// callsite's live counts first.
 #[cfg(feature = "callsites")]
 #[inline(always)]
 pub(crate) fn on_free(addr: usize) {
