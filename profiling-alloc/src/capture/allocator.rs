@@ -394,7 +394,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
                 return unsafe { self.dealloc_elsewhere(ptr, layout) };
             };
             let change = slot.record_dealloc::<Owned>(layout.size());
-            if self.exact_peak || peak::fall_flushes(slot) {
+            if self.exact_peak || peak::fall_flushes(slot).is_some() {
                 // SAFETY: as above.
                 return unsafe { self.dealloc_counted(slot, change, ptr, layout) };
             }

@@ -134,17 +134,17 @@ pub(crate) fn record_rise(slot: &Slot, change: LiveChange) {
 pub(crate) fn record_fall(slot: &Slot) {
     // No epoch check: a fall raises no mark, and a slot's mark of an older
     // epoch tells the reader it has only fallen since (see `read`).
-    let net = slot.net_bytes();
-    if net <= slot.flush_below.load(Relaxed) {
+    if let Some(net) = fall_flushes(slot) {
         flush_slot(slot, net);
     }
 }
 
-/// Whether [`record_fall`] has anything to do for the slot now: its net
-/// left the flush window downwards.
+/// Whether [`record_fall`] has anything to do for the slot now: its net, if
+/// it left the flush window downwards.
 #[inline(always)]
-pub(crate) fn fall_flushes(slot: &Slot) -> bool {
-    slot.net_bytes() <= slot.flush_below.load(Relaxed)
+pub(crate) fn fall_flushes(slot: &Slot) -> Option<i64> {
+    let net = slot.net_bytes();
+    (net <= slot.flush_below.load(Relaxed)).then_some(net)
 }
 
 /// Starts the slot's epoch over if a reset began a new one.

@@ -422,6 +422,12 @@ mod tests {
     /// in turn (the outermost reads nothing).
     const READS: &[&[usize]] = &[&[2], &[9, 11], &[13], &[17]];
 
+    /// Keeps the walk most tests start from: the frame at 0, `OUTER`'s,
+    /// and `READS`.
+    fn keep_first(memo: &mut Memo, stack: &Stack) {
+        assert!(!walk(memo, stack, &frames(&[(100, 0)]), READS).1);
+    }
+
     fn frames(inner: &[At]) -> Vec<At> {
         inner.iter().chain(&OUTER).copied().collect()
     }
@@ -445,13 +451,12 @@ mod tests {
     fn a_changed_word_moves_the_meeting_point_outwards() {
         let mut stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads = READS;
-        walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        keep_first(&mut memo, &stack);
         // A word read from the second kept frame outwards changed (the
         // frame at 12 returned, and another call wrote its return address):
         // the walk must not meet before the frame that read it.
         stack.words[13] = 8;
-        let (ips, met) = walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        let (ips, met) = walk(&mut memo, &stack, &frames(&[(100, 0)]), READS);
         assert_eq!(ips, vec![100, 102, 103, 104, 105]);
         assert!(met, "met at the frame outside the change");
         // The walk kept is the new one: the changed word now matches.
@@ -463,15 +468,14 @@ mod tests {
     fn registers_must_match_exactly() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads = READS;
-        walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        keep_first(&mut memo, &stack);
         // The same stack pointers, other return addresses: walked, not
         // copied, until the frames are the same again.
         let other: Vec<At> = [(150, 0), (999, 8)]
             .into_iter()
             .chain(OUTER[1..].iter().copied())
             .collect();
-        let (ips, met) = walk(&mut memo, &stack, &other, reads);
+        let (ips, met) = walk(&mut memo, &stack, &other, READS);
         assert_eq!(ips, vec![150, 999, 103, 104, 105]);
         assert!(met, "met again at the frame outside the difference");
         // SAFETY: as in `walk`.
@@ -486,8 +490,7 @@ mod tests {
     fn a_walk_that_cannot_read_is_not_kept() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads = READS;
-        walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        keep_first(&mut memo, &stack);
         let (low, top) = stack.bounds();
         // SAFETY: as in `walk`.
         let mut recording = unsafe { memo.record(low, stack.bounds()) };
@@ -536,8 +539,7 @@ mod tests {
     fn a_walk_that_may_not_read_inner_words_meets_further_out() {
         let stack = Stack { words: [7; 32] };
         let mut memo = Memo::EMPTY;
-        let reads = READS;
-        walk(&mut memo, &stack, &frames(&[(100, 0)]), reads);
+        keep_first(&mut memo, &stack);
         // A walk allowed to read only from word 10 up: the kept reads of
         // words 2, 9 and 11 are not its to check.
         let (_, top) = stack.bounds();
