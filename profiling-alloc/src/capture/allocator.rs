@@ -139,7 +139,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             return;
         }
         match slot_table::own_slot() {
-            Some(slot) => self.record_in(slot, event),
+            // SAFETY: `own_slot` is the thread's own.
+            Some(slot) => unsafe { self.record_in(slot, event) },
             None => {
                 let (kind, a, b, c) = event.parts();
                 self.record_elsewhere(kind, a, b, c);
@@ -148,13 +149,93 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     }
 
     /// Rule 3: the thread's own slot, plain loads and stores.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
     #[inline(always)]
-    fn record_in(&self, slot: &Slot, event: Event) {
+    unsafe fn record_in(&self, slot: &Slot, event: Event) {
         let change = event.apply::<Owned>(slot);
         self.peak_after(slot, change, event.raises());
         #[cfg(feature = "callsites")]
         if let Some((addr, size)) = event.new_block() {
-            sampling::on_new_block(addr, size);
+            // SAFETY: the caller's contract.
+            let _ =
+                unsafe { sampling::on_new_block(&slot.sample_countdown, addr as *mut u8, size) };
+        }
+    }
+
+    /// The end of the common path for a new block (an allocation, or a
+    /// realloc's new block) already counted in the thread's own slot: the
+    /// peak's part and the sampling decision. Returns `block`.
+    ///
+    /// PERF: every call here is the last thing the allocator's entry does
+    /// (the peak's moves go out of line with the sampling after them), so
+    /// that the entry keeps no register across a call but what it needs
+    /// around `inner`'s.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
+    #[inline(always)]
+    unsafe fn new_block_counted(
+        &self,
+        slot: &Slot,
+        change: LiveChange,
+        raises: bool,
+        block: *mut u8,
+        size: usize,
+    ) -> *mut u8 {
+        let peak_moves = self.exact_peak
+            || if raises {
+                peak::rise_moves(slot)
+            } else {
+                peak::fall_flushes(slot).is_some()
+            };
+        if peak_moves {
+            // SAFETY: the caller's contract.
+            return unsafe { self.new_block_moving_peak(slot, change, raises, block, size) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { Self::sample_new_block(slot, block, size) }
+    }
+
+    /// [`new_block_counted`](Self::new_block_counted) when the peak has
+    /// work to do: does it, then samples.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
+    #[cold]
+    #[inline(never)]
+    unsafe fn new_block_moving_peak(
+        &self,
+        slot: &Slot,
+        change: LiveChange,
+        raises: bool,
+        block: *mut u8,
+        size: usize,
+    ) -> *mut u8 {
+        self.peak_after(slot, change, raises);
+        // SAFETY: the caller's contract.
+        unsafe { Self::sample_new_block(slot, block, size) }
+    }
+
+    /// Samples a new block made by the owner of `slot` if the mode and its
+    /// countdown say so. Returns `block`.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
+    #[inline(always)]
+    unsafe fn sample_new_block(slot: &Slot, block: *mut u8, size: usize) -> *mut u8 {
+        #[cfg(feature = "callsites")]
+        // SAFETY: the caller's contract.
+        return unsafe { sampling::on_new_block(&slot.sample_countdown, block, size) };
+        #[cfg(not(feature = "callsites"))]
+        {
+            let _ = (slot, size);
+            block
         }
     }
 
@@ -203,27 +284,76 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     #[inline(never)]
     unsafe fn dealloc_counted(
         &self,
-        slot: &Slot,
-        change: LiveChange,
         ptr: *mut u8,
         layout: Layout,
+        slot: &Slot,
+        change: LiveChange,
     ) {
         self.peak_after(slot, change, false);
         // SAFETY: the caller's contract (`dealloc`'s).
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 
+    /// A realloc off the common path: of a block that may have been
+    /// sampled, or by a thread without its own slot. A sampled old block
+    /// leaves its callsite before its address can be reused, and comes back
+    /// if the realloc fails.
+    ///
+    /// # Safety
+    ///
+    /// `GlobalAlloc::realloc`'s contract for `ptr`, `layout` and `new_size`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_elsewhere(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        #[cfg(feature = "callsites")]
+        let tracked = sampling::before_realloc(ptr as usize);
+        // SAFETY: the caller's contract (`realloc`'s), passed on unchanged.
+        let new_ptr = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new_ptr.is_null() {
+            #[cfg(feature = "callsites")]
+            if let Some(tracked) = tracked {
+                sampling::on_reallocated(tracked);
+            }
+            self.record(Event::Realloc {
+                new_addr: new_ptr as usize,
+                old_size: layout.size(),
+                new_size,
+            });
+        } else {
+            // On failure the old block is untouched and nothing is counted.
+            #[cfg(feature = "callsites")]
+            if let Some(tracked) = tracked {
+                sampling::on_realloc_failed(tracked);
+            }
+        }
+        new_ptr
+    }
+
     /// Counts the block `inner` returned for `layout`, if it returned one,
     /// and returns it.
     #[inline(always)]
-    fn allocated(&self, ptr: *mut u8, layout: Layout) -> *mut u8 {
-        if !ptr.is_null() {
-            self.record(Event::Alloc {
-                addr: ptr as usize,
-                size: layout.size(),
-            });
+    fn allocated(&self, block: *mut u8, layout: Layout) -> *mut u8 {
+        if !ENABLED || block.is_null() {
+            return block;
         }
-        ptr
+        let size = layout.size();
+        let Some(slot) = slot_table::own_slot() else {
+            return self.allocated_elsewhere(block, size);
+        };
+        let change = slot.record_alloc::<Owned>(size);
+        // SAFETY: `own_slot` is the thread's own.
+        unsafe { self.new_block_counted(slot, change, true, block, size) }
+    }
+
+    /// [`allocated`](Self::allocated) by a thread without its own slot.
+    #[cold]
+    #[inline(never)]
+    fn allocated_elsewhere(&self, block: *mut u8, size: usize) -> *mut u8 {
+        self.record(Event::Alloc {
+            addr: block as usize,
+            size,
+        });
+        block
     }
 
     /// A call from a thread without a slot of its own yet (its first, which
@@ -240,7 +370,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
             self.install();
         }
         match slot_table::target() {
-            Target::Own(slot) => self.record_in(slot, event),
+            // SAFETY: `Own` is the thread's own slot.
+            Target::Own(slot) => unsafe { self.record_in(slot, event) },
             Target::Untracked => {}
             Target::Shared => {
                 // Rule 2: no slot (TLS gone, or every slot taken).
@@ -378,25 +509,25 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // The common free (a block the sampling filter rules out, by a
-        // thread with its own slot, leaving its net inside the flush window)
-        // is counted here and ends in `inner`'s free. Every other goes out of line and frees
-        // there, so that the common one calls nothing it must come back
-        // from, and saves no registers.
+        // The common free (by a thread with its own slot, of a block the
+        // sampling filter rules out, leaving its net inside the flush window)
+        // is counted here and ends in `inner`'s free. Every other goes out of
+        // line and frees there, so that the common one calls nothing it must
+        // come back from, and saves no registers.
         if ENABLED {
-            #[cfg(feature = "callsites")]
-            if sampling::may_be_sampled(ptr as usize) {
+            let Some(slot) = slot_table::own_slot() else {
                 // SAFETY: this call's own contract, passed on.
                 return unsafe { self.dealloc_elsewhere(ptr, layout) };
-            }
-            let Some(slot) = slot_table::own_slot() else {
+            };
+            #[cfg(feature = "callsites")]
+            if sampling::slot_may_free_sampled(slot, ptr as usize) {
                 // SAFETY: as above.
                 return unsafe { self.dealloc_elsewhere(ptr, layout) };
-            };
+            }
             let change = slot.record_dealloc::<Owned>(layout.size());
             if self.exact_peak || peak::fall_flushes(slot).is_some() {
                 // SAFETY: as above.
-                return unsafe { self.dealloc_counted(slot, change, ptr, layout) };
+                return unsafe { self.dealloc_counted(ptr, layout, slot, change) };
             }
         }
         // SAFETY: the caller guarantees `ptr` was allocated by this allocator
@@ -407,35 +538,36 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // A sampled old block leaves its callsite before its address can be
-        // reused, and comes back if the realloc fails.
-        #[cfg(feature = "callsites")]
-        let tracked = if ENABLED {
-            sampling::before_realloc(ptr as usize)
-        } else {
-            None
-        };
-        // SAFETY: the caller guarantees `ptr` came from this allocator (so
-        // from `inner`) with `layout`, and that `new_size` is valid for
-        // `layout.align()`; all are passed through unchanged.
-        let new_ptr = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !new_ptr.is_null() {
+        // The common realloc: by a thread with its own slot, of a block the
+        // sampling filter rules out. Every other goes out of line.
+        if ENABLED {
+            let Some(slot) = slot_table::own_slot() else {
+                // SAFETY: this call's own contract, passed on.
+                return unsafe { self.realloc_elsewhere(ptr, layout, new_size) };
+            };
             #[cfg(feature = "callsites")]
-            if let Some(tracked) = tracked {
-                sampling::on_reallocated(tracked);
+            if sampling::slot_may_free_sampled(slot, ptr as usize) {
+                // SAFETY: as above.
+                return unsafe { self.realloc_elsewhere(ptr, layout, new_size) };
             }
-            self.record(Event::Realloc {
-                new_addr: new_ptr as usize,
-                old_size: layout.size(),
-                new_size,
-            });
-        } else {
-            // On failure the old block is untouched and nothing is counted.
-            #[cfg(feature = "callsites")]
-            if let Some(tracked) = tracked {
-                sampling::on_realloc_failed(tracked);
+            // SAFETY: the caller guarantees `ptr` came from this allocator
+            // (so from `inner`) with `layout`, and that `new_size` is valid
+            // for `layout.align()`; all are passed through unchanged.
+            let new_ptr = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            if new_ptr.is_null() {
+                // On failure the old block is untouched and nothing is
+                // counted.
+                return new_ptr;
             }
+            // The thread's slot is still its own: `inner` does not touch
+            // the profiler's thread-locals.
+            let change = slot.record_realloc::<Owned>(layout.size(), new_size);
+            // SAFETY: `own_slot` is the thread's own.
+            return unsafe {
+                self.new_block_counted(slot, change, new_size > layout.size(), new_ptr, new_size)
+            };
         }
-        new_ptr
+        // SAFETY: as above.
+        unsafe { self.inner.realloc(ptr, layout, new_size) }
     }
 }

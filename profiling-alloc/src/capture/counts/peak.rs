@@ -109,21 +109,39 @@ fn raise_exact_peak(now: u128) {
 ///   while threads allocate concurrently): one comparison with the edge of
 ///   the slot's window ([`set_window`]) in the direction of the change.
 ///
-/// PERF: plain loads and stores on the slot's own lines, one comparison with
-/// the low mark and one with the window. The epoch is read only when a mark
+/// PERF: plain loads and stores on the slot's own lines, and on a rise one
+/// comparison with the low mark, the lowest of the marks and the window's
+/// top; on a fall one with the window's bottom. The epoch is read only when a mark
 /// is reached; the marks and the flush, with its shared atomics, are out of
 /// line.
 #[inline(always)]
 pub(crate) fn record_rise(slot: &Slot, change: LiveChange) {
-    let net = slot.net_bytes();
+    if rise_moves(slot) {
+        rise_reached_low_mark(slot, slot.net_bytes(), change);
+    }
+}
+
+/// Whether [`record_rise`] has anything to do for the slot now: its net
+/// reached the low mark, the lowest of its two marks and the top of its
+/// flush window.
+#[inline(always)]
+pub(crate) fn rise_moves(slot: &Slot) -> bool {
     // `>=`: on a tie the latest moment wins (DESIGN rule 6). After a reset
     // the low mark is the lowest value (`lower_marks`), so the first rise of
     // the new epoch comes here too.
-    if net >= slot.low_mark.load(Relaxed) {
-        raise_marks(slot, net, change);
-    }
-    // A rise can only leave the window upwards.
+    slot.net_bytes() >= slot.low_mark.load(Relaxed)
+}
+
+/// A rise reached the slot's low mark: raises whichever mark it passed, and
+/// flushes if it left the window (upwards: the only way a rise can).
+/// Out of line: while the net only grows it runs on every allocation, but
+/// most allocations of a program in its steady state stay below the mark.
+#[inline(never)]
+fn rise_reached_low_mark(slot: &Slot, net: i64, change: LiveChange) {
+    raise_marks(slot, net, change);
     if net >= slot.flush_above.load(Relaxed) {
+        // Refreshes the low mark again, with the new window
+        // (`set_window`).
         flush_slot(slot, net);
     }
 }
@@ -155,10 +173,9 @@ fn check_epoch(slot: &Slot, net: i64, change: LiveChange) {
     }
 }
 
-/// A rise reached the lower of the two marks: raises whichever it passed.
-/// Out of line: while the net only grows it runs on every allocation, but
-/// most allocations of a program in its steady state stay below both.
-#[inline(never)]
+/// A rise reached the low mark: raises whichever of the two marks it
+/// passed (none if it reached only the top of the window), and refreshes
+/// the low mark.
 fn raise_marks(slot: &Slot, net: i64, change: LiveChange) {
     check_epoch(slot, net, change);
     slot.raise_max_net_to(net);
@@ -179,6 +196,7 @@ pub(crate) fn set_window(slot: &Slot) {
         .store(flushed.saturating_add(tolerance), Relaxed);
     slot.flush_below
         .store(flushed.saturating_sub(tolerance), Relaxed);
+    slot.refresh_low_mark();
 }
 
 /// The slot's first call in a new epoch: its mark starts at its net before

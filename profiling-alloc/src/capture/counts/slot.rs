@@ -10,6 +10,7 @@
 //! exited thread to a new one keeps the old thread's counts: the sum over slots
 //! is the program's total.
 
+use std::cell::UnsafeCell;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -73,9 +74,10 @@ pub(crate) struct Slot {
     /// flushes again: one comparison on the common path.
     pub(crate) flush_above: AtomicI64,
     pub(crate) flush_below: AtomicI64,
-    /// Owner only: the lower of `max_net_bytes` and `peak_net_bytes`. A
-    /// rise below it raises neither mark: one comparison on the common
-    /// path. Kept by [`Slot::refresh_low_mark`] after either changes.
+    /// Owner only: the lowest of `max_net_bytes`, `peak_net_bytes` and
+    /// `flush_above`. A rise below it raises neither mark and does not
+    /// flush: one comparison on the common path. Kept by
+    /// [`Slot::refresh_low_mark`] after any of them changes.
     pub(crate) low_mark: AtomicI64,
     /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
     pub(crate) peak_epoch: AtomicU64,
@@ -85,10 +87,70 @@ pub(crate) struct Slot {
     pub(crate) peak_net_blocks: AtomicI64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
+    /// Set, and never cleared, once sampling tracks a block anywhere: from
+    /// then on the owner's frees ask the sampling filter whether they free a
+    /// sampled block. A copy in the slot, so that the common free reads it
+    /// from the line it writes anyway (see `slot_table::note_sampled_blocks`).
+    pub(crate) frees_check_filter: std::sync::atomic::AtomicBool,
+    /// Owner only: bytes the owner may still allocate before its next
+    /// sampled allocation, minus one (`sampling::decision`): a block larger
+    /// than this ends the distance. Zero on claim.
+    pub(crate) sample_countdown: OwnerOnly,
     /// Blocks allocated per size class.
     pub(crate) class_blocks: [AtomicU64; SIZE_CLASSES],
     /// Bytes allocated per size class.
     pub(crate) class_bytes: [AtomicU64; SIZE_CLASSES],
+}
+
+/// A word of a slot that only the slot's owner reads and writes: plain
+/// memory rather than an atomic, so that the compiler can make a read, a
+/// change and a write one instruction and branch on its flags (it keeps an
+/// atomic's load and store apart).
+pub(crate) struct OwnerOnly(UnsafeCell<u64>);
+
+// SAFETY: the word is only read and written through `get` and `set`, whose
+// callers are the slot's owner: one thread at a time. A slot passes to a new
+// owner only through the claim's Acquire of the last owner's Release (see
+// `slot_table`), which orders the two owners' accesses.
+unsafe impl Sync for OwnerOnly {}
+
+impl OwnerOnly {
+    /// A word holding `value`.
+    pub(crate) const fn new(value: u64) -> Self {
+        OwnerOnly(UnsafeCell::new(value))
+    }
+
+    /// The word.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread owns the slot holding the word (or has the slot to
+    /// itself, as a test's local one).
+    #[inline(always)]
+    // Read only by sampling (feature `callsites`).
+    #[cfg_attr(not(feature = "callsites"), allow(dead_code))]
+    pub(crate) unsafe fn get(&self) -> u64 {
+        // SAFETY: the caller is the only thread accessing the word.
+        unsafe { *self.0.get() }
+    }
+
+    /// Sets the word.
+    ///
+    /// # Safety
+    ///
+    /// As [`get`](Self::get).
+    #[inline(always)]
+    pub(crate) unsafe fn set(&self, value: u64) {
+        // SAFETY: the caller is the only thread accessing the word.
+        unsafe { *self.0.get() = value }
+    }
+}
+
+impl std::fmt::Debug for OwnerOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not read: only the owner may.
+        f.write_str("OwnerOnly")
+    }
 }
 
 /// A change to live bytes and blocks, handed to the peak tracker.
@@ -117,6 +179,8 @@ impl Slot {
         peak_net_bytes: AtomicI64::new(0),
         peak_net_blocks: AtomicI64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
+        frees_check_filter: std::sync::atomic::AtomicBool::new(false),
+        sample_countdown: OwnerOnly::new(0),
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
     };
@@ -175,9 +239,10 @@ impl Slot {
         self.refresh_low_mark();
     }
 
-    /// Owner only: `low_mark` after `max_net_bytes` or `peak_net_bytes`
-    /// changed. While the slot's mark belongs to an older epoch, the lowest
-    /// value: the next rise then starts the new epoch's mark.
+    /// Owner only: `low_mark` after `max_net_bytes`, `peak_net_bytes` or
+    /// `flush_above` changed. While the slot's mark belongs to an older
+    /// epoch, the lowest value: the next rise then starts the new epoch's
+    /// mark.
     ///
     /// A reset racing with this store must not be lost under it (the slot
     /// would then skip every rise below its old mark for a whole phase):
@@ -185,7 +250,7 @@ impl Slot {
     /// that follows the new epoch, and this store is followed by one before
     /// the epoch is read again. So either the reset's store lands after this
     /// one, or this thread sees the new epoch and lowers the mark itself.
-    /// Not on the common path: only when a mark moves.
+    /// Not on the common path: only when a mark moves or the slot flushes.
     #[inline]
     pub(crate) fn refresh_low_mark(&self) {
         let epoch = super::peak_epoch();
@@ -193,6 +258,7 @@ impl Slot {
             self.max_net_bytes
                 .load(Relaxed)
                 .min(self.peak_net_bytes.load(Relaxed))
+                .min(self.flush_above.load(Relaxed))
         } else {
             i64::MIN
         };

@@ -169,6 +169,11 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
             .is_ok()
         {
             peak::set_window(slot);
+            // The last owner's distance to its next sample is not this
+            // thread's: its first allocation draws one.
+            // SAFETY: this thread owns the slot from the compare-exchange
+            // on.
+            unsafe { slot.sample_countdown.set(0) };
             set_index(index, i);
             HIGH_WATER.fetch_max(i + 1, Relaxed);
             if RELEASER.try_with(|_| ()).is_err() {
@@ -185,6 +190,17 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
     }
     set_index(index, TABLE_FULL);
     None
+}
+
+/// Sampling tracks a block for the first time: every slot's owner must ask
+/// the sampling filter on its frees from now on. Sets the flag in all slots,
+/// claimed or not (a slot claimed later has it already), before the block is
+/// tracked. Never cleared, so no owner can miss the change.
+#[cfg(feature = "callsites")]
+pub(crate) fn note_sampled_blocks() {
+    for slot in std::iter::once(&SHARED).chain(SLOTS.iter()) {
+        slot.frees_check_filter.store(true, Relaxed);
+    }
 }
 
 /// Slots a reader must look at: the shared one and every one ever claimed.

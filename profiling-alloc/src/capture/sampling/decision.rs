@@ -2,42 +2,47 @@
 //! and the generator that draws the next distance (see `sampling` for why
 //! this gives unbiased estimates).
 //!
-//! The state is the thread's own, in a `const`-initialised thread-local
-//! without a destructor: the allocator reads and writes it with plain loads
-//! and stores, only when sampling is on, and never for a thread whose locals
-//! are gone (its allocations are counted, not sampled).
+//! The countdown lives in the thread's slot (`Slot::sample_countdown`),
+//! which the allocator has in a register already: the common allocation
+//! subtracts its size there and tests the borrow, two instructions. It holds
+//! the distance minus one, so that a block ends the distance exactly when
+//! its size is larger than the countdown. Everything else, the generator,
+//! the mean the distance was drawn at and the scopes that sample every
+//! block, is in a `const`-initialised thread-local without a destructor,
+//! read only when a distance ends ([`ended`]).
+//!
+//! A distance is kept when the mode changes: the thread draws at the new
+//! mean when it ends, and the block that ends it weighs as a sample at the
+//! mean it was drawn at, so estimates stay unbiased across the change. (The
+//! allocator tests `Every` and `Off` on every allocation before the
+//! countdown, so those take effect at once.)
 
 use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::mode::{EVERY, SCOPES_ONLY};
+use crate::capture::counts::slot::OwnerOnly;
 
-/// One thread's sampler.
+use super::mode::{Sampling, EVERY, SCOPES_ONLY};
+
+/// One thread's sampler, but for its countdown.
 #[derive(Debug)]
 struct Sampler {
-    /// Bytes left until the next sampled allocation.
-    countdown: Cell<i64>,
     /// The generator's state (0: not seeded yet).
     rng: Cell<u64>,
-    /// The Poisson mean `countdown` was drawn with (0: draw anew;
-    /// [`FORCED`] while the thread samples every block).
-    mean_bytes: Cell<u64>,
+    /// The Poisson mean the thread's countdown was drawn at (0: none drawn:
+    /// the countdown's end draws one).
+    drawn_mean: Cell<u64>,
     /// Depth of the scopes on this thread that sample every block
     /// ([`force_every`]).
     forced: Cell<u32>,
 }
 
-/// `Sampler::mean_bytes` while the thread samples every block: no mode
-/// equals it, so every allocation takes the slow path, which says yes.
-const FORCED: u64 = u64::MAX - 2;
-
 thread_local! {
     static SAMPLER: Sampler = const {
         Sampler {
-            countdown: Cell::new(0),
             rng: Cell::new(0),
-            mean_bytes: Cell::new(0),
+            drawn_mean: Cell::new(0),
             forced: Cell::new(0),
         }
     };
@@ -46,17 +51,39 @@ thread_local! {
 /// Seed mixed into each thread's generator.
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 
-/// Whether to sample an allocation of `size` bytes under the encoded `mode`
-/// (not `OFF`): when it ends the calling thread's countdown, which every
-/// block ends under `EVERY`.
+/// Counts a new block of `size` bytes down on the thread's `countdown`:
+/// true when it ends the distance, and [`ended`] must then say whether it
+/// is sampled. The allocator's common path under Poisson sampling.
+///
+/// # Safety
+///
+/// The calling thread owns the slot `countdown` is in.
 #[inline(always)]
-pub(crate) fn should_sample(size: usize, mode: u64) -> bool {
-    // `EVERY` is a countdown that every block ends (see `take_slow`): no
-    // test of its own on the common path. A thread whose locals are gone
-    // samples under `EVERY` still.
+pub(crate) unsafe fn count_down(countdown: &OwnerOnly, size: usize) -> bool {
+    // PERF: one subtraction in place, whose borrow is the answer.
+    // SAFETY: the caller owns the slot.
+    let (left, ended) = unsafe { countdown.get() }.overflowing_sub(size as u64);
+    // SAFETY: as above.
+    unsafe { countdown.set(left) };
+    ended
+}
+
+/// A block of `size` bytes ended the calling thread's countdown under the
+/// encoded `mode` (a Poisson mean or `SCOPES_ONLY`): whether it is sampled,
+/// and if so the mode to weigh it by. Draws the next distance.
+///
+/// # Safety
+///
+/// The calling thread owns the slot `countdown` is in.
+#[cold]
+pub(crate) unsafe fn ended(countdown: &OwnerOnly, size: usize, mode: u64) -> Option<u64> {
+    // A thread whose locals are gone has no slot either, and never gets
+    // here; should it, it does not sample.
     SAMPLER
-        .try_with(|sampler| sampler.take(size, mode))
-        .unwrap_or(mode == EVERY)
+        // SAFETY: the caller's contract.
+        .try_with(|sampler| unsafe { sampler.ended(countdown, size, mode) })
+        .ok()
+        .flatten()
 }
 
 /// Makes the calling thread sample every block until the returned guard is
@@ -66,18 +93,12 @@ pub(crate) fn should_sample(size: usize, mode: u64) -> bool {
 pub(crate) fn force_every() -> ForcedEvery {
     let _ = SAMPLER.try_with(|sampler| {
         sampler.forced.set(sampler.forced.get().saturating_add(1));
-        sampler.mean_bytes.set(FORCED);
     });
+    // Every block ends a countdown of zero.
+    end_distance();
     ForcedEvery {
         _not_send: std::marker::PhantomData,
     }
-}
-
-/// Whether the calling thread samples every block now ([`force_every`]).
-pub(crate) fn forced() -> bool {
-    SAMPLER
-        .try_with(|sampler| sampler.forced.get() > 0)
-        .unwrap_or(false)
 }
 
 /// Ends a [`force_every`] scope when dropped (also when unwinding).
@@ -92,11 +113,9 @@ impl Drop for ForcedEvery {
         let _ = SAMPLER.try_with(|sampler| {
             let depth = sampler.forced.get().saturating_sub(1);
             sampler.forced.set(depth);
-            if depth == 0 {
-                // Draw a fresh distance at the next allocation.
-                sampler.mean_bytes.set(0);
-            }
         });
+        // Draw a fresh distance at the next allocation.
+        end_distance();
     }
 }
 
@@ -104,74 +123,81 @@ impl Drop for ForcedEvery {
 /// mix in.
 pub(crate) fn reseed(seed: u64) {
     SEED.store(seed, Relaxed);
-    let _ = SAMPLER.try_with(|sampler| {
-        // Only the seed decides: the distance is drawn from it at the next
-        // allocation.
-        sampler.rng.set(splitmix(seed) | 1);
-        sampler.mean_bytes.set(0);
-    });
+    let _ = SAMPLER.try_with(|sampler| sampler.rng.set(splitmix(seed) | 1));
+    // Only the seed decides: the distance is drawn from it at the next
+    // allocation.
+    end_distance();
+}
+
+/// The calling thread's next allocation ends its countdown, and finds no
+/// distance drawn: it draws one (or samples, in a scope).
+fn end_distance() {
+    let _ = SAMPLER.try_with(|sampler| sampler.drawn_mean.set(0));
+    // A thread without a slot of its own yet gets a countdown of zero when
+    // it claims one.
+    if let Some(slot) = crate::capture::counts::slot_table::own_slot() {
+        // SAFETY: the thread's own slot.
+        unsafe { slot.sample_countdown.set(0) };
+    }
 }
 
 impl Sampler {
-    /// Counts `size` bytes down; true when they end the distance (a new one
-    /// is drawn).
-    #[inline(always)]
-    fn take(&self, size: usize, mean_bytes: u64) -> bool {
-        if self.mean_bytes.get() != mean_bytes {
-            return self.take_slow(size, mean_bytes);
-        }
-        // Cannot overflow: the countdown is at least 0 here (it is set to a
-        // draw of at least 1, to 0 under `EVERY`, or to `i64::MAX`, and only
-        // kept while positive), and a block's size is at most `isize::MAX`.
-        // So a plain subtraction, which the common path needs, rather than a
-        // saturating one.
-        let left = self.countdown.get().wrapping_sub(size as i64);
-        if left > 0 {
-            self.countdown.set(left);
-            return false;
-        }
-        if mean_bytes == SCOPES_ONLY {
-            // Not in a scope: an endless countdown (see `take_slow`).
-            self.countdown.set(i64::MAX);
-            return false;
-        }
-        if mean_bytes == EVERY {
-            // The countdown stays 0: the next block ends it too.
-            return true;
-        }
-        self.countdown.set(self.exponential(mean_bytes));
-        true
-    }
-
-    /// [`take`](Self::take) when the countdown was not drawn at `mean_bytes`:
-    /// the thread samples every block (a scope), only scopes sample (an
-    /// endless countdown for this thread), or a distance must be drawn.
-    #[cold]
-    #[inline(never)]
-    fn take_slow(&self, size: usize, mean_bytes: u64) -> bool {
+    /// [`ended`] on this thread's sampler.
+    ///
+    /// # Safety
+    ///
+    /// As [`ended`].
+    unsafe fn ended(&self, countdown: &OwnerOnly, size: usize, mode: u64) -> Option<u64> {
         if self.forced.get() > 0 {
-            return true;
+            // Every block ends a countdown of zero, and weighs as one.
+            // SAFETY: the caller owns the slot.
+            unsafe { countdown.set(0) };
+            return Some(EVERY);
         }
-        if mean_bytes == SCOPES_ONLY {
-            self.mean_bytes.set(SCOPES_ONLY);
-            self.countdown.set(i64::MAX);
-            return false;
+        let drawn = self.drawn_mean.get();
+        if drawn != 0 {
+            // SAFETY: as above.
+            return unsafe { self.sampled(countdown, drawn, mode) };
         }
-        if mean_bytes == EVERY {
-            self.mean_bytes.set(EVERY);
-            self.countdown.set(0);
-            return true;
+        // No distance was drawn (the thread's first allocation, a reseed,
+        // the end of a scope): draw one, which this block counts against.
+        // SAFETY: as above.
+        unsafe {
+            self.draw(countdown, mode);
+            if count_down(countdown, size) {
+                return self.sampled(countdown, self.drawn_mean.get(), mode);
+            }
         }
-        self.restart(mean_bytes);
-        self.take(size, mean_bytes)
+        None
     }
 
-    /// Draws a fresh distance at the current rate: on a thread's first
-    /// allocation, after a reseed, or when the rate changed. (The exponential
-    /// distribution is memoryless, so dropping the old distance biases
-    /// nothing.)
-    #[cold]
-    fn restart(&self, mean_bytes: u64) {
+    /// A block ended a distance drawn at `drawn`: a sample weighed at that
+    /// mean, unless only scopes sample now; the next distance is drawn at
+    /// the current mean.
+    ///
+    /// # Safety
+    ///
+    /// As [`ended`].
+    unsafe fn sampled(&self, countdown: &OwnerOnly, drawn: u64, mode: u64) -> Option<u64> {
+        // SAFETY: the caller's contract.
+        unsafe { self.draw(countdown, mode) };
+        (mode != SCOPES_ONLY).then_some(drawn)
+    }
+
+    /// Draws a distance at the mean `mode` says (the default mean while only
+    /// scopes sample: such a thread only checks back now and then). The
+    /// exponential distribution is memoryless, so drawing anew biases
+    /// nothing.
+    ///
+    /// # Safety
+    ///
+    /// As [`ended`].
+    unsafe fn draw(&self, countdown: &OwnerOnly, mode: u64) {
+        let mean_bytes = if mode == SCOPES_ONLY || mode == EVERY {
+            Sampling::DEFAULT_MEAN_BYTES
+        } else {
+            mode
+        };
         if self.rng.get() == 0 {
             // Mix in the thread's own number (its sampler's address alone
             // repeats: a new thread often reuses an exited one's stack), so
@@ -182,14 +208,15 @@ impl Sampler {
                 ^ splitmix(number);
             self.rng.set(splitmix(seed) | 1);
         }
-        self.countdown.set(self.exponential(mean_bytes));
-        self.mean_bytes.set(mean_bytes);
+        // SAFETY: the caller's contract.
+        unsafe { countdown.set(self.exponential(mean_bytes) - 1) };
+        self.drawn_mean.set(mean_bytes);
     }
 
     /// An exponentially distributed distance with mean `mean_bytes`, rounded
-    /// up (a block of `s` bytes then ends a distance `d` with probability
-    /// exactly `1 - exp(-s/R)`).
-    fn exponential(&self, mean_bytes: u64) -> i64 {
+    /// up, at least 1 (a block of `s` bytes then ends a distance `d` with
+    /// probability exactly `1 - exp(-s/R)`).
+    fn exponential(&self, mean_bytes: u64) -> u64 {
         let mut x = self.rng.get();
         x ^= x << 13;
         x ^= x >> 7;
@@ -198,7 +225,7 @@ impl Sampler {
         // 53 random bits → uniform in (0, 1].
         let uniform = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let distance = (-uniform.ln() * mean_bytes as f64).ceil();
-        (distance as i64).max(1)
+        (distance as u64).max(1)
     }
 }
 
@@ -215,17 +242,43 @@ mod tests {
 
     fn sampler() -> Sampler {
         Sampler {
-            countdown: Cell::new(0),
             rng: Cell::new(0),
-            mean_bytes: Cell::new(0),
+            drawn_mean: Cell::new(0),
             forced: Cell::new(0),
         }
+    }
+
+    /// Whether a block of `size` bytes is sampled under `mode` (a Poisson
+    /// mean or `SCOPES_ONLY`), as the allocator decides it, and the mode it
+    /// weighs as.
+    fn decide(sampler: &Sampler, countdown: &OwnerOnly, size: usize, mode: u64) -> Option<u64> {
+        // SAFETY: the countdown is this test's own.
+        unsafe {
+            if count_down(countdown, size) {
+                sampler.ended(countdown, size, mode)
+            } else {
+                None
+            }
+        }
+    }
+
+    thread_local! {
+        /// The countdown [`should_sample`] uses: the thread's own, as a slot's.
+        static COUNTDOWN: OwnerOnly = const { OwnerOnly::new(0) };
+    }
+
+    /// [`decide`] on the calling thread's sampler, with a countdown of the
+    /// thread's own.
+    fn should_sample(size: usize, mode: u64) -> bool {
+        COUNTDOWN.with(|countdown| {
+            SAMPLER.with(|sampler| decide(sampler, countdown, size, mode).is_some())
+        })
     }
 
     #[test]
     fn distances_have_the_requested_mean() {
         let sampler = sampler();
-        sampler.restart(4096);
+        sampler.rng.set(12345);
         let draws = 200_000;
         let mean: f64 = (0..draws)
             .map(|_| sampler.exponential(4096) as f64)
@@ -241,8 +294,11 @@ mod tests {
     #[test]
     fn one_sample_per_mean_bytes_on_average() {
         let sampler = sampler();
+        let countdown = OwnerOnly::new(0);
         let blocks = 400_000u64;
-        let sampled = (0..blocks).filter(|_| sampler.take(64, 1024)).count() as f64;
+        let sampled = (0..blocks)
+            .filter(|_| decide(&sampler, &countdown, 64, 1024).is_some())
+            .count() as f64;
         // Each 64-byte block is sampled with probability 1 - exp(-1/16).
         let p = -(-64.0f64 / 1024.0).exp_m1();
         let expected = blocks as f64 * p;
@@ -251,6 +307,56 @@ mod tests {
             (sampled - expected).abs() < 5.0 * sd,
             "{sampled} vs {expected}"
         );
+    }
+
+    #[test]
+    fn a_block_ends_the_distance_exactly_when_it_reaches_it() {
+        // A countdown of d - 1: a block of d bytes ends a distance of d, a
+        // block of d - 1 leaves one byte.
+        let sampler = sampler();
+        sampler.drawn_mean.set(4096);
+        sampler.rng.set(7);
+        let countdown = OwnerOnly::new(99);
+        assert_eq!(decide(&sampler, &countdown, 99, 4096), None);
+        assert_eq!(decide(&sampler, &countdown, 1, 4096), Some(4096));
+        let countdown = OwnerOnly::new(99);
+        assert_eq!(decide(&sampler, &countdown, 100, 4096), Some(4096));
+    }
+
+    #[test]
+    fn a_distance_drawn_at_one_mean_weighs_at_it_after_a_change() {
+        // The mode changed from a mean of 4096 to one of 1 MiB: the block
+        // that ends the old distance weighs at 4096, the next distance is
+        // drawn at 1 MiB.
+        let sampler = sampler();
+        sampler.rng.set(7);
+        let countdown = OwnerOnly::new(0);
+        // SAFETY: the countdown is this test's own.
+        unsafe { sampler.draw(&countdown, 4096) };
+        let mut weighed = None;
+        while weighed.is_none() {
+            weighed = decide(&sampler, &countdown, 512, 1 << 20);
+        }
+        assert_eq!(weighed, Some(4096));
+        assert_eq!(sampler.drawn_mean.get(), 1 << 20);
+    }
+
+    #[test]
+    fn only_scopes_sample_and_a_scope_samples_every_block_as_one() {
+        let sampler = sampler();
+        let countdown = OwnerOnly::new(0);
+        let sampled = (0..100_000)
+            .filter(|_| decide(&sampler, &countdown, 4096, SCOPES_ONLY).is_some())
+            .count();
+        assert_eq!(sampled, 0);
+        // As `force_every` does.
+        sampler.forced.set(1);
+        // SAFETY: the countdown is this test's own.
+        unsafe { countdown.set(0) };
+        for _ in 0..100 {
+            assert_eq!(decide(&sampler, &countdown, 1, SCOPES_ONLY), Some(EVERY));
+            assert_eq!(decide(&sampler, &countdown, 1, 4096), Some(EVERY));
+        }
     }
 
     #[test]
@@ -277,6 +383,9 @@ mod tests {
     fn the_same_seed_samples_the_same_blocks() {
         let pattern = || {
             reseed(42);
+            // As `reseed` does to the thread's slot.
+            // SAFETY: the thread's own countdown.
+            COUNTDOWN.with(|countdown| unsafe { countdown.set(0) });
             (0..1000)
                 .map(|i| should_sample(16 + i % 700, 4096))
                 .collect::<Vec<bool>>()
@@ -284,6 +393,5 @@ mod tests {
         let first = pattern();
         assert!(first.iter().any(|&s| s) && first.iter().any(|&s| !s));
         assert_eq!(pattern(), first);
-        assert!(should_sample(1, EVERY));
     }
 }

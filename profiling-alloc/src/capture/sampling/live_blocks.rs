@@ -10,11 +10,10 @@
 //! (like most allocators) serves each thread from its own arena, in regions
 //! of its own, so a thread's sampled blocks land in a shard whose lock and
 //! slots other threads rarely touch: their cache lines stay in that thread's
-//! core. The filter is split by region too (by the region's number, unmixed),
-//! in parts of 4,096 counters: the part a thread's frees read is written
-//! only by its own samples
-//! (BENCHMARKS.md has what the alternatives cost). (A region holds at most a few hundred blocks sampled at the default
-//! rate, so its part's false positives stay at a few percent.)
+//! core. The filter is one for all addresses (BENCHMARKS.md has what
+//! splitting it by region cost). At the default rate a program holds about
+//! two sampled blocks per MiB live, so a 1 GiB heap sets about 3% of the
+//! filter's counters: the share of frees that take the lock for nothing.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
@@ -49,25 +48,23 @@ const _: () = assert!(
 /// read-only): until then every free skips even the filter.
 static ANY_TRACKED: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 
-// NOTE: one byte per counter, in one 4 KiB part per shard (64 KiB in all):
-// a thread's frees read mostly its own region's part, which stays in its
-// first-level cache and is written only by its own samples. A counter that
-// reaches 255 stays there (never decremented): only more false positives,
-// never a missed block.
+// NOTE: one byte per counter, 64 KiB: the address's 16-byte granule modulo
+// the filter's size, so blocks 1 MiB apart share a counter. Every free asks
+// it once anything is sampled: its index is a shift and a mask. (Split by
+// the table's shards, 4 KiB per 64 MiB region, a thread's frees read only
+// its own region's part; that cost four instructions a free and bought
+// nothing measurable, see BENCHMARKS.md.) A counter that reaches 255 stays
+// there (never decremented): only more false positives, never a missed
+// block.
 const FILTER_SIZE: usize = 1 << 16;
-/// Counters of the filter per shard: a shard's part of the filter.
-const FILTER_PART: usize = FILTER_SIZE / SHARDS;
 static FILTER: [AtomicU8; FILTER_SIZE] = [const { AtomicU8::new(0) }; FILTER_SIZE];
 
-/// The filter's counter for `addr`: the part of its 64 MiB region (the
-/// region's number, unmixed: which part a region takes matters only for
-/// locality), and within it the address's 16-byte granule modulo the part.
-/// No multiplication: every free asks this once anything is sampled. Blocks
-/// 64 KiB apart share a counter, as any two blocks may: a false positive
-/// costs a lookup, never a missed block.
+/// The filter's counter for `addr`: its 16-byte granule modulo the filter.
+/// Any two blocks may share a counter: a false positive costs a lookup,
+/// never a missed block.
 #[inline(always)]
 fn filter_index(addr: usize) -> usize {
-    ((addr >> 26) % SHARDS) * FILTER_PART + (addr >> 4) % FILTER_PART
+    (addr >> 4) % FILTER_SIZE
 }
 
 fn filter_add(addr: usize) {
@@ -207,8 +204,14 @@ const WINDOW_POSITIONS: usize = 256;
 /// Whether `addr` may be a tracked block: one or two relaxed loads.
 #[inline(always)]
 pub(crate) fn maybe_tracked(addr: usize) -> bool {
-    ANY_TRACKED.load(Relaxed)
-        && crate::capture::wrapping_at(&FILTER, filter_index(addr)).load(Relaxed) != 0
+    ANY_TRACKED.load(Relaxed) && filter_hit(addr)
+}
+
+/// Whether the filter's counter for `addr` is set: the block may be tracked.
+/// Once anything was tracked (before, every counter is 0).
+#[inline(always)]
+pub(crate) fn filter_hit(addr: usize) -> bool {
+    crate::capture::wrapping_at(&FILTER, filter_index(addr)).load(Relaxed) != 0
 }
 
 /// Starts tracking a sampled block. `false` when the table is full. The caller
@@ -241,10 +244,13 @@ pub(crate) fn insert(block: Tracked) -> bool {
     };
     if place.addr == 0 {
         table.len += 1;
-        filter_add(block.addr);
         if !ANY_TRACKED.load(Relaxed) {
+            // Before the block is tracked: from now on the frees of every
+            // thread with a slot look at the filter.
+            crate::capture::counts::slot_table::note_sampled_blocks();
             ANY_TRACKED.store(true, Relaxed);
         }
+        filter_add(block.addr);
     }
     *place = block;
     true

@@ -31,24 +31,49 @@ pub(crate) mod stack_table;
 pub(crate) use live_blocks::Tracked;
 pub(crate) use mode::publish_configured;
 
-/// A new block of `size` bytes at `addr` (an allocation, or a realloc's new
-/// block): samples it if the mode and the thread's countdown say so. One
-/// relaxed load when sampling is off.
+/// A new block of `size` bytes (an allocation, or a realloc's new block)
+/// made by the owner of the slot whose `countdown` this is: samples it if
+/// the mode and the countdown say so. Returns `block`, so that the
+/// allocator can end in this call. One relaxed load when sampling is off;
+/// under Poisson sampling, a subtraction too.
+///
+/// # Safety
+///
+/// The calling thread owns the slot `countdown` is in.
 #[cfg(feature = "callsites")]
 #[inline(always)]
-pub(crate) fn on_new_block(addr: usize, size: usize) {
+pub(crate) unsafe fn on_new_block(
+    countdown: &crate::capture::counts::slot::OwnerOnly,
+    block: *mut u8,
+    size: usize,
+) -> *mut u8 {
     let mode = mode::MODE.load(std::sync::atomic::Ordering::Relaxed);
-    if mode != mode::OFF && decision::should_sample(size, mode) {
-        record::on_sample(addr, size, mode);
+    if mode == mode::OFF {
+        return block;
     }
+    if mode == mode::EVERY {
+        return record::on_sample(block, size, mode);
+    }
+    // SAFETY: the caller owns the slot.
+    if unsafe { decision::count_down(countdown, size) } {
+        // SAFETY: as above.
+        return unsafe { record::on_countdown_end(countdown, block, size, mode) };
+    }
+    block
 }
 
-/// Whether the block at `addr` may be a sampled one (a free must then go
-/// through [`on_free`]): one or two relaxed loads.
+/// Whether a free of the block at `addr` by the owner of `slot` must go
+/// through [`on_free`]: one load from the slot until anything is sampled,
+/// then a look at the filter.
 #[cfg(feature = "callsites")]
 #[inline(always)]
-pub(crate) fn may_be_sampled(addr: usize) -> bool {
-    record::maybe_tracked(addr)
+pub(crate) fn slot_may_free_sampled(
+    slot: &crate::capture::counts::slot::Slot,
+    addr: usize,
+) -> bool {
+    slot.frees_check_filter
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && live_blocks::filter_hit(addr)
 }
 
 /// The block at `addr` is about to be freed: a sampled one leaves its

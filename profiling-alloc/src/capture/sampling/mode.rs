@@ -126,9 +126,10 @@ pub fn sampling() -> Sampling {
 }
 
 /// Changes the sampling mode at run time (the allocator's configuration sets
-/// the initial one). Threads pick the change up at their next allocation;
-/// a distance to the next sample already drawn at the old Poisson rate is
-/// kept.
+/// the initial one). Threads pick the change up at their next allocation,
+/// but for a new Poisson rate: a distance to the next sample already drawn
+/// at the old rate is kept, its sample weighed at that rate, and the next
+/// one drawn at the new rate.
 pub fn set_sampling(sampling: Sampling) {
     let _publishing = PUBLISHING.lock();
     SET_AT_RUN_TIME.store(true, Relaxed);

@@ -14,11 +14,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::live_blocks::{self, Tracked};
 use super::mode::Sampling;
 use super::stack_table::{self, RawStack};
+use crate::capture::counts::slot::OwnerOnly;
 use crate::capture::reentrancy::{SamplingSuspended, Untracked};
 use crate::capture::unwind::Anchor;
 
-/// The sampled path: captures the stack of a block of `size` bytes at `addr`
-/// and adds it to its callsite. Called by the allocator on a sampled
+/// The sampled path: captures the stack of a block of `size` bytes at
+/// `block` and adds it to its callsite; returns `block` (see
+/// `sampling::on_new_block`). Called by the allocator on a sampled
 /// allocation; the thread is untracked meanwhile, so nothing here samples
 /// again or counts its own memory.
 ///
@@ -28,13 +30,43 @@ use crate::capture::unwind::Anchor;
 /// the build named or inlined.
 #[cold]
 #[inline(never)]
-pub(crate) fn on_sample(addr: usize, size: usize, mode: u64) {
+pub(crate) fn on_sample(block: *mut u8, size: usize, mode: u64) -> *mut u8 {
     // In this function's own frame (its address escapes): every frame of
     // the sampled path lies below it, the allocator's caller above it.
     let here = 0u8;
     let anchor =
         Anchor::at(std::hint::black_box(&here)).starting(crate::capture::unwind::registers_here!());
-    no_unwind(|| sample(addr, size, mode, anchor));
+    no_unwind(|| sample(block as usize, size, mode, anchor));
+    block
+}
+
+/// A new block of `size` bytes at `block` ended the calling thread's
+/// Poisson `countdown` under `mode`: samples it if the sampler says so (see
+/// `decision::ended`), as [`on_sample`] does, and draws the next distance.
+/// Called by the allocator's entry, like [`on_sample`], so that the stack
+/// kept starts at its caller.
+///
+/// # Safety
+///
+/// The calling thread owns the slot `countdown` is in.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn on_countdown_end(
+    countdown: &OwnerOnly,
+    block: *mut u8,
+    size: usize,
+    mode: u64,
+) -> *mut u8 {
+    // SAFETY: the caller's contract.
+    let Some(mode) = (unsafe { super::decision::ended(countdown, size, mode) }) else {
+        return block;
+    };
+    // As in `on_sample`.
+    let here = 0u8;
+    let anchor =
+        Anchor::at(std::hint::black_box(&here)).starting(crate::capture::unwind::registers_here!());
+    no_unwind(|| sample(block as usize, size, mode, anchor));
+    block
 }
 
 fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
@@ -51,13 +83,9 @@ fn sample(addr: usize, size: usize, mode: u64, anchor: Anchor) {
     let Some(counters) = stack_table::counters(id) else {
         return;
     };
-    // The weight of the mode that decided to sample, not of one set since;
-    // a scope sampling every block of this thread weighs each block as one.
-    let mode = if super::decision::forced() {
-        super::mode::EVERY
-    } else {
-        mode
-    };
+    // The weight of the mode that decided to sample (the mean its distance
+    // was drawn at), not of one set since; a scope sampling every block of
+    // this thread weighs each block as one.
     let weight = Sampling::decode(mode).weight(size);
     let (blocks, bytes) = counters.add_sample(size, weight);
     if !live_blocks::insert(Tracked {
