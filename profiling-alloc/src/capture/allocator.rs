@@ -156,12 +156,12 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     #[inline(always)]
     unsafe fn record_in(&self, slot: &Slot, event: Event) {
         let change = event.apply::<Owned>(slot);
-        self.peak_after(slot, change, event.raises());
+        // SAFETY: the caller's contract.
+        unsafe { self.peak_after(slot, change, event.raises()) };
         #[cfg(feature = "callsites")]
         if let Some((addr, size)) = event.new_block() {
             // SAFETY: the caller's contract.
-            let _ =
-                unsafe { sampling::on_new_block(&slot.sample_countdown, addr as *mut u8, size) };
+            let _ = unsafe { sampling::on_new_block(slot, addr as *mut u8, size) };
         }
     }
 
@@ -188,9 +188,12 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     ) -> *mut u8 {
         let peak_moves = self.exact_peak
             || if raises {
-                peak::rise_moves(slot)
+                // SAFETY: the caller's contract.
+                unsafe { peak::rise(slot, change) }
             } else {
-                peak::fall_flushes(slot).is_some()
+                // A fall: `-change.bytes` is its size.
+                // SAFETY: the caller's contract.
+                unsafe { peak::fall(slot, (change.bytes as u64).wrapping_neg()) }
             };
         if peak_moves {
             // SAFETY: the caller's contract.
@@ -216,9 +219,11 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         block: *mut u8,
         size: usize,
     ) -> *mut u8 {
-        self.peak_after(slot, change, raises);
         // SAFETY: the caller's contract.
-        unsafe { Self::sample_new_block(slot, block, size) }
+        unsafe {
+            self.peak_moved(slot, change, raises);
+            Self::sample_new_block(slot, block, size)
+        }
     }
 
     /// Samples a new block made by the owner of `slot` if the mode and its
@@ -231,7 +236,7 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     unsafe fn sample_new_block(slot: &Slot, block: *mut u8, size: usize) -> *mut u8 {
         #[cfg(feature = "callsites")]
         // SAFETY: the caller's contract.
-        return unsafe { sampling::on_new_block(&slot.sample_countdown, block, size) };
+        return unsafe { sampling::on_new_block(slot, block, size) };
         #[cfg(not(feature = "callsites"))]
         {
             let _ = (slot, size);
@@ -240,18 +245,50 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     }
 
     /// The peak's part of an event counted in the thread's own slot.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
     #[inline(always)]
-    fn peak_after(&self, slot: &Slot, change: LiveChange, raises: bool) {
+    unsafe fn peak_after(&self, slot: &Slot, change: LiveChange, raises: bool) {
         if self.exact_peak {
-            if change.bytes > 0 {
-                slot.raise_max_net();
-            }
-            peak::apply_exact(change);
+            Self::peak_exact(slot, change);
         } else if raises {
-            peak::record_rise(slot, change);
+            // SAFETY: the caller's contract.
+            unsafe { peak::record_rise(slot, change) };
         } else {
-            peak::record_fall(slot);
+            // SAFETY: the caller's contract.
+            unsafe { peak::record_fall(slot, change.bytes.unsigned_abs()) };
         }
+    }
+
+    /// The rest of [`peak_after`](Self::peak_after) once the common path
+    /// found that the peak has work to do (`peak::rise` or `peak::fall`
+    /// said so), or under exact peaks.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
+    #[inline(always)]
+    unsafe fn peak_moved(&self, slot: &Slot, change: LiveChange, raises: bool) {
+        if self.exact_peak {
+            Self::peak_exact(slot, change);
+        } else if raises {
+            // SAFETY: the caller's contract.
+            unsafe { peak::rise_moved(slot, change) };
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { peak::fall_moved(slot) };
+        }
+    }
+
+    /// The peak's part of an event under exact peaks.
+    #[inline(always)]
+    fn peak_exact(slot: &Slot, change: LiveChange) {
+        if change.bytes > 0 {
+            slot.raise_max_net();
+        }
+        peak::apply_exact(change);
     }
 
     /// A free off the common path: a block that may have been sampled, or a
@@ -279,7 +316,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     ///
     /// # Safety
     ///
-    /// `GlobalAlloc::dealloc`'s contract for `ptr` and `layout`.
+    /// `GlobalAlloc::dealloc`'s contract for `ptr` and `layout`; `slot` is
+    /// the calling thread's own.
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_counted(
@@ -289,9 +327,11 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         slot: &Slot,
         change: LiveChange,
     ) {
-        self.peak_after(slot, change, false);
-        // SAFETY: the caller's contract (`dealloc`'s).
-        unsafe { self.inner.dealloc(ptr, layout) }
+        // SAFETY: the caller's contract.
+        unsafe {
+            self.peak_moved(slot, change, false);
+            self.inner.dealloc(ptr, layout)
+        }
     }
 
     /// A realloc off the common path: of a block that may have been
@@ -525,7 +565,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ProfilingAllocator<A> {
                 return unsafe { self.dealloc_elsewhere(ptr, layout) };
             }
             let change = slot.record_dealloc::<Owned>(layout.size());
-            if self.exact_peak || peak::fall_flushes(slot).is_some() {
+            // SAFETY: `own_slot` is the thread's own.
+            if self.exact_peak || unsafe { peak::fall(slot, layout.size() as u64) } {
                 // SAFETY: as above.
                 return unsafe { self.dealloc_counted(ptr, layout, slot, change) };
             }

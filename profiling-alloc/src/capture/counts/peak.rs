@@ -99,33 +99,49 @@ fn raise_exact_peak(now: u128) {
 
 /// Default mode, owner of `slot` only, after `change` was counted in it:
 /// everything the peak needs, from the slot's net bytes (allocated minus
-/// freed through it), computed once:
+/// freed through it):
 ///
 /// - the high-water mark of the innermost running `measure` (its peak);
 /// - the slot's high-water mark in the current epoch, started over first if
 ///   a reset began a new one (exact peaks while one thread allocates);
 /// - the change since the slot last flushed to the global live count, which
 ///   is flushed once it reaches the tolerance either way (the bounded peak
-///   while threads allocate concurrently): one comparison with the edge of
-///   the slot's window ([`set_window`]) in the direction of the change.
+///   while threads allocate concurrently): the edge of the slot's window
+///   ([`set_window`]) in the direction of the change.
 ///
-/// PERF: plain loads and stores on the slot's own lines, and on a rise one
-/// comparison with the low mark, the lowest of the marks and the window's
-/// top; on a fall one with the window's bottom. The epoch is read only when a mark
-/// is reached; the marks and the flush, with its shared atomics, are out of
-/// line.
+/// PERF: on the slot's own lines, a rise compares the net with the low mark
+/// (the lowest of the marks and the window's top, [`rise`]); a fall
+/// subtracts itself from the room left above the window's bottom and tests
+/// the borrow ([`fall`]). The epoch is read only when a mark is reached; the
+/// marks and the flush, with its shared atomics, are out of line.
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[inline(always)]
-pub(crate) fn record_rise(slot: &Slot, change: LiveChange) {
-    if rise_moves(slot) {
-        rise_reached_low_mark(slot, slot.net_bytes(), change);
+pub(crate) unsafe fn record_rise(slot: &Slot, change: LiveChange) {
+    // SAFETY: the caller's contract.
+    if unsafe { rise(slot, change) } {
+        // SAFETY: as above.
+        unsafe { rise_moved(slot, change) };
     }
 }
 
-/// Whether [`record_rise`] has anything to do for the slot now: its net
-/// reached the low mark, the lowest of its two marks and the top of its
-/// flush window.
+/// The common part of [`record_rise`]: the room above the window's bottom
+/// grows by the rise, and the answer is whether the net reached the low
+/// mark, the lowest of the slot's two marks and the top of its flush
+/// window ([`rise_moved`] must then follow).
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[inline(always)]
-pub(crate) fn rise_moves(slot: &Slot) -> bool {
+pub(crate) unsafe fn rise(slot: &Slot, change: LiveChange) -> bool {
+    // SAFETY: the caller owns the slot.
+    unsafe {
+        let room = slot.fall_room.get();
+        slot.fall_room.set(room.wrapping_add(change.bytes as u64));
+    }
     // `>=`: on a tie the latest moment wins (DESIGN rule 6). After a reset
     // the low mark is the lowest value (`lower_marks`), so the first rise of
     // the new epoch comes here too.
@@ -136,33 +152,66 @@ pub(crate) fn rise_moves(slot: &Slot) -> bool {
 /// flushes if it left the window (upwards: the only way a rise can).
 /// Out of line: while the net only grows it runs on every allocation, but
 /// most allocations of a program in its steady state stay below the mark.
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[inline(never)]
-fn rise_reached_low_mark(slot: &Slot, net: i64, change: LiveChange) {
+pub(crate) unsafe fn rise_moved(slot: &Slot, change: LiveChange) {
+    let net = slot.net_bytes();
     raise_marks(slot, net, change);
     if net >= slot.flush_above.load(Relaxed) {
         // Refreshes the low mark again, with the new window
         // (`set_window`).
-        flush_slot(slot, net);
+        // SAFETY: the caller's contract.
+        unsafe { flush_slot(slot, net) };
     }
 }
 
-/// As [`record_rise`], after a change that did not raise the slot's net (a
-/// free, a realloc that shrank or kept the size): no mark can move.
+/// As [`record_rise`], after a fall of `bytes` (a free, a realloc that
+/// shrank or kept the size): no mark can move, the slot flushes if its net
+/// left the window downwards.
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[inline(always)]
-pub(crate) fn record_fall(slot: &Slot) {
-    // No epoch check: a fall raises no mark, and a slot's mark of an older
-    // epoch tells the reader it has only fallen since (see `read`).
-    if let Some(net) = fall_flushes(slot) {
-        flush_slot(slot, net);
+pub(crate) unsafe fn record_fall(slot: &Slot, bytes: u64) {
+    // SAFETY: the caller's contract.
+    if unsafe { fall(slot, bytes) } {
+        // SAFETY: as above.
+        unsafe { fall_moved(slot) };
     }
 }
 
-/// Whether [`record_fall`] has anything to do for the slot now: its net, if
-/// it left the flush window downwards.
+/// The common part of [`record_fall`]: takes a fall of `bytes` off the room
+/// left above the window's bottom; true when it did not fit (the net left
+/// the window, [`fall_moved`] must follow). No epoch check: a fall raises
+/// no mark, and a slot's mark of an older epoch tells the reader it has only
+/// fallen since (see `read`).
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[inline(always)]
-pub(crate) fn fall_flushes(slot: &Slot) -> Option<i64> {
-    let net = slot.net_bytes();
-    (net <= slot.flush_below.load(Relaxed)).then_some(net)
+pub(crate) unsafe fn fall(slot: &Slot, bytes: u64) -> bool {
+    // PERF: one subtraction in place, whose borrow is the answer.
+    // SAFETY: the caller owns the slot.
+    let (left, out) = unsafe { slot.fall_room.get() }.overflowing_sub(bytes);
+    // SAFETY: as above.
+    unsafe { slot.fall_room.set(left) };
+    out
+}
+
+/// A fall left the slot's window: flushes.
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
+#[cold]
+pub(crate) unsafe fn fall_moved(slot: &Slot) {
+    // SAFETY: the caller's contract.
+    unsafe { flush_slot(slot, slot.net_bytes()) };
 }
 
 /// Starts the slot's epoch over if a reset began a new one.
@@ -186,16 +235,25 @@ fn raise_marks(slot: &Slot, net: i64, change: LiveChange) {
     slot.refresh_low_mark();
 }
 
-/// Owner of `slot` only: the window its net may move in before it flushes
-/// again, `tolerance` bytes either side of what it last flushed. Set when a
-/// thread claims the slot, and at each flush.
-pub(crate) fn set_window(slot: &Slot) {
+/// The window the slot's net may move in before it flushes again,
+/// `tolerance` bytes either side of what it last flushed: its top, and the
+/// room left above its bottom (`Slot::fall_room`). Set when a thread claims
+/// the slot, and at each flush.
+///
+/// # Safety
+///
+/// The calling thread owns `slot` (or is claiming it).
+pub(crate) unsafe fn set_window(slot: &Slot) {
     let tolerance = i64::try_from(TOLERANCE.load(Relaxed)).unwrap_or(i64::MAX);
     let flushed = slot.flushed_net_bytes.load(Relaxed);
     slot.flush_above
         .store(flushed.saturating_add(tolerance), Relaxed);
-    slot.flush_below
-        .store(flushed.saturating_sub(tolerance), Relaxed);
+    // A fall of `room + 1` bytes takes the net to the bottom,
+    // `flushed - tolerance`: it flushes, as a fall to below it does.
+    let room = i128::from(slot.net_bytes()) - (i128::from(flushed) - i128::from(tolerance)) - 1;
+    let room = u64::try_from(room.max(0)).unwrap_or(u64::MAX);
+    // SAFETY: the caller owns the slot.
+    unsafe { slot.fall_room.set(room) };
     slot.refresh_low_mark();
 }
 
@@ -211,11 +269,15 @@ fn start_epoch(slot: &Slot, net_before: i64, change: LiveChange, epoch: u64) {
     slot.refresh_low_mark();
 }
 
-/// Owner of `slot` only: adds the slot's change since its last flush (its
-/// net is `net` bytes now) to the global live count.
+/// Adds the slot's change since its last flush (its net is `net` bytes
+/// now) to the global live count.
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
 #[cold]
 #[inline(never)]
-fn flush_slot(slot: &Slot, net: i64) {
+unsafe fn flush_slot(slot: &Slot, net: i64) {
     let blocks = slot.net_blocks();
     let change = LiveChange {
         bytes: net.wrapping_sub(slot.flushed_net_bytes.load(Relaxed)),
@@ -223,18 +285,24 @@ fn flush_slot(slot: &Slot, net: i64) {
     };
     slot.flushed_net_bytes.store(net, Relaxed);
     slot.flushed_net_blocks.store(blocks, Relaxed);
-    set_window(slot);
+    // SAFETY: the caller's contract.
+    unsafe { set_window(slot) };
     flush(change);
 }
 
-/// Owner of `slot` only: flushes whatever is not flushed yet (a thread
-/// giving its slot up at exit).
-pub(crate) fn flush_pending(slot: &Slot) {
+/// Flushes whatever is not flushed yet (a thread giving its slot up at
+/// exit).
+///
+/// # Safety
+///
+/// The calling thread owns `slot`.
+pub(crate) unsafe fn flush_pending(slot: &Slot) {
     let net = slot.net_bytes();
     if net != slot.flushed_net_bytes.load(Relaxed)
         || slot.net_blocks() != slot.flushed_net_blocks.load(Relaxed)
     {
-        flush_slot(slot, net);
+        // SAFETY: the caller's contract.
+        unsafe { flush_slot(slot, net) };
     }
 }
 

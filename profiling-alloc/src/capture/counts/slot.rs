@@ -14,6 +14,7 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicPtr, AtomicU8};
 
 use super::size_class::{size_class, SIZE_CLASSES};
 
@@ -69,11 +70,15 @@ pub(crate) struct Slot {
     pub(crate) flushed_net_bytes: AtomicI64,
     /// `alloc_blocks - freed_blocks` at that moment.
     pub(crate) flushed_net_blocks: AtomicI64,
-    /// Owner only: `flushed_net_bytes` plus and minus the peak's tolerance,
-    /// set at each flush. A rise to `flush_above` or a fall to `flush_below`
-    /// flushes again: one comparison on the common path.
+    /// Owner only: `flushed_net_bytes` plus the peak's tolerance, set at
+    /// each flush: a rise to it flushes again (one comparison on the common
+    /// path, through `low_mark`).
     pub(crate) flush_above: AtomicI64,
-    pub(crate) flush_below: AtomicI64,
+    /// Owner only: how far the net may fall, minus one, before it reaches
+    /// `flushed_net_bytes` minus the tolerance and flushes again. Set at each
+    /// flush, grown by every rise: a fall subtracts itself and tests the
+    /// borrow.
+    pub(crate) fall_room: OwnerOnly,
     /// Owner only: the lowest of `max_net_bytes`, `peak_net_bytes` and
     /// `flush_above`. A rise below it raises neither mark and does not
     /// flush: one comparison on the common path. Kept by
@@ -87,11 +92,19 @@ pub(crate) struct Slot {
     pub(crate) peak_net_blocks: AtomicI64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
-    /// Set, and never cleared, once sampling tracks a block anywhere: from
-    /// then on the owner's frees ask the sampling filter whether they free a
-    /// sampled block. A copy in the slot, so that the common free reads it
-    /// from the line it writes anyway (see `slot_table::note_sampled_blocks`).
-    pub(crate) frees_check_filter: std::sync::atomic::AtomicBool,
+    /// Null until sampling first tracks a block anywhere, then, in every
+    /// claimed slot and never cleared, the first counter of the sampling
+    /// filter
+    /// (`sampling::live_blocks`, the only writer): from then on the owner's
+    /// frees look there whether they free a sampled block. A copy in the
+    /// slot, so that the common free reads the filter's address from the
+    /// line it writes anyway (see `slot_table::note_sampled_blocks`).
+    pub(crate) sampled_filter: AtomicPtr<AtomicU8>,
+    /// The sampling mode, encoded (`sampling::mode::MODE`), copied into
+    /// every claimed slot at each change and at the claim
+    /// (`slot_table::publish_sampling_mode`): the allocator reads it on a
+    /// line it writes anyway rather than on a line of its own.
+    pub(crate) sampling_mode: AtomicU64,
     /// Owner only: bytes the owner may still allocate before its next
     /// sampled allocation, minus one (`sampling::decision`): a block larger
     /// than this ends the distance. Zero on claim.
@@ -127,8 +140,6 @@ impl OwnerOnly {
     /// The calling thread owns the slot holding the word (or has the slot to
     /// itself, as a test's local one).
     #[inline(always)]
-    // Read only by sampling (feature `callsites`).
-    #[cfg_attr(not(feature = "callsites"), allow(dead_code))]
     pub(crate) unsafe fn get(&self) -> u64 {
         // SAFETY: the caller is the only thread accessing the word.
         unsafe { *self.0.get() }
@@ -173,13 +184,14 @@ impl Slot {
         flushed_net_bytes: AtomicI64::new(0),
         flushed_net_blocks: AtomicI64::new(0),
         flush_above: AtomicI64::new(0),
-        flush_below: AtomicI64::new(0),
+        fall_room: OwnerOnly::new(0),
         low_mark: AtomicI64::new(0),
         peak_epoch: AtomicU64::new(0),
         peak_net_bytes: AtomicI64::new(0),
         peak_net_blocks: AtomicI64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
-        frees_check_filter: std::sync::atomic::AtomicBool::new(false),
+        sampled_filter: AtomicPtr::new(std::ptr::null_mut()),
+        sampling_mode: AtomicU64::new(0),
         sample_countdown: OwnerOnly::new(0),
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],

@@ -12,8 +12,8 @@
 //! back: DESIGN rule 2) or when all slots are taken.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
 
 use super::peak::{self, Movers};
 use super::size_class::SIZE_CLASSES;
@@ -73,7 +73,8 @@ impl Drop for SlotReleaser {
             let was = index.get();
             set_index(index, RETIRED);
             if let Some(slot) = SLOTS.get(was) {
-                peak::flush_pending(slot);
+                // SAFETY: the thread's own slot, until the store below.
+                unsafe { peak::flush_pending(slot) };
                 // Release: the next owner sees our final counts before adding.
                 slot.claimed.store(false, Release);
             }
@@ -168,14 +169,17 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
         {
-            peak::set_window(slot);
-            // The last owner's distance to its next sample is not this
-            // thread's: its first allocation draws one.
             // SAFETY: this thread owns the slot from the compare-exchange
             // on.
-            unsafe { slot.sample_countdown.set(0) };
+            unsafe {
+                peak::set_window(slot);
+                // The last owner's distance to its next sample is not this
+                // thread's: its first allocation draws one.
+                slot.sample_countdown.set(0);
+            }
             set_index(index, i);
-            HIGH_WATER.fetch_max(i + 1, Relaxed);
+            HIGH_WATER.fetch_max(i + 1, SeqCst);
+            copy_published(slot);
             if RELEASER.try_with(|_| ()).is_err() {
                 // The thread is already tearing down its thread-locals: no
                 // destructor would give the slot back, so do not keep it.
@@ -192,14 +196,56 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
     None
 }
 
+/// The sampling mode (encoded) and the sampling filter's first counter (null
+/// until anything is sampled), as last published: what every slot holds a
+/// copy of for the allocator (`Slot::sampling_mode`, `Slot::sampled_filter`).
+static PUBLISHED_MODE: AtomicU64 = AtomicU64::new(0);
+static PUBLISHED_FILTER: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
+
+// NOTE: a publisher stores the value, then into every slot below
+// `HIGH_WATER`; a claimer raises `HIGH_WATER`, then copies the values and
+// checks they did not change meanwhile (`copy_published`). All `SeqCst`:
+// either the publisher sees the claimer's slot, or the claimer sees the new
+// value (its copy, if overwritten by the publisher's, is then stored again).
+// Slots never claimed are not touched.
+
+/// The sampling mode changed to `mode` (encoded): stores it for every slot
+/// claimed now or later. Rare (a mode set at run time, a scope that samples
+/// while the mode is `Off`); the caller serialises the calls.
+pub(crate) fn publish_sampling_mode(mode: u64) {
+    PUBLISHED_MODE.store(mode, SeqCst);
+    for slot in claimed_slots() {
+        slot.sampling_mode.store(mode, SeqCst);
+    }
+}
+
 /// Sampling tracks a block for the first time: every slot's owner must ask
-/// the sampling filter on its frees from now on. Sets the flag in all slots,
-/// claimed or not (a slot claimed later has it already), before the block is
-/// tracked. Never cleared, so no owner can miss the change.
+/// the sampling filter, whose first counter is `filter`, on its frees from
+/// now on. Stores it for every slot claimed now or later, before the block
+/// is tracked. Never cleared, so no owner can miss the change.
 #[cfg(feature = "callsites")]
-pub(crate) fn note_sampled_blocks() {
-    for slot in std::iter::once(&SHARED).chain(SLOTS.iter()) {
-        slot.frees_check_filter.store(true, Relaxed);
+pub(crate) fn note_sampled_blocks(filter: *const AtomicU8) {
+    PUBLISHED_FILTER.store(filter.cast_mut(), SeqCst);
+    for slot in claimed_slots() {
+        slot.sampled_filter.store(filter.cast_mut(), SeqCst);
+    }
+}
+
+/// Every slot ever claimed (not the shared one).
+fn claimed_slots() -> impl Iterator<Item = &'static Slot> {
+    SLOTS.iter().take(HIGH_WATER.load(SeqCst).min(SLOT_COUNT))
+}
+
+/// A claimed slot takes the published values (see the note above).
+fn copy_published(slot: &Slot) {
+    loop {
+        let mode = PUBLISHED_MODE.load(SeqCst);
+        let filter = PUBLISHED_FILTER.load(SeqCst);
+        slot.sampling_mode.store(mode, SeqCst);
+        slot.sampled_filter.store(filter, SeqCst);
+        if PUBLISHED_MODE.load(SeqCst) == mode && PUBLISHED_FILTER.load(SeqCst) == filter {
+            return;
+        }
     }
 }
 

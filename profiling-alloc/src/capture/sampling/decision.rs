@@ -30,9 +30,11 @@ use super::mode::{Sampling, EVERY, SCOPES_ONLY};
 struct Sampler {
     /// The generator's state (0: not seeded yet).
     rng: Cell<u64>,
-    /// The Poisson mean the thread's countdown was drawn at (0: none drawn:
+    /// The Poisson mean the thread's distance was drawn at (0: none drawn:
     /// the countdown's end draws one).
     drawn_mean: Cell<u64>,
+    /// The distance left after the countdown's stretch ([`STRETCH`]).
+    rest: Cell<u64>,
     /// Depth of the scopes on this thread that sample every block
     /// ([`force_every`]).
     forced: Cell<u32>,
@@ -43,10 +45,19 @@ thread_local! {
         Sampler {
             rng: Cell::new(0),
             drawn_mean: Cell::new(0),
+            rest: Cell::new(0),
             forced: Cell::new(0),
         }
     };
 }
+
+/// The longest stretch of a distance the countdown holds. A longer one is
+/// counted down a stretch at a time, and between two the thread looks at the
+/// mode again: a new Poisson rate takes effect within this many bytes of a
+/// thread's allocations, however long a distance it drew at the old rate
+/// (one drawn at a 1 TiB mean, say). At the default mean, one distance in
+/// seven is longer.
+const STRETCH: u64 = 1 << 20;
 
 /// Seed mixed into each thread's generator.
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
@@ -154,50 +165,62 @@ impl Sampler {
             unsafe { countdown.set(0) };
             return Some(EVERY);
         }
-        let drawn = self.drawn_mean.get();
-        if drawn != 0 {
-            // SAFETY: as above.
-            return unsafe { self.sampled(countdown, drawn, mode) };
+        let mean = mean_bytes(mode);
+        // The distance left past the countdown's stretch, and how far this
+        // block reaches past the stretch.
+        let (mut rest, past) = if self.drawn_mean.get() == 0 {
+            // No distance was drawn (the thread's first allocation, a
+            // reseed, the end of a scope): the whole block counts against a
+            // fresh one.
+            self.drawn_mean.set(mean);
+            (self.exponential(mean), size as u64)
+        } else {
+            // The countdown held `c < size`: the block took `c + 1` bytes to
+            // the stretch's end and `size - c - 1` past it, which is `!left`
+            // of what the subtraction left.
+            // SAFETY: the caller owns the slot.
+            (self.rest.get(), !unsafe { countdown.get() })
+        };
+        if rest > 0 && self.drawn_mean.get() != mean {
+            // Between two stretches, the mean changed: the distance goes on
+            // at the new one. (The exponential distribution is memoryless:
+            // drawing its rest anew, where it did not end, biases nothing.)
+            rest = self.exponential(mean);
+            self.drawn_mean.set(mean);
         }
-        // No distance was drawn (the thread's first allocation, a reseed,
-        // the end of a scope): draw one, which this block counts against.
+        if past >= rest {
+            // The block ends the distance: a sample, weighed at the mean the
+            // distance was drawn at, unless only scopes sample now. The next
+            // distance is drawn at the current mean.
+            let drawn = self.drawn_mean.get();
+            self.drawn_mean.set(mean);
+            let next = self.exponential(mean);
+            // SAFETY: the caller owns the slot.
+            unsafe { self.count_from(countdown, next) };
+            return (mode != SCOPES_ONLY).then_some(drawn);
+        }
         // SAFETY: as above.
-        unsafe {
-            self.draw(countdown, mode);
-            if count_down(countdown, size) {
-                return self.sampled(countdown, self.drawn_mean.get(), mode);
-            }
-        }
+        unsafe { self.count_from(countdown, rest - past) };
         None
     }
 
-    /// A block ended a distance drawn at `drawn`: a sample weighed at that
-    /// mean, unless only scopes sample now; the next distance is drawn at
-    /// the current mean.
+    /// Loads the countdown with the first stretch of `distance` (at least
+    /// 1) and keeps the rest.
     ///
     /// # Safety
     ///
     /// As [`ended`].
-    unsafe fn sampled(&self, countdown: &OwnerOnly, drawn: u64, mode: u64) -> Option<u64> {
-        // SAFETY: the caller's contract.
-        unsafe { self.draw(countdown, mode) };
-        (mode != SCOPES_ONLY).then_some(drawn)
+    unsafe fn count_from(&self, countdown: &OwnerOnly, distance: u64) {
+        let stretch = distance.clamp(1, STRETCH);
+        // SAFETY: the caller owns the slot.
+        unsafe { countdown.set(stretch - 1) };
+        self.rest.set(distance.saturating_sub(stretch));
     }
 
-    /// Draws a distance at the mean `mode` says (the default mean while only
-    /// scopes sample: such a thread only checks back now and then). The
-    /// exponential distribution is memoryless, so drawing anew biases
-    /// nothing.
-    ///
-    /// # Safety
-    ///
-    /// As [`ended`].
-    unsafe fn draw(&self, countdown: &OwnerOnly, mode: u64) {
-        let mean_bytes = if mode == SCOPES_ONLY || mode == EVERY {
-            Sampling::DEFAULT_MEAN_BYTES
-        } else {
-            mode
-        };
+    /// An exponentially distributed distance with mean `mean_bytes`, rounded
+    /// up, at least 1 (a block of `s` bytes then ends a distance `d` with
+    /// probability exactly `1 - exp(-s/R)`).
+    fn exponential(&self, mean_bytes: u64) -> u64 {
         if self.rng.get() == 0 {
             // Mix in the thread's own number (its sampler's address alone
             // repeats: a new thread often reuses an exited one's stack), so
@@ -208,15 +231,6 @@ impl Sampler {
                 ^ splitmix(number);
             self.rng.set(splitmix(seed) | 1);
         }
-        // SAFETY: the caller's contract.
-        unsafe { countdown.set(self.exponential(mean_bytes) - 1) };
-        self.drawn_mean.set(mean_bytes);
-    }
-
-    /// An exponentially distributed distance with mean `mean_bytes`, rounded
-    /// up, at least 1 (a block of `s` bytes then ends a distance `d` with
-    /// probability exactly `1 - exp(-s/R)`).
-    fn exponential(&self, mean_bytes: u64) -> u64 {
         let mut x = self.rng.get();
         x ^= x << 13;
         x ^= x >> 7;
@@ -226,6 +240,17 @@ impl Sampler {
         let uniform = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let distance = (-uniform.ln() * mean_bytes as f64).ceil();
         (distance as u64).max(1)
+    }
+}
+
+/// The Poisson mean a thread draws at under the encoded `mode` (a mean, or
+/// `SCOPES_ONLY`: the default mean, for a thread that only checks back now
+/// and then).
+fn mean_bytes(mode: u64) -> u64 {
+    if mode == SCOPES_ONLY || mode == EVERY {
+        Sampling::DEFAULT_MEAN_BYTES
+    } else {
+        mode
     }
 }
 
@@ -244,6 +269,7 @@ mod tests {
         Sampler {
             rng: Cell::new(0),
             drawn_mean: Cell::new(0),
+            rest: Cell::new(0),
             forced: Cell::new(0),
         }
     }
@@ -331,14 +357,57 @@ mod tests {
         let sampler = sampler();
         sampler.rng.set(7);
         let countdown = OwnerOnly::new(0);
+        sampler.drawn_mean.set(4096);
         // SAFETY: the countdown is this test's own.
-        unsafe { sampler.draw(&countdown, 4096) };
+        unsafe { sampler.count_from(&countdown, sampler.exponential(4096)) };
         let mut weighed = None;
         while weighed.is_none() {
             weighed = decide(&sampler, &countdown, 512, 1 << 20);
         }
         assert_eq!(weighed, Some(4096));
         assert_eq!(sampler.drawn_mean.get(), 1 << 20);
+    }
+
+    #[test]
+    fn a_new_rate_takes_effect_within_a_stretch() {
+        // A distance drawn at a 1 TiB mean ("nearly off"), then the mean
+        // becomes 4 KiB: the first sample comes within a stretch and a few
+        // means, and weighs at the new mean.
+        let sampler = sampler();
+        sampler.rng.set(7);
+        let countdown = OwnerOnly::new(0);
+        let old = 1u64 << 40;
+        sampler.drawn_mean.set(old);
+        // SAFETY: the countdown is this test's own.
+        unsafe { sampler.count_from(&countdown, sampler.exponential(old)) };
+        assert!(sampler.rest.get() > 0);
+        let mut allocated = 0u64;
+        let weighed = loop {
+            allocated += 512;
+            if let Some(weighed) = decide(&sampler, &countdown, 512, 4096) {
+                break weighed;
+            }
+            assert!(allocated < STRETCH + 64 * 4096, "{allocated}");
+        };
+        assert_eq!(weighed, 4096);
+    }
+
+    #[test]
+    fn distances_longer_than_a_stretch_keep_the_rate() {
+        // A mean of 8 MiB: most distances are counted down in stretches.
+        let sampler = sampler();
+        let countdown = OwnerOnly::new(0);
+        let (mean, size, blocks) = (8u64 << 20, 64 * 1024usize, 400_000u64);
+        let sampled = (0..blocks)
+            .filter(|_| decide(&sampler, &countdown, size, mean).is_some())
+            .count() as f64;
+        let p = -(-(size as f64) / mean as f64).exp_m1();
+        let expected = blocks as f64 * p;
+        let sd = (blocks as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (sampled - expected).abs() < 5.0 * sd,
+            "{sampled} vs {expected}"
+        );
     }
 
     #[test]

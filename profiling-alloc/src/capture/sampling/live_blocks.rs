@@ -15,7 +15,7 @@
 //! two sampled blocks per MiB live, so a 1 GiB heap sets about 3% of the
 //! filter's counters: the share of frees that take the lock for nothing.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 use super::mode::{EVERY, MODE};
@@ -210,8 +210,21 @@ pub(crate) fn maybe_tracked(addr: usize) -> bool {
 /// Whether the filter's counter for `addr` is set: the block may be tracked.
 /// Once anything was tracked (before, every counter is 0).
 #[inline(always)]
-pub(crate) fn filter_hit(addr: usize) -> bool {
+fn filter_hit(addr: usize) -> bool {
     crate::capture::wrapping_at(&FILTER, filter_index(addr)).load(Relaxed) != 0
+}
+
+/// [`filter_hit`], for the filter whose first counter is `first`.
+///
+/// # Safety
+///
+/// `first` is the filter's first counter (what `insert` stores in the
+/// slots).
+#[inline(always)]
+pub(crate) unsafe fn filter_hit_from(first: *const AtomicU8, addr: usize) -> bool {
+    // SAFETY: the caller's `first` starts `FILTER`, and the index is below
+    // its length.
+    unsafe { &*first.add(filter_index(addr)) }.load(Relaxed) != 0
 }
 
 /// Starts tracking a sampled block. `false` when the table is full. The caller
@@ -244,11 +257,14 @@ pub(crate) fn insert(block: Tracked) -> bool {
     };
     if place.addr == 0 {
         table.len += 1;
-        if !ANY_TRACKED.load(Relaxed) {
+        // Acquire and Release: a block tracked after this, in another
+        // shard, may be freed by any thread, whose slot must have the
+        // filter then.
+        if !ANY_TRACKED.load(Acquire) {
             // Before the block is tracked: from now on the frees of every
             // thread with a slot look at the filter.
-            crate::capture::counts::slot_table::note_sampled_blocks();
-            ANY_TRACKED.store(true, Relaxed);
+            crate::capture::counts::slot_table::note_sampled_blocks(FILTER.as_ptr());
+            ANY_TRACKED.store(true, Release);
         }
         filter_add(block.addr);
     }

@@ -32,22 +32,25 @@ pub(crate) use live_blocks::Tracked;
 pub(crate) use mode::publish_configured;
 
 /// A new block of `size` bytes (an allocation, or a realloc's new block)
-/// made by the owner of the slot whose `countdown` this is: samples it if
-/// the mode and the countdown say so. Returns `block`, so that the
-/// allocator can end in this call. One relaxed load when sampling is off;
-/// under Poisson sampling, a subtraction too.
+/// made by the owner of `slot`: samples it if the mode and the slot's
+/// countdown say so. Returns `block`, so that the allocator can end in this
+/// call. One relaxed load from the slot when sampling is off; under Poisson
+/// sampling, a subtraction too.
 ///
 /// # Safety
 ///
-/// The calling thread owns the slot `countdown` is in.
+/// The calling thread owns `slot`.
 #[cfg(feature = "callsites")]
 #[inline(always)]
 pub(crate) unsafe fn on_new_block(
-    countdown: &crate::capture::counts::slot::OwnerOnly,
+    slot: &crate::capture::counts::slot::Slot,
     block: *mut u8,
     size: usize,
 ) -> *mut u8 {
-    let mode = mode::MODE.load(std::sync::atomic::Ordering::Relaxed);
+    let mode = slot
+        .sampling_mode
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let countdown = &slot.sample_countdown;
     if mode == mode::OFF {
         return block;
     }
@@ -64,16 +67,19 @@ pub(crate) unsafe fn on_new_block(
 
 /// Whether a free of the block at `addr` by the owner of `slot` must go
 /// through [`on_free`]: one load from the slot until anything is sampled,
-/// then a look at the filter.
+/// then a look at the filter it names.
 #[cfg(feature = "callsites")]
 #[inline(always)]
 pub(crate) fn slot_may_free_sampled(
     slot: &crate::capture::counts::slot::Slot,
     addr: usize,
 ) -> bool {
-    slot.frees_check_filter
-        .load(std::sync::atomic::Ordering::Relaxed)
-        && live_blocks::filter_hit(addr)
+    let filter = slot
+        .sampled_filter
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a slot's filter is null or the filter's first counter: only
+    // `live_blocks::insert` stores one, and it stores that.
+    !filter.is_null() && unsafe { live_blocks::filter_hit_from(filter, addr) }
 }
 
 /// The block at `addr` is about to be freed: a sampled one leaves its

@@ -108,9 +108,9 @@ pub(crate) const SCOPES_ONLY: u64 = u64::MAX - 1;
 /// Largest Poisson mean kept: 1 TiB.
 const MAX_MEAN_BYTES: u64 = 1 << 40;
 
-/// The mode the allocator acts on, encoded: read on every allocation (one
-/// relaxed load of a line written only when the mode changes). It is the
-/// chosen mode, except [`SCOPES_ONLY`] for `Off` while scopes run.
+/// The mode the allocator acts on, encoded. It is the chosen mode, except
+/// [`SCOPES_ONLY`] for `Off` while scopes run. The allocator reads its copy
+/// in the thread's slot (`Slot::sampling_mode`), on a line it reads anyway.
 pub(crate) static MODE: Padded<AtomicU64> = Padded(AtomicU64::new(OFF));
 /// The mode chosen by the allocator's configuration or [`set_sampling`]
 /// (what [`sampling`] returns).
@@ -137,8 +137,9 @@ pub fn set_sampling(sampling: Sampling) {
     publish_effective();
 }
 
-/// Sets [`MODE`] from the chosen mode and the running scopes. Called with
-/// [`PUBLISHING`] held.
+/// Sets [`MODE`] from the chosen mode and the running scopes, and its copy
+/// in every slot, which the allocator reads. Called with [`PUBLISHING`]
+/// held.
 fn publish_effective() {
     let chosen = CHOSEN.load(Relaxed);
     let mode = if chosen == OFF && SCOPES.load(Relaxed) > 0 {
@@ -146,7 +147,9 @@ fn publish_effective() {
     } else {
         chosen
     };
-    MODE.store(mode, Relaxed);
+    if MODE.swap(mode, Relaxed) != mode {
+        crate::capture::counts::slot_table::publish_sampling_mode(mode);
+    }
 }
 
 /// A scope that samples every block of one thread starts: while the chosen
