@@ -52,6 +52,8 @@ impl Writer for Shared {
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub(crate) struct Slot {
+    // NOTE: the words the common path reads or writes come first, in the
+    // slot's first 128 bytes; the size classes after the rest.
     /// Blocks allocated: alloc, alloc_zeroed, and the new block of a realloc.
     pub(crate) alloc_blocks: AtomicU64,
     /// Bytes allocated, as `alloc_blocks`.
@@ -62,6 +64,33 @@ pub(crate) struct Slot {
     pub(crate) freed_bytes: AtomicU64,
     /// Successful realloc calls.
     pub(crate) reallocs: AtomicU64,
+    /// Owner only: how far the net may fall before it reaches
+    /// `flushed_net_bytes` minus the tolerance and flushes again, minus one
+    /// (zero if it is there already). Set at each flush, grown by every
+    /// rise: a fall subtracts itself and tests the borrow.
+    pub(crate) fall_room: OwnerOnly,
+    /// Owner only: the lowest of `max_net_bytes`, `peak_net_bytes` and
+    /// `flush_above`. A rise below it raises neither mark and does not
+    /// flush: one comparison on the common path. Kept by
+    /// [`Slot::refresh_low_mark`] after any of them changes.
+    pub(crate) low_mark: AtomicI64,
+    /// Null until sampling first tracks a block anywhere, then, in every
+    /// claimed slot and never cleared, the first counter of the sampling
+    /// filter (`sampling::live_blocks`): from then on the owner's frees look
+    /// there whether they free a sampled block. A copy in the slot, so that
+    /// the common free reads the filter's address from the slot it has in a
+    /// register anyway (see `slot_table::note_sampled_blocks`).
+    pub(crate) sampled_filter: AtomicPtr<AtomicU8>,
+    /// Which of `countdowns` the owner counts its new blocks down on, as
+    /// the sampling mode says ([`Countdown`]): copied into every claimed
+    /// slot at each change of mode and at the claim
+    /// (`slot_table::publish_countdown`), so that the allocator reads it
+    /// from the slot it has in a register anyway.
+    pub(crate) countdown_in_use: AtomicU64,
+    /// Owner only: the words a new block's size is subtracted from, one per
+    /// [`Countdown`]; a borrow sends the allocation to the sampling's slow
+    /// path. Set on claim (`Countdown::initial`).
+    pub(crate) countdowns: [OwnerOnly; 3],
     /// Highest `alloc_bytes - freed_bytes` of this slot since the innermost
     /// running `measure` began (owner only; see `super::measure`).
     pub(crate) max_net_bytes: AtomicI64,
@@ -74,16 +103,6 @@ pub(crate) struct Slot {
     /// each flush: a rise to it flushes again (one comparison on the common
     /// path, through `low_mark`).
     pub(crate) flush_above: AtomicI64,
-    /// Owner only: how far the net may fall, minus one, before it reaches
-    /// `flushed_net_bytes` minus the tolerance and flushes again. Set at each
-    /// flush, grown by every rise: a fall subtracts itself and tests the
-    /// borrow.
-    pub(crate) fall_room: OwnerOnly,
-    /// Owner only: the lowest of `max_net_bytes`, `peak_net_bytes` and
-    /// `flush_above`. A rise below it raises neither mark and does not
-    /// flush: one comparison on the common path. Kept by
-    /// [`Slot::refresh_low_mark`] after any of them changes.
-    pub(crate) low_mark: AtomicI64,
     /// The peak epoch `peak_net_*` belong to (see `peak`; owner only).
     pub(crate) peak_epoch: AtomicU64,
     /// Highest `alloc_bytes - freed_bytes` of this slot in that epoch.
@@ -92,28 +111,62 @@ pub(crate) struct Slot {
     pub(crate) peak_net_blocks: AtomicI64,
     /// Whether a thread owns this slot (written on claim and release only).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
-    /// Null until sampling first tracks a block anywhere, then, in every
-    /// claimed slot and never cleared, the first counter of the sampling
-    /// filter
-    /// (`sampling::live_blocks`, the only writer): from then on the owner's
-    /// frees look there whether they free a sampled block. A copy in the
-    /// slot, so that the common free reads the filter's address from the
-    /// line it writes anyway (see `slot_table::note_sampled_blocks`).
-    pub(crate) sampled_filter: AtomicPtr<AtomicU8>,
-    /// The sampling mode, encoded (`sampling::mode::MODE`), copied into
-    /// every claimed slot at each change and at the claim
-    /// (`slot_table::publish_sampling_mode`): the allocator reads it on a
-    /// line it writes anyway rather than on a line of its own.
-    pub(crate) sampling_mode: AtomicU64,
-    /// Owner only: bytes the owner may still allocate before its next
-    /// sampled allocation, minus one (`sampling::decision`): a block larger
-    /// than this ends the distance. Zero on claim.
-    pub(crate) sample_countdown: OwnerOnly,
     /// Blocks allocated per size class.
     pub(crate) class_blocks: [AtomicU64; SIZE_CLASSES],
     /// Bytes allocated per size class.
     pub(crate) class_bytes: [AtomicU64; SIZE_CLASSES],
 }
+
+/// The word of [`Slot::countdowns`] that new blocks count down on. Under
+/// every mode the allocator's common path is the same subtraction and test
+/// of its borrow (no test of the mode); the mode picks the word, so that the
+/// borrow comes when that mode needs the slow path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum Countdown {
+    /// Poisson sampling (and scopes sampling their thread while the mode is
+    /// off): the bytes left in the thread's distance to its next sample.
+    Poisson = 0,
+    /// Sampling off: a word nothing but 16 EiB of allocations would bring
+    /// down, and the slow path then fills up again.
+    Off = 1,
+    /// Every block sampled: a word kept at zero, so that every block
+    /// borrows.
+    Every = 2,
+}
+
+impl Countdown {
+    /// The word's value on claim and after its slow path.
+    pub(crate) const fn initial(self) -> u64 {
+        match self {
+            Countdown::Poisson | Countdown::Every => 0,
+            Countdown::Off => u64::MAX,
+        }
+    }
+
+    /// The word of `slot` for this countdown.
+    #[inline(always)]
+    pub(crate) fn of(self, slot: &Slot) -> &OwnerOnly {
+        crate::capture::wrapping_at(&slot.countdowns, self as usize)
+    }
+
+    /// The word `slot.countdown_in_use` names: the allocator's common path.
+    #[cfg(feature = "callsites")]
+    #[inline(always)]
+    pub(crate) fn in_use(slot: &Slot) -> (u64, &OwnerOnly) {
+        let which = slot.countdown_in_use.load(Relaxed);
+        // SAFETY: `countdown_in_use` only ever holds a `Countdown`'s value
+        // (`Slot::EMPTY`'s, and what `slot_table` publishes and copies,
+        // which comes from a `Countdown`), and each is an index of
+        // `countdowns` (checked below).
+        (which, unsafe {
+            slot.countdowns.get_unchecked(which as usize)
+        })
+    }
+}
+
+// Every countdown names a word of `Slot::countdowns`.
+const _: () = assert!((Countdown::Every as usize) < 3 && (Countdown::Off as usize) < 3);
 
 /// A word of a slot that only the slot's owner reads and writes: plain
 /// memory rather than an atomic, so that the compiler can make a read, a
@@ -191,8 +244,12 @@ impl Slot {
         peak_net_blocks: AtomicI64::new(0),
         claimed: std::sync::atomic::AtomicBool::new(false),
         sampled_filter: AtomicPtr::new(std::ptr::null_mut()),
-        sampling_mode: AtomicU64::new(0),
-        sample_countdown: OwnerOnly::new(0),
+        countdown_in_use: AtomicU64::new(Countdown::Off as u64),
+        countdowns: [
+            OwnerOnly::new(Countdown::Poisson.initial()),
+            OwnerOnly::new(Countdown::Off.initial()),
+            OwnerOnly::new(Countdown::Every.initial()),
+        ],
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
     };

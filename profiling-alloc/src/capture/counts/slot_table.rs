@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
 
 use super::peak::{self, Movers};
 use super::size_class::SIZE_CLASSES;
-use super::slot::{Slot, Totals};
+use super::slot::{Countdown, Slot, Totals};
 
 /// How many threads can hold a slot at once; further threads count into the
 /// shared slot. 1024 slots take about 1.2 MB of zeroed static memory, of which
@@ -175,7 +175,9 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
                 peak::set_window(slot);
                 // The last owner's distance to its next sample is not this
                 // thread's: its first allocation draws one.
-                slot.sample_countdown.set(0);
+                for countdown in [Countdown::Poisson, Countdown::Off, Countdown::Every] {
+                    countdown.of(slot).set(countdown.initial());
+                }
             }
             set_index(index, i);
             HIGH_WATER.fetch_max(i + 1, SeqCst);
@@ -196,10 +198,11 @@ fn claim(index: &Cell<usize>) -> Option<&'static Slot> {
     None
 }
 
-/// The sampling mode (encoded) and the sampling filter's first counter (null
-/// until anything is sampled), as last published: what every slot holds a
-/// copy of for the allocator (`Slot::sampling_mode`, `Slot::sampled_filter`).
-static PUBLISHED_MODE: AtomicU64 = AtomicU64::new(0);
+/// The countdown the sampling mode uses and the sampling filter's first
+/// counter (null until anything is sampled), as last published: what every
+/// slot holds a copy of for the allocator (`Slot::countdown_in_use`,
+/// `Slot::sampled_filter`).
+static PUBLISHED_COUNTDOWN: AtomicU64 = AtomicU64::new(Countdown::Off as u64);
 static PUBLISHED_FILTER: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
 
 // NOTE: a publisher stores the value, then into every slot below
@@ -209,13 +212,14 @@ static PUBLISHED_FILTER: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut
 // value (its copy, if overwritten by the publisher's, is then stored again).
 // Slots never claimed are not touched.
 
-/// The sampling mode changed to `mode` (encoded): stores it for every slot
-/// claimed now or later. Rare (a mode set at run time, a scope that samples
-/// while the mode is `Off`); the caller serialises the calls.
-pub(crate) fn publish_sampling_mode(mode: u64) {
-    PUBLISHED_MODE.store(mode, SeqCst);
+/// The sampling mode changed, and with it the countdown new blocks count
+/// down on: stores it for every slot claimed now or later. Rare (a mode set
+/// at run time, a scope that samples while the mode is `Off`); the caller
+/// serialises the calls.
+pub(crate) fn publish_countdown(countdown: Countdown) {
+    PUBLISHED_COUNTDOWN.store(countdown as u64, SeqCst);
     for slot in claimed_slots() {
-        slot.sampling_mode.store(mode, SeqCst);
+        slot.countdown_in_use.store(countdown as u64, SeqCst);
     }
 }
 
@@ -223,8 +227,13 @@ pub(crate) fn publish_sampling_mode(mode: u64) {
 /// the sampling filter, whose first counter is `filter`, on its frees from
 /// now on. Stores it for every slot claimed now or later, before the block
 /// is tracked. Never cleared, so no owner can miss the change.
+///
+/// # Safety
+///
+/// `filter` is the sampling filter's first counter (`sampling::live_blocks`
+/// reads the counters through the slots' copies).
 #[cfg(feature = "callsites")]
-pub(crate) fn note_sampled_blocks(filter: *const AtomicU8) {
+pub(crate) unsafe fn note_sampled_blocks(filter: *const AtomicU8) {
     PUBLISHED_FILTER.store(filter.cast_mut(), SeqCst);
     for slot in claimed_slots() {
         slot.sampled_filter.store(filter.cast_mut(), SeqCst);
@@ -239,11 +248,12 @@ fn claimed_slots() -> impl Iterator<Item = &'static Slot> {
 /// A claimed slot takes the published values (see the note above).
 fn copy_published(slot: &Slot) {
     loop {
-        let mode = PUBLISHED_MODE.load(SeqCst);
+        let countdown = PUBLISHED_COUNTDOWN.load(SeqCst);
         let filter = PUBLISHED_FILTER.load(SeqCst);
-        slot.sampling_mode.store(mode, SeqCst);
+        slot.countdown_in_use.store(countdown, SeqCst);
         slot.sampled_filter.store(filter, SeqCst);
-        if PUBLISHED_MODE.load(SeqCst) == mode && PUBLISHED_FILTER.load(SeqCst) == filter {
+        if PUBLISHED_COUNTDOWN.load(SeqCst) == countdown && PUBLISHED_FILTER.load(SeqCst) == filter
+        {
             return;
         }
     }

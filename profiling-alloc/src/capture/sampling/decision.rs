@@ -2,28 +2,28 @@
 //! and the generator that draws the next distance (see `sampling` for why
 //! this gives unbiased estimates).
 //!
-//! The countdown lives in the thread's slot (`Slot::sample_countdown`),
-//! which the allocator has in a register already: the common allocation
-//! subtracts its size there and tests the borrow, two instructions. It holds
-//! the distance minus one, so that a block ends the distance exactly when
-//! its size is larger than the countdown. Everything else, the generator,
-//! the mean the distance was drawn at and the scopes that sample every
-//! block, is in a `const`-initialised thread-local without a destructor,
-//! read only when a distance ends ([`ended`]).
+//! The countdown lives in the thread's slot (`Countdown::Poisson`), which
+//! the allocator has in a register already: the common allocation
+//! subtracts its size there and tests the borrow. It holds the current
+//! stretch of the distance minus one, so that a block reaches the stretch's
+//! end exactly when its size is larger than the countdown. Everything else,
+//! the generator, the rest of the distance, the mean it was drawn at and the
+//! scopes that sample every block, is in a `const`-initialised thread-local
+//! without a destructor, read only when a stretch ends ([`ended`]).
 //!
-//! A distance is kept when the mode changes: the thread draws at the new
-//! mean when it ends, and the block that ends it weighs as a sample at the
-//! mean it was drawn at, so estimates stay unbiased across the change. (The
-//! allocator tests `Every` and `Off` on every allocation before the
-//! countdown, so those take effect at once.)
+//! `Off` and `Every` have countdowns of their own in the slot, which a
+//! change of mode switches the allocator to: they take effect at once. A
+//! new Poisson rate takes effect at the end of the stretch (at most
+//! [`STRETCH`] bytes); a distance that ends before is weighed at the mean it
+//! was drawn at, so estimates stay unbiased across the change.
 
 use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::capture::counts::slot::OwnerOnly;
+use crate::capture::counts::slot::{Countdown, OwnerOnly, Slot};
 
-use super::mode::{Sampling, EVERY, SCOPES_ONLY};
+use super::mode::{Sampling, EVERY, OFF, SCOPES_ONLY};
 
 /// One thread's sampler, but for its countdown.
 #[derive(Debug)]
@@ -62,9 +62,10 @@ const STRETCH: u64 = 1 << 20;
 /// Seed mixed into each thread's generator.
 static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 
-/// Counts a new block of `size` bytes down on the thread's `countdown`:
-/// true when it ends the distance, and [`ended`] must then say whether it
-/// is sampled. The allocator's common path under Poisson sampling.
+/// Counts a new block of `size` bytes down on one of the thread's
+/// countdowns: true when it reaches the countdown's end (for Poisson
+/// sampling, the end of a stretch of the distance), and [`ended`] must then
+/// say whether it is sampled. The allocator's common path.
 ///
 /// # Safety
 ///
@@ -79,20 +80,32 @@ pub(crate) unsafe fn count_down(countdown: &OwnerOnly, size: usize) -> bool {
     ended
 }
 
-/// A block of `size` bytes ended the calling thread's countdown under the
-/// encoded `mode` (a Poisson mean or `SCOPES_ONLY`): whether it is sampled,
-/// and if so the mode to weigh it by. Draws the next distance.
+/// A block of `size` bytes borrowed from the countdown `which` (a
+/// `Countdown`'s value) of the calling thread's `slot`, under the encoded
+/// `mode`: whether it is sampled, and if so the mode to weigh it by. Fills
+/// the countdown up again (for Poisson sampling, from the next distance).
 ///
 /// # Safety
 ///
-/// The calling thread owns the slot `countdown` is in.
+/// The calling thread owns `slot`.
 #[cold]
-pub(crate) unsafe fn ended(countdown: &OwnerOnly, size: usize, mode: u64) -> Option<u64> {
+pub(crate) unsafe fn ended(slot: &Slot, which: u64, size: usize, mode: u64) -> Option<u64> {
+    if which == Countdown::Off as u64 {
+        // 16 EiB allocated with sampling off.
+        // SAFETY: the caller owns the slot.
+        unsafe { Countdown::Off.of(slot).set(Countdown::Off.initial()) };
+        return None;
+    }
+    if which == Countdown::Every as u64 {
+        // SAFETY: as above.
+        unsafe { Countdown::Every.of(slot).set(Countdown::Every.initial()) };
+        return Some(EVERY);
+    }
     // A thread whose locals are gone has no slot either, and never gets
     // here; should it, it does not sample.
     SAMPLER
         // SAFETY: the caller's contract.
-        .try_with(|sampler| unsafe { sampler.ended(countdown, size, mode) })
+        .try_with(|sampler| unsafe { sampler.ended(Countdown::Poisson.of(slot), size, mode) })
         .ok()
         .flatten()
 }
@@ -148,7 +161,7 @@ fn end_distance() {
     // it claims one.
     if let Some(slot) = crate::capture::counts::slot_table::own_slot() {
         // SAFETY: the thread's own slot.
-        unsafe { slot.sample_countdown.set(0) };
+        unsafe { Countdown::Poisson.of(slot).set(0) };
     }
 }
 
@@ -165,10 +178,19 @@ impl Sampler {
             unsafe { countdown.set(0) };
             return Some(EVERY);
         }
+        if mode == EVERY {
+            // The mode became `Every` after this thread read its countdown:
+            // the block is sampled, and the next Poisson distance drawn
+            // afresh.
+            self.drawn_mean.set(0);
+            // SAFETY: the caller owns the slot.
+            unsafe { countdown.set(0) };
+            return Some(EVERY);
+        }
         let mean = mean_bytes(mode);
         // The distance left past the countdown's stretch, and how far this
         // block reaches past the stretch.
-        let (mut rest, past) = if self.drawn_mean.get() == 0 {
+        let (rest, past) = if self.drawn_mean.get() == 0 {
             // No distance was drawn (the thread's first allocation, a
             // reseed, the end of a scope): the whole block counts against a
             // fresh one.
@@ -181,26 +203,29 @@ impl Sampler {
             // SAFETY: the caller owns the slot.
             (self.rest.get(), !unsafe { countdown.get() })
         };
-        if rest > 0 && self.drawn_mean.get() != mean {
-            // Between two stretches, the mean changed: the distance goes on
-            // at the new one. (The exponential distribution is memoryless:
-            // drawing its rest anew, where it did not end, biases nothing.)
-            rest = self.exponential(mean);
-            self.drawn_mean.set(mean);
-        }
         if past >= rest {
             // The block ends the distance: a sample, weighed at the mean the
-            // distance was drawn at, unless only scopes sample now. The next
-            // distance is drawn at the current mean.
+            // distance was drawn at, unless sampling is off or only scopes
+            // sample now. The next distance is drawn at the current mean.
             let drawn = self.drawn_mean.get();
             self.drawn_mean.set(mean);
             let next = self.exponential(mean);
             // SAFETY: the caller owns the slot.
             unsafe { self.count_from(countdown, next) };
-            return (mode != SCOPES_ONLY).then_some(drawn);
+            return (mode != SCOPES_ONLY && mode != OFF).then_some(drawn);
         }
+        let rest = if self.drawn_mean.get() == mean {
+            rest - past
+        } else {
+            // The mean changed: what is left of the distance after this
+            // block is drawn anew at the new one. (The exponential
+            // distribution is memoryless: given that the distance did not
+            // end here, drawing its rest afresh from here biases nothing.)
+            self.drawn_mean.set(mean);
+            self.exponential(mean)
+        };
         // SAFETY: as above.
-        unsafe { self.count_from(countdown, rest - past) };
+        unsafe { self.count_from(countdown, rest) };
         None
     }
 
@@ -247,7 +272,7 @@ impl Sampler {
 /// `SCOPES_ONLY`: the default mean, for a thread that only checks back now
 /// and then).
 fn mean_bytes(mode: u64) -> u64 {
-    if mode == SCOPES_ONLY || mode == EVERY {
+    if mode == SCOPES_ONLY || mode == EVERY || mode == OFF {
         Sampling::DEFAULT_MEAN_BYTES
     } else {
         mode
@@ -408,6 +433,30 @@ mod tests {
             (sampled - expected).abs() < 5.0 * sd,
             "{sampled} vs {expected}"
         );
+    }
+
+    #[test]
+    fn every_and_off_have_countdowns_of_their_own() {
+        // A slot of this test's own: the allocator's path on each word.
+        let slot = Slot::EMPTY;
+        let new_block = |which: Countdown, size: usize| {
+            // SAFETY: the slot is this test's own.
+            unsafe {
+                count_down(which.of(&slot), size)
+                    .then(|| ended(&slot, which as u64, size, EVERY))
+                    .flatten()
+            }
+        };
+        for size in [1, 64, 1 << 20] {
+            assert_eq!(new_block(Countdown::Every, size), Some(EVERY));
+            assert_eq!(new_block(Countdown::Off, size), None);
+        }
+        // Sampling off borrows only after 16 EiB, and then fills up again.
+        // SAFETY: as above.
+        unsafe { Countdown::Off.of(&slot).set(10) };
+        assert_eq!(new_block(Countdown::Off, 64), None);
+        // SAFETY: as above.
+        assert_eq!(unsafe { Countdown::Off.of(&slot).get() }, u64::MAX);
     }
 
     #[test]

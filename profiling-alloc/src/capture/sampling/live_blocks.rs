@@ -45,7 +45,9 @@ const _: () = assert!(
         && DEFAULT_MAX_TRACKED_BLOCKS < DEFAULT_MAX_TRACKED_BLOCKS_EVERY
 );
 /// Set at the first tracked block (never cleared, so the line stays shared
-/// read-only): until then every free skips even the filter.
+/// read-only): until then a free by a thread without a slot of its own
+/// skips even the filter. (The others read the filter's address from their
+/// slot, null until then: `Slot::sampled_filter`.)
 static ANY_TRACKED: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 
 // NOTE: one byte per counter, 64 KiB: the address's 16-byte granule modulo
@@ -263,7 +265,8 @@ pub(crate) fn insert(block: Tracked) -> bool {
         if !ANY_TRACKED.load(Acquire) {
             // Before the block is tracked: from now on the frees of every
             // thread with a slot look at the filter.
-            crate::capture::counts::slot_table::note_sampled_blocks(FILTER.as_ptr());
+            // SAFETY: the filter's first counter.
+            unsafe { crate::capture::counts::slot_table::note_sampled_blocks(FILTER.as_ptr()) };
             ANY_TRACKED.store(true, Release);
         }
         filter_add(block.addr);

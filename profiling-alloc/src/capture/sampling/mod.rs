@@ -34,8 +34,8 @@ pub(crate) use mode::publish_configured;
 /// A new block of `size` bytes (an allocation, or a realloc's new block)
 /// made by the owner of `slot`: samples it if the mode and the slot's
 /// countdown say so. Returns `block`, so that the allocator can end in this
-/// call. One relaxed load from the slot when sampling is off; under Poisson
-/// sampling, a subtraction too.
+/// call. Under every mode, one load from the slot and a subtraction whose
+/// borrow sends the block to the slow path (see `Countdown`).
 ///
 /// # Safety
 ///
@@ -47,20 +47,11 @@ pub(crate) unsafe fn on_new_block(
     block: *mut u8,
     size: usize,
 ) -> *mut u8 {
-    let mode = slot
-        .sampling_mode
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let countdown = &slot.sample_countdown;
-    if mode == mode::OFF {
-        return block;
-    }
-    if mode == mode::EVERY {
-        return record::on_sample(block, size, mode);
-    }
+    let (which, countdown) = crate::capture::counts::slot::Countdown::in_use(slot);
     // SAFETY: the caller owns the slot.
     if unsafe { decision::count_down(countdown, size) } {
         // SAFETY: as above.
-        return unsafe { record::on_countdown_end(countdown, block, size, mode) };
+        return unsafe { record::on_countdown_end(slot, which, block, size) };
     }
     block
 }
@@ -77,8 +68,9 @@ pub(crate) fn slot_may_free_sampled(
     let filter = slot
         .sampled_filter
         .load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: a slot's filter is null or the filter's first counter: only
-    // `live_blocks::insert` stores one, and it stores that.
+    // SAFETY: a slot's filter is null or the filter's first counter, which
+    // is all `slot_table::note_sampled_blocks` may be given (its contract;
+    // `live_blocks::insert` is its one caller).
     !filter.is_null() && unsafe { live_blocks::filter_hit_from(filter, addr) }
 }
 

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use serde::{Deserialize, Serialize};
 
 use super::env::{self, EnvValue, FromEnv};
+use crate::capture::counts::slot::Countdown;
 use crate::sync::{Padded, SpinLock};
 
 /// Which allocations get their stack captured (see the [`callsites`](mod@crate::callsites) module).
@@ -109,8 +110,9 @@ pub(crate) const SCOPES_ONLY: u64 = u64::MAX - 1;
 const MAX_MEAN_BYTES: u64 = 1 << 40;
 
 /// The mode the allocator acts on, encoded. It is the chosen mode, except
-/// [`SCOPES_ONLY`] for `Off` while scopes run. The allocator reads its copy
-/// in the thread's slot (`Slot::sampling_mode`), on a line it reads anyway.
+/// [`SCOPES_ONLY`] for `Off` while scopes run. The allocator's common path
+/// reads only the countdown it implies (`Slot::countdown_in_use`), its slow
+/// path this.
 pub(crate) static MODE: Padded<AtomicU64> = Padded(AtomicU64::new(OFF));
 /// The mode chosen by the allocator's configuration or [`set_sampling`]
 /// (what [`sampling`] returns).
@@ -127,9 +129,9 @@ pub fn sampling() -> Sampling {
 
 /// Changes the sampling mode at run time (the allocator's configuration sets
 /// the initial one). Threads pick the change up at their next allocation,
-/// but for a new Poisson rate: a distance to the next sample already drawn
-/// at the old rate is kept, its sample weighed at that rate, and the next
-/// one drawn at the new rate.
+/// but for a new Poisson rate, which a running thread picks up within 1 MiB
+/// of its allocations: the distance it is counting down was drawn at the
+/// old rate, and a sample ending it is weighed at that rate.
 pub fn set_sampling(sampling: Sampling) {
     let _publishing = PUBLISHING.lock();
     SET_AT_RUN_TIME.store(true, Relaxed);
@@ -148,7 +150,18 @@ fn publish_effective() {
         chosen
     };
     if MODE.swap(mode, Relaxed) != mode {
-        crate::capture::counts::slot_table::publish_sampling_mode(mode);
+        crate::capture::counts::slot_table::publish_countdown(countdown_of(mode));
+    }
+}
+
+/// The countdown new blocks count down on under the encoded `mode`.
+fn countdown_of(mode: u64) -> Countdown {
+    match mode {
+        OFF => Countdown::Off,
+        EVERY => Countdown::Every,
+        // A Poisson mean, or `SCOPES_ONLY`: a thread in a scope has a
+        // countdown of zero, the others one drawn at the default mean.
+        _ => Countdown::Poisson,
     }
 }
 

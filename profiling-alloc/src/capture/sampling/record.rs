@@ -1,5 +1,5 @@
-//! The sampled path: what the allocator calls for a sampled allocation
-//! ([`on_sample`]) and for a free the live-block filter could not rule out
+//! The sampled path: what the allocator calls when a new block ends its
+//! countdown ([`on_countdown_end`]) and for a free the live-block filter could not rule out
 //! ([`take`], [`restore`]).
 //!
 //! Every function here runs with the thread untracked (`Untracked`), so
@@ -14,54 +14,41 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::live_blocks::{self, Tracked};
 use super::mode::Sampling;
 use super::stack_table::{self, RawStack};
-use crate::capture::counts::slot::OwnerOnly;
+use crate::capture::counts::slot::Slot;
 use crate::capture::reentrancy::{SamplingSuspended, Untracked};
 use crate::capture::unwind::Anchor;
 
-/// The sampled path: captures the stack of a block of `size` bytes at
-/// `block` and adds it to its callsite; returns `block` (see
-/// `sampling::on_new_block`). Called by the allocator on a sampled
-/// allocation; the thread is untracked meanwhile, so nothing here samples
-/// again or counts its own memory.
+/// The sampled path's door: a new block of `size` bytes at `block`, made
+/// by the owner of `slot`, borrowed from the slot's countdown `which`
+/// (`Countdown`'s value). Samples it if the mode says so (see
+/// `decision::ended`): captures its stack and adds it to its callsite.
+/// Returns `block` (see `sampling::on_new_block`). The thread is untracked
+/// while it samples, so nothing here samples again or counts its own
+/// memory.
 ///
 /// The stack kept starts at this function's caller (the allocator's entry):
 /// a local of this frame anchors the walk (`unwind::Anchor`), so neither
 /// this function nor anything it calls is ever part of a callsite, whatever
 /// the build named or inlined.
-#[cold]
-#[inline(never)]
-pub(crate) fn on_sample(block: *mut u8, size: usize, mode: u64) -> *mut u8 {
-    // In this function's own frame (its address escapes): every frame of
-    // the sampled path lies below it, the allocator's caller above it.
-    let here = 0u8;
-    let anchor =
-        Anchor::at(std::hint::black_box(&here)).starting(crate::capture::unwind::registers_here!());
-    no_unwind(|| sample(block as usize, size, mode, anchor));
-    block
-}
-
-/// A new block of `size` bytes at `block` ended the calling thread's
-/// Poisson `countdown` under `mode`: samples it if the sampler says so (see
-/// `decision::ended`), as [`on_sample`] does, and draws the next distance.
-/// Called by the allocator's entry, like [`on_sample`], so that the stack
-/// kept starts at its caller.
 ///
 /// # Safety
 ///
-/// The calling thread owns the slot `countdown` is in.
+/// The calling thread owns `slot`.
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn on_countdown_end(
-    countdown: &OwnerOnly,
+    slot: &Slot,
+    which: u64,
     block: *mut u8,
     size: usize,
-    mode: u64,
 ) -> *mut u8 {
+    let mode = super::mode::MODE.load(Relaxed);
     // SAFETY: the caller's contract.
-    let Some(mode) = (unsafe { super::decision::ended(countdown, size, mode) }) else {
+    let Some(mode) = (unsafe { super::decision::ended(slot, which, size, mode) }) else {
         return block;
     };
-    // As in `on_sample`.
+    // In this function's own frame (its address escapes): every frame of
+    // the sampled path lies below it, the allocator's caller above it.
     let here = 0u8;
     let anchor =
         Anchor::at(std::hint::black_box(&here)).starting(crate::capture::unwind::registers_here!());
