@@ -158,7 +158,8 @@ pub(crate) fn reseed(seed: u64) {
 fn end_distance() {
     let _ = SAMPLER.try_with(|sampler| sampler.drawn_mean.set(0));
     // A thread without a slot of its own yet gets a countdown of zero when
-    // it claims one.
+    // it claims one. (An untracked thread, whose slot is set aside, would
+    // keep its countdown: no caller is untracked.)
     if let Some(slot) = crate::capture::counts::slot_table::own_slot() {
         // SAFETY: the thread's own slot.
         unsafe { Countdown::Poisson.of(slot).set(0) };
