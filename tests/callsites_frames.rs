@@ -286,8 +286,12 @@ fn plumbing_is_there_unfolded() {
 
 /// Names and files of the sampled path: the walk starts at the allocator's
 /// caller, so none of them is in any stack, in any build.
-const PROFILER_NAMES: [&str; 8] = [
-    "on_sample",
+const PROFILER_NAMES: [&str; 12] = [
+    "on_countdown_end",
+    "new_block_moving_peak",
+    "allocated_elsewhere",
+    "realloc_elsewhere",
+    "record_elsewhere",
     "sample",
     "capture",
     "walk",

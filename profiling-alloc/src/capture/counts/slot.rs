@@ -86,7 +86,9 @@ pub(crate) struct Slot {
     /// slot at each change of mode and at the claim
     /// (`slot_table::publish_countdown`), so that the allocator reads it
     /// from the slot it has in a register anyway.
-    pub(crate) countdown_in_use: AtomicU64,
+    // Private: `Countdown::in_use` relies on it holding a `Countdown`, and
+    // `Slot::use_countdown` is the one way to set it.
+    countdown_in_use: AtomicU64,
     /// Owner only: the words a new block's size is subtracted from, one per
     /// [`Countdown`]; a borrow sends the allocation to the sampling's slow
     /// path. Set on claim (`Countdown::initial`).
@@ -136,7 +138,8 @@ pub(crate) enum Countdown {
 }
 
 impl Countdown {
-    /// The word's value on claim and after its slow path.
+    /// The word's value on claim, and after its slow path for `Off` and
+    /// `Every` (the Poisson countdown is then loaded with the next stretch).
     pub(crate) const fn initial(self) -> u64 {
         match self {
             Countdown::Poisson | Countdown::Every => 0,
@@ -150,15 +153,23 @@ impl Countdown {
         crate::capture::wrapping_at(&slot.countdowns, self as usize)
     }
 
+    /// The countdown whose value is `raw` (`Countdown::Off` for any other).
+    pub(crate) fn from_raw(raw: u64) -> Countdown {
+        match raw {
+            0 => Countdown::Poisson,
+            2 => Countdown::Every,
+            _ => Countdown::Off,
+        }
+    }
+
     /// The word `slot.countdown_in_use` names: the allocator's common path.
     #[cfg(feature = "callsites")]
     #[inline(always)]
     pub(crate) fn in_use(slot: &Slot) -> (u64, &OwnerOnly) {
         let which = slot.countdown_in_use.load(Relaxed);
         // SAFETY: `countdown_in_use` only ever holds a `Countdown`'s value
-        // (`Slot::EMPTY`'s, and what `slot_table` publishes and copies,
-        // which comes from a `Countdown`), and each is an index of
-        // `countdowns` (checked below).
+        // (the field is private: `Slot::EMPTY` and `Slot::use_countdown`
+        // set it), and each is an index of `countdowns` (checked below).
         (which, unsafe {
             slot.countdowns.get_unchecked(which as usize)
         })
@@ -253,6 +264,13 @@ impl Slot {
         class_blocks: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         class_bytes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
     };
+
+    /// Makes new blocks count down on `countdown` (see
+    /// `slot_table::publish_countdown`).
+    pub(crate) fn use_countdown(&self, countdown: Countdown) {
+        self.countdown_in_use
+            .store(countdown as u64, std::sync::atomic::Ordering::SeqCst);
+    }
 
     /// Counts a new block of `size` bytes (alloc, alloc_zeroed).
     #[inline(always)]

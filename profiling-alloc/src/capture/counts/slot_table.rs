@@ -219,7 +219,7 @@ static PUBLISHED_FILTER: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut
 pub(crate) fn publish_countdown(countdown: Countdown) {
     PUBLISHED_COUNTDOWN.store(countdown as u64, SeqCst);
     for slot in claimed_slots() {
-        slot.countdown_in_use.store(countdown as u64, SeqCst);
+        slot.use_countdown(countdown);
     }
 }
 
@@ -250,7 +250,7 @@ fn copy_published(slot: &Slot) {
     loop {
         let countdown = PUBLISHED_COUNTDOWN.load(SeqCst);
         let filter = PUBLISHED_FILTER.load(SeqCst);
-        slot.countdown_in_use.store(countdown, SeqCst);
+        slot.use_countdown(Countdown::from_raw(countdown));
         slot.sampled_filter.store(filter, SeqCst);
         if PUBLISHED_COUNTDOWN.load(SeqCst) == countdown && PUBLISHED_FILTER.load(SeqCst) == filter
         {

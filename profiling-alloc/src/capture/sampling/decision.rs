@@ -99,7 +99,12 @@ pub(crate) unsafe fn ended(slot: &Slot, which: u64, size: usize, mode: u64) -> O
     if which == Countdown::Every as u64 {
         // SAFETY: as above.
         unsafe { Countdown::Every.of(slot).set(Countdown::Every.initial()) };
-        return Some(EVERY);
+        // The mode may have left `Every` since the thread read which
+        // countdown to use: then only a scope of its own samples.
+        let forced = SAMPLER
+            .try_with(|sampler| sampler.forced.get() > 0)
+            .unwrap_or(false);
+        return (mode == EVERY || forced).then_some(EVERY);
     }
     // A thread whose locals are gone has no slot either, and never gets
     // here; should it, it does not sample.
@@ -111,9 +116,10 @@ pub(crate) unsafe fn ended(slot: &Slot, which: u64, size: usize, mode: u64) -> O
 }
 
 /// Makes the calling thread sample every block until the returned guard is
-/// dropped, whatever the mode (scopes nest). The allocator must be asking
-/// this thread's sampler meanwhile: the mode must not be `OFF`
-/// (`sampling::enter_scope` sees to that).
+/// dropped, whatever the mode (scopes nest). The thread must be counting
+/// down its Poisson countdown (whose end asks this sampler) or the `Every`
+/// one meanwhile: the mode must not be `OFF` (`sampling::enter_scope` sees
+/// to that, making it `SCOPES_ONLY`).
 pub(crate) fn force_every() -> ForcedEvery {
     let _ = SAMPLER.try_with(|sampler| {
         sampler.forced.set(sampler.forced.get().saturating_add(1));
@@ -153,8 +159,8 @@ pub(crate) fn reseed(seed: u64) {
     end_distance();
 }
 
-/// The calling thread's next allocation ends its countdown, and finds no
-/// distance drawn: it draws one (or samples, in a scope).
+/// The calling thread's next allocation on its Poisson countdown ends it,
+/// and finds no distance drawn: it draws one (or samples, in a scope).
 fn end_distance() {
     let _ = SAMPLER.try_with(|sampler| sampler.drawn_mean.set(0));
     // A thread without a slot of its own yet gets a countdown of zero when
@@ -269,9 +275,10 @@ impl Sampler {
     }
 }
 
-/// The Poisson mean a thread draws at under the encoded `mode` (a mean, or
-/// `SCOPES_ONLY`: the default mean, for a thread that only checks back now
-/// and then).
+/// The Poisson mean a thread draws at under the encoded `mode`: the mean,
+/// or for the other modes (`SCOPES_ONLY`, and `OFF` or `EVERY` set since the
+/// thread read which countdown to use) the default mean, for a thread that
+/// only checks back now and then.
 fn mean_bytes(mode: u64) -> u64 {
     if mode == SCOPES_ONLY || mode == EVERY || mode == OFF {
         Sampling::DEFAULT_MEAN_BYTES

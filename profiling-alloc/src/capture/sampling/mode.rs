@@ -160,7 +160,8 @@ fn countdown_of(mode: u64) -> Countdown {
         OFF => Countdown::Off,
         EVERY => Countdown::Every,
         // A Poisson mean, or `SCOPES_ONLY`: a thread in a scope has a
-        // countdown of zero, the others one drawn at the default mean.
+        // countdown of zero; the others finish the stretch they were
+        // counting down, then draw at the default mean without sampling.
         _ => Countdown::Poisson,
     }
 }

@@ -26,10 +26,13 @@ use crate::capture::unwind::Anchor;
 /// while it samples, so nothing here samples again or counts its own
 /// memory.
 ///
-/// The stack kept starts at this function's caller (the allocator's entry):
-/// a local of this frame anchors the walk (`unwind::Anchor`), so neither
-/// this function nor anything it calls is ever part of a callsite, whatever
-/// the build named or inlined.
+/// The stack kept starts at this function's caller: a local of this frame
+/// anchors the walk (`unwind::Anchor`), so neither this function nor
+/// anything it calls is ever part of a callsite, whatever the build named
+/// or inlined. The caller is the allocator's entry, or one of its
+/// out-of-line paths (`new_block_moving_peak`, `record_elsewhere`,
+/// `realloc_elsewhere`), whose frame a report drops with the profiler's
+/// other frames on top of a stack.
 ///
 /// # Safety
 ///

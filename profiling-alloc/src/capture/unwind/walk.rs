@@ -224,7 +224,8 @@ mod tests {
     fn anchored(walk: Walk, starting_here: bool) -> Option<Vec<usize>> {
         let here = 0u8;
         let anchor = Anchor::at(std::hint::black_box(&here));
-        // As `record::on_sample` does: the walk may start in this frame.
+        // As `record::on_countdown_end` does: the walk may start in this
+        // frame.
         let anchor = anchor.starting(if starting_here {
             super::super::registers_here!()
         } else {
