@@ -186,16 +186,8 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
         block: *mut u8,
         size: usize,
     ) -> *mut u8 {
-        let peak_moves = self.exact_peak
-            || if raises {
-                // SAFETY: the caller's contract.
-                unsafe { peak::rise(slot, change) }
-            } else {
-                // A fall: `-change.bytes` is its size.
-                // SAFETY: the caller's contract.
-                unsafe { peak::fall(slot, (change.bytes as u64).wrapping_neg()) }
-            };
-        if peak_moves {
+        // SAFETY: the caller's contract.
+        if unsafe { self.peak_moves(slot, change, raises) } {
             // SAFETY: the caller's contract.
             return unsafe { self.new_block_moving_peak(slot, change, raises, block, size) };
         }
@@ -251,20 +243,35 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     /// `slot` is the calling thread's own.
     #[inline(always)]
     unsafe fn peak_after(&self, slot: &Slot, change: LiveChange, raises: bool) {
-        if self.exact_peak {
-            Self::peak_exact(slot, change);
-        } else if raises {
+        // SAFETY: the caller's contract.
+        if unsafe { self.peak_moves(slot, change, raises) } {
             // SAFETY: the caller's contract.
-            unsafe { peak::record_rise(slot, change) };
-        } else {
-            // SAFETY: the caller's contract.
-            unsafe { peak::record_fall(slot, change.bytes.unsigned_abs()) };
+            unsafe { self.peak_moved(slot, change, raises) };
         }
     }
 
-    /// The rest of [`peak_after`](Self::peak_after) once the common path
-    /// found that the peak has work to do (`peak::rise` or `peak::fall`
-    /// said so), or under exact peaks.
+    /// The common part of [`peak_after`](Self::peak_after): whether the
+    /// peak has work to do (always under exact peaks; otherwise
+    /// `peak::rise` or `peak::fall` says).
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the calling thread's own.
+    #[inline(always)]
+    unsafe fn peak_moves(&self, slot: &Slot, change: LiveChange, raises: bool) -> bool {
+        self.exact_peak
+            || if raises {
+                // SAFETY: the caller's contract.
+                unsafe { peak::rise(slot, change) }
+            } else {
+                // A fall: `-change.bytes` is its size.
+                // SAFETY: the caller's contract.
+                unsafe { peak::fall(slot, (change.bytes as u64).wrapping_neg()) }
+            }
+    }
+
+    /// The rest of [`peak_after`](Self::peak_after) once
+    /// [`peak_moves`](Self::peak_moves) said so.
     ///
     /// # Safety
     ///

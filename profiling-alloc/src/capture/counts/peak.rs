@@ -97,9 +97,15 @@ fn raise_exact_peak(now: u128) {
     }
 }
 
-/// Default mode, owner of `slot` only, after `change` was counted in it:
-/// everything the peak needs, from the slot's net bytes (allocated minus
-/// freed through it):
+/// Default mode, owner of `slot` only, after a rise (`change`) was counted
+/// in it: the common part of what the peak needs. The room above the
+/// window's bottom grows by the rise, and the answer is whether the net
+/// reached the low mark, the lowest of the slot's two marks and the top of
+/// its flush window ([`rise_moved`] must then follow). A fall goes to
+/// [`fall`], then [`fall_moved`] if it says so.
+///
+/// What the peak needs, from the slot's net bytes (allocated minus freed
+/// through it):
 ///
 /// - the high-water mark of the innermost running `measure` (its peak);
 /// - the slot's high-water mark in the current epoch, started over first if
@@ -110,27 +116,9 @@ fn raise_exact_peak(now: u128) {
 ///   ([`set_window`]) in the direction of the change.
 ///
 /// PERF: on the slot's own lines, a rise compares the net with the low mark
-/// (the lowest of the marks and the window's top, [`rise`]); a fall
-/// subtracts itself from the room left above the window's bottom and tests
-/// the borrow ([`fall`]). The epoch is read only when a mark is reached; the
+/// and a fall subtracts itself from the room left above the window's bottom
+/// and tests the borrow. The epoch is read only when a mark is reached; the
 /// marks and the flush, with its shared atomics, are out of line.
-///
-/// # Safety
-///
-/// The calling thread owns `slot`.
-#[inline(always)]
-pub(crate) unsafe fn record_rise(slot: &Slot, change: LiveChange) {
-    // SAFETY: the caller's contract.
-    if unsafe { rise(slot, change) } {
-        // SAFETY: as above.
-        unsafe { rise_moved(slot, change) };
-    }
-}
-
-/// The common part of [`record_rise`]: the room above the window's bottom
-/// grows by the rise, and the answer is whether the net reached the low
-/// mark, the lowest of the slot's two marks and the top of its flush
-/// window ([`rise_moved`] must then follow).
 ///
 /// # Safety
 ///
@@ -168,25 +156,10 @@ pub(crate) unsafe fn rise_moved(slot: &Slot, change: LiveChange) {
     }
 }
 
-/// As [`record_rise`], after a fall of `bytes` (a free, a realloc that
-/// shrank or kept the size): no mark can move, the slot flushes if its net
-/// left the window downwards.
-///
-/// # Safety
-///
-/// The calling thread owns `slot`.
-#[inline(always)]
-pub(crate) unsafe fn record_fall(slot: &Slot, bytes: u64) {
-    // SAFETY: the caller's contract.
-    if unsafe { fall(slot, bytes) } {
-        // SAFETY: as above.
-        unsafe { fall_moved(slot) };
-    }
-}
-
-/// The common part of [`record_fall`]: takes a fall of `bytes` off the room
-/// left above the window's bottom; true when it did not fit (the net left
-/// the window, [`fall_moved`] must follow). No epoch check: a fall raises
+/// A fall of `bytes` (a free, a realloc that shrank or kept the size): no
+/// mark can move. Takes it off the room left above the window's bottom;
+/// true when it did not fit (the net left the window, [`fall_moved`] must
+/// follow, to flush). No epoch check: a fall raises
 /// no mark, and a slot's mark of an older epoch tells the reader it has only
 /// fallen since (see `read`).
 ///

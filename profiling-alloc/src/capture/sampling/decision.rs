@@ -352,19 +352,26 @@ mod tests {
 
     #[test]
     fn one_sample_per_mean_bytes_on_average() {
+        // Each 64-byte block is sampled with probability 1 - exp(-1/16).
+        assert_sampled_at_the_rate(64, 1024);
+    }
+
+    /// Decides 400,000 blocks of `size` bytes at the Poisson mean `mean`:
+    /// the share sampled is `1 - exp(-size/mean)`, within 5 standard
+    /// deviations.
+    fn assert_sampled_at_the_rate(size: usize, mean: u64) {
         let sampler = sampler();
         let countdown = OwnerOnly::new(0);
         let blocks = 400_000u64;
         let sampled = (0..blocks)
-            .filter(|_| decide(&sampler, &countdown, 64, 1024).is_some())
+            .filter(|_| decide(&sampler, &countdown, size, mean).is_some())
             .count() as f64;
-        // Each 64-byte block is sampled with probability 1 - exp(-1/16).
-        let p = -(-64.0f64 / 1024.0).exp_m1();
+        let p = -(-(size as f64) / mean as f64).exp_m1();
         let expected = blocks as f64 * p;
         let sd = (blocks as f64 * p * (1.0 - p)).sqrt();
         assert!(
             (sampled - expected).abs() < 5.0 * sd,
-            "{sampled} vs {expected}"
+            "{size} B at {mean}: {sampled} vs {expected}"
         );
     }
 
@@ -428,19 +435,7 @@ mod tests {
     #[test]
     fn distances_longer_than_a_stretch_keep_the_rate() {
         // A mean of 8 MiB: most distances are counted down in stretches.
-        let sampler = sampler();
-        let countdown = OwnerOnly::new(0);
-        let (mean, size, blocks) = (8u64 << 20, 64 * 1024usize, 400_000u64);
-        let sampled = (0..blocks)
-            .filter(|_| decide(&sampler, &countdown, size, mean).is_some())
-            .count() as f64;
-        let p = -(-(size as f64) / mean as f64).exp_m1();
-        let expected = blocks as f64 * p;
-        let sd = (blocks as f64 * p * (1.0 - p)).sqrt();
-        assert!(
-            (sampled - expected).abs() < 5.0 * sd,
-            "{sampled} vs {expected}"
-        );
+        assert_sampled_at_the_rate(64 * 1024, 8 << 20);
     }
 
     #[test]
