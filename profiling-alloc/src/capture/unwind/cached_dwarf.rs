@@ -33,12 +33,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Acquire;
 use std::sync::OnceLock;
 
-use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+use framehop::x86_64::{UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{
     ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, Unwinder,
 };
 
 use super::memo::Memo;
+use super::rule_ways::Ways;
 use super::stack::Bounds;
 use super::Anchor;
 use crate::sync::SpinLock;
@@ -47,7 +48,6 @@ use crate::sync::SpinLock;
 /// space.
 type Policy = MustNotAllocateDuringUnwind;
 type Walker = UnwinderX86_64<Mapped, Policy>;
-type Cache = CacheX86_64<Policy>;
 
 /// Bytes of a loaded module that stay mapped, readable and unwritten for the
 /// rest of the program: its unwind tables, in a read-only segment, within
@@ -81,67 +81,19 @@ const CACHES: usize = 8;
 static CACHE_POOL: [SpinLock<RuleCaches>; CACHES] =
     [const { SpinLock::new(RuleCaches::EMPTY) }; CACHES];
 
-/// Entries in one framehop rule cache, which is direct-mapped: the rule of
-/// address `a` lives in entry `a % 509` of it.
-const FRAMEHOP_ENTRIES: u64 = 509;
-/// Rule caches a walk spreads its frames over, by address.
-const WAYS: usize = 4;
-
-/// One walker's rule caches (about 40 KiB each, built on first use).
-///
-/// A single framehop cache keeps one rule per `address % 509`: two hot
-/// return addresses 509·k bytes apart evict each other on every walk, and
-/// each eviction costs an FDE search and a CFI program (a thousand
-/// instructions or more) where a hit costs a few dozen. Which addresses
-/// collide depends on where the linker put the code, so a program's walks
-/// got several times dearer from one build to the next. A frame's rule is
-/// looked up in way `(a / 509) % WAYS`, so together the ways act as one
-/// direct-mapped cache of `509 × WAYS` entries indexed by `a % (509 × WAYS)`:
-/// addresses that collided now collide only when they also agree in
-/// `(a / 509) % WAYS`.
+/// One walker's rule caches, and its last walk.
 struct RuleCaches {
+    /// The rule caches, as ways of a set-associative cache (`rule_ways`).
     ways: Ways,
     /// The last walk made with these caches (see `memo`).
     memo: Memo,
 }
 
-/// The ways of a set of rule caches.
-struct Ways([Option<Box<Cache>>; WAYS]);
-
 impl RuleCaches {
     const EMPTY: RuleCaches = RuleCaches {
-        ways: Ways([const { None }; WAYS]),
+        ways: Ways::EMPTY,
         memo: Memo::EMPTY,
     };
-}
-
-impl Ways {
-    /// The cache for the frame at `address`. Built (allocating) on first
-    /// use when `build` is true; otherwise, when that way is not built, the
-    /// first way, if it is (any cache gives the same rules: a way only
-    /// makes hits likelier); `None` when neither is.
-    fn way(&mut self, address: FrameAddress, build: bool) -> Option<&mut Cache> {
-        let index = (address.address_for_lookup() / FRAMEHOP_ENTRIES) as usize % WAYS;
-        let built = self.0.get(index).is_some_and(Option::is_some);
-        let index = match (built, build) {
-            (true, _) | (false, true) => index,
-            (false, false) => 0,
-        };
-        let way = self.0.get_mut(index)?;
-        if build && way.is_none() {
-            *way = Some(Box::new(Cache::new_in()));
-        }
-        way.as_deref_mut()
-    }
-
-    /// Builds the first way now, for walks that must not allocate; the
-    /// others are built by the sampled path's walks as they need them.
-    #[cfg(feature = "cpu")]
-    fn build_first(&mut self) {
-        if let Some(first) = self.0.first_mut() {
-            first.get_or_insert_with(|| Box::new(Cache::new_in()));
-        }
-    }
 }
 
 /// Stack a walk needs below its own frame: gimli copies rows of rules

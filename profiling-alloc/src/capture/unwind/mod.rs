@@ -47,6 +47,8 @@ mod frame_pointers;
 pub(crate) mod interrupted;
 #[cfg(all(target_os = "linux", target_arch = "x86_64", feature = "callsites"))]
 mod memo;
+#[cfg(all(target_os = "linux", target_arch = "x86_64", feature = "callsites"))]
+mod rule_ways;
 #[cfg(feature = "callsites")]
 mod stack;
 #[cfg(feature = "callsites")]
