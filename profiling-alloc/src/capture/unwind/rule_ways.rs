@@ -12,9 +12,10 @@
 //!
 //! So the four caches are two pairs, and each pair is two ways: an address
 //! may have its rule in either cache of its pair, at its entry. The ways
-//! keep, per cache and entry, the address whose rule they put there (the
-//! tag) and which of the two ways an entry used last; a frame whose address
-//! is tagged in neither way replaces the one used less recently. Two hot
+//! keep, per cache and entry, the address whose rule that cache was last
+//! given to find there (the tag) and which of the two ways an entry used
+//! last; a frame whose address is tagged in neither way replaces the one
+//! used less recently. Two hot
 //! addresses that collide then share the pair's entry instead of evicting
 //! each other; only three at once do. The tags are hints: framehop checks
 //! the address of the rule it finds, so a wrong tag costs a miss, never a
@@ -47,8 +48,9 @@ struct Set {
     /// The lookup address whose rule each way was last given to find at
     /// this entry (0: none).
     tags: (u64, u64),
-    /// Whether the second way was used last.
-    second_last: bool,
+    /// Whether the first way was used last (so that a first miss fills
+    /// the first way: the one `build_first` builds).
+    first_last: bool,
 }
 
 impl Ways {
@@ -57,7 +59,7 @@ impl Ways {
         caches: [const { None }; WAYS],
         sets: [[Set {
             tags: (0, 0),
-            second_last: false,
+            first_last: false,
         }; ENTRIES]; PAIRS],
     };
 
@@ -71,25 +73,34 @@ impl Ways {
         let at = address.address_for_lookup();
         let entry = (at % ENTRIES as u64) as usize;
         let pair = (at / ENTRIES as u64) as usize % PAIRS;
-        let set = self.sets.get_mut(pair)?.get_mut(entry)?;
+        let built = |ways: &Ways, index: usize| ways.caches.get(index).is_some_and(Option::is_some);
+        let set = *self.sets.get(pair)?.get(entry)?;
         let second = if set.tags.0 == at {
             false
         } else if set.tags.1 == at {
             true
         } else {
             // Neither holds it: it replaces the one used less recently.
-            let second = !set.second_last;
-            if second {
-                set.tags.1 = at;
-            } else {
-                set.tags.0 = at;
-            }
-            second
+            set.first_last
         };
-        set.second_last = second;
         let mut index = 2 * pair + usize::from(second);
-        if !build && self.caches.get(index).is_some_and(Option::is_none) {
-            index = 0;
+        if !build && !built(self, index) {
+            // Walks that must not allocate take the other way of the pair,
+            // or the first cache, as they are.
+            index = [2 * pair + usize::from(!second), 0]
+                .into_iter()
+                .find(|&index| built(self, index))?;
+        }
+        if let (Some(set), Some(side)) = (
+            self.sets.get_mut(pair).and_then(|sets| sets.get_mut(entry)),
+            index.checked_sub(2 * pair).filter(|&side| side < 2),
+        ) {
+            if side == 0 {
+                set.tags.0 = at;
+            } else {
+                set.tags.1 = at;
+            }
+            set.first_last = side == 0;
         }
         let cache = self.caches.get_mut(index)?;
         if build && cache.is_none() {
@@ -107,12 +118,13 @@ impl Ways {
         }
     }
 
-    /// Which cache (its index) the frame at `address` would be unwound
-    /// with, for tests: [`way`](Self::way) without building.
+    /// Which cache (its index) the frame returning to `address` is unwound
+    /// with, for tests: [`way`](Self::way), building as it does when `build`
+    /// and updating the tags as a walk does.
     #[cfg(test)]
-    fn index_of(&mut self, address: u64) -> Option<usize> {
+    fn index_of(&mut self, address: u64, build: bool) -> Option<usize> {
         let frame = FrameAddress::from_return_address(address)?;
-        let chosen: *const Cache = self.way(frame, true)?;
+        let chosen: *const Cache = self.way(frame, build)?;
         self.caches.iter().position(|cache| {
             cache
                 .as_deref()
@@ -135,13 +147,13 @@ mod tests {
         // 2,036 bytes apart: the same pair, the same entry.
         let mut ways = Box::new(Ways::EMPTY);
         let (a, b) = (returning_to(0x40_0000), returning_to(0x40_0000 + 2036));
-        let first_a = ways.index_of(a);
-        let first_b = ways.index_of(b);
+        let first_a = ways.index_of(a, true);
+        let first_b = ways.index_of(b, true);
         assert!(first_a.is_some() && first_b.is_some());
         assert_ne!(first_a, first_b, "the second took the other way");
         for _ in 0..10 {
-            assert_eq!(ways.index_of(a), first_a);
-            assert_eq!(ways.index_of(b), first_b);
+            assert_eq!(ways.index_of(a, true), first_a);
+            assert_eq!(ways.index_of(b, true), first_b);
         }
     }
 
@@ -150,22 +162,42 @@ mod tests {
         let mut ways = Box::new(Ways::EMPTY);
         let at = |k: u64| returning_to(0x40_0000 + 2036 * k);
         let (a, b, c) = (at(0), at(1), at(2));
-        let way_a = ways.index_of(a);
-        let way_b = ways.index_of(b);
+        let way_a = ways.index_of(a, true);
+        let way_b = ways.index_of(b, true);
+        assert_ne!(way_a, way_b);
         // `a` used again: `b` is the one used less recently, `c` takes its
         // place, and `a` keeps its own.
-        assert_eq!(ways.index_of(a), way_a);
-        assert_eq!(ways.index_of(c), way_b);
-        assert_eq!(ways.index_of(a), way_a);
+        assert_eq!(ways.index_of(a, true), way_a);
+        assert_eq!(ways.index_of(c, true), way_b);
+        assert_eq!(ways.index_of(a, true), way_a);
+        // `b` is gone from both ways: it takes `c`'s, used less recently.
+        assert_eq!(ways.index_of(b, true), way_b);
     }
 
     #[test]
     fn addresses_apart_in_the_pair_index_use_the_other_pair() {
         let mut ways = Box::new(Ways::EMPTY);
-        let a = ways.index_of(returning_to(0x40_0000)).unwrap_or(usize::MAX);
-        let b = ways
-            .index_of(returning_to(0x40_0000 + 509))
-            .unwrap_or(usize::MAX);
-        assert_ne!(a / 2, b / 2, "{a} and {b}");
+        let a = ways.index_of(returning_to(0x40_0000), true);
+        let b = ways.index_of(returning_to(0x40_0000 + 509), true);
+        assert!(a.is_some() && b.is_some());
+        assert_ne!(a.map(|a| a / 2), b.map(|b| b / 2), "{a:?} and {b:?}");
+    }
+
+    #[test]
+    fn walks_that_must_not_allocate_build_nothing() {
+        let mut ways = Box::new(Ways::EMPTY);
+        let (pair_0, pair_1) = (returning_to(0x40_0000), returning_to(0x40_0000 + 509));
+        assert_eq!(ways.index_of(pair_0, false), None, "nothing built yet");
+        // A first miss fills the first way of its pair: cache 0 for pair 0.
+        assert_eq!(ways.index_of(pair_0, true), Some(0));
+        // Pair 1's caches are not built: the first cache, as it is.
+        assert_eq!(ways.index_of(pair_1, false), Some(0));
+        assert_eq!(
+            ways.caches.iter().filter(|cache| cache.is_some()).count(),
+            1
+        );
+        // Its tags were not taken: a walk that may build still misses into
+        // pair 1, at its first way.
+        assert_eq!(ways.index_of(pair_1, true), Some(2));
     }
 }
