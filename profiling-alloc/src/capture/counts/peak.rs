@@ -168,12 +168,8 @@ pub(crate) unsafe fn rise_moved(slot: &Slot, change: LiveChange) {
 /// The calling thread owns `slot`.
 #[inline(always)]
 pub(crate) unsafe fn fall(slot: &Slot, bytes: u64) -> bool {
-    // PERF: one subtraction in place, whose borrow is the answer.
     // SAFETY: the caller owns the slot.
-    let (left, out) = unsafe { slot.fall_room.get() }.overflowing_sub(bytes);
-    // SAFETY: as above.
-    unsafe { slot.fall_room.set(left) };
-    out
+    unsafe { slot.fall_room.count_down(bytes) }
 }
 
 /// A fall left the slot's window: flushes.

@@ -219,6 +219,22 @@ impl OwnerOnly {
         // SAFETY: the caller is the only thread accessing the word.
         unsafe { *self.0.get() = value }
     }
+
+    /// Subtracts `amount` from the word (wrapping) and says whether it
+    /// borrowed: the common path's countdowns, one subtraction in place
+    /// whose borrow is the answer.
+    ///
+    /// # Safety
+    ///
+    /// As [`get`](Self::get).
+    #[inline(always)]
+    pub(crate) unsafe fn count_down(&self, amount: u64) -> bool {
+        // SAFETY: the caller is the only thread accessing the word.
+        let (left, borrowed) = unsafe { self.get() }.overflowing_sub(amount);
+        // SAFETY: as above.
+        unsafe { self.set(left) };
+        borrowed
+    }
 }
 
 impl std::fmt::Debug for OwnerOnly {

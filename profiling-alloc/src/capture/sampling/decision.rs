@@ -72,12 +72,8 @@ static SEED: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
 /// The calling thread owns the slot `countdown` is in.
 #[inline(always)]
 pub(crate) unsafe fn count_down(countdown: &OwnerOnly, size: usize) -> bool {
-    // PERF: one subtraction in place, whose borrow is the answer.
     // SAFETY: the caller owns the slot.
-    let (left, ended) = unsafe { countdown.get() }.overflowing_sub(size as u64);
-    // SAFETY: as above.
-    unsafe { countdown.set(left) };
-    ended
+    unsafe { countdown.count_down(size as u64) }
 }
 
 /// A block of `size` bytes borrowed from the countdown `which` (a
