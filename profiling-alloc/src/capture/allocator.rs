@@ -156,12 +156,15 @@ impl<A: GlobalAlloc> ProfilingAllocator<A> {
     #[inline(always)]
     unsafe fn record_in(&self, slot: &Slot, event: Event) {
         let change = event.apply::<Owned>(slot);
-        // SAFETY: the caller's contract.
-        unsafe { self.peak_after(slot, change, event.raises()) };
-        #[cfg(feature = "callsites")]
-        if let Some((addr, size)) = event.new_block() {
+        match event.new_block() {
+            Some((addr, size)) => {
+                // SAFETY: the caller's contract.
+                let _ = unsafe {
+                    self.new_block_counted(slot, change, event.raises(), addr as *mut u8, size)
+                };
+            }
             // SAFETY: the caller's contract.
-            let _ = unsafe { sampling::on_new_block(slot, addr as *mut u8, size) };
+            None => unsafe { self.peak_after(slot, change, false) },
         }
     }
 
@@ -492,7 +495,6 @@ impl Event {
     }
 
     /// The block this event created, if any: what sampling looks at.
-    #[cfg(feature = "callsites")]
     #[inline(always)]
     fn new_block(self) -> Option<(usize, usize)> {
         match self {
